@@ -1,0 +1,278 @@
+//! Cache-aside in Redis for product pages and listing pages.
+//!
+//! Keys (under the service prefix): `cache:gen` holds a generation number; entries live at
+//! `cache:g<gen>:<kind>:<key>` for the TTL. A read fetches the generation and the entry in one
+//! round trip (a Lua script). On a miss, one request per key and process loads from PostgreSQL
+//! (single flight) and stores the result under the generation it read *before* loading. Every
+//! write deletes the product's entries and bumps the generation, so listing pages become
+//! unreachable at once and a load that raced with the write lands under a dead generation:
+//! nothing stale is ever served from the cache.
+//!
+//! Redis is optional: any Redis error or timeout counts `catalog_cache_lookups_total
+//! {result="error"}` and the request is answered from PostgreSQL. An invalidation that fails is
+//! retried in the background until it succeeds or the TTL has passed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use prometheus::{IntCounterVec, Opts};
+use service_kit::ApiError;
+use service_kit::metrics::Metrics;
+use service_kit::redis::RedisClient;
+use service_kit::singleflight::SingleFlight;
+
+const READ_SCRIPT: &str = r"
+local gen = redis.call('GET', KEYS[1]) or '0'
+local value = redis.call('GET', ARGV[1] .. gen .. ARGV[2])
+return {gen, value}
+";
+
+const INVALIDATE_SCRIPT: &str = r"
+local gen = redis.call('GET', KEYS[1]) or '0'
+for i = 2, #ARGV do
+  redis.call('DEL', ARGV[1] .. gen .. ARGV[i])
+end
+return redis.call('INCR', KEYS[1])
+";
+
+/// A cached response body and its entity tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The `ETag` value, quotes included.
+    pub etag: String,
+    /// The JSON body.
+    pub body: Bytes,
+}
+
+impl Entry {
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.etag.len() + 1 + self.body.len());
+        out.extend_from_slice(self.etag.as_bytes());
+        out.push(b'\n');
+        out.extend_from_slice(&self.body);
+        out
+    }
+
+    fn decode(raw: Vec<u8>) -> Option<Self> {
+        let split = raw.iter().position(|b| *b == b'\n')?;
+        let etag = std::str::from_utf8(&raw[..split]).ok()?.to_owned();
+        let body = Bytes::from(raw).slice(split + 1..);
+        Some(Self { etag, body })
+    }
+}
+
+/// What a cache read found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    /// Served from Redis.
+    Hit,
+    /// Loaded from PostgreSQL (and stored).
+    Miss,
+    /// Redis failed; loaded from PostgreSQL.
+    Error,
+}
+
+impl Lookup {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Hit => "hit",
+            Self::Miss => "miss",
+            Self::Error => "error",
+        }
+    }
+}
+
+type Loaded = Result<Option<Entry>, Arc<ApiError>>;
+
+/// The product and listing cache.
+#[derive(Clone, Debug)]
+pub struct Cache {
+    redis: RedisClient,
+    ttl: Duration,
+    flight: Arc<SingleFlight<Loaded>>,
+    lookups: IntCounterVec,
+    invalidation_failures: prometheus::IntCounter,
+    read: Arc<redis::Script>,
+    invalidate: Arc<redis::Script>,
+}
+
+impl Cache {
+    /// A cache over `redis` whose entries live for `ttl`.
+    pub fn new(redis: RedisClient, ttl: Duration, metrics: &Metrics) -> anyhow::Result<Self> {
+        let lookups = metrics.register(IntCounterVec::new(
+            Opts::new(
+                "catalog_cache_lookups_total",
+                "Cache lookups by cache (product, list) and result (hit, miss, error = Redis unavailable, served from PostgreSQL).",
+            ),
+            &["cache", "result"],
+        )?)?;
+        let invalidation_failures = metrics.register(prometheus::IntCounter::new(
+            "catalog_cache_invalidation_failures_total",
+            "Cache invalidations that failed and were retried in the background.",
+        )?)?;
+        Ok(Self {
+            redis,
+            ttl,
+            flight: Arc::new(SingleFlight::default()),
+            lookups,
+            invalidation_failures,
+            read: Arc::new(redis::Script::new(READ_SCRIPT)),
+            invalidate: Arc::new(redis::Script::new(INVALIDATE_SCRIPT)),
+        })
+    }
+
+    fn generation_key(&self) -> String {
+        self.redis.key("cache:gen")
+    }
+
+    fn entry_prefix(&self) -> String {
+        self.redis.key("cache:g")
+    }
+
+    /// The Redis key an entry of `kind`/`key` has under generation `gen` (tests assert on it).
+    pub fn entry_key(&self, generation: &str, kind: &str, key: &str) -> String {
+        format!("{}{generation}:{kind}:{key}", self.entry_prefix())
+    }
+
+    /// Reads `kind`/`key` from the cache, or loads it with `load` and stores it.
+    pub async fn get_or_load<F, Fut>(
+        &self,
+        kind: &'static str,
+        key: &str,
+        load: F,
+    ) -> Result<(Option<Entry>, Lookup), ApiError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Option<Entry>, ApiError>>,
+    {
+        let suffix = format!(":{kind}:{key}");
+        let mut invocation = self.read.prepare_invoke();
+        invocation
+            .key(self.generation_key())
+            .arg(self.entry_prefix())
+            .arg(&suffix);
+        let generation = match self
+            .redis
+            .invoke::<(String, Option<Vec<u8>>)>(&invocation)
+            .await
+        {
+            Ok((_, Some(raw))) => {
+                if let Some(entry) = Entry::decode(raw) {
+                    self.count(kind, Lookup::Hit);
+                    return Ok((Some(entry), Lookup::Hit));
+                }
+                None
+            }
+            Ok((generation, None)) => Some(generation),
+            Err(err) => {
+                tracing::warn!(error = %err, "cache read failed; serving from PostgreSQL");
+                None
+            }
+        };
+        let outcome = if generation.is_some() {
+            Lookup::Miss
+        } else {
+            Lookup::Error
+        };
+        self.count(kind, outcome);
+
+        let flight_key = format!("{}{suffix}", generation.as_deref().unwrap_or("-"));
+        let loaded = self
+            .flight
+            .run(&flight_key, || async {
+                let loaded = load().await.map_err(Arc::new)?;
+                if let (Some(generation), Some(entry)) = (&generation, &loaded) {
+                    self.store(
+                        &format!("{}{generation}{suffix}", self.entry_prefix()),
+                        entry,
+                    )
+                    .await;
+                }
+                Ok(loaded)
+            })
+            .await;
+        loaded
+            .map(|entry| (entry, outcome))
+            .map_err(|err| shared_error(&err))
+    }
+
+    async fn store(&self, key: &str, entry: &Entry) {
+        let ttl_ms = u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX);
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(key).arg(entry.encode()).arg("PX").arg(ttl_ms);
+        if let Err(err) = self.redis.query::<()>(&cmd).await {
+            tracing::warn!(error = %err, "cache write failed");
+        }
+    }
+
+    /// Drops the entries of `product_keys` (`kind:key` pairs) and every listing page. Retries
+    /// in the background while Redis is unavailable, for at most one TTL.
+    pub async fn invalidate(&self, product_keys: Vec<String>) {
+        if self.try_invalidate(&product_keys).await {
+            return;
+        }
+        self.invalidation_failures.inc();
+        let cache = self.clone();
+        tokio::spawn(async move {
+            let deadline = tokio::time::Instant::now() + cache.ttl;
+            let mut delay = Duration::from_millis(100);
+            while tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(delay).await;
+                if cache.try_invalidate(&product_keys).await {
+                    return;
+                }
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            tracing::error!(
+                "cache invalidation kept failing for a whole TTL; entries have expired by now"
+            );
+        });
+    }
+
+    async fn try_invalidate(&self, product_keys: &[String]) -> bool {
+        let mut invocation = self.invalidate.prepare_invoke();
+        invocation
+            .key(self.generation_key())
+            .arg(self.entry_prefix());
+        for key in product_keys {
+            invocation.arg(format!(":{key}"));
+        }
+        match self.redis.invoke::<i64>(&invocation).await {
+            Ok(_) => true,
+            Err(err) => {
+                tracing::warn!(error = %err, "cache invalidation failed");
+                false
+            }
+        }
+    }
+
+    fn count(&self, kind: &str, lookup: Lookup) {
+        self.lookups
+            .with_label_values(&[kind, lookup.label()])
+            .inc();
+    }
+}
+
+/// Rebuilds an error shared by a single flight for each of its waiters.
+fn shared_error(err: &ApiError) -> ApiError {
+    match err {
+        ApiError::Unavailable(detail) => ApiError::Unavailable(detail.clone()),
+        ApiError::NotFound(detail) => ApiError::NotFound(detail.clone()),
+        other => ApiError::Internal(anyhow::anyhow!("loading from the database failed: {other}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_round_trip() {
+        let entry = Entry {
+            etag: "\"3\"".into(),
+            body: Bytes::from_static(b"{\"a\":\"x\ny\"}"),
+        };
+        assert_eq!(Entry::decode(entry.encode()), Some(entry));
+    }
+}

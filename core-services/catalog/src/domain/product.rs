@@ -1,0 +1,393 @@
+//! Products: what a client sends ([`ProductInput`]), what the rules accept ([`ProductDraft`]),
+//! and what clients read ([`Product`]).
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use service_kit::FieldError;
+use service_kit::money::{Currency, Money, MoneyError};
+use service_kit::sku::Sku;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::category::is_valid_slug;
+
+/// Longest product name, in characters.
+pub const MAX_NAME_CHARS: usize = 200;
+/// Longest description, in characters.
+pub const MAX_DESCRIPTION_CHARS: usize = 10_000;
+/// Longest brand, in characters.
+pub const MAX_BRAND_CHARS: usize = 100;
+/// Most attributes per product.
+pub const MAX_ATTRIBUTES: usize = 50;
+/// Longest attribute string value, in characters.
+pub const MAX_ATTRIBUTE_VALUE_CHARS: usize = 200;
+/// Most images per product.
+pub const MAX_IMAGES: usize = 20;
+/// Longest image URL.
+pub const MAX_URL_LEN: usize = 2048;
+
+/// A price as it travels in JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Price {
+    /// Integer amount in minor units (cents), never negative.
+    pub amount: i64,
+    /// ISO 4217 currency code, e.g. `EUR`.
+    pub currency: String,
+}
+
+impl From<Money> for Price {
+    fn from(money: Money) -> Self {
+        Self {
+            amount: money.amount(),
+            currency: money.currency().to_string(),
+        }
+    }
+}
+
+/// A product as an admin writes it (create, full replacement, import row).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProductInput {
+    /// Stock keeping unit, unique among live products.
+    pub sku: String,
+    /// Display name.
+    pub name: String,
+    /// Long description (plain text).
+    #[serde(default)]
+    pub description: String,
+    /// Brand, if any.
+    #[serde(default)]
+    pub brand: Option<String>,
+    /// Category slug, if any.
+    #[serde(default)]
+    pub category: Option<String>,
+    /// Price.
+    pub price: Price,
+    /// Flat attributes (`color`, `size`, ...): strings, numbers or booleans.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub attributes: Map<String, Value>,
+    /// Image URLs (http or https).
+    #[serde(default)]
+    pub image_urls: Vec<String>,
+    /// Whether shoppers can see it.
+    #[serde(default = "default_active")]
+    pub active: bool,
+}
+
+fn default_active() -> bool {
+    true
+}
+
+/// A product that passed every rule; only the category's existence is left to the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProductDraft {
+    /// Normalized SKU.
+    pub sku: Sku,
+    /// Trimmed name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Trimmed brand; `None` when blank.
+    pub brand: Option<String>,
+    /// Category slug.
+    pub category: Option<String>,
+    /// Price.
+    pub price: Money,
+    /// Attributes.
+    pub attributes: Map<String, Value>,
+    /// Image URLs.
+    pub image_urls: Vec<String>,
+    /// Visible to shoppers.
+    pub active: bool,
+}
+
+impl ProductInput {
+    /// Applies every rule, reporting all failures at once, each by its JSON path.
+    pub fn validate(self) -> Result<ProductDraft, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let sku =
+            Sku::parse(&self.sku).map_err(|e| errors.push(FieldError::new("sku", e.to_string())));
+
+        let name = self.name.trim().to_owned();
+        if name.is_empty() {
+            errors.push(FieldError::new("name", "must not be empty"));
+        } else if name.chars().count() > MAX_NAME_CHARS {
+            errors.push(FieldError::new(
+                "name",
+                format!("must be at most {MAX_NAME_CHARS} characters"),
+            ));
+        } else if name.chars().any(char::is_control) {
+            errors.push(FieldError::new(
+                "name",
+                "must not contain control characters",
+            ));
+        }
+
+        if self.description.chars().count() > MAX_DESCRIPTION_CHARS {
+            errors.push(FieldError::new(
+                "description",
+                format!("must be at most {MAX_DESCRIPTION_CHARS} characters"),
+            ));
+        }
+
+        let brand = self
+            .brand
+            .map(|b| b.trim().to_owned())
+            .filter(|b| !b.is_empty());
+        if brand
+            .as_ref()
+            .is_some_and(|b| b.chars().count() > MAX_BRAND_CHARS)
+        {
+            errors.push(FieldError::new(
+                "brand",
+                format!("must be at most {MAX_BRAND_CHARS} characters"),
+            ));
+        }
+
+        let category = self
+            .category
+            .map(|c| c.trim().to_owned())
+            .filter(|c| !c.is_empty());
+        if category.as_deref().is_some_and(|c| !is_valid_slug(c)) {
+            errors.push(FieldError::new(
+                "category",
+                "must be a category slug (lower-case words joined by '-')",
+            ));
+        }
+
+        let currency = Currency::parse(&self.price.currency)
+            .map_err(|e| errors.push(FieldError::new("price.currency", e.to_string())));
+        let price = currency.ok().and_then(|c| {
+            Money::new(self.price.amount, c)
+                .map_err(|e: MoneyError| {
+                    errors.push(FieldError::new("price.amount", e.to_string()))
+                })
+                .ok()
+        });
+
+        validate_attributes(&self.attributes, &mut errors);
+        validate_images(&self.image_urls, &mut errors);
+
+        match (sku, price) {
+            (Ok(sku), Some(price)) if errors.is_empty() => Ok(ProductDraft {
+                sku,
+                name,
+                description: self.description,
+                brand,
+                category,
+                price,
+                attributes: self.attributes,
+                image_urls: self.image_urls,
+                active: self.active,
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
+fn validate_attributes(attributes: &Map<String, Value>, errors: &mut Vec<FieldError>) {
+    if attributes.len() > MAX_ATTRIBUTES {
+        errors.push(FieldError::new(
+            "attributes",
+            format!("at most {MAX_ATTRIBUTES} attributes"),
+        ));
+    }
+    for (key, value) in attributes {
+        let field = format!("attributes.{key}");
+        let key_ok = !key.is_empty()
+            && key.len() <= 64
+            && key
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !key_ok {
+            errors.push(FieldError::new(
+                field,
+                "attribute names are 1-64 characters of a-z, 0-9 and '_'",
+            ));
+            continue;
+        }
+        match value {
+            Value::String(s) if s.chars().count() > MAX_ATTRIBUTE_VALUE_CHARS => {
+                errors.push(FieldError::new(
+                    field,
+                    format!("must be at most {MAX_ATTRIBUTE_VALUE_CHARS} characters"),
+                ))
+            }
+            Value::String(_) | Value::Number(_) | Value::Bool(_) => {}
+            _ => errors.push(FieldError::new(
+                field,
+                "must be a string, a number or a boolean",
+            )),
+        }
+    }
+}
+
+fn validate_images(urls: &[String], errors: &mut Vec<FieldError>) {
+    if urls.len() > MAX_IMAGES {
+        errors.push(FieldError::new(
+            "image_urls",
+            format!("at most {MAX_IMAGES} images"),
+        ));
+    }
+    for (i, url) in urls.iter().enumerate() {
+        let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
+        let host_ok = url
+            .split("://")
+            .nth(1)
+            .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'));
+        if !scheme_ok || !host_ok || url.len() > MAX_URL_LEN || url.chars().any(char::is_whitespace)
+        {
+            errors.push(FieldError::new(
+                format!("image_urls[{i}]"),
+                "must be an http(s) URL without spaces",
+            ));
+        }
+    }
+}
+
+/// A product as clients read it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Product {
+    /// Product id.
+    pub id: Uuid,
+    /// SKU.
+    pub sku: String,
+    /// Display name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Brand.
+    pub brand: Option<String>,
+    /// Category slug.
+    pub category: Option<String>,
+    /// Price.
+    pub price: Price,
+    /// Attributes.
+    #[schema(value_type = Object)]
+    pub attributes: Map<String, Value>,
+    /// Image URLs.
+    pub image_urls: Vec<String>,
+    /// Visible to shoppers.
+    pub active: bool,
+    /// Incremented on every change; the `ETag` is `"<version>"`.
+    pub version: i64,
+    /// Creation time (RFC 3339, UTC).
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+    /// Last change (RFC 3339, UTC).
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: OffsetDateTime,
+}
+
+impl Product {
+    /// The strong entity tag for this version.
+    pub fn etag(&self) -> String {
+        format!("\"{}\"", self.version)
+    }
+
+    /// The writable part, as an admin would send it: the base a merge patch applies to.
+    pub fn to_input(&self) -> ProductInput {
+        ProductInput {
+            sku: self.sku.clone(),
+            name: self.name.clone(),
+            description: self.description.clone(),
+            brand: self.brand.clone(),
+            category: self.category.clone(),
+            price: self.price.clone(),
+            attributes: self.attributes.clone(),
+            image_urls: self.image_urls.clone(),
+            active: self.active,
+        }
+    }
+}
+
+/// Applies an RFC 7396 JSON merge patch to `target`.
+pub fn merge_patch(target: &mut Value, patch: &Value) {
+    let Value::Object(patch_fields) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = Value::Object(Map::new());
+    }
+    if let Value::Object(fields) = target {
+        for (key, value) in patch_fields {
+            if value.is_null() {
+                fields.remove(key);
+            } else {
+                merge_patch(fields.entry(key.clone()).or_insert(Value::Null), value);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn input() -> ProductInput {
+        serde_json::from_value(json!({
+            "sku": "hp-1", "name": " Headphones ", "price": {"amount": 1999, "currency": "EUR"},
+            "attributes": {"color": "black", "wireless": true}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_valid_input_is_normalized() {
+        let draft = input().validate().unwrap();
+        assert_eq!(draft.sku.as_str(), "HP-1");
+        assert_eq!(draft.name, "Headphones");
+        assert!(draft.active);
+    }
+
+    #[test]
+    fn every_failure_is_reported_by_field() {
+        let mut bad = input();
+        bad.name = "  ".into();
+        bad.price = Price {
+            amount: -5,
+            currency: "EUR".into(),
+        };
+        bad.image_urls = vec!["ftp://x".into()];
+        bad.attributes.insert("Bad Key".into(), json!(1));
+        bad.attributes.insert("dims".into(), json!({"w": 1}));
+        let fields: Vec<String> = bad
+            .validate()
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.field)
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "name",
+                "price.amount",
+                "attributes.Bad Key",
+                "attributes.dims",
+                "image_urls[0]"
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_currency_is_named() {
+        let mut bad = input();
+        bad.price.currency = "EURO".into();
+        let errors = bad.validate().unwrap_err();
+        assert_eq!(errors[0].field, "price.currency");
+    }
+
+    #[test]
+    fn merge_patch_follows_rfc_7396() {
+        let mut doc = json!({"a": "b", "c": {"d": "e", "f": "g"}});
+        merge_patch(&mut doc, &json!({"a": "z", "c": {"f": null}}));
+        assert_eq!(doc, json!({"a": "z", "c": {"d": "e"}}));
+    }
+}

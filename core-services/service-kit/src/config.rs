@@ -1,0 +1,124 @@
+//! Typed settings from defaults plus environment.
+//!
+//! Every key can be overridden by an environment variable `APP__<SECTION>__<KEY>` (for example
+//! `APP__DATABASE__URL`, `APP__HTTP__PORT`). Secrets are [`SecretString`]s: they never show in
+//! `Debug` output or logs.
+
+use std::time::Duration;
+
+use config::{Config, ConfigBuilder, ConfigError, Environment, builder::DefaultState};
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+/// Prefix of every environment variable the services read.
+pub const ENV_PREFIX: &str = "APP";
+/// Separator between the prefix, the section and the key.
+pub const ENV_SEPARATOR: &str = "__";
+/// Standard OpenTelemetry variable: when set, traces are exported over OTLP/HTTP to it.
+pub const OTEL_ENDPOINT_ENV: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+
+/// Local defaults shared by every service: loopback servers with the credentials `cargo xtask up`
+/// sets up. Deployed environments override them through the environment.
+pub const DEFAULT_POSTGRES_SERVER: &str = "postgres://postgres:postgres@127.0.0.1:5432";
+/// Default Redis server for local runs.
+pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+/// HTTP listener settings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct HttpSettings {
+    /// Address to bind, `0.0.0.0` in containers, `127.0.0.1` locally.
+    pub host: String,
+    /// Port to bind; `0` picks a free one (tests).
+    pub port: u16,
+    /// Upper bound on the time a request may take before it is answered with 503.
+    pub request_timeout_ms: u64,
+    /// Largest request body accepted, in bytes; larger ones get 413.
+    pub body_limit_bytes: usize,
+}
+
+impl HttpSettings {
+    /// The request timeout as a [`Duration`].
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+}
+
+/// PostgreSQL settings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    /// Connection URL including the database name; may hold a password.
+    pub url: SecretString,
+    /// Upper bound on pooled connections.
+    pub max_connections: u32,
+    /// How long a request waits for a pooled connection before failing.
+    pub acquire_timeout_ms: u64,
+    /// Server-side statement timeout for every connection.
+    pub statement_timeout_ms: u64,
+}
+
+/// Redis settings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RedisSettings {
+    /// Connection URL; may hold a password.
+    pub url: SecretString,
+    /// Prepended to every key this service writes, so services and tests never collide.
+    pub key_prefix: String,
+    /// Upper bound on establishing a connection.
+    pub connect_timeout_ms: u64,
+    /// Upper bound on one command, after which the caller falls back to PostgreSQL.
+    pub command_timeout_ms: u64,
+}
+
+/// Logging and tracing settings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TelemetrySettings {
+    /// `tracing` filter directive, e.g. `info,sqlx=warn`.
+    pub log_filter: String,
+    /// JSON lines (deployed) or human-readable text (local terminals).
+    pub json_logs: bool,
+}
+
+/// Builds settings of type `T` from the common defaults for a service, the service's own
+/// defaults (`extra`) and the environment, in that order of precedence (environment wins).
+pub fn load<T: DeserializeOwned>(
+    service: &str,
+    port: u16,
+    extra: impl FnOnce(ConfigBuilder<DefaultState>) -> Result<ConfigBuilder<DefaultState>, ConfigError>,
+) -> Result<T, ConfigError> {
+    let builder = common_defaults(Config::builder(), service, port)?;
+    extra(builder)?
+        .add_source(
+            Environment::with_prefix(ENV_PREFIX)
+                .prefix_separator(ENV_SEPARATOR)
+                .separator(ENV_SEPARATOR)
+                .try_parsing(true),
+        )
+        .build()?
+        .try_deserialize()
+}
+
+fn common_defaults(
+    builder: ConfigBuilder<DefaultState>,
+    service: &str,
+    port: u16,
+) -> Result<ConfigBuilder<DefaultState>, ConfigError> {
+    builder
+        .set_default("http.host", "127.0.0.1")?
+        .set_default("http.port", i64::from(port))?
+        .set_default("http.request_timeout_ms", 10_000_i64)?
+        .set_default("http.body_limit_bytes", 1_048_576_i64)?
+        .set_default(
+            "database.url",
+            format!("{DEFAULT_POSTGRES_SERVER}/{service}"),
+        )?
+        .set_default("database.max_connections", 20_i64)?
+        .set_default("database.acquire_timeout_ms", 3_000_i64)?
+        .set_default("database.statement_timeout_ms", 5_000_i64)?
+        .set_default("redis.url", DEFAULT_REDIS_URL)?
+        .set_default("redis.key_prefix", format!("{service}:"))?
+        .set_default("redis.connect_timeout_ms", 250_i64)?
+        .set_default("redis.command_timeout_ms", 250_i64)?
+        .set_default("telemetry.log_filter", "info,sqlx=warn,tower_http=warn")?
+        .set_default("telemetry.json_logs", true)
+}

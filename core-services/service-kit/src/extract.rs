@@ -1,0 +1,208 @@
+//! Extractors whose rejections are problem details.
+//!
+//! [`ApiJson`] checks the media type, enforces the body limit (413), separates malformed JSON
+//! (400) from well-formed JSON of the wrong shape (422, naming the field by its JSON path, unknown
+//! fields included). [`ApiQuery`] does the same for query strings (400, naming the parameter).
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use http::header;
+use http::request::Parts;
+use serde::de::DeserializeOwned;
+use serde_json::error::Category;
+
+use crate::error::{ApiError, FieldError};
+
+/// A JSON request body of type `T`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !has_json_content_type(req.headers()) {
+            return Err(ApiError::UnsupportedMediaType(
+                "expected `Content-Type: application/json`".into(),
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge("the request body exceeds the size limit".into())
+            } else {
+                ApiError::BadRequest {
+                    detail: rejection.body_text(),
+                    errors: Vec::new(),
+                }
+            }
+        })?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+fn has_json_content_type(headers: &http::HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Parses a JSON document into `T`, mapping failures to 400 (syntax) or 422 (shape), with the
+/// JSON path of the offending field.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        match inner.classify() {
+            Category::Data => {
+                let message = strip_position(&inner.to_string());
+                let field = unknown_field_name(&message)
+                    .map(|name| join_path(&path, &name))
+                    .unwrap_or(path);
+                ApiError::Validation(vec![FieldError::new(field, message)])
+            }
+            Category::Syntax | Category::Eof | Category::Io => ApiError::BadRequest {
+                detail: format!("malformed JSON: {inner}"),
+                errors: Vec::new(),
+            },
+        }
+    })?;
+    de.end().map_err(|err| ApiError::BadRequest {
+        detail: format!("malformed JSON: {err}"),
+        errors: Vec::new(),
+    })?;
+    Ok(value)
+}
+
+/// serde_json appends " at line L column C"; the field path says more to a client.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(idx) => message[..idx].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// serde reports unknown fields against the enclosing object; name the field itself.
+fn unknown_field_name(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let end = rest.find('`')?;
+    Some(rest[..end].to_owned())
+}
+
+fn join_path(parent: &str, name: &str) -> String {
+    if parent.is_empty() || parent == "." {
+        name.to_owned()
+    } else {
+        format!("{parent}.{name}")
+    }
+}
+
+/// Query parameters of type `T`; unknown or malformed parameters answer 400 naming them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(de)
+            .map(ApiQuery)
+            .map_err(|err| {
+                let path = err.path().to_string();
+                let message = err.into_inner().to_string();
+                let field = unknown_field_name(&message).unwrap_or(path);
+                ApiError::BadRequest {
+                    detail: format!("invalid query parameter `{field}`: {message}"),
+                    errors: vec![FieldError::new(field, message)],
+                }
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Price {
+        amount: i64,
+        currency: String,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        name: String,
+        price: Price,
+    }
+
+    #[test]
+    fn malformed_json_is_a_bad_request() {
+        let err = parse_json::<Body>(b"{\"name\": ").unwrap_err();
+        assert_eq!(err.status(), 400);
+    }
+
+    #[test]
+    fn wrong_type_names_the_nested_field() {
+        let err = parse_json::<Body>(br#"{"name":"x","price":{"amount":"ten","currency":"EUR"}}"#)
+            .unwrap_err();
+        let ApiError::Validation(errors) = err else {
+            panic!("expected validation, got {err:?}")
+        };
+        assert_eq!(errors[0].field, "price.amount");
+    }
+
+    #[test]
+    fn unknown_fields_are_named() {
+        let err =
+            parse_json::<Body>(br#"{"name":"x","price":{"amount":1,"currency":"EUR","tax":3}}"#)
+                .unwrap_err();
+        let ApiError::Validation(errors) = err else {
+            panic!("expected validation, got {err:?}")
+        };
+        assert_eq!(errors[0].field, "price.tax");
+    }
+
+    #[test]
+    fn overflowing_numbers_name_the_field() {
+        let err = parse_json::<Body>(
+            br#"{"name":"x","price":{"amount":99999999999999999999,"currency":"EUR"}}"#,
+        )
+        .unwrap_err();
+        let ApiError::Validation(errors) = err else {
+            panic!("expected validation, got {err:?}")
+        };
+        assert_eq!(errors[0].field, "price.amount");
+    }
+
+    #[test]
+    fn trailing_garbage_is_a_bad_request() {
+        let err = parse_json::<Price>(br#"{"amount":1,"currency":"EUR"} x"#).unwrap_err();
+        assert_eq!(err.status(), 400);
+    }
+}

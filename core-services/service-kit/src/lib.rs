@@ -1,0 +1,37 @@
+//! # service-kit
+//!
+//! The library every retail-platform service is built on, so that each service's own crate holds
+//! only its domain. A service's `main` reads its [`config`], starts [`telemetry`], opens its
+//! PostgreSQL pool ([`db`], migrations included) and its Redis client ([`redis`]), builds its
+//! routes and hands them to [`http::ServiceApp`], which adds the shared middleware stack
+//! (request id, trace span per matched route, RED metrics, timeout, body limit, panic -> 500),
+//! the operational endpoints (`/healthz`, `/readyz`, `/metrics`, `/openapi.json`) and graceful
+//! shutdown ([`shutdown`]).
+//!
+//! Errors leave every service as RFC 9457 `application/problem+json` ([`error`]); request bodies
+//! and query strings are read through extractors whose rejections are problems too ([`extract`]).
+//! Callers are identified by the headers the gateway sets ([`identity`]).
+//!
+//! Domain types every service shares live here too: [`money::Money`] and [`sku::Sku`].
+//!
+//! With the `test-util` feature, [`testing`] starts real services on port 0 against a fresh
+//! database and their own Redis key prefix.
+
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod http;
+pub mod identity;
+pub mod metrics;
+pub mod money;
+pub mod redis;
+pub mod shutdown;
+pub mod singleflight;
+pub mod sku;
+pub mod telemetry;
+#[cfg(feature = "test-util")]
+pub mod testing;
+
+pub use error::{ApiError, FieldError, Problem};

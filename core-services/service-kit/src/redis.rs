@@ -1,0 +1,113 @@
+//! Redis: a shared, reconnecting client with a key prefix and a hard time limit per command.
+//!
+//! Redis is an optimization in this platform: callers treat every [`CacheError`] as "not
+//! cached" and fall back to PostgreSQL. The client connects lazily, so a service starts while
+//! Redis is down and picks it up when it returns.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{FromRedisValue, RedisError};
+use secrecy::ExposeSecret;
+
+use crate::config::RedisSettings;
+
+/// Why a Redis call gave no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    /// No answer within the command timeout.
+    #[error("redis did not answer in time")]
+    Timeout,
+    /// The server or the connection failed.
+    #[error("redis error: {0}")]
+    Redis(#[from] RedisError),
+}
+
+/// A cheap-to-clone Redis client for one service.
+#[derive(Clone)]
+pub struct RedisClient {
+    connection: ConnectionManager,
+    prefix: Arc<str>,
+    command_timeout: Duration,
+}
+
+impl std::fmt::Debug for RedisClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisClient")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisClient {
+    /// Creates the client without connecting; must be called inside a Tokio runtime.
+    pub fn new(settings: &RedisSettings) -> anyhow::Result<Self> {
+        let client = redis::Client::open(settings.url.expose_secret())?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_millis(settings.connect_timeout_ms)))
+            .set_response_timeout(Some(Duration::from_millis(settings.command_timeout_ms)))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        let connection = ConnectionManager::new_lazy_with_config(client, config)?;
+        Ok(Self {
+            connection,
+            prefix: settings.key_prefix.as_str().into(),
+            command_timeout: Duration::from_millis(settings.command_timeout_ms),
+        })
+    }
+
+    /// The prefix every key of this service starts with.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// `suffix` under this service's prefix.
+    pub fn key(&self, suffix: &str) -> String {
+        format!("{}{suffix}", self.prefix)
+    }
+
+    /// Runs one command within the time limit.
+    pub async fn query<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, CacheError> {
+        let mut connection = self.connection.clone();
+        tokio::time::timeout(self.command_timeout, cmd.query_async(&mut connection))
+            .await
+            .map_err(|_| CacheError::Timeout)?
+            .map_err(CacheError::from)
+    }
+
+    /// Runs a pipeline within the time limit.
+    pub async fn query_pipeline<T: FromRedisValue>(
+        &self,
+        pipeline: &redis::Pipeline,
+    ) -> Result<T, CacheError> {
+        let mut connection = self.connection.clone();
+        tokio::time::timeout(self.command_timeout, pipeline.query_async(&mut connection))
+            .await
+            .map_err(|_| CacheError::Timeout)?
+            .map_err(CacheError::from)
+    }
+
+    /// Runs a Lua script (EVALSHA, loading it on first use) within the time limit.
+    pub async fn invoke<T: FromRedisValue>(
+        &self,
+        invocation: &redis::ScriptInvocation<'_>,
+    ) -> Result<T, CacheError> {
+        let mut connection = self.connection.clone();
+        tokio::time::timeout(
+            self.command_timeout,
+            invocation.invoke_async(&mut connection),
+        )
+        .await
+        .map_err(|_| CacheError::Timeout)?
+        .map_err(CacheError::from)
+    }
+
+    /// Readiness probe.
+    pub async fn ping(&self) -> Result<(), String> {
+        self.query::<String>(&redis::cmd("PING"))
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,218 @@
+//! Logs and traces.
+//!
+//! One subscriber for every service: JSON lines carrying `service`, `trace_id` and `span_id`
+//! (or plain text for local terminals), an OpenTelemetry layer that always assigns W3C trace ids,
+//! and an OTLP/HTTP exporter when `OTEL_EXPORTER_OTLP_ENDPOINT` is set. [`extract_context`] and
+//! [`inject_current`] carry the trace across HTTP (and later, broker) hops as `traceparent`.
+
+use std::fmt::Write as _;
+
+use anyhow::Context as _;
+use http::HeaderMap;
+use opentelemetry::propagation::{Extractor, Injector};
+use opentelemetry::trace::TraceContextExt as _;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::{Context, global};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use serde_json::{Map, Value};
+use tracing::field::{Field, Visit};
+use tracing::{Event, Subscriber};
+use tracing_opentelemetry::{OpenTelemetrySpanExt, get_otel_context};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+use crate::config::{OTEL_ENDPOINT_ENV, TelemetrySettings};
+
+/// Flushes pending spans when dropped; keep it alive for the life of `main`.
+#[derive(Debug)]
+pub struct TelemetryGuard {
+    provider: SdkTracerProvider,
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        if let Err(err) = self.provider.shutdown() {
+            eprintln!("telemetry shutdown: {err}");
+        }
+    }
+}
+
+/// Installs the global subscriber and propagator for `service`.
+pub fn init(service: &'static str, settings: &TelemetrySettings) -> anyhow::Result<TelemetryGuard> {
+    global::set_text_map_propagator(TraceContextPropagator::new());
+    let mut builder = SdkTracerProvider::builder()
+        .with_resource(Resource::builder().with_service_name(service).build());
+    if std::env::var_os(OTEL_ENDPOINT_ENV).is_some() {
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .build()
+            .context("building the OTLP span exporter")?;
+        builder = builder.with_batch_exporter(exporter);
+    }
+    let provider = builder.build();
+    global::set_tracer_provider(provider.clone());
+    let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer(service));
+    let filter = EnvFilter::try_new(&settings.log_filter).context("invalid log filter")?;
+    let fmt = if settings.json_logs {
+        tracing_subscriber::fmt::layer()
+            .event_format(JsonLines { service })
+            .boxed()
+    } else {
+        tracing_subscriber::fmt::layer().boxed()
+    };
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(otel)
+        .with(fmt)
+        .try_init()
+        .context("a global subscriber is already installed")?;
+    Ok(TelemetryGuard { provider })
+}
+
+/// The trace context a request carries in its `traceparent`/`tracestate` headers.
+pub fn extract_context(headers: &HeaderMap) -> Context {
+    global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(headers)))
+}
+
+/// Writes the current span's trace context into outgoing headers.
+pub fn inject_current(headers: &mut HeaderMap) {
+    let cx = tracing::Span::current().context();
+    global::get_text_map_propagator(|p| p.inject_context(&cx, &mut HeaderInjector(headers)));
+}
+
+struct HeaderExtractor<'a>(&'a HeaderMap);
+
+impl Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(http::HeaderName::as_str).collect()
+    }
+}
+
+struct HeaderInjector<'a>(&'a mut HeaderMap);
+
+impl Injector for HeaderInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::try_from(key),
+            http::HeaderValue::try_from(value),
+        ) {
+            self.0.insert(name, value);
+        }
+    }
+}
+
+/// One JSON object per event: time, level, service, target, message and fields, the innermost
+/// span's name, and the trace and span ids that tie it to its trace.
+struct JsonLines {
+    service: &'static str,
+}
+
+impl<S, N> FormatEvent<S, N> for JsonLines
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> std::fmt::Result {
+        let mut line = Map::new();
+        let now = time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        line.insert("timestamp".into(), Value::String(now));
+        line.insert(
+            "level".into(),
+            Value::String(event.metadata().level().to_string()),
+        );
+        line.insert("service".into(), Value::String(self.service.to_owned()));
+        line.insert(
+            "target".into(),
+            Value::String(event.metadata().target().to_owned()),
+        );
+        event.record(&mut JsonVisitor(&mut line));
+        if let Some(span) = ctx.lookup_current() {
+            line.insert("span".into(), Value::String(span.name().to_owned()));
+            let otel = tracing::dispatcher::get_default(|d| get_otel_context(&span.id(), d));
+            if let Some(cx) = otel {
+                let span_context = cx.span().span_context().clone();
+                if span_context.is_valid() {
+                    let trace_id = span_context.trace_id().to_string();
+                    line.insert("trace_id".into(), Value::String(trace_id));
+                    let span_id = span_context.span_id().to_string();
+                    line.insert("span_id".into(), Value::String(span_id));
+                }
+            }
+        }
+        let mut text = serde_json::to_string(&Value::Object(line)).map_err(|_| std::fmt::Error)?;
+        text.push('\n');
+        writer.write_str(&text)
+    }
+}
+
+struct JsonVisitor<'a>(&'a mut Map<String, Value>);
+
+impl Visit for JsonVisitor<'_> {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.0.insert(field.name().into(), Value::from(value));
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.0.insert(field.name().into(), Value::from(value));
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.0.insert(field.name().into(), Value::from(value));
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.0.insert(field.name().into(), Value::from(value));
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.insert(field.name().into(), Value::from(value));
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.0
+            .insert(field.name().into(), Value::from(value.to_string()));
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        let mut text = String::new();
+        let _ = write!(text, "{value:?}");
+        self.0.insert(field.name().into(), Value::from(text));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traceparent_round_trips_through_headers() {
+        global::set_text_map_propagator(TraceContextPropagator::new());
+        let mut incoming = HeaderMap::new();
+        incoming.insert(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+                .parse()
+                .unwrap(),
+        );
+        let cx = extract_context(&incoming);
+        let mut outgoing = HeaderMap::new();
+        global::get_text_map_propagator(|p| {
+            p.inject_context(&cx, &mut HeaderInjector(&mut outgoing))
+        });
+        assert_eq!(
+            outgoing["traceparent"],
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        );
+    }
+}

@@ -1,0 +1,189 @@
+//! Test helpers (feature `test-util`): real servers, isolated per test.
+//!
+//! [`TestDatabase`] creates a database with a unique name and drops it when the test ends;
+//! [`TestRedisPrefix`] gives a unique key prefix and deletes its keys at the end; [`TcpProxy`]
+//! stands between a service and a server so a test can cut the connection without touching the
+//! shared server other tests use.
+
+use std::net::SocketAddr;
+use std::str::FromStr;
+
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use crate::config::{DEFAULT_POSTGRES_SERVER, DEFAULT_REDIS_URL};
+
+/// Environment variable naming the PostgreSQL server tests use (without a database name).
+pub const TEST_POSTGRES_ENV: &str = "TEST_POSTGRES_URL";
+/// Environment variable naming the Redis server tests use.
+pub const TEST_REDIS_ENV: &str = "TEST_REDIS_URL";
+
+/// The PostgreSQL server for tests.
+pub fn postgres_server() -> String {
+    std::env::var(TEST_POSTGRES_ENV).unwrap_or_else(|_| DEFAULT_POSTGRES_SERVER.to_owned())
+}
+
+/// The Redis server for tests.
+pub fn redis_url() -> String {
+    std::env::var(TEST_REDIS_ENV).unwrap_or_else(|_| DEFAULT_REDIS_URL.to_owned())
+}
+
+/// A database of its own for one test, dropped (connections included) when this is dropped.
+#[derive(Debug)]
+pub struct TestDatabase {
+    /// The database name.
+    pub name: String,
+    /// A URL to connect to it.
+    pub url: String,
+    server: PgConnectOptions,
+}
+
+impl TestDatabase {
+    /// Creates `<prefix>_<random>` on the test server.
+    pub async fn create(prefix: &str) -> Self {
+        let server_url = postgres_server();
+        let server = PgConnectOptions::from_str(&server_url)
+            .expect("TEST_POSTGRES_URL is not a PostgreSQL URL")
+            .database("postgres");
+        let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = server
+            .connect()
+            .await
+            .expect("cannot reach the test PostgreSQL server");
+        sqlx::query(AssertSqlSafe(format!(r#"create database "{name}""#)))
+            .execute(&mut conn)
+            .await
+            .expect("cannot create the test database");
+        conn.close().await.ok();
+        let url = format!("{}/{name}", server_url.trim_end_matches('/'));
+        Self { name, url, server }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let server = self.server.clone();
+        let name = self.name.clone();
+        // Drop runs inside the test's runtime, which cannot block on itself: use a thread.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async move {
+                let mut conn = server.connect().await.ok()?;
+                sqlx::query(AssertSqlSafe(format!(
+                    r#"drop database if exists "{name}" with (force)"#
+                )))
+                .execute(&mut conn)
+                .await
+                .ok()
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Some(_))) {
+            eprintln!("warning: could not drop test database {}", self.name);
+        }
+    }
+}
+
+/// A Redis key prefix of its own for one test; its keys are deleted when this is dropped.
+#[derive(Debug)]
+pub struct TestRedisPrefix {
+    /// The prefix, ending in `:`.
+    pub prefix: String,
+    url: String,
+}
+
+impl TestRedisPrefix {
+    /// A fresh prefix on the test Redis server.
+    pub fn new(service: &str) -> Self {
+        Self {
+            prefix: format!("test:{}:{service}:", uuid::Uuid::new_v4().simple()),
+            url: redis_url(),
+        }
+    }
+
+    /// A blocking connection for assertions on Redis state.
+    pub fn connection(&self) -> redis::Connection {
+        redis::Client::open(self.url.as_str())
+            .and_then(|c| c.get_connection())
+            .expect("cannot reach the test Redis server")
+    }
+
+    /// Every key under this prefix.
+    pub fn keys(&self) -> Vec<String> {
+        let mut conn = self.connection();
+        let pattern = format!("{}*", self.prefix);
+        redis::cmd("KEYS")
+            .arg(pattern)
+            .query(&mut conn)
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for TestRedisPrefix {
+    fn drop(&mut self) {
+        let Ok(mut conn) = redis::Client::open(self.url.as_str()).and_then(|c| c.get_connection())
+        else {
+            return;
+        };
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}*", self.prefix))
+            .query(&mut conn)
+            .unwrap_or_default();
+        if !keys.is_empty() {
+            let _: Result<(), _> = redis::cmd("DEL").arg(keys).query(&mut conn);
+        }
+    }
+}
+
+/// A TCP forwarder between a service and a server, which a test can cut.
+#[derive(Debug)]
+pub struct TcpProxy {
+    addr: SocketAddr,
+    cut: watch::Sender<bool>,
+}
+
+impl TcpProxy {
+    /// Forwards a fresh loopback port to `target`.
+    pub async fn start(target: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("cannot bind the proxy");
+        let addr = listener.local_addr().expect("proxy address");
+        let (cut, mut cut_rx) = watch::channel(false);
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = cut_rx.changed() => break,
+                    accepted = listener.accept() => {
+                        let Ok((mut client, _)) = accepted else { continue };
+                        let mut cut_rx = cut_rx.clone();
+                        tokio::spawn(async move {
+                            let Ok(mut server) = TcpStream::connect(target).await else { return };
+                            tokio::select! {
+                                _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                                _ = cut_rx.changed() => {}
+                            }
+                        });
+                    }
+                }
+            }
+            // Dropping the listener makes new connections fail with "connection refused".
+        });
+        Self { addr, cut }
+    }
+
+    /// The address to give the service instead of the server's.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Closes every forwarded connection and stops accepting new ones.
+    pub fn cut(&self) {
+        let _ = self.cut.send(true);
+    }
+}
