@@ -71,7 +71,8 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         match inner.classify() {
             Category::Data => {
                 let message = strip_position(&inner.to_string());
-                let field = unknown_field_name(&message)
+                // The path of a missing field ends at its parent object; name the field itself.
+                let field = missing_field_name(&message)
                     .map(|name| join_path(&path, &name))
                     .unwrap_or(path);
                 ApiError::Validation(vec![FieldError::new(field, message)])
@@ -97,9 +98,16 @@ fn strip_position(message: &str) -> String {
     }
 }
 
-/// serde reports unknown fields against the enclosing object; name the field itself.
+fn missing_field_name(message: &str) -> Option<String> {
+    field_in(message, "missing field `")
+}
+
 fn unknown_field_name(message: &str) -> Option<String> {
-    let rest = message.strip_prefix("unknown field `")?;
+    field_in(message, "unknown field `")
+}
+
+fn field_in(message: &str, prefix: &str) -> Option<String> {
+    let rest = message.strip_prefix(prefix)?;
     let end = rest.find('`')?;
     Some(rest[..end].to_owned())
 }
@@ -186,6 +194,15 @@ mod tests {
             panic!("expected validation, got {err:?}")
         };
         assert_eq!(errors[0].field, "price.tax");
+    }
+
+    #[test]
+    fn missing_fields_are_named() {
+        let err = parse_json::<Body>(br#"{"price":{"amount":1,"currency":"EUR"}}"#).unwrap_err();
+        let ApiError::Validation(errors) = err else {
+            panic!("expected validation, got {err:?}")
+        };
+        assert_eq!(errors[0].field, "name");
     }
 
     #[test]

@@ -218,6 +218,7 @@ async fn method_not_allowed() -> Response {
     .into_response()
 }
 
+#[allow(clippy::needless_pass_by_value)] // the signature tower-http's CatchPanicLayer requires
 fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
     let message = panic
         .downcast_ref::<String>()

@@ -208,7 +208,7 @@ mod tests {
         let cx = extract_context(&incoming);
         let mut outgoing = HeaderMap::new();
         global::get_text_map_propagator(|p| {
-            p.inject_context(&cx, &mut HeaderInjector(&mut outgoing))
+            p.inject_context(&cx, &mut HeaderInjector(&mut outgoing));
         });
         assert_eq!(
             outgoing["traceparent"],

@@ -205,13 +205,13 @@ impl ListQuery {
                 },
             }
         }
-        if let (Some(min), Some(max)) = (min_price, max_price) {
-            if min > max {
-                return Err(ApiError::bad_field(
-                    "min_price",
-                    "must not be greater than max_price",
-                ));
-            }
+        if let (Some(min), Some(max)) = (min_price, max_price)
+            && min > max
+        {
+            return Err(ApiError::bad_field(
+                "min_price",
+                "must not be greater than max_price",
+            ));
         }
         brands.sort();
         brands.dedup();
@@ -246,11 +246,17 @@ impl ListQuery {
         Ok(parsed)
     }
 
-    /// Whether the search also matches by trigram similarity.
+    /// Whether the search also matches by trigram similarity: a few plain words. Queries using
+    /// web search operators (quotes, `-exclusion`, `or`) mean exactly what they say.
     pub fn is_short_query(&self) -> bool {
-        self.q
-            .as_deref()
-            .is_some_and(|q| q.split_whitespace().count() <= SHORT_QUERY_WORDS)
+        self.q.as_deref().is_some_and(|q| {
+            let words: Vec<&str> = q.split_whitespace().collect();
+            words.len() <= SHORT_QUERY_WORDS
+                && !q.contains('"')
+                && words
+                    .iter()
+                    .all(|w| !w.starts_with('-') && !w.eq_ignore_ascii_case("or"))
+        })
     }
 
     /// A stable fingerprint of everything that selects and orders rows (not the page).
@@ -325,10 +331,10 @@ impl ListQuery {
         if !matches_sort {
             return Err(invalid());
         }
-        if let After::Relevance { rank, .. } = body.a {
-            if !rank.is_finite() {
-                return Err(invalid());
-            }
+        if let After::Relevance { rank, .. } = body.a
+            && !rank.is_finite()
+        {
+            return Err(invalid());
         }
         Ok(body.a)
     }
@@ -373,6 +379,21 @@ mod tests {
         assert_eq!(search.sort, Sort::Relevance);
         assert_eq!(search.limit, DEFAULT_LIMIT);
         assert!(search.is_short_query());
+        assert!(
+            !ListQuery::parse(Some("q=headphones+-wired"))
+                .unwrap()
+                .is_short_query()
+        );
+        assert!(
+            !ListQuery::parse(Some("q=%22desk+lamp%22"))
+                .unwrap()
+                .is_short_query()
+        );
+        assert!(
+            !ListQuery::parse(Some("q=a+b+c+d"))
+                .unwrap()
+                .is_short_query()
+        );
     }
 
     #[test]

@@ -163,7 +163,7 @@ impl ProductInput {
         let price = currency.ok().and_then(|c| {
             Money::new(self.price.amount, c)
                 .map_err(|e: MoneyError| {
-                    errors.push(FieldError::new("price.amount", e.to_string()))
+                    errors.push(FieldError::new("price.amount", e.to_string()));
                 })
                 .ok()
         });
@@ -214,7 +214,7 @@ fn validate_attributes(attributes: &Map<String, Value>, errors: &mut Vec<FieldEr
                 errors.push(FieldError::new(
                     field,
                     format!("must be at most {MAX_ATTRIBUTE_VALUE_CHARS} characters"),
-                ))
+                ));
             }
             Value::String(_) | Value::Number(_) | Value::Bool(_) => {}
             _ => errors.push(FieldError::new(
