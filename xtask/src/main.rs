@@ -1,1 +1,81 @@
-fn main() {}
+//! # xtask
+//!
+//! Every developer command, one entry point (`cargo xtask <command>`), the same in CI:
+//!
+//! - `up [--detach] [--release]`: make sure PostgreSQL, Redis and RabbitMQ answer on loopback
+//!   (start them, or install them with apt-get and start them), create the databases, build and
+//!   start the services, load the demo catalog, print every URL, run until Ctrl-C.
+//! - `down`: stop what `up --detach` started.
+//! - `test`: the same infrastructure, then `cargo fmt --check`, `cargo clippy -D warnings` and
+//!   every test.
+//! - `bench`: load benchmarks, printed as ratios against a baseline measured in the same run.
+//! - `demo-data [--out FILE]`: print the deterministic demo catalog as JSON.
+
+mod bench;
+mod demo;
+mod infra;
+mod stack;
+mod util;
+
+use anyhow::bail;
+
+const USAGE: &str = "usage: cargo xtask <command>
+
+commands:
+  up [--detach] [--release]   run the platform locally with demo data (Ctrl-C stops it)
+  down                        stop a platform started with `up --detach`
+  test                        formatting, lints and every test, on real infrastructure
+  bench                       benchmarks against an in-run baseline
+  demo-data                   print the demo catalog (JSON) to stdout";
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(command) = args.first() else {
+        println!("{USAGE}");
+        return Ok(());
+    };
+    let flags: Vec<&str> = args[1..].iter().map(String::as_str).collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match command.as_str() {
+        "up" => runtime.block_on(stack::up(&stack::UpOptions::parse(&flags)?)),
+        "down" => stack::down(),
+        "test" => run_tests(),
+        "bench" => runtime.block_on(bench::run()),
+        "demo-data" => {
+            let catalog = demo::DemoCatalog::generate(demo::DEMO_PRODUCTS);
+            println!("{}", serde_json::to_string_pretty(&catalog.to_json())?);
+            Ok(())
+        }
+        "-h" | "--help" | "help" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        other => bail!("unknown command `{other}`\n\n{USAGE}"),
+    }
+}
+
+fn run_tests() -> anyhow::Result<()> {
+    infra::ensure_all()?;
+    let env = infra::test_env();
+    util::step("cargo fmt --check");
+    util::cargo(&["fmt", "--all", "--", "--check"], &env)?;
+    util::step("cargo clippy");
+    util::cargo(
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        &env,
+    )?;
+    util::step("cargo test");
+    util::cargo(&["test", "--workspace", "--locked"], &env)?;
+    util::step("all checks passed");
+    Ok(())
+}

@@ -1,0 +1,219 @@
+//! The local infrastructure: PostgreSQL, Redis and RabbitMQ on their loopback ports, started or
+//! installed (Debian packages) when missing.
+
+use std::net::{SocketAddr, TcpStream};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+use crate::util::{have, is_root, run, step};
+
+/// PostgreSQL server URL (no database) every service and test uses locally.
+pub const POSTGRES_URL: &str = "postgres://postgres:postgres@127.0.0.1:5432";
+/// Redis URL.
+pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
+/// RabbitMQ URL.
+pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+/// The databases the services own.
+pub const DATABASES: &[&str] = &["catalog"];
+
+/// Makes sure all three servers answer, and the service databases exist.
+pub fn ensure_all() -> anyhow::Result<()> {
+    ensure_postgres()?;
+    ensure_redis()?;
+    ensure_rabbitmq()?;
+    for db in DATABASES {
+        ensure_database(db)?;
+    }
+    Ok(())
+}
+
+/// The environment tests run with.
+pub fn test_env() -> Vec<(String, String)> {
+    vec![
+        ("TEST_POSTGRES_URL".into(), POSTGRES_URL.into()),
+        ("TEST_REDIS_URL".into(), REDIS_URL.into()),
+        ("TEST_AMQP_URL".into(), AMQP_URL.into()),
+    ]
+}
+
+fn port_open(port: u16) -> bool {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok()
+}
+
+fn wait_for_port(name: &str, port: u16, timeout: Duration) -> anyhow::Result<()> {
+    let started = Instant::now();
+    while started.elapsed() < timeout {
+        if port_open(port) {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    bail!(
+        "{name} did not start listening on 127.0.0.1:{port} within {}s",
+        timeout.as_secs()
+    )
+}
+
+fn apt_install(packages: &[&str]) -> anyhow::Result<()> {
+    if !is_root() {
+        bail!(
+            "{} missing and this is not root; install with: sudo apt-get install -y {}",
+            packages.join(", "),
+            packages.join(" ")
+        );
+    }
+    static UPDATED: OnceLock<()> = OnceLock::new();
+    if UPDATED.get().is_none() {
+        step("apt-get update");
+        run("apt-get", &["update", "-qq"])?;
+        let _ = UPDATED.set(());
+    }
+    step(&format!("apt-get install {}", packages.join(" ")));
+    let status = std::process::Command::new("apt-get")
+        .args(["install", "-y", "-qq", "--no-install-recommends"])
+        .args(packages)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .status()
+        .context("running apt-get")?;
+    if !status.success() {
+        bail!("apt-get install {} failed", packages.join(" "));
+    }
+    Ok(())
+}
+
+/// Installs `packages` unless `program` is already on PATH.
+pub fn ensure_program(program: &str, packages: &[&str]) -> anyhow::Result<()> {
+    if have(program) {
+        return Ok(());
+    }
+    apt_install(packages)?;
+    if !have(program) {
+        bail!(
+            "{program} is still missing after installing {}",
+            packages.join(" ")
+        );
+    }
+    Ok(())
+}
+
+fn ensure_postgres() -> anyhow::Result<()> {
+    if !port_open(5432) {
+        if !have("pg_ctlcluster") {
+            apt_install(&["postgresql", "postgresql-contrib"])?;
+        }
+        step("starting PostgreSQL");
+        let versions = std::fs::read_dir("/etc/postgresql")
+            .context("no PostgreSQL cluster in /etc/postgresql")?;
+        let mut versions: Vec<String> = versions
+            .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+            .collect();
+        versions.sort();
+        let version = versions
+            .last()
+            .context("no PostgreSQL cluster in /etc/postgresql")?;
+        run(
+            "pg_ctlcluster",
+            &["--skip-systemctl-redirect", version, "main", "start"],
+        )?;
+        wait_for_port("PostgreSQL", 5432, Duration::from_secs(30))?;
+    }
+    ensure_program("psql", &["postgresql-client"])?;
+    // Fresh Debian installs use password authentication on TCP: give `postgres` the local
+    // password the services use. Where trust authentication is configured this is a no-op.
+    if psql("postgres", "select 1").is_err() {
+        if !is_root() {
+            bail!("cannot log in to PostgreSQL as postgres/postgres on 127.0.0.1:5432");
+        }
+        run(
+            "runuser",
+            &[
+                "-u",
+                "postgres",
+                "--",
+                "psql",
+                "-qc",
+                "alter user postgres password 'postgres'",
+            ],
+        )?;
+        psql("postgres", "select 1")
+            .context("PostgreSQL refuses postgres/postgres even after setting it")?;
+    }
+    Ok(())
+}
+
+/// Runs one SQL statement with psql; returns its unaligned output.
+pub fn psql(database: &str, sql: &str) -> anyhow::Result<String> {
+    run(
+        "psql",
+        &[
+            &format!("{POSTGRES_URL}/{database}"),
+            "-qAtX",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            sql,
+        ],
+    )
+}
+
+/// Creates `name` unless it exists.
+pub fn ensure_database(name: &str) -> anyhow::Result<()> {
+    let exists = psql(
+        "postgres",
+        &format!("select 1 from pg_database where datname = '{name}'"),
+    )?;
+    if exists.trim() != "1" {
+        step(&format!("creating database {name}"));
+        psql("postgres", &format!("create database \"{name}\""))?;
+    }
+    Ok(())
+}
+
+/// Drops `name` if it exists (bench databases).
+pub fn drop_database(name: &str) -> anyhow::Result<()> {
+    psql(
+        "postgres",
+        &format!("drop database if exists \"{name}\" with (force)"),
+    )
+    .map(|_| ())
+}
+
+fn ensure_redis() -> anyhow::Result<()> {
+    if port_open(6379) {
+        return Ok(());
+    }
+    ensure_program("redis-server", &["redis-server"])?;
+    step("starting Redis");
+    run(
+        "redis-server",
+        &[
+            "--daemonize",
+            "yes",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "6379",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--maxmemory-policy",
+            "allkeys-lru",
+        ],
+    )?;
+    wait_for_port("Redis", 6379, Duration::from_secs(15))
+}
+
+fn ensure_rabbitmq() -> anyhow::Result<()> {
+    if port_open(5672) {
+        return Ok(());
+    }
+    ensure_program("rabbitmq-server", &["rabbitmq-server"])?;
+    step("starting RabbitMQ");
+    run("rabbitmq-server", &["-detached"])?;
+    run("rabbitmqctl", &["await_startup", "--timeout", "60"])?;
+    wait_for_port("RabbitMQ", 5672, Duration::from_secs(30))
+}

@@ -1,0 +1,283 @@
+//! `cargo xtask up` / `down`: the whole platform on this machine.
+
+use std::fs::{self, File};
+use std::os::unix::process::CommandExt as _;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+use crate::demo;
+use crate::infra::{self, POSTGRES_URL, REDIS_URL};
+use crate::util::{cargo, root, step, target_dir};
+
+/// A service `up` runs.
+pub struct Service {
+    /// Name (binary, database, log file).
+    pub name: &'static str,
+    /// Local port.
+    pub port: u16,
+    /// Path of its main resource, for the printed URLs.
+    pub example: &'static str,
+}
+
+/// Every service, in start order.
+pub const SERVICES: &[Service] = &[Service {
+    name: "catalog",
+    port: 8081,
+    example: "/products?q=wireless+headphones",
+}];
+
+/// Flags of `up`.
+pub struct UpOptions {
+    detach: bool,
+    release: bool,
+}
+
+impl UpOptions {
+    /// Parses `--detach` and `--release`.
+    pub fn parse(flags: &[&str]) -> anyhow::Result<Self> {
+        let mut options = Self {
+            detach: false,
+            release: false,
+        };
+        for flag in flags {
+            match *flag {
+                "--detach" | "-d" => options.detach = true,
+                "--release" => options.release = true,
+                other => bail!("unknown flag `{other}` for up (known: --detach, --release)"),
+            }
+        }
+        Ok(options)
+    }
+}
+
+fn run_dir() -> PathBuf {
+    root().join(".local").join("run")
+}
+
+fn log_dir() -> PathBuf {
+    root().join(".local").join("logs")
+}
+
+fn pid_alive(pid: u32) -> bool {
+    PathBuf::from(format!("/proc/{pid}")).exists()
+}
+
+fn running_pids() -> Vec<(String, u32)> {
+    let Ok(entries) = fs::read_dir(run_dir()) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e
+                .file_name()
+                .to_string_lossy()
+                .strip_suffix(".pid")?
+                .to_owned();
+            let pid = fs::read_to_string(e.path()).ok()?.trim().parse().ok()?;
+            Some((name, pid))
+        })
+        .collect()
+}
+
+/// Starts a service binary with the local settings; it gets its own process group so a
+/// terminal's Ctrl-C reaches it only through us (and `--detach` survives the terminal).
+pub fn spawn_service(
+    binary: &PathBuf,
+    name: &str,
+    port: u16,
+    database: &str,
+    redis_prefix: &str,
+) -> anyhow::Result<Child> {
+    fs::create_dir_all(log_dir())?;
+    let log = File::create(log_dir().join(format!("{name}.log")))?;
+    Command::new(binary)
+        .env("APP__HTTP__PORT", port.to_string())
+        .env("APP__DATABASE__URL", format!("{POSTGRES_URL}/{database}"))
+        .env("APP__REDIS__URL", REDIS_URL)
+        .env("APP__REDIS__KEY_PREFIX", redis_prefix)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+        .with_context(|| format!("starting {}", binary.display()))
+}
+
+/// Waits until `GET {url}/readyz` answers 200.
+pub async fn wait_ready(
+    client: &reqwest::Client,
+    name: &str,
+    url: &str,
+    child: &mut Child,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(60) {
+        if let Some(status) = child.try_wait()? {
+            bail!("{name} exited during start-up ({status}); see .local/logs/{name}.log");
+        }
+        if let Ok(response) = client.get(format!("{url}/readyz")).send().await
+            && response.status().is_success()
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    bail!("{name} was not ready within 60 s; see .local/logs/{name}.log")
+}
+
+/// Sends SIGTERM and waits briefly for the process to go.
+pub fn stop_pid(pid: u32) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    let started = Instant::now();
+    while pid_alive(pid) && started.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `cargo xtask up`.
+pub async fn up(options: &UpOptions) -> anyhow::Result<()> {
+    let alive: Vec<_> = running_pids()
+        .into_iter()
+        .filter(|(_, pid)| pid_alive(*pid))
+        .collect();
+    if !alive.is_empty() {
+        bail!("the platform is already running ({alive:?}); stop it with `cargo xtask down`");
+    }
+    infra::ensure_all()?;
+    for service in SERVICES {
+        if std::net::TcpStream::connect(("127.0.0.1", service.port)).is_ok() {
+            bail!(
+                "port {} (for {}) is taken by another process",
+                service.port,
+                service.name
+            );
+        }
+    }
+    let profile = if options.release { "release" } else { "debug" };
+    step(&format!("building services ({profile})"));
+    let mut args = vec!["build", "--locked"];
+    if options.release {
+        args.push("--release");
+    }
+    for service in SERVICES {
+        args.extend(["-p", service.name]);
+    }
+    cargo(&args, &[])?;
+
+    fs::create_dir_all(run_dir())?;
+    let client = reqwest::Client::new();
+    let mut children = Vec::new();
+    for service in SERVICES {
+        step(&format!(
+            "starting {} on 127.0.0.1:{}",
+            service.name, service.port
+        ));
+        let binary = target_dir().join(profile).join(service.name);
+        let mut child = spawn_service(
+            &binary,
+            service.name,
+            service.port,
+            service.name,
+            &format!("{}:", service.name),
+        )?;
+        fs::write(
+            run_dir().join(format!("{}.pid", service.name)),
+            child.id().to_string(),
+        )?;
+        let url = format!("http://127.0.0.1:{}", service.port);
+        wait_ready(&client, service.name, &url, &mut child).await?;
+        children.push((service.name, child));
+    }
+
+    let catalog = "http://127.0.0.1:8081";
+    let existing: serde_json::Value = client
+        .get(format!("{catalog}/products?limit=1"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    if existing["items"].as_array().is_none_or(Vec::is_empty) {
+        step(&format!(
+            "loading the demo catalog ({} products)",
+            demo::DEMO_PRODUCTS
+        ));
+        demo::load(&client, catalog, demo::DEMO_PRODUCTS).await?;
+    } else {
+        step("demo catalog already loaded");
+    }
+
+    println!();
+    println!("retail-platform is up:");
+    for service in SERVICES {
+        let base = format!("http://127.0.0.1:{}", service.port);
+        println!("  {:<10} {base}{}", service.name, service.example);
+        println!(
+            "  {:<10} {base}/openapi.json  {base}/metrics  {base}/readyz",
+            ""
+        );
+    }
+    println!("  {:<10} {POSTGRES_URL}", "postgres");
+    println!("  {:<10} {REDIS_URL}", "redis");
+    println!("  {:<10} {}", "rabbitmq", infra::AMQP_URL);
+    println!("  {:<10} {}", "logs", log_dir().display());
+    println!();
+
+    if options.detach {
+        println!("running in the background; stop with `cargo xtask down`");
+        return Ok(());
+    }
+    println!("press Ctrl-C to stop");
+    let mut poll = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = poll.tick() => {
+                let mut exited = None;
+                for (name, child) in &mut children {
+                    if let Some(status) = child.try_wait()? {
+                        exited = Some((*name, status));
+                        break;
+                    }
+                }
+                if let Some((name, status)) = exited {
+                    eprintln!("{name} exited ({status}); see .local/logs/{name}.log");
+                    stop_all(&mut children);
+                    bail!("{name} stopped unexpectedly");
+                }
+            }
+        }
+    }
+    step("stopping");
+    stop_all(&mut children);
+    Ok(())
+}
+
+fn stop_all(children: &mut [(&str, Child)]) {
+    for (name, child) in children.iter_mut().rev() {
+        stop_pid(child.id());
+        let _ = child.wait();
+        let _ = fs::remove_file(run_dir().join(format!("{name}.pid")));
+    }
+}
+
+/// `cargo xtask down`.
+pub fn down() -> anyhow::Result<()> {
+    let pids = running_pids();
+    if pids.is_empty() {
+        println!("nothing is running");
+    }
+    for (name, pid) in pids {
+        if pid_alive(pid) {
+            step(&format!("stopping {name} (pid {pid})"));
+            stop_pid(pid);
+        }
+        fs::remove_file(run_dir().join(format!("{name}.pid")))?;
+    }
+    Ok(())
+}
