@@ -77,6 +77,10 @@ pub struct TelemetrySettings {
     pub log_filter: String,
     /// JSON lines (deployed) or human-readable text (local terminals).
     pub json_logs: bool,
+    /// OTLP/HTTP collector base URL (spans go to `<url>/v1/traces`); no export when unset.
+    /// Defaults to the standard `OTEL_EXPORTER_OTLP_ENDPOINT` variable.
+    #[serde(default)]
+    pub otlp_endpoint: Option<String>,
 }
 
 /// Builds settings of type `T` from the common defaults for a service, the service's own
@@ -99,10 +103,13 @@ pub fn load<T: DeserializeOwned>(
 }
 
 fn common_defaults(
-    builder: ConfigBuilder<DefaultState>,
+    mut builder: ConfigBuilder<DefaultState>,
     service: &str,
     port: u16,
 ) -> Result<ConfigBuilder<DefaultState>, ConfigError> {
+    if let Ok(endpoint) = std::env::var(OTEL_ENDPOINT_ENV) {
+        builder = builder.set_default("telemetry.otlp_endpoint", endpoint)?;
+    }
     builder
         .set_default("http.host", "127.0.0.1")?
         .set_default("http.port", i64::from(port))?

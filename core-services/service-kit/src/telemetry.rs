@@ -2,7 +2,7 @@
 //!
 //! One subscriber for every service: JSON lines carrying `service`, `trace_id` and `span_id`
 //! (or plain text for local terminals), an OpenTelemetry layer that always assigns W3C trace ids,
-//! and an OTLP/HTTP exporter when `OTEL_EXPORTER_OTLP_ENDPOINT` is set. [`extract_context`] and
+//! and an OTLP/HTTP exporter when an endpoint is configured (`OTEL_EXPORTER_OTLP_ENDPOINT`). [`extract_context`] and
 //! [`inject_current`] carry the trace across HTTP (and later, broker) hops as `traceparent`.
 
 use std::fmt::Write as _;
@@ -13,6 +13,7 @@ use opentelemetry::propagation::{Extractor, Injector};
 use opentelemetry::trace::TraceContextExt as _;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::{Context, global};
+use opentelemetry_otlp::WithExportConfig as _;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
@@ -27,7 +28,7 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
-use crate::config::{OTEL_ENDPOINT_ENV, TelemetrySettings};
+use crate::config::TelemetrySettings;
 
 /// Flushes pending spans when dropped; keep it alive for the life of `main`.
 #[derive(Debug)]
@@ -48,9 +49,10 @@ pub fn init(service: &'static str, settings: &TelemetrySettings) -> anyhow::Resu
     global::set_text_map_propagator(TraceContextPropagator::new());
     let mut builder = SdkTracerProvider::builder()
         .with_resource(Resource::builder().with_service_name(service).build());
-    if std::env::var_os(OTEL_ENDPOINT_ENV).is_some() {
+    if let Some(endpoint) = settings.otlp_endpoint.as_deref().filter(|e| !e.is_empty()) {
         let exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_http()
+            .with_endpoint(format!("{}/v1/traces", endpoint.trim_end_matches('/')))
             .build()
             .context("building the OTLP span exporter")?;
         builder = builder.with_batch_exporter(exporter);
