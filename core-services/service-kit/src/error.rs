@@ -139,6 +139,14 @@ pub enum ApiError {
     /// Body of the wrong media type: 415.
     #[error("unsupported media type: {0}")]
     UnsupportedMediaType(String),
+    /// Too many requests; retry after the given number of seconds: 429.
+    #[error("too many requests: {detail}")]
+    TooManyRequests {
+        /// What was limited.
+        detail: String,
+        /// Seconds until a retry can succeed (`Retry-After`).
+        retry_after_seconds: u64,
+    },
     /// A dependency is unavailable or the request ran out of time: 503.
     #[error("unavailable: {0}")]
     Unavailable(String),
@@ -175,6 +183,7 @@ impl ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -215,6 +224,9 @@ impl ApiError {
                 Problem::new(status, "unsupported-media-type", "Unsupported media type")
                     .with_detail(d)
             }
+            Self::TooManyRequests { detail, .. } => {
+                Problem::new(status, "too-many-requests", "Too many requests").with_detail(detail)
+            }
             Self::Unavailable(d) => {
                 Problem::new(status, "unavailable", "Service unavailable").with_detail(d)
             }
@@ -228,7 +240,17 @@ impl IntoResponse for ApiError {
         if let Self::Internal(cause) = &self {
             tracing::error!(error = format!("{cause:#}"), "request failed");
         }
-        self.to_problem().into_response()
+        let mut response = self.to_problem().into_response();
+        if let Self::TooManyRequests {
+            retry_after_seconds,
+            ..
+        } = &self
+        {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_seconds));
+        }
+        response
     }
 }
 

@@ -17,6 +17,9 @@ pub const ROLES_HEADER: &str = "x-auth-roles";
 pub const ROLE_ADMIN: &str = "admin";
 /// The role of every registered customer.
 pub const ROLE_SHOPPER: &str = "shopper";
+/// Default Redis key prefix of login sessions: `users` writes `<prefix><session id>` with an
+/// idle TTL, the gateway refuses tokens whose session is gone (logout, theft detection).
+pub const DEFAULT_SESSION_KEY_PREFIX: &str = "users:session:";
 
 /// An authenticated caller; extracting it answers 401 when the request carries no identity.
 #[derive(Debug, Clone, PartialEq, Eq)]

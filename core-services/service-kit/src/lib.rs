@@ -24,6 +24,7 @@ pub mod extract;
 pub mod health;
 pub mod http;
 pub mod identity;
+pub mod jwt;
 pub mod metrics;
 pub mod money;
 pub mod redis;

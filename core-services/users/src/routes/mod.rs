@@ -1,0 +1,16 @@
+//! HTTP routes: authentication, the caller's own profile, public keys.
+
+pub mod auth;
+pub mod me;
+
+use axum::Router;
+
+use crate::AppState;
+
+/// Every route of the service.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(auth::router())
+        .merge(me::router())
+        .with_state(state)
+}

@@ -1,0 +1,100 @@
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde_json::{Value, json};
+use service_kit::testing::{TestDatabase, TestRedisPrefix};
+use tokio::sync::oneshot;
+use users::Application;
+use users::config::Settings;
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub redis: TestRedisPrefix,
+    pub settings: Settings,
+    shutdown: Option<oneshot::Sender<()>>,
+    _db: TestDatabase,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    let db = TestDatabase::create("users_test").await;
+    let redis = TestRedisPrefix::new("users");
+    let mut settings = Settings::load().unwrap();
+    settings.http.port = 0;
+    settings.database.url = db.url.clone().into();
+    settings.redis.url = service_kit::testing::redis_url().into();
+    settings.redis.key_prefix = redis.prefix.clone();
+    settings.auth.session_key_prefix = format!("{}session:", redis.prefix);
+    let app = Application::build(settings.clone()).await.unwrap();
+    let base = format!("http://{}", app.local_addr());
+    let (tx, rx) = oneshot::channel::<()>();
+    tokio::spawn(app.run_until_stopped(async move {
+        let _ = rx.await;
+    }));
+    TestApp {
+        base,
+        client: reqwest::Client::new(),
+        redis,
+        settings,
+        shutdown: Some(tx),
+        _db: db,
+    }
+}
+
+impl TestApp {
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client.request(method, format!("{}{path}", self.base))
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Response {
+        self.request(Method::POST, path)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn register(&self, email: &str, password: &str) -> Value {
+        let response = self
+            .post(
+                "/auth/register",
+                json!({"email": email, "password": password, "name": "Test User"}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        response.json().await.unwrap()
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.post("/auth/login", json!({"email": email, "password": password}))
+            .await
+    }
+
+    /// Calls a route as the gateway would after verifying a token for `user_id`.
+    pub fn as_user(
+        &self,
+        method: Method,
+        path: &str,
+        user_id: &str,
+        roles: &str,
+    ) -> RequestBuilder {
+        self.request(method, path)
+            .header("x-auth-subject", user_id)
+            .header("x-auth-roles", roles)
+    }
+}
+
+pub async fn problem(response: Response, status: StatusCode) -> Value {
+    assert_eq!(response.status(), status);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    response.json().await.unwrap()
+}

@@ -1,0 +1,178 @@
+# Business permissions of the Lambda functions. The runtime permissions
+# (own log group, X-Ray, own source queue, VPC ENIs) are in the lambda module.
+
+# notifier: idempotency records, email through SES, SMS through SNS.
+data "aws_iam_policy_document" "notifier" {
+  statement {
+    sid = "IdempotencyRecords"
+    actions = [
+      "dynamodb:GetItem",
+      "dynamodb:PutItem",
+      "dynamodb:UpdateItem",
+      "dynamodb:DeleteItem",
+    ]
+    resources = [var.notifier_idempotency_table_arn]
+  }
+
+  statement {
+    sid = "IdempotencyTableKey"
+    actions = [
+      "kms:Decrypt",
+      "kms:Encrypt",
+      "kms:GenerateDataKey",
+      "kms:DescribeKey",
+    ]
+    resources = [var.dynamodb_kms_key_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = [local.via.dynamodb]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(var.ses_identity_arns) > 0 ? [var.ses_identity_arns] : []
+
+    content {
+      sid       = "SendEmailFromVerifiedIdentities"
+      actions   = ["ses:SendEmail", "ses:SendRawEmail"]
+      resources = statement.value
+    }
+  }
+
+  # SMS: publishing to a phone number has no resource ARN, so IAM can only
+  # express it with Resource "*". Topic publishes are denied below, leaving
+  # this grant usable for direct SMS only.
+  statement {
+    sid       = "SendSms"
+    actions   = ["sns:Publish"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "NoTopicPublishing"
+    effect    = "Deny"
+    actions   = ["sns:Publish"]
+    resources = ["arn:*:sns:*:*:*"]
+  }
+}
+
+# webhook-dispatcher: subscriptions (read), deliveries (write), partner
+# endpoint secrets under <name>/webhooks/.
+data "aws_iam_policy_document" "webhook_dispatcher" {
+  statement {
+    sid     = "ReadSubscriptions"
+    actions = ["dynamodb:GetItem", "dynamodb:Query"]
+    resources = [
+      var.webhook_subscriptions_table_arn,
+      "${var.webhook_subscriptions_table_arn}/index/*",
+    ]
+  }
+
+  statement {
+    sid = "RecordDeliveries"
+    actions = [
+      "dynamodb:GetItem",
+      "dynamodb:PutItem",
+      "dynamodb:UpdateItem",
+      "dynamodb:Query",
+    ]
+    resources = [
+      var.webhook_deliveries_table_arn,
+      "${var.webhook_deliveries_table_arn}/index/*",
+    ]
+  }
+
+  statement {
+    sid = "WebhookTablesKey"
+    actions = [
+      "kms:Decrypt",
+      "kms:Encrypt",
+      "kms:GenerateDataKey",
+      "kms:DescribeKey",
+    ]
+    resources = [var.dynamodb_kms_key_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = [local.via.dynamodb]
+    }
+  }
+
+  statement {
+    sid       = "ReadEndpointSecrets"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [var.webhook_endpoint_secret_arn_pattern]
+  }
+
+  statement {
+    sid       = "DecryptEndpointSecrets"
+    actions   = ["kms:Decrypt"]
+    resources = [var.secrets_kms_key_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = [local.via.secretsmanager]
+    }
+  }
+}
+
+# psp-webhook: the provider signing secret, and the callbacks queue it feeds.
+data "aws_iam_policy_document" "psp_webhook" {
+  statement {
+    sid       = "ReadSigningSecret"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [var.psp_webhook_secret_arn]
+  }
+
+  statement {
+    sid       = "DecryptSigningSecret"
+    actions   = ["kms:Decrypt"]
+    resources = [var.secrets_kms_key_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = [local.via.secretsmanager]
+    }
+  }
+
+  statement {
+    sid       = "EnqueueCallbacks"
+    actions   = ["sqs:SendMessage", "sqs:GetQueueUrl"]
+    resources = [var.psp_callbacks_queue_arn]
+  }
+
+  statement {
+    sid       = "EncryptCallbacks"
+    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+    resources = [var.messaging_kms_key_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = [local.via.sqs]
+    }
+  }
+}
+
+locals {
+  function_policies = {
+    notifier           = data.aws_iam_policy_document.notifier.json
+    webhook-dispatcher = data.aws_iam_policy_document.webhook_dispatcher.json
+    psp-webhook        = data.aws_iam_policy_document.psp_webhook.json
+  }
+}
+
+resource "aws_iam_policy" "function" {
+  for_each = local.function_policies
+
+  name        = "${var.name}-${each.key}-lambda"
+  description = "Business permissions of the ${each.key} Lambda function"
+  policy      = each.value
+
+  tags = merge(var.tags, { Function = each.key })
+}

@@ -1,0 +1,199 @@
+# IRSA roles of the services running on EKS.
+
+locals {
+  services = ["gateway", "catalog", "inventory", "orders", "payments", "users", "bridge"]
+
+  # Own secrets (<name>/<service>/*) plus the Redis AUTH secret for Redis clients.
+  service_secret_arns = {
+    for s in local.services : s => concat(
+      lookup(var.secret_arns_by_owner, s, []),
+      contains(var.redis_clients, s) ? [var.redis_auth_secret_arn] : [],
+    )
+  }
+
+  service_secret_kms_keys = {
+    for s in local.services : s => concat(
+      length(lookup(var.secret_arns_by_owner, s, [])) > 0 ? [var.secrets_kms_key_arn] : [],
+      contains(var.redis_clients, s) ? [var.redis_kms_key_arn] : [],
+    )
+  }
+}
+
+data "aws_iam_policy_document" "service_assume" {
+  for_each = toset(local.services)
+
+  statement {
+    actions = ["sts:AssumeRoleWithWebIdentity"]
+
+    principals {
+      type        = "Federated"
+      identifiers = [var.oidc_provider_arn]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "${var.oidc_issuer}:sub"
+      values   = ["system:serviceaccount:${var.kubernetes_namespace}:${each.key}"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "${var.oidc_issuer}:aud"
+      values   = ["sts.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "service" {
+  for_each = toset(local.services)
+
+  name                 = "${var.name}-${each.key}"
+  description          = "IRSA role of the ${each.key} service account in ${var.kubernetes_namespace}"
+  assume_role_policy   = data.aws_iam_policy_document.service_assume[each.key].json
+  max_session_duration = 3600
+
+  tags = merge(var.tags, { Service = each.key })
+}
+
+data "aws_iam_policy_document" "service" {
+  for_each = toset(local.services)
+
+  # Secrets: each service reads only its own secrets (External Secrets syncs
+  # them with this role through a per-service SecretStore).
+  dynamic "statement" {
+    for_each = length(local.service_secret_arns[each.key]) > 0 ? [local.service_secret_arns[each.key]] : []
+
+    content {
+      sid       = "ReadOwnSecrets"
+      actions   = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
+      resources = statement.value
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(local.service_secret_kms_keys[each.key]) > 0 ? [local.service_secret_kms_keys[each.key]] : []
+
+    content {
+      sid       = "DecryptOwnSecrets"
+      actions   = ["kms:Decrypt"]
+      resources = statement.value
+
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = [local.via.secretsmanager]
+      }
+    }
+  }
+
+  # bridge: publish to retail-events, nothing else.
+  dynamic "statement" {
+    for_each = each.key == "bridge" ? [var.events_topic_arn] : []
+
+    content {
+      sid       = "PublishRetailEvents"
+      actions   = ["sns:Publish"]
+      resources = [statement.value]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.key == "bridge" ? [var.messaging_kms_key_arn] : []
+
+    content {
+      sid       = "EncryptRetailEvents"
+      actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+      resources = [statement.value]
+
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = [local.via.sns]
+      }
+    }
+  }
+
+  # payments: consume the verified provider callbacks queued by psp-webhook.
+  dynamic "statement" {
+    for_each = each.key == "payments" ? [var.psp_callbacks_queue_arn] : []
+
+    content {
+      sid = "ConsumePspCallbacks"
+      actions = [
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:ChangeMessageVisibility",
+        "sqs:GetQueueAttributes",
+        "sqs:GetQueueUrl",
+      ]
+      resources = [statement.value]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.key == "payments" ? [var.messaging_kms_key_arn] : []
+
+    content {
+      sid       = "DecryptPspCallbacks"
+      actions   = ["kms:Decrypt"]
+      resources = [statement.value]
+
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = [local.via.sqs]
+      }
+    }
+  }
+
+  # catalog: product images under products/ in the assets bucket.
+  dynamic "statement" {
+    for_each = each.key == "catalog" ? [var.assets_bucket_arn] : []
+
+    content {
+      sid       = "ProductAssetObjects"
+      actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+      resources = ["${statement.value}/products/*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.key == "catalog" ? [var.assets_bucket_arn] : []
+
+    content {
+      sid       = "ListProductAssets"
+      actions   = ["s3:ListBucket"]
+      resources = [statement.value]
+
+      condition {
+        test     = "StringLike"
+        variable = "s3:prefix"
+        values   = ["products/*"]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.key == "catalog" ? [var.assets_kms_key_arn] : []
+
+    content {
+      sid       = "EncryptProductAssets"
+      actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+      resources = [statement.value]
+
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = [local.via.s3]
+      }
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "service" {
+  for_each = toset(local.services)
+
+  name   = "${each.key}-least-privilege"
+  role   = aws_iam_role.service[each.key].id
+  policy = data.aws_iam_policy_document.service[each.key].json
+}

@@ -1,0 +1,39 @@
+output "assets_bucket_name" {
+  description = "Name of the assets bucket."
+  value       = aws_s3_bucket.assets.id
+}
+
+output "assets_bucket_arn" {
+  description = "ARN of the assets bucket."
+  value       = aws_s3_bucket.assets.arn
+}
+
+output "assets_kms_key_arn" {
+  description = "KMS key of the assets bucket."
+  value       = module.assets_kms.key_arn
+}
+
+output "state_bucket_name" {
+  description = "Name of the Terraform state bucket."
+  value       = aws_s3_bucket.state.id
+}
+
+output "state_bucket_arn" {
+  description = "ARN of the Terraform state bucket."
+  value       = aws_s3_bucket.state.arn
+}
+
+output "state_kms_key_arn" {
+  description = "KMS key of the state bucket and lock table (Terraform operators need Encrypt/Decrypt on it)."
+  value       = module.state_kms.key_arn
+}
+
+output "state_lock_table_name" {
+  description = "Name of the state lock table."
+  value       = aws_dynamodb_table.state_lock.name
+}
+
+output "access_logs_bucket_name" {
+  description = "Name of the S3 access log bucket."
+  value       = aws_s3_bucket.access_logs.id
+}

@@ -1,0 +1,43 @@
+output "secret_arns" {
+  description = "Secret ARNs keyed by <owner>/<kind>."
+  value       = { for k, s in aws_secretsmanager_secret.this : k => s.arn }
+}
+
+output "secret_arns_by_owner" {
+  description = "Secret ARNs grouped by owner (service or function): what each role may read."
+  value = {
+    for owner in keys(var.secrets) : owner => [
+      for k, s in aws_secretsmanager_secret.this : s.arn if split("/", k)[0] == owner
+    ]
+  }
+}
+
+output "jwt_signing_keys_secret_arn" {
+  description = "Secret with the users service's JWT signing keys (null if not declared)."
+  value       = lookup({ for k, s in aws_secretsmanager_secret.this : k => s.arn }, "users/jwt-signing-keys", null)
+}
+
+output "psp_webhook_secret_arn" {
+  description = "Secret with the payment provider's callback signing secret (null if not declared)."
+  value       = lookup({ for k, s in aws_secretsmanager_secret.this : k => s.arn }, "psp-webhook/signing-secret", null)
+}
+
+output "webhook_endpoint_secret_prefix" {
+  description = "Name prefix of the per-subscription partner endpoint secrets created at runtime."
+  value       = "${var.name}/webhooks/"
+}
+
+output "webhook_endpoint_secret_arn_pattern" {
+  description = "ARN pattern matching every partner endpoint secret (for IAM policies)."
+  value       = "${local.arn_prefix}/webhooks/*"
+}
+
+output "platform_secret_arn_pattern" {
+  description = "ARN pattern of platform secrets (<name>/platform/*) read by the External Secrets controller."
+  value       = "${local.arn_prefix}/platform/*"
+}
+
+output "kms_key_arn" {
+  description = "KMS key encrypting the application secrets (runtime-created webhook secrets must use it too)."
+  value       = module.kms.key_arn
+}

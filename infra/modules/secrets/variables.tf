@@ -1,0 +1,72 @@
+variable "name" {
+  type        = string
+  description = "Path prefix of every secret name (e.g. retail-prod)."
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,30}[a-z0-9]$", var.name))
+    error_message = "The name must be 3-32 lowercase letters, digits or hyphens, starting with a letter."
+  }
+}
+
+variable "secrets" {
+  type        = map(list(string))
+  description = "Secrets to create, as owner (service or function) => kinds; each becomes <name>/<owner>/<kind> and only the owner's role may read it."
+  default = {
+    catalog     = ["database", "rabbitmq"]
+    inventory   = ["database", "rabbitmq"]
+    orders      = ["database", "rabbitmq"]
+    payments    = ["database", "rabbitmq", "psp-api-key"]
+    users       = ["database", "rabbitmq", "jwt-signing-keys"]
+    bridge      = ["rabbitmq"]
+    psp-webhook = ["signing-secret"]
+  }
+
+  validation {
+    condition     = alltrue(flatten([for owner, kinds in var.secrets : concat([can(regex("^[a-z][a-z0-9-]{1,40}$", owner))], [for k in kinds : can(regex("^[a-z][a-z0-9-]{1,60}$", k))])]))
+    error_message = "Owners and kinds must be lowercase letters, digits and hyphens."
+  }
+
+  validation {
+    condition     = !contains(keys(var.secrets), "webhooks") && !contains(keys(var.secrets), "platform")
+    error_message = "The webhooks/ and platform/ prefixes are reserved (runtime webhook secrets, platform secrets)."
+  }
+}
+
+variable "rotation_lambda_arns" {
+  type        = map(string)
+  description = "Rotation function ARN per secret key (<owner>/<kind>); keys not listed are rotated by the runbook."
+  default     = {}
+
+  validation {
+    condition     = alltrue([for arn in values(var.rotation_lambda_arns) : can(regex("^arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:function:.+$", arn))])
+    error_message = "Rotation functions must be Lambda function ARNs."
+  }
+}
+
+variable "rotation_days" {
+  type        = number
+  description = "Days between automatic rotations for secrets with a rotation function."
+  default     = 30
+
+  validation {
+    condition     = var.rotation_days >= 1 && var.rotation_days <= 365
+    error_message = "Rotation interval must be between 1 and 365 days."
+  }
+}
+
+variable "recovery_window_in_days" {
+  type        = number
+  description = "Days a deleted secret stays recoverable (0 deletes immediately, for dev only)."
+  default     = 30
+
+  validation {
+    condition     = var.recovery_window_in_days == 0 || (var.recovery_window_in_days >= 7 && var.recovery_window_in_days <= 30)
+    error_message = "The recovery window must be 0 or between 7 and 30 days."
+  }
+}
+
+variable "tags" {
+  type        = map(string)
+  description = "Tags applied to every resource."
+  default     = {}
+}
