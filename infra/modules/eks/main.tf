@@ -64,6 +64,7 @@ resource "aws_iam_role_policy_attachment" "cluster" {
 }
 
 resource "aws_cloudwatch_log_group" "cluster" {
+  #checkov:skip=CKV_AWS_338:Retention is the per-environment log_retention_in_days variable: prod keeps 365 days, dev and staging keep less to limit cost
   name              = local.cluster_log_group_name
   retention_in_days = var.cluster_log_retention_in_days
   kms_key_id        = module.kms.key_arn
@@ -72,6 +73,7 @@ resource "aws_cloudwatch_log_group" "cluster" {
 }
 
 resource "aws_eks_cluster" "this" {
+  #checkov:skip=CKV_AWS_39:The public endpoint is off by default and in staging/prod; dev enables it restricted to public_access_cidrs (0.0.0.0/0 is rejected by validation)
   name     = var.name
   version  = var.kubernetes_version
   role_arn = aws_iam_role.cluster.arn

@@ -39,6 +39,7 @@ module "kms" {
 }
 
 resource "aws_cloudwatch_log_group" "this" {
+  #checkov:skip=CKV_AWS_338:Retention is the per-environment log_retention_in_days variable: prod keeps 365 days, dev and staging keep less to limit cost
   for_each = var.functions
 
   name              = "/aws/lambda/${local.function_names[each.key]}"

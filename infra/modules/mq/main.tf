@@ -28,24 +28,26 @@ resource "aws_security_group" "this" {
 }
 
 resource "aws_security_group_rule" "amqps" {
-  for_each = toset(var.allowed_security_group_ids)
+  # count, not for_each: the IDs are usually unknown until the cluster exists.
+  count = length(var.allowed_security_group_ids)
 
   type                     = "ingress"
-  description              = "AMQPS from ${each.value}"
+  description              = "AMQPS from ${var.allowed_security_group_ids[count.index]}"
   security_group_id        = aws_security_group.this.id
-  source_security_group_id = each.value
+  source_security_group_id = var.allowed_security_group_ids[count.index]
   protocol                 = "tcp"
   from_port                = 5671
   to_port                  = 5671
 }
 
 resource "aws_security_group_rule" "management" {
-  for_each = toset(var.allowed_security_group_ids)
+  # count, not for_each: the IDs are usually unknown until the cluster exists.
+  count = length(var.allowed_security_group_ids)
 
   type                     = "ingress"
-  description              = "RabbitMQ management API (HTTPS) from ${each.value}"
+  description              = "RabbitMQ management API (HTTPS) from ${var.allowed_security_group_ids[count.index]}"
   security_group_id        = aws_security_group.this.id
-  source_security_group_id = each.value
+  source_security_group_id = var.allowed_security_group_ids[count.index]
   protocol                 = "tcp"
   from_port                = 443
   to_port                  = 443

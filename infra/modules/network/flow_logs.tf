@@ -17,6 +17,7 @@ module "flow_logs_kms" {
 }
 
 resource "aws_cloudwatch_log_group" "flow_logs" {
+  #checkov:skip=CKV_AWS_338:Retention is the per-environment log_retention_in_days variable: prod keeps 365 days, dev and staging keep less to limit cost
   name              = local.flow_log_group_name
   retention_in_days = var.flow_log_retention_in_days
   kms_key_id        = module.flow_logs_kms.key_arn

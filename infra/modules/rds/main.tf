@@ -38,12 +38,13 @@ resource "aws_security_group" "this" {
 }
 
 resource "aws_security_group_rule" "ingress" {
-  for_each = toset(var.allowed_security_group_ids)
+  # count, not for_each: the IDs are usually unknown until the cluster exists.
+  count = length(var.allowed_security_group_ids)
 
   type                     = "ingress"
-  description              = "PostgreSQL from ${each.value}"
+  description              = "PostgreSQL from ${var.allowed_security_group_ids[count.index]}"
   security_group_id        = aws_security_group.this.id
-  source_security_group_id = each.value
+  source_security_group_id = var.allowed_security_group_ids[count.index]
   protocol                 = "tcp"
   from_port                = 5432
   to_port                  = 5432
@@ -102,6 +103,7 @@ resource "aws_db_parameter_group" "this" {
 }
 
 resource "aws_cloudwatch_log_group" "this" {
+  #checkov:skip=CKV_AWS_338:Retention is the per-environment log_retention_in_days variable: prod keeps 365 days, dev and staging keep less to limit cost
   for_each = toset(local.log_exports)
 
   name              = "/aws/rds/instance/${var.name}/${each.value}"

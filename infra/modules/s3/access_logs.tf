@@ -91,7 +91,7 @@ data "aws_iam_policy_document" "access_logs" {
     condition {
       test     = "ArnLike"
       variable = "aws:SourceArn"
-      values   = values(local.kms_bucket_arns)
+      values   = [aws_s3_bucket.assets.arn, aws_s3_bucket.state.arn]
     }
   }
 

@@ -4,26 +4,9 @@
 # lifecycle rules.
 
 data "aws_caller_identity" "current" {}
-data "aws_partition" "current" {}
 
 locals {
   account_id = data.aws_caller_identity.current.account_id
-  partition  = data.aws_partition.current.partition
-
-  kms_buckets = {
-    assets = {
-      name            = var.assets_bucket_name
-      kms_key_arn     = module.assets_kms.key_arn
-      noncurrent_days = var.assets_noncurrent_version_expiration_days
-      keep_versions   = 3
-    }
-    state = {
-      name            = var.state_bucket_name
-      kms_key_arn     = module.state_kms.key_arn
-      noncurrent_days = var.state_noncurrent_version_expiration_days
-      keep_versions   = 20
-    }
-  }
 }
 
 module "assets_kms" {
@@ -67,73 +50,54 @@ resource "aws_s3_bucket" "state" {
   }
 }
 
-locals {
-  kms_bucket_ids = {
-    assets = aws_s3_bucket.assets.id
-    state  = aws_s3_bucket.state.id
-  }
-  kms_bucket_arns = {
-    assets = aws_s3_bucket.assets.arn
-    state  = aws_s3_bucket.state.arn
-  }
-}
+################################################################################
+# assets bucket settings
+################################################################################
 
-resource "aws_s3_bucket_ownership_controls" "kms" {
-  for_each = local.kms_buckets
-
-  bucket = local.kms_bucket_ids[each.key]
+resource "aws_s3_bucket_ownership_controls" "assets" {
+  bucket = aws_s3_bucket.assets.id
 
   rule {
     object_ownership = "BucketOwnerEnforced"
   }
 }
 
-resource "aws_s3_bucket_public_access_block" "kms" {
-  for_each = local.kms_buckets
-
-  bucket                  = local.kms_bucket_ids[each.key]
+resource "aws_s3_bucket_public_access_block" "assets" {
+  bucket                  = aws_s3_bucket.assets.id
   block_public_acls       = true
   block_public_policy     = true
   ignore_public_acls      = true
   restrict_public_buckets = true
 }
 
-resource "aws_s3_bucket_versioning" "kms" {
-  for_each = local.kms_buckets
-
-  bucket = local.kms_bucket_ids[each.key]
+resource "aws_s3_bucket_versioning" "assets" {
+  bucket = aws_s3_bucket.assets.id
 
   versioning_configuration {
     status = "Enabled"
   }
 }
 
-resource "aws_s3_bucket_server_side_encryption_configuration" "kms" {
-  for_each = local.kms_buckets
-
-  bucket = local.kms_bucket_ids[each.key]
+resource "aws_s3_bucket_server_side_encryption_configuration" "assets" {
+  bucket = aws_s3_bucket.assets.id
 
   rule {
     apply_server_side_encryption_by_default {
       sse_algorithm     = "aws:kms"
-      kms_master_key_id = each.value.kms_key_arn
+      kms_master_key_id = module.assets_kms.key_arn
     }
     bucket_key_enabled = true
   }
 }
 
-resource "aws_s3_bucket_logging" "kms" {
-  for_each = local.kms_buckets
-
-  bucket        = local.kms_bucket_ids[each.key]
+resource "aws_s3_bucket_logging" "assets" {
+  bucket        = aws_s3_bucket.assets.id
   target_bucket = aws_s3_bucket.access_logs.id
-  target_prefix = "${each.value.name}/"
+  target_prefix = "${aws_s3_bucket.assets.id}/"
 }
 
-resource "aws_s3_bucket_lifecycle_configuration" "kms" {
-  for_each = local.kms_buckets
-
-  bucket = local.kms_bucket_ids[each.key]
+resource "aws_s3_bucket_lifecycle_configuration" "assets" {
+  bucket = aws_s3_bucket.assets.id
 
   rule {
     id     = "noncurrent-versions"
@@ -142,8 +106,8 @@ resource "aws_s3_bucket_lifecycle_configuration" "kms" {
     filter {}
 
     noncurrent_version_expiration {
-      noncurrent_days           = each.value.noncurrent_days
-      newer_noncurrent_versions = each.value.keep_versions
+      noncurrent_days           = var.assets_noncurrent_version_expiration_days
+      newer_noncurrent_versions = 3
     }
 
     abort_incomplete_multipart_upload {
@@ -151,20 +115,104 @@ resource "aws_s3_bucket_lifecycle_configuration" "kms" {
     }
   }
 
-  depends_on = [aws_s3_bucket_versioning.kms]
+  depends_on = [aws_s3_bucket_versioning.assets]
 }
 
-data "aws_iam_policy_document" "kms_bucket" {
-  for_each = local.kms_buckets
+resource "aws_s3_bucket_policy" "assets" {
+  bucket = aws_s3_bucket.assets.id
+  policy = data.aws_iam_policy_document.assets.json
 
+  depends_on = [aws_s3_bucket_public_access_block.assets]
+}
+
+################################################################################
+# state bucket settings
+################################################################################
+
+resource "aws_s3_bucket_ownership_controls" "state" {
+  bucket = aws_s3_bucket.state.id
+
+  rule {
+    object_ownership = "BucketOwnerEnforced"
+  }
+}
+
+resource "aws_s3_bucket_public_access_block" "state" {
+  bucket                  = aws_s3_bucket.state.id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_versioning" "state" {
+  bucket = aws_s3_bucket.state.id
+
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "state" {
+  bucket = aws_s3_bucket.state.id
+
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm     = "aws:kms"
+      kms_master_key_id = module.state_kms.key_arn
+    }
+    bucket_key_enabled = true
+  }
+}
+
+resource "aws_s3_bucket_logging" "state" {
+  bucket        = aws_s3_bucket.state.id
+  target_bucket = aws_s3_bucket.access_logs.id
+  target_prefix = "${aws_s3_bucket.state.id}/"
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "state" {
+  bucket = aws_s3_bucket.state.id
+
+  rule {
+    id     = "noncurrent-versions"
+    status = "Enabled"
+
+    filter {}
+
+    noncurrent_version_expiration {
+      noncurrent_days           = var.state_noncurrent_version_expiration_days
+      newer_noncurrent_versions = 20
+    }
+
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 7
+    }
+  }
+
+  depends_on = [aws_s3_bucket_versioning.state]
+}
+
+resource "aws_s3_bucket_policy" "state" {
+  bucket = aws_s3_bucket.state.id
+  policy = data.aws_iam_policy_document.state.json
+
+  depends_on = [aws_s3_bucket_public_access_block.state]
+}
+
+################################################################################
+# Bucket policies: TLS 1.2+ only, no downgrade from SSE-KMS
+################################################################################
+
+data "aws_iam_policy_document" "assets" {
   # "s3:*" in a Deny: no request of any kind over plain HTTP or old TLS.
   statement {
     sid     = "DenyInsecureTransport"
     effect  = "Deny"
     actions = ["s3:*"]
     resources = [
-      local.kms_bucket_arns[each.key],
-      "${local.kms_bucket_arns[each.key]}/*",
+      aws_s3_bucket.assets.arn,
+      "${aws_s3_bucket.assets.arn}/*",
     ]
 
     principals {
@@ -184,8 +232,8 @@ data "aws_iam_policy_document" "kms_bucket" {
     effect  = "Deny"
     actions = ["s3:*"]
     resources = [
-      local.kms_bucket_arns[each.key],
-      "${local.kms_bucket_arns[each.key]}/*",
+      aws_s3_bucket.assets.arn,
+      "${aws_s3_bucket.assets.arn}/*",
     ]
 
     principals {
@@ -206,7 +254,7 @@ data "aws_iam_policy_document" "kms_bucket" {
     sid       = "DenyNonKmsEncryption"
     effect    = "Deny"
     actions   = ["s3:PutObject"]
-    resources = ["${local.kms_bucket_arns[each.key]}/*"]
+    resources = ["${aws_s3_bucket.assets.arn}/*"]
 
     principals {
       type        = "*"
@@ -221,13 +269,69 @@ data "aws_iam_policy_document" "kms_bucket" {
   }
 }
 
-resource "aws_s3_bucket_policy" "kms" {
-  for_each = local.kms_buckets
+data "aws_iam_policy_document" "state" {
+  # "s3:*" in a Deny: no request of any kind over plain HTTP or old TLS.
+  statement {
+    sid     = "DenyInsecureTransport"
+    effect  = "Deny"
+    actions = ["s3:*"]
+    resources = [
+      aws_s3_bucket.state.arn,
+      "${aws_s3_bucket.state.arn}/*",
+    ]
 
-  bucket = local.kms_bucket_ids[each.key]
-  policy = data.aws_iam_policy_document.kms_bucket[each.key].json
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
 
-  depends_on = [aws_s3_bucket_public_access_block.kms]
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+
+  statement {
+    sid     = "DenyOutdatedTLS"
+    effect  = "Deny"
+    actions = ["s3:*"]
+    resources = [
+      aws_s3_bucket.state.arn,
+      "${aws_s3_bucket.state.arn}/*",
+    ]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "NumericLessThan"
+      variable = "s3:TlsVersion"
+      values   = ["1.2"]
+    }
+  }
+
+  # Writers may rely on the bucket default (SSE-KMS) or ask for SSE-KMS, but
+  # must not downgrade an object to SSE-S3.
+  statement {
+    sid       = "DenyNonKmsEncryption"
+    effect    = "Deny"
+    actions   = ["s3:PutObject"]
+    resources = ["${aws_s3_bucket.state.arn}/*"]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "StringNotEqualsIfExists"
+      variable = "s3:x-amz-server-side-encryption"
+      values   = ["aws:kms"]
+    }
+  }
 }
 
 ################################################################################

@@ -1,0 +1,145 @@
+//! Gateway settings: upstreams, route table, token verification, rate limits, CORS.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+use service_kit::config::{HttpSettings, RedisSettings, TelemetrySettings};
+
+/// The service name.
+pub const SERVICE: &str = "gateway";
+/// The only public port.
+pub const DEFAULT_PORT: u16 = 8080;
+/// The route table used when `APP__ROUTES_JSON` is not set.
+pub const DEFAULT_ROUTES: &str = include_str!("../routes.json");
+
+/// Everything the gateway reads at start-up.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    /// HTTP listener.
+    pub http: HttpSettings,
+    /// Redis (rate limits, session checks).
+    pub redis: RedisSettings,
+    /// Logs and traces.
+    pub telemetry: TelemetrySettings,
+    /// Token verification.
+    pub auth: AuthSettings,
+    /// Services by name.
+    pub upstreams: HashMap<String, UpstreamSettings>,
+    /// Circuit breaker, the same for every upstream.
+    pub breaker: BreakerSettings,
+    /// Rate limits by class.
+    pub rate_limits: RateLimitSettings,
+    /// Cross-origin access.
+    pub cors: CorsSettings,
+    /// The route table as JSON (see `routes.json`).
+    pub routes_json: String,
+    /// Take the client address from the last `X-Forwarded-For` hop (behind the ALB) instead of
+    /// the TCP peer.
+    pub trust_forwarded_for: bool,
+}
+
+/// How tokens are verified.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthSettings {
+    /// Where the users service publishes its JWK Set.
+    pub jwks_url: String,
+    /// Expected `iss`.
+    pub issuer: String,
+    /// Expected `aud`.
+    pub audience: String,
+    /// Least time between two JWK Set fetches for unknown `kid`s.
+    pub jwks_min_refresh_ms: u64,
+    /// Redis key prefix of login sessions (shared with users).
+    pub session_key_prefix: String,
+    /// Idle lifetime a request extends a session to.
+    pub session_idle_seconds: u64,
+}
+
+/// One upstream service.
+#[derive(Debug, Clone, Deserialize)]
+pub struct UpstreamSettings {
+    /// Base URL, e.g. `http://catalog:8081`.
+    pub url: String,
+    /// Time allowed until response headers arrive.
+    pub timeout_ms: u64,
+}
+
+/// Circuit breaker settings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct BreakerSettings {
+    /// Consecutive failures (connection errors, timeouts, 502/503/504) that open the circuit.
+    pub failure_threshold: u32,
+    /// How long an open circuit refuses calls before letting one trial through.
+    pub open_ms: u64,
+}
+
+/// A quota: `limit` requests per `window_seconds`, as a burst or spread out.
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct Quota {
+    /// Requests per window.
+    pub limit: u32,
+    /// Window length.
+    pub window_seconds: u64,
+}
+
+/// Quotas per class of caller and route.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RateLimitSettings {
+    /// Anonymous callers, per IP.
+    pub anonymous: Quota,
+    /// Signed-in callers, per subject.
+    pub authenticated: Quota,
+    /// Login and registration, per IP.
+    pub auth: Quota,
+    /// Checkout, per subject.
+    pub checkout: Quota,
+}
+
+/// CORS settings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CorsSettings {
+    /// Allowed origins, comma-separated; empty allows none.
+    pub allowed_origins: String,
+}
+
+impl Settings {
+    /// Defaults, overridden by `APP__...` environment variables.
+    pub fn load() -> Result<Self, config::ConfigError> {
+        service_kit::config::load(SERVICE, DEFAULT_PORT, |builder| {
+            builder
+                .set_default("http.body_limit_bytes", 8_388_608_i64)?
+                .set_default(
+                    "auth.jwks_url",
+                    "http://127.0.0.1:8085/.well-known/jwks.json",
+                )?
+                .set_default("auth.issuer", "http://127.0.0.1:8080")?
+                .set_default("auth.audience", "retail-platform")?
+                .set_default("auth.jwks_min_refresh_ms", 10_000_i64)?
+                .set_default(
+                    "auth.session_key_prefix",
+                    service_kit::identity::DEFAULT_SESSION_KEY_PREFIX,
+                )?
+                .set_default("auth.session_idle_seconds", 1800_i64)?
+                .set_default("upstreams.catalog.url", "http://127.0.0.1:8081")?
+                .set_default("upstreams.catalog.timeout_ms", 5_000_i64)?
+                .set_default("upstreams.users.url", "http://127.0.0.1:8085")?
+                .set_default("upstreams.users.timeout_ms", 5_000_i64)?
+                .set_default("breaker.failure_threshold", 5_i64)?
+                .set_default("breaker.open_ms", 10_000_i64)?
+                .set_default("rate_limits.anonymous.limit", 120_i64)?
+                .set_default("rate_limits.anonymous.window_seconds", 60_i64)?
+                .set_default("rate_limits.authenticated.limit", 600_i64)?
+                .set_default("rate_limits.authenticated.window_seconds", 60_i64)?
+                .set_default("rate_limits.auth.limit", 10_i64)?
+                .set_default("rate_limits.auth.window_seconds", 60_i64)?
+                .set_default("rate_limits.checkout.limit", 10_i64)?
+                .set_default("rate_limits.checkout.window_seconds", 60_i64)?
+                .set_default(
+                    "cors.allowed_origins",
+                    "http://127.0.0.1:8080,http://localhost:8080",
+                )?
+                .set_default("routes_json", DEFAULT_ROUTES)?
+                .set_default("trust_forwarded_for", false)
+        })
+    }
+}

@@ -1,0 +1,290 @@
+//! # gateway
+//!
+//! The platform's only public listener. For every request: match the route table (public path
+//! prefix -> upstream path), authenticate a bearer token against the users service's JWK Set
+//! and its session, enforce the route's access level (public, shopper, admin), apply the rate
+//! limit of the caller's class, strip client-sent `x-auth-*` headers, set the verified identity,
+//! and stream the request to the upstream with a timeout, a circuit breaker and bounded
+//! retries. Also serves the merged OpenAPI document at `/api/v1/openapi.json`.
+//!
+//! Run with `cargo xtask up` (port 8080).
+
+pub mod auth;
+pub mod breaker;
+pub mod config;
+pub mod openapi;
+pub mod proxy;
+pub mod ratelimit;
+pub mod routes;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Request};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use http::{HeaderValue, header};
+use prometheus::{IntCounterVec, Opts};
+use service_kit::ApiError;
+use service_kit::health::Readiness;
+use service_kit::http::{Server, ServiceApp};
+use service_kit::identity::{Identity, ROLE_ADMIN};
+use service_kit::metrics::Metrics;
+use service_kit::redis::RedisClient;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::auth::Authenticator;
+use crate::config::{RateLimitSettings, SERVICE, Settings};
+use crate::proxy::Proxy;
+use crate::ratelimit::RateLimiter;
+use crate::routes::{Access, RateClass, Route};
+
+/// What every request shares.
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    /// Token and session verification.
+    pub auth: Arc<Authenticator>,
+    /// Rate limits.
+    pub limiter: RateLimiter,
+    /// Quotas.
+    pub quotas: RateLimitSettings,
+    /// Upstreams.
+    pub proxy: Proxy,
+    /// Route table.
+    pub routes: Arc<Vec<Route>>,
+    /// Trust `X-Forwarded-For` from the load balancer.
+    pub trust_forwarded_for: bool,
+}
+
+/// The gateway, bound and ready to serve.
+#[derive(Debug)]
+pub struct Application {
+    server: Server,
+}
+
+impl Application {
+    /// Wires routes, middleware and clients and binds the listener.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let metrics = Metrics::new(SERVICE)?;
+        let redis = RedisClient::new(&settings.redis)?;
+        let redis_failures = metrics.register(IntCounterVec::new(
+            Opts::new(
+                "gateway_redis_failures_total",
+                "Redis calls that failed; the gateway failed open (rate_limit, session).",
+            ),
+            &["purpose"],
+        )?)?;
+        let decisions = metrics.register(IntCounterVec::new(
+            Opts::new(
+                "gateway_rate_limit_decisions_total",
+                "Rate-limit decisions by policy and outcome.",
+            ),
+            &["policy", "decision"],
+        )?)?;
+        let outcomes = metrics.register(IntCounterVec::new(
+            Opts::new(
+                "gateway_upstream_requests_total",
+                "Forwarded requests by upstream and outcome.",
+            ),
+            &["upstream", "outcome"],
+        )?)?;
+        let proxy = Proxy::new(
+            &settings.upstreams,
+            &settings.breaker,
+            outcomes,
+            settings.http.body_limit_bytes,
+        )?;
+        let routes = routes::parse(&settings.routes_json, &proxy.names())?;
+        let gateway = Gateway {
+            auth: Arc::new(Authenticator::new(
+                settings.auth.clone(),
+                redis.clone(),
+                redis_failures.clone(),
+            )?),
+            limiter: RateLimiter::new(redis.clone(), redis_failures, decisions),
+            quotas: settings.rate_limits.clone(),
+            proxy,
+            routes: Arc::new(routes),
+            trust_forwarded_for: settings.trust_forwarded_for,
+        };
+        let router = router(&gateway).layer(cors(&settings.cors.allowed_origins));
+        let readiness =
+            Readiness::new(Duration::from_secs(1)).with_check("redis", false, move || {
+                let redis = redis.clone();
+                async move { redis.ping().await }
+            });
+        let server = ServiceApp::new(metrics, settings.http.clone())
+            .routes(router)
+            .readiness(readiness)
+            .bind()
+            .await?;
+        Ok(Self { server })
+    }
+
+    /// The address the gateway listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.server.local_addr()
+    }
+
+    /// Serves until `shutdown` completes.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        self.server.run_until_stopped(shutdown).await
+    }
+}
+
+fn cors(origins: &str) -> CorsLayer {
+    let origins: Vec<HeaderValue> = origins
+        .split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .filter_map(|o| o.parse().ok())
+        .collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([
+            http::Method::GET,
+            http::Method::POST,
+            http::Method::PUT,
+            http::Method::PATCH,
+            http::Method::DELETE,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_MATCH,
+            header::IF_NONE_MATCH,
+            http::HeaderName::from_static("idempotency-key"),
+        ])
+        .expose_headers([
+            header::ETAG,
+            header::LOCATION,
+            header::RETRY_AFTER,
+            http::HeaderName::from_static("ratelimit"),
+            http::HeaderName::from_static("ratelimit-policy"),
+            http::HeaderName::from_static("x-request-id"),
+        ])
+        .max_age(Duration::from_secs(600))
+}
+
+/// One axum route per table entry (and everything below it), so metrics and spans carry the
+/// route template, not the raw path.
+fn router(gateway: &Gateway) -> Router {
+    let mut router = Router::new().route(
+        "/api/v1/openapi.json",
+        get(openapi::merged).with_state(gateway.clone()),
+    );
+    for route in gateway.routes.iter() {
+        let route = Arc::new(route.clone());
+        let handler = {
+            let gateway = gateway.clone();
+            let route = route.clone();
+            move |ConnectInfo(peer): ConnectInfo<SocketAddr>, request: Request| {
+                let gateway = gateway.clone();
+                let route = route.clone();
+                async move { handle(gateway, route, peer, request).await }
+            }
+        };
+        router = router.route(&route.prefix, any(handler.clone()));
+        if !route.prefix.ends_with(".json") {
+            router = router.route(&format!("{}/{{*rest}}", route.prefix), any(handler));
+        }
+    }
+    router
+}
+
+fn client_ip(gateway: &Gateway, request: &Request, peer: SocketAddr) -> String {
+    if gateway.trust_forwarded_for
+        && let Some(last) = request
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    {
+        return last.to_owned();
+    }
+    peer.ip().to_string()
+}
+
+fn unauthorized(err: ApiError) -> Response {
+    let mut response = err.into_response();
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer error=\"invalid_token\""),
+    );
+    response
+}
+
+async fn handle(
+    gateway: Gateway,
+    route: Arc<Route>,
+    peer: SocketAddr,
+    request: Request,
+) -> Response {
+    let ip = client_ip(&gateway, &request, peer);
+    let identity = match gateway.auth.authenticate(request.headers()).await {
+        Ok(identity) => identity,
+        Err(err) => return unauthorized(err),
+    };
+    if let Err(err) = authorize(route.access, identity.as_ref()) {
+        return if err.status() == http::StatusCode::UNAUTHORIZED {
+            unauthorized(err)
+        } else {
+            err.into_response()
+        };
+    }
+    let (policy, quota, client) = match (route.rate_class, &identity) {
+        (RateClass::Auth, _) => ("auth", gateway.quotas.auth, format!("ip:{ip}")),
+        (RateClass::Checkout, Some(id)) => (
+            "checkout",
+            gateway.quotas.checkout,
+            format!("sub:{}", id.subject),
+        ),
+        (_, Some(id)) => (
+            "authenticated",
+            gateway.quotas.authenticated,
+            format!("sub:{}", id.subject),
+        ),
+        (_, None) => ("anonymous", gateway.quotas.anonymous, format!("ip:{ip}")),
+    };
+    let decision = gateway.limiter.check(policy, &client, quota).await;
+    if let Some(decision) = decision.as_ref().filter(|d| !d.allowed) {
+        let mut response = ApiError::TooManyRequests {
+            detail: format!("rate limit `{policy}` exceeded"),
+            retry_after_seconds: decision.retry_after_seconds,
+        }
+        .into_response();
+        decision.write_headers(response.headers_mut());
+        return response;
+    }
+    let path = request.uri().path();
+    let mut target = route.upstream_path(path);
+    if let Some(query) = request.uri().query() {
+        target = format!("{target}?{query}");
+    }
+    let mut response = gateway
+        .proxy
+        .forward(&route.upstream, &target, request, identity.as_ref(), &ip)
+        .await;
+    if let Some(decision) = decision {
+        decision.write_headers(response.headers_mut());
+    }
+    response
+}
+
+fn authorize(access: Access, identity: Option<&Identity>) -> Result<(), ApiError> {
+    match (access, identity) {
+        (Access::Public, _) => Ok(()),
+        (Access::Shopper | Access::Admin, None) => Err(ApiError::Unauthorized(
+            "sign in to use this resource".into(),
+        )),
+        (Access::Shopper, Some(_)) => Ok(()),
+        (Access::Admin, Some(identity)) => identity.require_role(ROLE_ADMIN),
+    }
+}
