@@ -19,6 +19,7 @@ use crate::util::{cargo, step, target_dir};
 const BENCH_DB: &str = "catalog_bench";
 const CATALOG_PORT: u16 = 18081;
 const BASELINE_PORT: u16 = 18090;
+const GATEWAY_PORT: u16 = 18080;
 /// wrk settings shared by every run: one thread, 32 connections, 10 s (2 cores: wrk gets one).
 const WRK_ARGS: &[&str] = &["-t1", "-c32", "-d10s", "--latency"];
 
@@ -43,17 +44,10 @@ impl Drop for Stopper {
 pub async fn run() -> anyhow::Result<()> {
     infra::ensure_all()?;
     ensure_program("wrk", &["wrk"])?;
-    step("building release binaries (catalog, bench-baseline)");
+    step("building release binaries (catalog, gateway, bench-baseline)");
+    let packages = ["-p", "catalog", "-p", "gateway", "-p", "bench-baseline"];
     cargo(
-        &[
-            "build",
-            "--release",
-            "--locked",
-            "-p",
-            "catalog",
-            "-p",
-            "bench-baseline",
-        ],
+        &[&["build", "--release", "--locked"][..], &packages[..]].concat(),
         &[],
     )?;
     let release = target_dir().join("release");
@@ -67,11 +61,30 @@ pub async fn run() -> anyhow::Result<()> {
         CATALOG_PORT,
         BENCH_DB,
         &prefix,
+        &[],
     )?;
     let client = reqwest::Client::new();
     let catalog_url = format!("http://127.0.0.1:{CATALOG_PORT}");
     wait_ready(&client, "catalog-bench", &catalog_url, &mut catalog).await?;
-    let mut processes = Stopper(vec![catalog]);
+    let gateway_env = [
+        ("APP__UPSTREAMS__CATALOG__URL", catalog_url.clone()),
+        // One wrk client is one IP: lift the anonymous quota so the limiter runs but never refuses.
+        (
+            "APP__RATE_LIMITS__ANONYMOUS__LIMIT",
+            "1000000000".to_owned(),
+        ),
+    ];
+    let mut gateway = spawn_service(
+        &release.join("gateway"),
+        "gateway-bench",
+        GATEWAY_PORT,
+        BENCH_DB,
+        &format!("{prefix}gw:"),
+        &gateway_env,
+    )?;
+    let gateway_url = format!("http://127.0.0.1:{GATEWAY_PORT}");
+    wait_ready(&client, "gateway-bench", &gateway_url, &mut gateway).await?;
+    let mut processes = Stopper(vec![catalog, gateway]);
 
     step(&format!("loading {} demo products", demo::DEMO_PRODUCTS));
     let started = Instant::now();
@@ -113,6 +126,7 @@ pub async fn run() -> anyhow::Result<()> {
     ));
     let base = wrk(&baseline_url)?;
     let hit = wrk(&product_url)?;
+    let through_gateway = wrk(&format!("{gateway_url}/api/v1/products/{id}"))?;
 
     step("search latency over the demo catalog");
     let terms = DemoCatalog::search_terms();
@@ -125,28 +139,37 @@ pub async fn run() -> anyhow::Result<()> {
 
     println!();
     println!(
-        "GET /products/{{id}}, cache hit, vs a bare Axum handler with the same {} bytes",
+        "GET /products/{{id}} (cache hit) directly, and as /api/v1/products/{{id}} through the gateway, vs a bare Axum handler with the same {} bytes",
         body.len()
     );
     println!(
         "  {:<28} {:>12} {:>10} {:>10}",
         "", "requests/s", "p50 ms", "p99 ms"
     );
-    for (name, f) in [
+    let rows = [
         ("bare axum (baseline)", &base),
-        ("catalog (cache hit)", &hit),
-    ] {
+        ("catalog direct (cache hit)", &hit),
+        ("gateway -> catalog", &through_gateway),
+    ];
+    for (name, f) in rows {
         println!(
             "  {name:<28} {:>12.0} {:>10.3} {:>10.3}",
             f.requests_per_second, f.p50_ms, f.p99_ms
         );
     }
-    println!(
-        "  ratio catalog/baseline: throughput {:.2}x, p50 {:.2}x, p99 {:.2}x",
-        hit.requests_per_second / base.requests_per_second,
-        hit.p50_ms / base.p50_ms,
-        hit.p99_ms / base.p99_ms
-    );
+    let ratios = [
+        ("catalog/baseline", &hit, &base),
+        ("gateway/baseline", &through_gateway, &base),
+        ("gateway/catalog", &through_gateway, &hit),
+    ];
+    for (name, f, against) in ratios {
+        println!(
+            "  ratio {name}: throughput {:.2}x, p50 {:.2}x, p99 {:.2}x",
+            f.requests_per_second / against.requests_per_second,
+            f.p50_ms / against.p50_ms,
+            f.p99_ms / against.p99_ms
+        );
+    }
     println!();
     println!(
         "GET /products?q=... over {} products, {} distinct queries, sequential",

@@ -57,7 +57,7 @@ fn wait_for_port(name: &str, port: u16, timeout: Duration) -> anyhow::Result<()>
     )
 }
 
-fn apt_install(packages: &[&str]) -> anyhow::Result<()> {
+pub fn apt_install(packages: &[&str]) -> anyhow::Result<()> {
     if !is_root() {
         bail!(
             "{} missing and this is not root; install with: sudo apt-get install -y {}",

@@ -6,8 +6,8 @@
 //!   (start them, or install them with apt-get and start them), create the databases, build and
 //!   start the services, load the demo catalog, print every URL, run until Ctrl-C.
 //! - `down`: stop what `up --detach` started.
-//! - `test`: the same infrastructure, then `cargo fmt --check`, `cargo clippy -D warnings` and
-//!   every test.
+//! - `test`: the same infrastructure, then `cargo fmt --check`, the Terraform checks
+//!   (`terraform fmt`, structure, checkov), `cargo clippy -D warnings` and every test.
 //! - `bench`: load benchmarks, printed as ratios against a baseline measured in the same run.
 //! - `demo-data [--out FILE]`: print the deterministic demo catalog as JSON.
 
@@ -15,6 +15,7 @@ mod bench;
 mod demo;
 mod infra;
 mod stack;
+mod tools;
 mod util;
 
 use anyhow::bail;
@@ -61,6 +62,8 @@ fn run_tests() -> anyhow::Result<()> {
     let env = infra::test_env();
     util::step("cargo fmt --check");
     util::cargo(&["fmt", "--all", "--", "--check"], &env)?;
+    util::step("infrastructure code");
+    tools::check_infra()?;
     util::step("cargo clippy");
     util::cargo(
         &[

@@ -91,6 +91,7 @@ pub fn spawn_service(
     port: u16,
     database: &str,
     redis_prefix: &str,
+    extra_env: &[(&str, String)],
 ) -> anyhow::Result<Child> {
     fs::create_dir_all(log_dir())?;
     let log = File::create(log_dir().join(format!("{name}.log")))?;
@@ -99,6 +100,7 @@ pub fn spawn_service(
         .env("APP__DATABASE__URL", format!("{POSTGRES_URL}/{database}"))
         .env("APP__REDIS__URL", REDIS_URL)
         .env("APP__REDIS__KEY_PREFIX", redis_prefix)
+        .envs(extra_env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)
@@ -185,6 +187,7 @@ pub async fn up(options: &UpOptions) -> anyhow::Result<()> {
             service.port,
             service.name,
             &format!("{}:", service.name),
+            &[],
         )?;
         fs::write(
             run_dir().join(format!("{}.pid", service.name)),

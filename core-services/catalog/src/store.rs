@@ -464,6 +464,9 @@ impl Store {
             }
         }
         tx.commit().await?;
+        // A bulk load changes the data's shape; fresh statistics keep the planner on the search
+        // indexes instead of waiting for autovacuum's next round.
+        sqlx::query("analyze products").execute(&self.pool).await?;
         Ok(written)
     }
 

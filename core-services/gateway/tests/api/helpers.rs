@@ -133,6 +133,15 @@ pub async fn spawn_platform(options: Options) -> Platform {
     let (slow_addr, slow_stop) = stub(Duration::from_secs(3)).await;
     shutdowns.push(echo_stop);
     shutdowns.push(slow_stop);
+    // An upstream that answers with something that is not HTTP.
+    let garbled_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let garbled_addr = garbled_listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt as _;
+        while let Ok((mut socket, _)) = garbled_listener.accept().await {
+            let _ = socket.write_all(b"SPLAT this is not http\r\n\r\n").await;
+        }
+    });
     // A port nothing listens on.
     let down_addr = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -172,11 +181,15 @@ pub async fn spawn_platform(options: Options) -> Platform {
     settings
         .upstreams
         .insert("down".into(), upstream(down_addr, 1000));
+    settings
+        .upstreams
+        .insert("garbled".into(), upstream(garbled_addr, 1000));
     let mut routes: Vec<Value> = serde_json::from_str(gateway::config::DEFAULT_ROUTES).unwrap();
     routes.push(json!({"prefix": "/api/v1/echo", "upstream": "echo", "target": "/echo", "access": "public"}));
     routes.push(json!({"prefix": "/api/v1/echo-private", "upstream": "echo", "target": "/echo", "access": "shopper"}));
     routes.push(json!({"prefix": "/api/v1/slow", "upstream": "slow", "target": "/slow", "access": "public"}));
     routes.push(json!({"prefix": "/api/v1/down", "upstream": "down", "target": "/down", "access": "public"}));
+    routes.push(json!({"prefix": "/api/v1/garbled", "upstream": "garbled", "target": "/x", "access": "public"}));
     settings.routes_json = serde_json::to_string(&routes).unwrap();
     let gateway_app = gateway::Application::build(settings).await.unwrap();
     let base = format!("http://{}", gateway_app.local_addr());

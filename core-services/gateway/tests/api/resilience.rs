@@ -1,6 +1,7 @@
 use gateway::config::Quota;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
+use service_kit::testing::TcpProxy;
 
 use crate::helpers::{Options, problem, spawn_platform};
 
@@ -94,26 +95,75 @@ async fn the_request_over_the_quota_gets_429_with_rate_limit_headers() {
 }
 
 #[tokio::test]
-async fn without_redis_the_gateway_fails_open_and_counts_it() {
+async fn when_redis_goes_away_the_gateway_fails_open_and_counts_it() {
+    let redis: std::net::SocketAddr = "127.0.0.1:6379".parse().unwrap();
+    let proxy = TcpProxy::start(redis).await;
     let platform = spawn_platform(Options {
         anonymous_quota: Quota {
             limit: 2,
             window_seconds: 60,
         },
-        gateway_redis_url: Some("redis://127.0.0.1:1".into()),
+        gateway_redis_url: Some(format!("redis://{}", proxy.addr())),
         ..Options::default()
     })
     .await;
+    let limited = platform.get("/api/v1/products", None).await;
+    assert_eq!(limited.status(), StatusCode::OK);
+    assert!(
+        limited.headers().contains_key("ratelimit"),
+        "Redis answers: the limiter runs"
+    );
+
+    proxy.cut();
     for _ in 0..5 {
-        assert_eq!(
-            platform.get("/api/v1/products", None).await.status(),
-            StatusCode::OK
-        );
+        let response = platform.get("/api/v1/products", None).await;
+        assert_eq!(response.status(), StatusCode::OK, "fail open");
+        assert!(!response.headers().contains_key("ratelimit"));
     }
     let metrics = platform.get("/metrics", None).await.text().await.unwrap();
     assert!(
         metrics.contains(r#"gateway_redis_failures_total{purpose="rate_limit"} 5"#),
         "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_garbled_upstream_answer_is_502() {
+    let platform = spawn_platform(Options::default()).await;
+    let body = problem(
+        platform.get("/api/v1/garbled/x", None).await,
+        StatusCode::BAD_GATEWAY,
+    )
+    .await;
+    assert!(body["detail"].as_str().unwrap().contains("garbled"));
+}
+
+#[tokio::test]
+async fn cors_preflight_allows_the_configured_origins_only() {
+    let platform = spawn_platform(Options::default()).await;
+    let allowed = platform
+        .request(Method::OPTIONS, "/api/v1/products")
+        .header("origin", "http://localhost:8080")
+        .header("access-control-request-method", "GET")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "http://localhost:8080"
+    );
+    let denied = platform
+        .request(Method::OPTIONS, "/api/v1/products")
+        .header("origin", "https://evil.example")
+        .header("access-control-request-method", "GET")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        denied
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
     );
 }
 
