@@ -3,8 +3,9 @@
 
 use serde_json::{Map, Value};
 use service_kit::{ApiError, FieldError};
+use sqlx::postgres::PgArguments;
 use sqlx::types::Json;
-use sqlx::{PgPool, Postgres, QueryBuilder, Transaction};
+use sqlx::{PgPool, Postgres, QueryBuilder, Row as _, Transaction};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -287,22 +288,16 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let category_id = category_id(&mut tx, draft.category.as_deref()).await?;
         let id = Uuid::now_v7();
-        sqlx::query(
-            "insert into products (id, sku, name, description, brand, category_id, price_amount, \
-             currency, attributes, image_urls, active) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        bind_product(
+            sqlx::query(
+                "insert into products (id, sku, name, description, brand, category_id, price_amount, \
+                 currency, attributes, image_urls, active) \
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            ),
+            id,
+            draft,
+            category_id,
         )
-        .bind(id)
-        .bind(draft.sku.as_str())
-        .bind(&draft.name)
-        .bind(&draft.description)
-        .bind(&draft.brand)
-        .bind(category_id)
-        .bind(draft.price.amount())
-        .bind(draft.price.currency().as_str())
-        .bind(Json(&draft.attributes))
-        .bind(&draft.image_urls)
-        .bind(draft.active)
         .execute(&mut *tx)
         .await
         .map_err(sku_conflict)?;
@@ -336,22 +331,17 @@ impl Store {
             )));
         }
         let category_id = category_id(&mut tx, draft.category.as_deref()).await?;
-        sqlx::query(
-            "update products set sku = $2, name = $3, description = $4, brand = $5, category_id = $6, \
-             price_amount = $7, currency = $8, attributes = $9, image_urls = $10, active = $11, \
-             version = version + 1, updated_at = now() where id = $1",
+        bind_product(
+            sqlx::query(
+                "update products set sku = $2, name = $3, description = $4, brand = $5, \
+                 category_id = $6, price_amount = $7, currency = $8, attributes = $9, \
+                 image_urls = $10, active = $11, version = version + 1, updated_at = now() \
+                 where id = $1",
+            ),
+            id,
+            draft,
+            category_id,
         )
-        .bind(id)
-        .bind(draft.sku.as_str())
-        .bind(&draft.name)
-        .bind(&draft.description)
-        .bind(&draft.brand)
-        .bind(category_id)
-        .bind(draft.price.amount())
-        .bind(draft.price.currency().as_str())
-        .bind(Json(&draft.attributes))
-        .bind(&draft.image_urls)
-        .bind(draft.active)
         .execute(&mut *tx)
         .await
         .map_err(sku_conflict)?;
@@ -431,7 +421,7 @@ impl Store {
                 },
                 None => None,
             };
-            let (id, inserted): (Uuid, bool) = sqlx::query_as(
+            let row = bind_product(sqlx::query(
                 "insert into products (id, sku, name, description, brand, category_id, price_amount, \
                  currency, attributes, image_urls, active) \
                  values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
@@ -442,20 +432,10 @@ impl Store {
                  image_urls = excluded.image_urls, active = excluded.active, \
                  version = products.version + 1, updated_at = now() \
                  returning id, (xmax = 0)",
-            )
-            .bind(Uuid::now_v7())
-            .bind(draft.sku.as_str())
-            .bind(&draft.name)
-            .bind(&draft.description)
-            .bind(&draft.brand)
-            .bind(category_id)
-            .bind(draft.price.amount())
-            .bind(draft.price.currency().as_str())
-            .bind(Json(&draft.attributes))
-            .bind(&draft.image_urls)
-            .bind(draft.active)
+            ), Uuid::now_v7(), draft, category_id)
             .fetch_one(&mut *tx)
             .await?;
+            let (id, inserted): (Uuid, bool) = (row.try_get(0)?, row.try_get(1)?);
             written.push(id);
             if inserted {
                 report.created += 1;
@@ -567,6 +547,27 @@ async fn fetch_in(tx: &mut Transaction<'_, Postgres>, id: Uuid) -> Result<Produc
         .fetch_one(&mut **tx)
         .await?;
     Ok(row.into())
+}
+
+/// Binds `$1` = id and `$2..$11` = the draft's columns, the order every product write uses.
+fn bind_product<'q>(
+    query: sqlx::query::Query<'q, Postgres, PgArguments>,
+    id: Uuid,
+    draft: &'q ProductDraft,
+    category_id: Option<Uuid>,
+) -> sqlx::query::Query<'q, Postgres, PgArguments> {
+    query
+        .bind(id)
+        .bind(draft.sku.as_str())
+        .bind(&draft.name)
+        .bind(&draft.description)
+        .bind(&draft.brand)
+        .bind(category_id)
+        .bind(draft.price.amount())
+        .bind(draft.price.currency().as_str())
+        .bind(Json(&draft.attributes))
+        .bind(&draft.image_urls)
+        .bind(draft.active)
 }
 
 fn sku_conflict(err: sqlx::Error) -> ApiError {

@@ -91,6 +91,20 @@ impl Readiness {
         self
     }
 
+    /// The checks of a service that owns a PostgreSQL database (critical) and uses Redis as an
+    /// optimization (reported, never critical), each bounded by one second.
+    pub fn postgres_and_redis(pool: sqlx::PgPool, redis: crate::redis::RedisClient) -> Self {
+        Self::new(Duration::from_secs(1))
+            .with_check("postgres", true, move || {
+                let pool = pool.clone();
+                async move { crate::db::ping(&pool).await }
+            })
+            .with_check("redis", false, move || {
+                let redis = redis.clone();
+                async move { redis.ping().await }
+            })
+    }
+
     /// Runs every check concurrently.
     pub async fn report(&self) -> ReadinessReport {
         let timeout = self.timeout;

@@ -97,15 +97,7 @@ impl Application {
             issuer: Arc::new(Issuer::new(keys, &settings.jwt)),
             dummy_hash,
         };
-        let readiness = Readiness::new(Duration::from_secs(1))
-            .with_check("postgres", true, move || {
-                let pool = pool.clone();
-                async move { db::ping(&pool).await }
-            })
-            .with_check("redis", false, move || {
-                let redis = redis.clone();
-                async move { redis.ping().await }
-            });
+        let readiness = Readiness::postgres_and_redis(pool.clone(), redis.clone());
         let server = ServiceApp::new(metrics, settings.http.clone())
             .routes(routes::router(state.clone()))
             .readiness(readiness)
