@@ -20,14 +20,31 @@ pub struct Service {
     pub port: u16,
     /// Path of its main resource, for the printed URLs.
     pub example: &'static str,
+    /// Path of its API document.
+    pub docs: &'static str,
 }
 
 /// Every service, in start order.
-pub const SERVICES: &[Service] = &[Service {
-    name: "catalog",
-    port: 8081,
-    example: "/products?q=wireless+headphones",
-}];
+pub const SERVICES: &[Service] = &[
+    Service {
+        name: "catalog",
+        port: 8081,
+        example: "/products?q=wireless+headphones",
+        docs: "/openapi.json",
+    },
+    Service {
+        name: "users",
+        port: 8085,
+        example: "/.well-known/jwks.json",
+        docs: "/openapi.json",
+    },
+    Service {
+        name: "gateway",
+        port: 8080,
+        example: "/api/v1/products?q=wireless+headphones",
+        docs: "/api/v1/openapi.json",
+    },
+];
 
 /// Flags of `up`.
 pub struct UpOptions {
@@ -221,8 +238,8 @@ pub async fn up(options: &UpOptions) -> anyhow::Result<()> {
         let base = format!("http://127.0.0.1:{}", service.port);
         println!("  {:<10} {base}{}", service.name, service.example);
         println!(
-            "  {:<10} {base}/openapi.json  {base}/metrics  {base}/readyz",
-            ""
+            "  {:<10} {base}{}  {base}/metrics  {base}/readyz",
+            "", service.docs
         );
     }
     println!("  {:<10} {POSTGRES_URL}", "postgres");

@@ -10,10 +10,18 @@ pub fn step(message: &str) {
     println!("==> {message}");
 }
 
-/// The repository root (xtask lives one level below it).
+/// The repository root: the nearest directory at or above the working directory whose
+/// `Cargo.toml` declares the workspace. Found at run time, not compile time, because one shared
+/// target directory may serve several checkouts.
 pub fn root() -> PathBuf {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest.parent().map(PathBuf::from).unwrap_or(manifest)
+    let start = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    start
+        .ancestors()
+        .find(|dir| {
+            std::fs::read_to_string(dir.join("Cargo.toml"))
+                .is_ok_and(|toml| toml.contains("[workspace]"))
+        })
+        .map_or(start.clone(), PathBuf::from)
 }
 
 /// The `cargo` that runs us, so toolchain and target dir carry over.

@@ -272,10 +272,32 @@ async fn handle(
         .proxy
         .forward(&route.upstream, &target, request, identity.as_ref(), &ip)
         .await;
+    rewrite_location(&gateway.routes, &route.upstream, response.headers_mut());
     if let Some(decision) = decision {
         decision.write_headers(response.headers_mut());
     }
     response
+}
+
+/// Upstreams answer `Location` in their own paths (`/products/{id}`); clients need the public
+/// one (`/api/v1/products/{id}`): the route of the same upstream with the longest matching
+/// target says which.
+fn rewrite_location(routes: &[Route], upstream: &str, headers: &mut http::HeaderMap) {
+    let Some(location) = headers.get(header::LOCATION).and_then(|v| v.to_str().ok()) else {
+        return;
+    };
+    if !location.starts_with('/') {
+        return;
+    }
+    let public = routes
+        .iter()
+        .filter(|r| r.upstream == upstream)
+        .filter(|r| location == r.target || location.starts_with(&format!("{}/", r.target)))
+        .max_by_key(|r| r.target.len())
+        .map(|r| format!("{}{}", r.prefix, &location[r.target.len()..]));
+    if let Some(value) = public.and_then(|p| HeaderValue::from_str(&p).ok()) {
+        headers.insert(header::LOCATION, value);
+    }
 }
 
 fn authorize(access: Access, identity: Option<&Identity>) -> Result<(), ApiError> {

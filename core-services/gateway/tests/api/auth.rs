@@ -274,6 +274,32 @@ async fn roles_and_ownership_are_enforced() {
 }
 
 #[tokio::test]
+async fn an_admin_writes_through_the_gateway_and_locations_are_public_paths() {
+    let mut options = Options::default();
+    let admin_key = options.keys[0].clone();
+    options.keys = vec![admin_key.clone()];
+    let platform = spawn_platform(options).await;
+    let (user_id, tokens) = platform.sign_up("root@example.com").await;
+    let sid = session_of(tokens["access_token"].as_str().unwrap());
+    // An admin token as users would issue it after `promote-admin`.
+    let mut admin = claims(&platform, &user_id, &sid);
+    admin.roles = vec!["shopper".into(), "admin".into()];
+    let token = sign(&admin_key, &admin);
+    let created = platform
+        .request(Method::POST, "/api/v1/admin/products")
+        .bearer_auth(&token)
+        .json(&json!({"sku": "GW-1", "name": "Gateway Lamp", "price": {"amount": 1234, "currency": "EUR"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let location = created.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.starts_with("/api/v1/products/"), "{location}");
+    let fetched: Value = platform.get(&location, None).await.json().await.unwrap();
+    assert_eq!(fetched["sku"], "GW-1");
+}
+
+#[tokio::test]
 async fn wrong_password_and_unknown_email_look_the_same_through_the_gateway() {
     let platform = spawn_platform(Options::default()).await;
     platform.sign_up("olga@example.com").await;
