@@ -9,7 +9,8 @@
 //! - `test`: the same infrastructure, then `cargo fmt --check`, the Terraform checks
 //!   (`terraform fmt`, structure, checkov), `cargo clippy -D warnings` and every test.
 //! - `bench`: load benchmarks, printed as ratios against a baseline measured in the same run.
-//! - `demo-data [--out FILE]`: print the deterministic demo catalog as JSON.
+//! - `schemas`: regenerate the JSON Schemas in `events/schemas/` from the event types.
+//! - `demo-data`: print the deterministic demo catalog as JSON.
 
 mod bench;
 mod demo;
@@ -27,6 +28,7 @@ commands:
   down                        stop a platform started with `up --detach`
   test                        formatting, lints and every test, on real infrastructure
   bench                       benchmarks against an in-run baseline
+  schemas                     regenerate events/schemas from the event types
   demo-data                   print the demo catalog (JSON) to stdout";
 
 fn main() -> anyhow::Result<()> {
@@ -44,6 +46,7 @@ fn main() -> anyhow::Result<()> {
         "down" => stack::down(),
         "test" => run_tests(),
         "bench" => runtime.block_on(bench::run()),
+        "schemas" => write_schemas(),
         "demo-data" => {
             let catalog = demo::DemoCatalog::generate(demo::DEMO_PRODUCTS);
             println!("{}", serde_json::to_string_pretty(&catalog.to_json())?);
@@ -55,6 +58,22 @@ fn main() -> anyhow::Result<()> {
         }
         other => bail!("unknown command `{other}`\n\n{USAGE}"),
     }
+}
+
+fn write_schemas() -> anyhow::Result<()> {
+    let dir = util::root().join("events").join("schemas");
+    std::fs::create_dir_all(&dir)?;
+    for entry in std::fs::read_dir(&dir)? {
+        std::fs::remove_file(entry?.path())?;
+    }
+    for (file, schema) in events::payloads::schemas() {
+        std::fs::write(
+            dir.join(&file),
+            format!("{}\n", serde_json::to_string_pretty(&schema)?),
+        )?;
+        println!("wrote events/schemas/{file}");
+    }
+    Ok(())
 }
 
 fn run_tests() -> anyhow::Result<()> {
