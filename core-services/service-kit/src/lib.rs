@@ -25,6 +25,7 @@ pub mod health;
 pub mod http;
 pub mod identity;
 pub mod jwt;
+pub mod messaging;
 pub mod metrics;
 pub mod money;
 pub mod redis;

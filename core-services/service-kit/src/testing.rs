@@ -20,6 +20,15 @@ pub const TEST_POSTGRES_ENV: &str = "TEST_POSTGRES_URL";
 /// Environment variable naming the Redis server tests use.
 pub const TEST_REDIS_ENV: &str = "TEST_REDIS_URL";
 
+/// Environment variable naming the RabbitMQ server tests use.
+pub const TEST_AMQP_ENV: &str = "TEST_AMQP_URL";
+
+/// The RabbitMQ server for tests.
+pub fn amqp_url() -> String {
+    std::env::var(TEST_AMQP_ENV)
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
+}
+
 /// The PostgreSQL server for tests.
 pub fn postgres_server() -> String {
     std::env::var(TEST_POSTGRES_ENV).unwrap_or_else(|_| DEFAULT_POSTGRES_SERVER.to_owned())

@@ -1,0 +1,325 @@
+//! Outbox, relay and consumer against the real RabbitMQ and PostgreSQL, each test with its own
+//! database, exchange and queues.
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use events::Envelope;
+use events::payloads::StockLow;
+use lapin::options::{BasicGetOptions, ExchangeDeleteOptions, QueueDeleteOptions};
+use lapin::types::FieldTable;
+use service_kit::messaging::{
+    self, Consumer, Handler, HandlerError, Received, Relay, Topology, enqueue, ensure_schema,
+};
+use service_kit::testing::{TestDatabase, amqp_url};
+use sqlx::{PgConnection, PgPool};
+use tokio::sync::watch;
+
+/// Records each event's SKU; refuses SKUs starting with POISON (retryable) or FATAL (permanent).
+struct RecordStock;
+
+impl Handler for RecordStock {
+    async fn handle(&self, tx: &mut PgConnection, event: &Received) -> Result<(), HandlerError> {
+        let envelope = Envelope::<StockLow>::parse(&event.body)
+            .map_err(|e| HandlerError::Permanent(e.to_string()))?;
+        if envelope.data.sku.starts_with("POISON") {
+            return Err(HandlerError::Retryable(format!(
+                "cannot handle {} yet",
+                envelope.data.sku
+            )));
+        }
+        if envelope.data.sku.starts_with("FATAL") {
+            return Err(HandlerError::Permanent("never".into()));
+        }
+        sqlx::query("insert into effects (sku) values ($1)")
+            .bind(&envelope.data.sku)
+            .execute(tx)
+            .await
+            .map_err(|e| HandlerError::Retryable(e.to_string()))?;
+        Ok(())
+    }
+}
+
+struct Fixture {
+    pool: PgPool,
+    topology: Topology,
+    channel: lapin::Channel,
+    _connection: lapin::Connection,
+    stop: watch::Sender<bool>,
+    _db: TestDatabase,
+}
+
+impl Fixture {
+    async fn new() -> Self {
+        let db = TestDatabase::create("messaging_test").await;
+        let pool = PgPool::connect(&db.url).await.unwrap();
+        ensure_schema(&pool).await.unwrap();
+        sqlx::query("create table effects (id bigserial primary key, sku text not null)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let topology = Topology {
+            exchange: format!("test.events.{id}"),
+            queue: format!("test.stock.{id}"),
+            bindings: vec!["stock.low".into()],
+            retry_delays: vec![Duration::from_millis(100), Duration::from_millis(200)],
+        };
+        let (connection, channel) = messaging::connect(&amqp_url()).await.unwrap();
+        topology.declare(&channel).await.unwrap();
+        let (stop, stop_rx) = watch::channel(false);
+        let consumer = Consumer {
+            name: "test-consumer".into(),
+            topology: topology.clone(),
+            prefetch: 1,
+        };
+        tokio::spawn(consumer.run(pool.clone(), amqp_url(), RecordStock, stop_rx));
+        Self {
+            pool,
+            topology,
+            channel,
+            _connection: connection,
+            stop,
+            _db: db,
+        }
+    }
+
+    fn relay(&self) -> Relay {
+        Relay::new(self.pool.clone(), &amqp_url(), &self.topology.exchange)
+    }
+
+    async fn emit(&self, sku: &str) -> String {
+        let event = Envelope::new(
+            "/inventory",
+            sku,
+            None,
+            StockLow {
+                sku: sku.into(),
+                available: 1,
+                threshold: 5,
+            },
+        );
+        let mut tx = self.pool.begin().await.unwrap();
+        enqueue(&mut tx, &event, sku).await.unwrap();
+        tx.commit().await.unwrap();
+        event.id
+    }
+
+    async fn effects(&self) -> Vec<String> {
+        sqlx::query_scalar("select sku from effects order by id")
+            .fetch_all(&self.pool)
+            .await
+            .unwrap()
+    }
+
+    async fn wait_for_effects(&self, n: usize) -> Vec<String> {
+        for _ in 0..200 {
+            let effects = self.effects().await;
+            if effects.len() >= n {
+                return effects;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("expected {n} effects, have {:?}", self.effects().await);
+    }
+
+    async fn dead_letter(&self) -> Option<lapin::message::BasicGetMessage> {
+        for _ in 0..100 {
+            if let Some(message) = self
+                .channel
+                .basic_get(self.topology.dlq().into(), BasicGetOptions { no_ack: true })
+                .await
+                .unwrap()
+            {
+                return Some(message);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        None
+    }
+
+    async fn cleanup(self) {
+        let _ = self.stop.send(true);
+        let mut queues = vec![self.topology.queue.clone(), self.topology.dlq()];
+        queues.extend(
+            self.topology
+                .retry_delays
+                .iter()
+                .map(|d| self.topology.retry_queue(*d)),
+        );
+        for queue in queues {
+            let _ = self
+                .channel
+                .queue_delete(queue.into(), QueueDeleteOptions::default())
+                .await;
+        }
+        let _ = self
+            .channel
+            .exchange_delete(
+                self.topology.exchange.clone().into(),
+                ExchangeDeleteOptions::default(),
+            )
+            .await;
+    }
+}
+
+fn error_header(message: &lapin::message::BasicGetMessage) -> String {
+    let headers = message
+        .delivery
+        .properties
+        .headers()
+        .clone()
+        .unwrap_or_default();
+    match headers.inner().get("x-error") {
+        Some(lapin::types::AMQPValue::LongString(s)) => s.to_string(),
+        other => panic!("no x-error header: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn outbox_events_are_published_in_order_and_consumed_once_even_when_delivered_twice() {
+    let fixture = Fixture::new().await;
+    for sku in ["A-1", "A-2", "A-3"] {
+        fixture.emit(sku).await;
+    }
+    assert_eq!(
+        fixture
+            .relay()
+            .publish_pending(&fixture.channel)
+            .await
+            .unwrap(),
+        3
+    );
+    assert_eq!(fixture.wait_for_effects(3).await, ["A-1", "A-2", "A-3"]);
+    let pending: i64 = sqlx::query_scalar("select count(*) from outbox where published_at is null")
+        .fetch_one(&fixture.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        pending, 0,
+        "rows are marked sent after the broker confirmed them"
+    );
+
+    // The relay died after publishing A-2 but before marking it: it goes out again.
+    sqlx::query("update outbox set published_at = null where aggregate_id = 'A-2'")
+        .execute(&fixture.pool)
+        .await
+        .unwrap();
+    fixture.emit("A-4").await;
+    assert_eq!(
+        fixture
+            .relay()
+            .publish_pending(&fixture.channel)
+            .await
+            .unwrap(),
+        2
+    );
+    // A-4 was queued behind the duplicate; once it is applied, the duplicate was seen too.
+    assert_eq!(
+        fixture.wait_for_effects(4).await,
+        ["A-1", "A-2", "A-3", "A-4"]
+    );
+    let processed: i64 = sqlx::query_scalar("select count(*) from processed_events")
+        .fetch_one(&fixture.pool)
+        .await
+        .unwrap();
+    assert_eq!(processed, 4);
+    fixture.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_poison_message_reaches_the_dlq_after_its_retries_while_others_keep_flowing() {
+    let fixture = Fixture::new().await;
+    fixture.emit("POISON-1").await;
+    fixture.emit("B-1").await;
+    fixture.emit("FATAL-1").await;
+    fixture.emit("B-2").await;
+    fixture
+        .relay()
+        .publish_pending(&fixture.channel)
+        .await
+        .unwrap();
+    assert_eq!(fixture.wait_for_effects(2).await, ["B-1", "B-2"]);
+
+    let mut reasons = Vec::new();
+    for _ in 0..2 {
+        let message = fixture.dead_letter().await.expect("a dead letter");
+        let event = Envelope::<StockLow>::parse(&message.delivery.data).unwrap();
+        reasons.push((event.data.sku, error_header(&message)));
+    }
+    reasons.sort();
+    assert_eq!(reasons[0].0, "FATAL-1");
+    assert_eq!(reasons[0].1, "never", "permanent failures skip the retries");
+    assert_eq!(reasons[1].0, "POISON-1");
+    assert!(
+        reasons[1].1.contains("gave up after 3 attempts"),
+        "{}",
+        reasons[1].1
+    );
+    fixture.cleanup().await;
+}
+
+#[tokio::test]
+async fn malformed_messages_go_straight_to_the_dlq_with_the_reason() {
+    let fixture = Fixture::new().await;
+    messaging::publish_confirmed(
+        &fixture.channel,
+        &fixture.topology.exchange,
+        "stock.low",
+        b"{not json",
+        FieldTable::default(),
+        "m-1",
+    )
+    .await
+    .unwrap();
+    let message = fixture.dead_letter().await.expect("a dead letter");
+    assert_eq!(message.delivery.data, b"{not json");
+    assert!(error_header(&message).starts_with("malformed"));
+    fixture.emit("C-1").await;
+    fixture
+        .relay()
+        .publish_pending(&fixture.channel)
+        .await
+        .unwrap();
+    assert_eq!(fixture.wait_for_effects(1).await, ["C-1"]);
+    fixture.cleanup().await;
+}
+
+#[tokio::test]
+async fn an_unroutable_event_is_not_marked_sent() {
+    let fixture = Fixture::new().await;
+    let event = Envelope::new(
+        "/orders",
+        "o-1",
+        None,
+        events::payloads::OrderCancelled {
+            order_id: "o-1".into(),
+            customer_id: "c-1".into(),
+            reason: "test".into(),
+            contact: events::payloads::Contact {
+                email: "a@example.com".into(),
+                phone: None,
+                name: "A".into(),
+                locale: "en".into(),
+                notify_email: true,
+                notify_sms: false,
+            },
+        },
+    );
+    let mut tx = fixture.pool.begin().await.unwrap();
+    enqueue(&mut tx, &event, "o-1").await.unwrap();
+    tx.commit().await.unwrap();
+    // Nobody is bound to order.cancelled on this exchange: the broker returns the message.
+    let result = fixture.relay().publish_pending(&fixture.channel).await;
+    assert!(
+        matches!(result, Err(messaging::MessagingError::Rejected(_))),
+        "{result:?}"
+    );
+    let pending: i64 = sqlx::query_scalar("select count(*) from outbox where published_at is null")
+        .fetch_one(&fixture.pool)
+        .await
+        .unwrap();
+    assert_eq!(pending, 1);
+    fixture.cleanup().await;
+}
