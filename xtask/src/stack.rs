@@ -33,6 +33,12 @@ pub const SERVICES: &[Service] = &[
         docs: "/openapi.json",
     },
     Service {
+        name: "inventory",
+        port: 8082,
+        example: "/inventory/ELE-00001",
+        docs: "/openapi.json",
+    },
+    Service {
         name: "users",
         port: 8085,
         example: "/.well-known/jwks.json",

@@ -122,6 +122,8 @@ impl Settings {
                 .set_default("auth.session_idle_seconds", 1800_i64)?
                 .set_default("upstreams.catalog.url", "http://127.0.0.1:8081")?
                 .set_default("upstreams.catalog.timeout_ms", 5_000_i64)?
+                .set_default("upstreams.inventory.url", "http://127.0.0.1:8082")?
+                .set_default("upstreams.inventory.timeout_ms", 5_000_i64)?
                 .set_default("upstreams.users.url", "http://127.0.0.1:8085")?
                 .set_default("upstreams.users.timeout_ms", 5_000_i64)?
                 .set_default("breaker.failure_threshold", 5_i64)?

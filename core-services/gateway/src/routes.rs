@@ -84,7 +84,11 @@ mod tests {
 
     #[test]
     fn the_default_table_parses_and_maps_paths() {
-        let routes = parse(crate::config::DEFAULT_ROUTES, &["catalog", "users"]).unwrap();
+        let routes = parse(
+            crate::config::DEFAULT_ROUTES,
+            &["catalog", "users", "inventory"],
+        )
+        .unwrap();
         let products = routes
             .iter()
             .find(|r| r.prefix == "/api/v1/products")

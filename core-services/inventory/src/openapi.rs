@@ -1,0 +1,24 @@
+//! The inventory OpenAPI document.
+
+use utoipa::OpenApi;
+
+use crate::routes;
+use crate::store::StockLevel;
+
+/// The inventory API.
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(
+        title = "inventory",
+        description = "Stock availability and administration."
+    ),
+    paths(routes::availability, routes::stock_level, routes::set_stock),
+    components(schemas(
+        routes::Availability,
+        routes::StockChange,
+        StockLevel,
+        service_kit::Problem,
+        service_kit::FieldError
+    ))
+)]
+pub struct ApiDoc;

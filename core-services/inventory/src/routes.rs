@@ -1,0 +1,129 @@
+//! HTTP: availability for product pages, stock administration.
+
+use axum::extract::{Path, State};
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use service_kit::extract::ApiJson;
+use service_kit::identity::Admin;
+use service_kit::sku::Sku;
+use service_kit::{ApiError, FieldError};
+use utoipa::ToSchema;
+
+use crate::AppState;
+use crate::store::{self, StockLevel};
+
+/// The routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/inventory/{sku}", get(availability))
+        .route("/admin/inventory/{sku}", put(set_stock).get(stock_level))
+        .with_state(state)
+}
+
+/// Public availability.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Availability {
+    /// SKU.
+    pub sku: String,
+    /// Units that can be ordered now.
+    pub available: i32,
+    /// Whether at least one unit can be ordered.
+    pub in_stock: bool,
+}
+
+fn sku(raw: &str) -> Result<Sku, ApiError> {
+    Sku::parse(raw).map_err(|e| ApiError::bad_field("sku", e.to_string()))
+}
+
+/// Units available to order.
+#[utoipa::path(get, path = "/inventory/{sku}", tag = "inventory", params(("sku" = String, Path, description = "SKU")),
+    responses((status = 200, description = "Availability", body = Availability)))]
+pub async fn availability(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<Json<Availability>, ApiError> {
+    let sku = sku(&raw)?;
+    let available = store::level(&state.pool, sku.as_str())
+        .await?
+        .map_or(0, |l| l.available().max(0));
+    Ok(Json(Availability {
+        sku: sku.to_string(),
+        available,
+        in_stock: available > 0,
+    }))
+}
+
+/// Stock of a SKU, reservations included.
+#[utoipa::path(get, path = "/admin/inventory/{sku}", tag = "admin", params(("sku" = String, Path, description = "SKU")),
+    responses((status = 200, description = "Stock", body = StockLevel), (status = 404, description = "Never stocked", body = service_kit::Problem, content_type = "application/problem+json")))]
+pub async fn stock_level(
+    _admin: Admin,
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<Json<StockLevel>, ApiError> {
+    let sku = sku(&raw)?;
+    store::level(&state.pool, sku.as_str())
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound("this SKU was never stocked".into()))
+}
+
+/// A stock change: set `on_hand`, or `adjust` by a signed number of units, with a reason.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StockChange {
+    /// New units on hand (a count).
+    #[serde(default)]
+    pub on_hand: Option<i32>,
+    /// Units to add (restock) or remove (damage, loss).
+    #[serde(default)]
+    pub adjust: Option<i32>,
+    /// Why (kept with the movement).
+    pub reason: String,
+    /// New low-stock threshold.
+    #[serde(default)]
+    pub low_threshold: Option<i32>,
+}
+
+/// Sets or adjusts stock.
+#[utoipa::path(put, path = "/admin/inventory/{sku}", tag = "admin", request_body = StockChange,
+    responses((status = 200, description = "Stock", body = StockLevel),
+              (status = 409, description = "Would drop below reserved units", body = service_kit::Problem, content_type = "application/problem+json"),
+              (status = 422, description = "Invalid fields", body = service_kit::Problem, content_type = "application/problem+json")))]
+pub async fn set_stock(
+    _admin: Admin,
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    ApiJson(change): ApiJson<StockChange>,
+) -> Result<Json<StockLevel>, ApiError> {
+    let sku = sku(&raw)?;
+    let mut errors = Vec::new();
+    match (change.on_hand, change.adjust) {
+        (Some(_), Some(_)) | (None, None) => errors.push(FieldError::new(
+            "on_hand",
+            "give exactly one of `on_hand` and `adjust`",
+        )),
+        (Some(n), None) if n < 0 => errors.push(FieldError::new("on_hand", "must not be negative")),
+        _ => {}
+    }
+    if change.reason.trim().is_empty() || change.reason.len() > 200 {
+        errors.push(FieldError::new("reason", "must be 1 to 200 characters"));
+    }
+    if change.low_threshold.is_some_and(|t| t < 0) {
+        errors.push(FieldError::new("low_threshold", "must not be negative"));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    store::restock(
+        &state.pool,
+        sku.as_str(),
+        change.on_hand,
+        change.adjust,
+        change.low_threshold,
+        change.reason.trim(),
+    )
+    .await
+    .map(Json)
+}

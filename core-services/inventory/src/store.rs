@@ -1,0 +1,291 @@
+//! Stock and reservations. Every change locks the stock rows it touches in SKU order (no
+//! deadlocks between concurrent orders) and re-checks availability under the lock, and the
+//! table's checks refuse `reserved > on_hand` or negative numbers: stock never goes below zero.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use events::payloads::{Shortage, StockLow};
+use service_kit::ApiError;
+use sqlx::{PgConnection, PgPool};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// Stock of one SKU.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct StockLevel {
+    /// SKU.
+    pub sku: String,
+    /// Units in the warehouse.
+    pub on_hand: i32,
+    /// Units held for orders in flight.
+    pub reserved: i32,
+    /// `stock.low` is emitted at or below this availability.
+    pub low_threshold: i32,
+}
+
+impl StockLevel {
+    /// Units that can still be sold.
+    pub fn available(&self) -> i32 {
+        self.on_hand - self.reserved
+    }
+
+    fn low_alert(&self) -> Option<StockLow> {
+        (self.available() <= self.low_threshold).then(|| StockLow {
+            sku: self.sku.clone(),
+            available: u32::try_from(self.available()).unwrap_or(0),
+            threshold: u32::try_from(self.low_threshold).unwrap_or(0),
+        })
+    }
+}
+
+/// The result of asking to reserve an order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reservation {
+    /// Every line is held.
+    Held {
+        /// Reservation id.
+        id: Uuid,
+        /// When it lapses.
+        expires_at: OffsetDateTime,
+        /// SKUs that fell to or below their threshold.
+        low: Vec<StockLow>,
+    },
+    /// Nothing was held: these lines are short.
+    Rejected(Vec<Shortage>),
+    /// The order was already reserved or decided (a repeated event).
+    AlreadyDecided,
+}
+
+async fn lock(
+    tx: &mut PgConnection,
+    skus: &[String],
+) -> Result<BTreeMap<String, StockLevel>, sqlx::Error> {
+    let rows: Vec<StockLevel> = sqlx::query_as(
+        "select sku, on_hand, reserved, low_threshold from stock where sku = any($1) order by sku for update",
+    )
+    .bind(skus)
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.sku.clone(), r)).collect())
+}
+
+/// Holds every line of `order_id`, or none.
+pub async fn reserve(
+    tx: &mut PgConnection,
+    order_id: &str,
+    lines: &[(String, u32)],
+    hold: Duration,
+) -> Result<Reservation, sqlx::Error> {
+    let existing: Option<Uuid> =
+        sqlx::query_scalar("select id from reservations where order_id = $1")
+            .bind(order_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if existing.is_some() {
+        return Ok(Reservation::AlreadyDecided);
+    }
+    let mut wanted: BTreeMap<String, u32> = BTreeMap::new();
+    for (sku, quantity) in lines {
+        *wanted.entry(sku.clone()).or_default() += quantity;
+    }
+    let skus: Vec<String> = wanted.keys().cloned().collect();
+    let stock = lock(tx, &skus).await?;
+    let shortages: Vec<Shortage> = wanted
+        .iter()
+        .filter_map(|(sku, requested)| {
+            let available = stock.get(sku).map_or(0, StockLevel::available).max(0);
+            let available = u32::try_from(available).unwrap_or(0);
+            (available < *requested).then(|| Shortage {
+                sku: sku.clone(),
+                requested: *requested,
+                available,
+            })
+        })
+        .collect();
+    if !shortages.is_empty() {
+        return Ok(Reservation::Rejected(shortages));
+    }
+    let id = Uuid::now_v7();
+    let expires_at = OffsetDateTime::now_utc() + hold;
+    sqlx::query(
+        "insert into reservations (id, order_id, status, expires_at) values ($1, $2, 'held', $3)",
+    )
+    .bind(id)
+    .bind(order_id)
+    .bind(expires_at)
+    .execute(&mut *tx)
+    .await?;
+    let mut low = Vec::new();
+    for (sku, quantity) in &wanted {
+        let quantity = i32::try_from(*quantity).unwrap_or(i32::MAX);
+        let level: StockLevel = sqlx::query_as(
+            "update stock set reserved = reserved + $2, updated_at = now() where sku = $1 \
+             returning sku, on_hand, reserved, low_threshold",
+        )
+        .bind(sku)
+        .bind(quantity)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query(
+            "insert into reservation_lines (reservation_id, sku, quantity) values ($1, $2, $3)",
+        )
+        .bind(id)
+        .bind(sku)
+        .bind(quantity)
+        .execute(&mut *tx)
+        .await?;
+        low.extend(level.low_alert());
+    }
+    Ok(Reservation::Held {
+        id,
+        expires_at,
+        low,
+    })
+}
+
+/// Finishes a held reservation: `commit` ships the units, otherwise they return to stock.
+/// Returns the reservation id when one was held, and low-stock alerts.
+async fn finish(
+    tx: &mut PgConnection,
+    order_id: &str,
+    commit: bool,
+    reason: &str,
+) -> Result<Option<(Uuid, Vec<StockLow>)>, sqlx::Error> {
+    let held: Option<Uuid> = sqlx::query_scalar(
+        "select id from reservations where order_id = $1 and status = 'held' for update",
+    )
+    .bind(order_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(id) = held else { return Ok(None) };
+    let lines: Vec<(String, i32)> = sqlx::query_as(
+        "select sku, quantity from reservation_lines where reservation_id = $1 order by sku",
+    )
+    .bind(id)
+    .fetch_all(&mut *tx)
+    .await?;
+    let skus: Vec<String> = lines.iter().map(|(s, _)| s.clone()).collect();
+    lock(tx, &skus).await?;
+    let mut low = Vec::new();
+    for (sku, quantity) in &lines {
+        let sql = if commit {
+            "update stock set on_hand = on_hand - $2, reserved = reserved - $2, updated_at = now() \
+             where sku = $1 returning sku, on_hand, reserved, low_threshold"
+        } else {
+            "update stock set reserved = reserved - $2, updated_at = now() \
+             where sku = $1 returning sku, on_hand, reserved, low_threshold"
+        };
+        let level: StockLevel = sqlx::query_as(sql)
+            .bind(sku)
+            .bind(quantity)
+            .fetch_one(&mut *tx)
+            .await?;
+        if commit {
+            sqlx::query("insert into stock_movements (sku, delta, reason) values ($1, $2, $3)")
+                .bind(sku)
+                .bind(-quantity)
+                .bind(format!("order {order_id} confirmed"))
+                .execute(&mut *tx)
+                .await?;
+            low.extend(level.low_alert());
+        }
+    }
+    let status = if commit { "committed" } else { "released" };
+    sqlx::query(
+        "update reservations set status = $2, reason = $3, updated_at = now() where id = $1",
+    )
+    .bind(id)
+    .bind(status)
+    .bind(reason)
+    .execute(&mut *tx)
+    .await?;
+    Ok(Some((id, low)))
+}
+
+/// Ships the held units of a confirmed order.
+pub async fn commit(
+    tx: &mut PgConnection,
+    order_id: &str,
+) -> Result<Option<(Uuid, Vec<StockLow>)>, sqlx::Error> {
+    finish(tx, order_id, true, "order_confirmed").await
+}
+
+/// Returns the held units of an order to stock.
+pub async fn release(
+    tx: &mut PgConnection,
+    order_id: &str,
+    reason: &str,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    Ok(finish(tx, order_id, false, reason).await?.map(|(id, _)| id))
+}
+
+/// Held reservations past their expiry (oldest first), locked for this transaction.
+pub async fn expired(tx: &mut PgConnection, limit: i64) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "select order_id from reservations where status = 'held' and expires_at < now() \
+         order by expires_at limit $1 for update skip locked",
+    )
+    .bind(limit)
+    .fetch_all(&mut *tx)
+    .await
+}
+
+/// The stock of a SKU.
+pub async fn level(pool: &PgPool, sku: &str) -> Result<Option<StockLevel>, ApiError> {
+    Ok(
+        sqlx::query_as("select sku, on_hand, reserved, low_threshold from stock where sku = $1")
+            .bind(sku)
+            .fetch_optional(pool)
+            .await?,
+    )
+}
+
+/// Sets (`on_hand`) or adjusts (`delta`) the units on hand, recording the reason.
+pub async fn restock(
+    pool: &PgPool,
+    sku: &str,
+    on_hand: Option<i32>,
+    delta: Option<i32>,
+    low_threshold: Option<i32>,
+    reason: &str,
+) -> Result<StockLevel, ApiError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("insert into stock (sku, on_hand) values ($1, 0) on conflict (sku) do nothing")
+        .bind(sku)
+        .execute(&mut *tx)
+        .await?;
+    let current = lock(&mut tx, &[sku.to_owned()]).await?.remove(sku);
+    let current =
+        current.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("stock row vanished")))?;
+    let target = match (on_hand, delta) {
+        (Some(value), _) => value,
+        (None, Some(delta)) => current.on_hand.saturating_add(delta),
+        (None, None) => current.on_hand,
+    };
+    if target < current.reserved {
+        return Err(ApiError::Conflict(format!(
+            "{} units are reserved for orders in flight; on hand cannot go below that (asked for {target})",
+            current.reserved
+        )));
+    }
+    let level: StockLevel = sqlx::query_as(
+        "update stock set on_hand = $2, low_threshold = coalesce($3, low_threshold), updated_at = now() \
+         where sku = $1 returning sku, on_hand, reserved, low_threshold",
+    )
+    .bind(sku)
+    .bind(target)
+    .bind(low_threshold)
+    .fetch_one(&mut *tx)
+    .await?;
+    if target != current.on_hand {
+        sqlx::query("insert into stock_movements (sku, delta, reason) values ($1, $2, $3)")
+            .bind(sku)
+            .bind(target - current.on_hand)
+            .bind(reason)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(level)
+}
