@@ -9,11 +9,13 @@
 //! - `test`: the same infrastructure, then `cargo fmt --check`, the Terraform checks
 //!   (`terraform fmt`, structure, checkov), `cargo clippy -D warnings` and every test.
 //! - `bench`: load benchmarks, printed as ratios against a baseline measured in the same run.
+//! - `dlq list|show|replay|discard`: inspect and act on dead-lettered messages.
 //! - `schemas`: regenerate the JSON Schemas in `events/schemas/` from the event types.
 //! - `demo-data`: print the deterministic demo catalog as JSON.
 
 mod bench;
 mod demo;
+mod dlq;
 mod infra;
 mod stack;
 mod tools;
@@ -29,6 +31,10 @@ commands:
   test                        formatting, lints and every test, on real infrastructure
   bench                       benchmarks against an in-run baseline
   schemas                     regenerate events/schemas from the event types
+  dlq list                    dead-letter queues and how many messages each holds
+  dlq show <queue>            the parked messages of a consumer queue, with their failure
+  dlq replay <queue> [--id ID]   send parked messages back for another set of attempts
+  dlq discard <queue> [--id ID]  drop parked messages for good
   demo-data                   print the demo catalog (JSON) to stdout";
 
 fn main() -> anyhow::Result<()> {
@@ -47,6 +53,7 @@ fn main() -> anyhow::Result<()> {
         "test" => run_tests(),
         "bench" => runtime.block_on(bench::run()),
         "schemas" => write_schemas(),
+        "dlq" => runtime.block_on(dlq::run(&flags)),
         "demo-data" => {
             let catalog = demo::DemoCatalog::generate(demo::DEMO_PRODUCTS);
             println!("{}", serde_json::to_string_pretty(&catalog.to_json())?);

@@ -16,14 +16,20 @@ use service_kit::testing::{TestDatabase, amqp_url};
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::watch;
 
-/// Records each event's SKU; refuses SKUs starting with POISON (retryable) or FATAL (permanent).
+/// Records each event's SKU; refuses SKUs starting with POISON (retryable, until a row in
+/// `fixes` names the SKU) or FATAL (permanent).
 struct RecordStock;
 
 impl Handler for RecordStock {
     async fn handle(&self, tx: &mut PgConnection, event: &Received) -> Result<(), HandlerError> {
         let envelope = Envelope::<StockLow>::parse(&event.body)
             .map_err(|e| HandlerError::Permanent(e.to_string()))?;
-        if envelope.data.sku.starts_with("POISON") {
+        let fixed: bool = sqlx::query_scalar("select exists(select 1 from fixes where sku = $1)")
+            .bind(&envelope.data.sku)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| HandlerError::Retryable(e.to_string()))?;
+        if envelope.data.sku.starts_with("POISON") && !fixed {
             return Err(HandlerError::Retryable(format!(
                 "cannot handle {} yet",
                 envelope.data.sku
@@ -55,6 +61,10 @@ impl Fixture {
         let db = TestDatabase::create("messaging_test").await;
         let pool = PgPool::connect(&db.url).await.unwrap();
         ensure_schema(&pool).await.unwrap();
+        sqlx::query("create table fixes (sku text primary key)")
+            .execute(&pool)
+            .await
+            .unwrap();
         sqlx::query("create table effects (id bigserial primary key, sku text not null)")
             .execute(&pool)
             .await
@@ -322,4 +332,95 @@ async fn an_unroutable_event_is_not_marked_sent() {
         .unwrap();
     assert_eq!(pending, 1);
     fixture.cleanup().await;
+}
+
+#[tokio::test]
+async fn dead_letters_can_be_listed_replayed_after_a_fix_and_discarded() {
+    let fixture = Fixture::new().await;
+    let poison = fixture.emit("POISON-9").await;
+    let fatal = fixture.emit("FATAL-9").await;
+    fixture
+        .relay()
+        .publish_pending(&fixture.channel)
+        .await
+        .unwrap();
+    let queue = fixture.topology.queue.clone();
+    let mut parked = Vec::new();
+    for _ in 0..100 {
+        parked = messaging::list_dead_letters(&fixture.channel, &queue)
+            .await
+            .unwrap();
+        if parked.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut ids: Vec<&str> = parked.iter().map(|d| d.id.as_str()).collect();
+    ids.sort_unstable();
+    let mut expected = vec![poison.as_str(), fatal.as_str()];
+    expected.sort_unstable();
+    assert_eq!(ids, expected, "listing leaves them parked");
+    assert!(
+        parked
+            .iter()
+            .all(|d| d.event_type.as_deref() == Some("stock.low") && d.error.is_some())
+    );
+    // Listing puts them back; the broker requeues asynchronously, so look until it has.
+    assert_eq!(parked_ids(&fixture, &queue, 2).await.len(), 2);
+
+    // The bug behind POISON-9 is fixed: replaying it applies it, FATAL-9 stays parked.
+    sqlx::query("insert into fixes (sku) values ('POISON-9')")
+        .execute(&fixture.pool)
+        .await
+        .unwrap();
+    let mut replayed = 0;
+    for _ in 0..100 {
+        replayed = messaging::replay_dead_letters(&fixture.channel, &queue, Some(&poison))
+            .await
+            .unwrap();
+        if replayed == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(replayed, 1);
+    assert_eq!(fixture.wait_for_effects(1).await, ["POISON-9"]);
+    assert_eq!(
+        parked_ids(&fixture, &queue, 1).await,
+        std::slice::from_ref(&fatal)
+    );
+    let mut discarded = Vec::new();
+    for _ in 0..100 {
+        discarded = messaging::discard_dead_letters(&fixture.channel, &queue, None)
+            .await
+            .unwrap();
+        if !discarded.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        discarded.iter().map(|d| d.id.clone()).collect::<Vec<_>>(),
+        [fatal]
+    );
+    assert!(parked_ids(&fixture, &queue, 0).await.is_empty());
+    fixture.cleanup().await;
+}
+
+/// The ids parked for `queue`, once `expected` of them are visible (or after two seconds).
+async fn parked_ids(fixture: &Fixture, queue: &str, expected: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    for _ in 0..100 {
+        ids = messaging::list_dead_letters(&fixture.channel, queue)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|d| d.id)
+            .collect();
+        if ids.len() == expected {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    ids
 }

@@ -29,6 +29,7 @@ struct TestApp {
     channel: lapin::Channel,
     _connection: lapin::Connection,
     shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     _db: TestDatabase,
 }
 
@@ -74,7 +75,7 @@ async fn spawn(hold_seconds: u64) -> TestApp {
     let app = Application::build(settings).await.unwrap();
     let base = format!("http://{}", app.local_addr());
     let (tx, rx) = oneshot::channel::<()>();
-    tokio::spawn(app.run_until_stopped(async move {
+    let server = tokio::spawn(app.run_until_stopped(async move {
         let _ = rx.await;
     }));
     let pool = PgPool::connect(&db.url).await.unwrap();
@@ -95,6 +96,7 @@ async fn spawn(hold_seconds: u64) -> TestApp {
         channel,
         _connection: connection,
         shutdown: Some(tx),
+        server: Some(server),
         _db: db,
     }
 }
@@ -206,6 +208,10 @@ impl TestApp {
     async fn cleanup(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
+        }
+        // The consumer must be gone first, or it declares its queues again.
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
         }
         for queue in &self.queues {
             let _ = self
