@@ -562,6 +562,36 @@ pub async fn load(client: &reqwest::Client, catalog_url: &str, count: usize) -> 
     Ok(())
 }
 
+/// Counts deterministic stock for every demo product (0 to 120 units; some sold out) through
+/// the inventory admin API.
+pub async fn load_stock(
+    client: &reqwest::Client,
+    inventory_url: &str,
+    count: usize,
+) -> anyhow::Result<()> {
+    let catalog = DemoCatalog::generate(count);
+    let items: Vec<Value> = catalog
+        .products
+        .iter()
+        .enumerate()
+        .map(|(i, p)| json!({"sku": p["sku"], "on_hand": (i * 37) % 121}))
+        .collect();
+    for chunk in items.chunks(5000) {
+        let response = admin(client.post(format!("{inventory_url}/admin/inventory")))
+            .json(&json!({"reason": "demo stock", "items": chunk}))
+            .send()
+            .await?;
+        let status = response.status();
+        if !status.is_success() {
+            anyhow::bail!(
+                "loading demo stock: {status} {}",
+                response.text().await.unwrap_or_default()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// The identity headers the gateway would set for an administrator.
 pub fn admin(request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
     request

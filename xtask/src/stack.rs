@@ -237,6 +237,14 @@ pub async fn up(options: &UpOptions) -> anyhow::Result<()> {
     } else {
         step("demo catalog already loaded");
     }
+    let inventory = "http://127.0.0.1:8082";
+    let stocked = demo::admin(client.get(format!("{inventory}/admin/inventory/ELE-00001")))
+        .send()
+        .await?;
+    if stocked.status() == reqwest::StatusCode::NOT_FOUND {
+        step("counting demo stock");
+        demo::load_stock(&client, inventory, demo::DEMO_PRODUCTS).await?;
+    }
 
     println!();
     println!("retail-platform is up:");

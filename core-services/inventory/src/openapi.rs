@@ -12,7 +12,12 @@ use crate::store::StockLevel;
         title = "inventory",
         description = "Stock availability and administration."
     ),
-    paths(routes::availability, routes::stock_level, routes::set_stock),
+    paths(
+        routes::availability,
+        routes::stock_level,
+        routes::set_stock,
+        routes::import_stock
+    ),
     components(schemas(
         routes::Availability,
         routes::StockChange,

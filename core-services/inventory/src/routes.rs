@@ -18,6 +18,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/inventory/{sku}", get(availability))
         .route("/admin/inventory/{sku}", put(set_stock).get(stock_level))
+        .route("/admin/inventory", axum::routing::post(import_stock))
         .with_state(state)
 }
 
@@ -126,4 +127,66 @@ pub async fn set_stock(
     )
     .await
     .map(Json)
+}
+
+/// One line of a stock count.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CountLine {
+    /// SKU.
+    pub sku: String,
+    /// Units on hand.
+    pub on_hand: i32,
+}
+
+/// A stock count for many SKUs (initial load, periodic counts).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StockCount {
+    /// Why (kept with every movement).
+    pub reason: String,
+    /// At most 5,000 lines.
+    pub items: Vec<CountLine>,
+}
+
+/// How a count went.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CountReport {
+    /// SKUs set.
+    pub updated: usize,
+}
+
+/// Sets units on hand for many SKUs in one transaction; all lines are checked first.
+#[utoipa::path(post, path = "/admin/inventory", tag = "admin", request_body = StockCount,
+    responses((status = 200, description = "Counted", body = CountReport),
+              (status = 409, description = "A count is below the reserved units", body = service_kit::Problem, content_type = "application/problem+json"),
+              (status = 422, description = "Invalid lines", body = service_kit::Problem, content_type = "application/problem+json")))]
+pub async fn import_stock(
+    _admin: Admin,
+    State(state): State<AppState>,
+    ApiJson(count): ApiJson<StockCount>,
+) -> Result<Json<CountReport>, ApiError> {
+    let mut errors = Vec::new();
+    if count.items.len() > 5000 {
+        errors.push(FieldError::new("items", "at most 5000 lines per count"));
+    }
+    if count.reason.trim().is_empty() || count.reason.len() > 200 {
+        errors.push(FieldError::new("reason", "must be 1 to 200 characters"));
+    }
+    let mut lines = Vec::with_capacity(count.items.len());
+    for (i, line) in count.items.iter().enumerate() {
+        match Sku::parse(&line.sku) {
+            Ok(sku) if line.on_hand >= 0 => lines.push((sku.to_string(), line.on_hand)),
+            Ok(_) => errors.push(FieldError::new(
+                format!("items[{i}].on_hand"),
+                "must not be negative",
+            )),
+            Err(e) => errors.push(FieldError::new(format!("items[{i}].sku"), e.to_string())),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let updated = store::count(&state.pool, &lines, count.reason.trim()).await?;
+    Ok(Json(CountReport { updated }))
 }

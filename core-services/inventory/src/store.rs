@@ -289,3 +289,45 @@ pub async fn restock(
     tx.commit().await?;
     Ok(level)
 }
+
+/// Sets units on hand for many SKUs at once, in SKU order (one transaction, all or nothing).
+pub async fn count(
+    pool: &PgPool,
+    lines: &[(String, i32)],
+    reason: &str,
+) -> Result<usize, ApiError> {
+    let mut sorted: Vec<&(String, i32)> = lines.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut tx = pool.begin().await?;
+    for (sku, on_hand) in sorted {
+        let before: Option<(i32, i32)> =
+            sqlx::query_as("select on_hand, reserved from stock where sku = $1 for update")
+                .bind(sku)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let (previous, reserved) = before.unwrap_or((0, 0));
+        if *on_hand < reserved {
+            return Err(ApiError::Conflict(format!(
+                "{sku}: {reserved} units are reserved; the count {on_hand} is lower"
+            )));
+        }
+        sqlx::query(
+            "insert into stock (sku, on_hand) values ($1, $2) \
+             on conflict (sku) do update set on_hand = excluded.on_hand, updated_at = now()",
+        )
+        .bind(sku)
+        .bind(on_hand)
+        .execute(&mut *tx)
+        .await?;
+        if *on_hand != previous {
+            sqlx::query("insert into stock_movements (sku, delta, reason) values ($1, $2, $3)")
+                .bind(sku)
+                .bind(on_hand - previous)
+                .bind(reason)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(lines.len())
+}

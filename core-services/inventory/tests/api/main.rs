@@ -453,3 +453,36 @@ async fn stock_changes_are_validated_and_cannot_undercut_reservations() {
     assert_eq!(shopper.status(), StatusCode::FORBIDDEN);
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_stock_count_sets_many_skus_at_once_or_none() {
+    let app = spawn(900).await;
+    let post = |body: Value| {
+        app.client
+            .post(format!("{}/admin/inventory", app.base))
+            .header("x-auth-subject", "admin")
+            .header("x-auth-roles", "admin")
+            .json(&body)
+            .send()
+    };
+    let ok = post(json!({"reason": "initial load", "items": [{"sku": "C-1", "on_hand": 7}, {"sku": "c-2", "on_hand": 0}]}))
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    assert_eq!(app.available("C-1").await, 7);
+    assert_eq!(app.available("C-2").await, 0);
+    let bad = post(json!({"reason": "x", "items": [{"sku": "C-1", "on_hand": 9}, {"sku": "bad sku", "on_hand": 1}, {"sku": "C-3", "on_hand": -1}]}))
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let problem: Value = bad.json().await.unwrap();
+    let fields: Vec<&str> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["items[1].sku", "items[2].on_hand"]);
+    assert_eq!(app.available("C-1").await, 7, "nothing applied");
+    app.cleanup().await;
+}
