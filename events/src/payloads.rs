@@ -66,6 +66,10 @@ pub struct OrderPlaced {
     pub total: Amount,
     /// Contact snapshot for notifications.
     pub contact: Contact,
+    /// The payment provider's token for the shopper's payment method (for example `tok_visa`).
+    /// An opaque, provider-issued reference: card data never enters the platform.
+    #[serde(default)]
+    pub payment_method: Option<String>,
 }
 event!(OrderPlaced, "order.placed", 1);
 

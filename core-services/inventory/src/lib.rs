@@ -84,19 +84,11 @@ impl Application {
         let relay = Relay::new(pool.clone(), &settings.amqp.url, &settings.amqp.exchange);
         let sweeper = {
             let pool = pool.clone();
-            let mut stop = stop_rx.clone();
             let interval = Duration::from_millis(settings.reservations.sweep_interval_ms);
-            async move {
-                while !*stop.borrow() {
-                    if let Err(err) = events::sweep_expired(&pool).await {
-                        tracing::warn!(error = %err, "expiry sweep failed");
-                    }
-                    tokio::select! {
-                        () = tokio::time::sleep(interval) => {}
-                        _ = stop.changed() => {}
-                    }
-                }
-            }
+            service_kit::shutdown::every("expiry sweep", interval, stop_rx.clone(), move || {
+                let pool = pool.clone();
+                async move { events::sweep_expired(&pool).await }
+            })
         };
         let tasks = vec![
             tokio::spawn(consumer.run(

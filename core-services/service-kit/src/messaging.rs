@@ -249,12 +249,24 @@ fn header_table(pairs: &[(String, String)]) -> FieldTable {
     table
 }
 
-/// Writes an event to the outbox inside the caller's transaction.
-pub async fn enqueue<T: Serialize>(
+/// Writes an event to the outbox inside the caller's transaction. An event without a
+/// `traceparent` gets the current span's, so the trace continues through the broker.
+pub async fn enqueue<T: Serialize + Clone>(
     tx: &mut PgConnection,
     envelope: &Envelope<T>,
     aggregate_id: &str,
 ) -> Result<(), MessagingError> {
+    let traced;
+    let envelope = if envelope.traceparent.is_none()
+        && let Some(traceparent) = crate::telemetry::current_traceparent()
+    {
+        let mut copy = envelope.clone();
+        copy.traceparent = Some(traceparent);
+        traced = copy;
+        &traced
+    } else {
+        envelope
+    };
     let payload = envelope
         .to_json()
         .map_err(|e| MessagingError::Rejected(e.to_string()))?;
@@ -431,6 +443,13 @@ pub struct Received {
     pub body: Vec<u8>,
     /// Delivery attempt, starting at 1.
     pub attempt: u32,
+}
+
+impl From<sqlx::Error> for HandlerError {
+    /// Database trouble is worth retrying: the effect was rolled back with the transaction.
+    fn from(err: sqlx::Error) -> Self {
+        Self::Retryable(format!("database: {err}"))
+    }
 }
 
 /// Handles events inside the transaction that also records them as processed.

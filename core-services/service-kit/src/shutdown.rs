@@ -27,3 +27,25 @@ pub async fn signal() {
         () = terminate => tracing::info!("SIGTERM received, shutting down"),
     }
 }
+
+/// Runs `job` every `interval` until `stop` turns true, logging failures as `what`.
+pub async fn every<F, Fut, T, E>(
+    what: &'static str,
+    interval: std::time::Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    job: F,
+) where
+    F: Fn() -> Fut + Send,
+    Fut: Future<Output = Result<T, E>> + Send,
+    E: std::fmt::Display,
+{
+    while !*stop.borrow() {
+        if let Err(err) = job().await {
+            tracing::warn!(error = %err, "{what} failed");
+        }
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}

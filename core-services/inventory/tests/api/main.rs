@@ -176,6 +176,7 @@ impl TestApp {
             lines,
             total: eur(100),
             contact: contact(),
+            payment_method: None,
         };
         self.publish(order_id, placed).await;
     }
@@ -374,6 +375,7 @@ async fn the_same_order_event_twice_reserves_once() {
         lines,
         total: eur(400),
         contact: contact(),
+        payment_method: None,
     };
     let envelope = Envelope::new("/orders", "o-5", None, placed);
     let body = envelope.to_json().unwrap();

@@ -1,0 +1,339 @@
+//! `POST /checkout`: the cart becomes a PENDING order and `order.placed`, in one transaction,
+//! behind an `Idempotency-Key`.
+//!
+//! Keys are per customer and kept 24 hours. A key is claimed (`in_progress`) before any work;
+//! the same key with the same body then replays the stored answer, with another body is 422,
+//! and while the first request is still running is 409. A failed attempt releases its key so
+//! the client can retry with it; a claim left by a crashed process is taken over after a minute.
+
+use aws_lc_rs::digest;
+use events::Envelope;
+use events::payloads::{Amount, Contact, OrderLine, OrderPlaced};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use service_kit::identity::Identity;
+use service_kit::messaging::enqueue;
+use service_kit::{ApiError, FieldError};
+use sqlx::PgPool;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::cart::{self, Cart, CartStore, Price};
+use crate::saga::{self, SOURCE, status};
+use crate::upstream::Upstream;
+
+/// The header carrying the client's idempotency key.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+/// Longest accepted key.
+pub const MAX_KEY_LEN: usize = 255;
+
+/// What the shopper sends.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckoutInput {
+    /// The payment provider's token for the payment method (`tok_visa`, ...).
+    pub payment_method: String,
+}
+
+impl CheckoutInput {
+    fn validate(&self) -> Result<(), ApiError> {
+        let token = self.payment_method.as_str();
+        let ok = token.len() <= 64
+            && token.starts_with("tok_")
+            && token.len() > 4
+            && token.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if ok {
+            Ok(())
+        } else {
+            Err(ApiError::invalid_field(
+                "payment_method",
+                "must be a payment provider token such as `tok_visa`",
+            ))
+        }
+    }
+}
+
+/// The answer to an accepted checkout.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CheckoutAccepted {
+    /// The new order.
+    pub order_id: Uuid,
+    /// Always `PENDING`: follow `Location` for the outcome.
+    pub status: String,
+    /// Amount to be charged.
+    pub total: Price,
+}
+
+/// How a key claim went.
+#[derive(Debug)]
+pub enum Claim {
+    /// The key is ours to use.
+    Fresh,
+    /// Already answered: this status and body.
+    Replay(u16, Value),
+}
+
+/// Validates the key header.
+pub fn key(headers: &http::HeaderMap) -> Result<String, ApiError> {
+    let Some(raw) = headers.get(IDEMPOTENCY_KEY) else {
+        return Err(ApiError::BadRequest {
+            detail: "checkout needs an `Idempotency-Key` header (a fresh UUID per purchase)".into(),
+            errors: vec![FieldError::new("Idempotency-Key", "missing")],
+        });
+    };
+    let key = raw.to_str().unwrap_or_default().trim();
+    if key.is_empty() || key.len() > MAX_KEY_LEN || !key.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(ApiError::bad_field(
+            "Idempotency-Key",
+            format!("must be 1 to {MAX_KEY_LEN} visible ASCII characters"),
+        ));
+    }
+    Ok(key.to_owned())
+}
+
+/// SHA-256 of the canonical JSON of the request (object keys sorted).
+pub fn fingerprint(body: &Value) -> String {
+    let canonical = serde_json::to_vec(body).unwrap_or_default();
+    digest::digest(&digest::SHA256, &canonical)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Claims `key` for this request, or says why not.
+pub async fn claim(
+    pool: &PgPool,
+    customer: &str,
+    key: &str,
+    hash: &str,
+) -> Result<Claim, ApiError> {
+    let inserted = sqlx::query(
+        "insert into idempotency_keys (customer_id, key, request_hash, state) values ($1, $2, $3, 'in_progress') \
+         on conflict (customer_id, key) do update set request_hash = excluded.request_hash, \
+           state = 'in_progress', response_status = null, response_body = null, created_at = now() \
+         where idempotency_keys.created_at < now() - interval '24 hours' \
+            or (idempotency_keys.state = 'in_progress' and idempotency_keys.created_at < now() - interval '1 minute')",
+    )
+    .bind(customer)
+    .bind(key)
+    .bind(hash)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    if inserted == 1 {
+        return Ok(Claim::Fresh);
+    }
+    let row: Option<(String, String, Option<i32>, Option<sqlx::types::Json<Value>>)> =
+        sqlx::query_as(
+            "select request_hash, state, response_status, response_body from idempotency_keys \
+             where customer_id = $1 and key = $2",
+        )
+        .bind(customer)
+        .bind(key)
+        .fetch_optional(pool)
+        .await?;
+    match row {
+        None => Err(ApiError::Conflict(
+            "this Idempotency-Key is being released; retry".into(),
+        )),
+        Some((stored, _, _, _)) if stored != hash => Err(ApiError::invalid_field(
+            "Idempotency-Key",
+            "this key was already used with a different request body; use a new key",
+        )),
+        Some((_, state, Some(code), Some(body))) if state == "done" => Ok(Claim::Replay(
+            u16::try_from(code).unwrap_or(500),
+            body.0,
+        )),
+        Some(_) => Err(ApiError::Conflict(
+            "a request with this Idempotency-Key is still being processed; retry later".into(),
+        )),
+    }
+}
+
+/// Gives a key back after a failed attempt.
+pub async fn release(pool: &PgPool, customer: &str, key: &str) {
+    let released = sqlx::query(
+        "delete from idempotency_keys where customer_id = $1 and key = $2 and state = 'in_progress'",
+    )
+    .bind(customer)
+    .bind(key)
+    .execute(pool)
+    .await;
+    if let Err(err) = released {
+        tracing::warn!(error = %err, "could not release an idempotency key; it lapses in a minute");
+    }
+}
+
+/// Checks the cart against catalog: every product still sold at the price in the cart. Prices
+/// that changed are updated in the cart, and the shopper is asked to review (409).
+async fn recheck(
+    carts: &CartStore,
+    upstream: &Upstream,
+    identity: &Identity,
+    cart: &Cart,
+) -> Result<(), ApiError> {
+    let lookups = cart
+        .lines
+        .iter()
+        .map(|line| upstream.product(identity, &line.sku));
+    let products = futures::future::try_join_all(lookups).await?;
+    let mut problems = Vec::new();
+    for (line, product) in cart.lines.iter().zip(products) {
+        match product {
+            Some(p) if p.active => {
+                if p.price.amount != line.unit_price.amount
+                    || p.price.currency != line.unit_price.currency
+                {
+                    problems.push(format!(
+                        "{}: price changed from {} to {} {} (the cart now shows the new price)",
+                        line.sku, line.unit_price.amount, p.price.amount, p.price.currency
+                    ));
+                    let mut updated = line.clone();
+                    updated.unit_price = Price {
+                        amount: p.price.amount,
+                        currency: p.price.currency,
+                    };
+                    updated.name = p.name;
+                    carts.set_line(&identity.subject, &updated).await?;
+                }
+            }
+            _ => problems.push(format!(
+                "{}: no longer sold (remove it from the cart)",
+                line.sku
+            )),
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Conflict(format!(
+            "review your cart before checking out: {}",
+            problems.join("; ")
+        )))
+    }
+}
+
+/// Places the order. Call after a fresh claim; the claim is completed in the same
+/// transaction as the order.
+pub async fn place(
+    pool: &PgPool,
+    carts: &CartStore,
+    upstream: &Upstream,
+    identity: &Identity,
+    key: &str,
+    input: &CheckoutInput,
+) -> Result<(u16, Value), ApiError> {
+    input.validate()?;
+    let customer = identity.subject.as_str();
+    let mut conn = pool.acquire().await?;
+    let cart = cart::load(&mut conn, customer).await?;
+    drop(conn);
+    if cart.lines.is_empty() {
+        return Err(ApiError::invalid_field("cart", "the cart is empty"));
+    }
+    recheck(carts, upstream, identity, &cart).await?;
+    let contact: Contact = upstream.contact(identity).await?;
+    let total = cart.subtotal.clone().ok_or_else(|| {
+        ApiError::Internal(anyhow::anyhow!("a cart with lines has no subtotal"))
+    })?;
+    if total.amount > service_kit::money::MAX_AMOUNT {
+        return Err(ApiError::invalid_field("cart", "the order total is too large"));
+    }
+
+    let mut tx = pool.begin().await?;
+    let version = cart::bump(&mut tx, customer).await?;
+    if version != cart.version + 1 {
+        return Err(ApiError::Conflict(
+            "the cart changed while checking out; review it and try again".into(),
+        ));
+    }
+    let id = Uuid::now_v7();
+    sqlx::query(
+        "insert into orders (id, customer_id, status, total_amount, currency, contact) values ($1, $2, 'PENDING', $3, $4, $5)",
+    )
+    .bind(id)
+    .bind(customer)
+    .bind(total.amount)
+    .bind(&total.currency)
+    .bind(sqlx::types::Json(&contact))
+    .execute(&mut *tx)
+    .await?;
+    let mut lines = Vec::with_capacity(cart.lines.len());
+    for line in &cart.lines {
+        sqlx::query(
+            "insert into order_lines (order_id, sku, product_id, name, quantity, unit_amount) values ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(id)
+        .bind(&line.sku)
+        .bind(line.product_id)
+        .bind(&line.name)
+        .bind(line.quantity)
+        .bind(line.unit_price.amount)
+        .execute(&mut *tx)
+        .await?;
+        lines.push(OrderLine {
+            sku: line.sku.clone(),
+            quantity: u32::try_from(line.quantity).unwrap_or(0),
+            unit_price: Amount {
+                amount: line.unit_price.amount,
+                currency: line.unit_price.currency.clone(),
+            },
+        });
+    }
+    saga::record(
+        &mut tx,
+        id,
+        "placed",
+        status::PENDING,
+        json!({"lines": cart.lines.len(), "total": total.amount, "currency": total.currency}),
+        None,
+    )
+    .await?;
+    let placed = OrderPlaced {
+        order_id: id.to_string(),
+        customer_id: customer.to_owned(),
+        lines,
+        total: Amount {
+            amount: total.amount,
+            currency: total.currency.clone(),
+        },
+        contact,
+        payment_method: Some(input.payment_method.clone()),
+    };
+    let envelope = Envelope::new(SOURCE, &id.to_string(), None, placed);
+    enqueue(&mut tx, &envelope, &id.to_string())
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    sqlx::query("delete from cart_lines where customer_id = $1")
+        .bind(customer)
+        .execute(&mut *tx)
+        .await?;
+    let accepted = CheckoutAccepted {
+        order_id: id,
+        status: status::PENDING.into(),
+        total,
+    };
+    let body = serde_json::to_value(&accepted).map_err(|e| ApiError::Internal(e.into()))?;
+    sqlx::query(
+        "update idempotency_keys set state = 'done', response_status = 202, response_body = $3 \
+         where customer_id = $1 and key = $2",
+    )
+    .bind(customer)
+    .bind(key)
+    .bind(sqlx::types::Json(&body))
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    carts
+        .cache(
+            customer,
+            &Cart {
+                lines: Vec::new(),
+                subtotal: None,
+                version,
+            },
+        )
+        .await;
+    Ok((202, body))
+}

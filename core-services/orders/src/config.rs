@@ -1,0 +1,93 @@
+//! Orders settings.
+
+use serde::Deserialize;
+use service_kit::config::{DatabaseSettings, HttpSettings, RedisSettings, TelemetrySettings};
+
+/// The service name.
+pub const SERVICE: &str = "orders";
+/// Local port.
+pub const DEFAULT_PORT: u16 = 8083;
+
+/// Everything orders reads at start-up.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    /// HTTP listener.
+    pub http: HttpSettings,
+    /// PostgreSQL (`orders` database).
+    pub database: DatabaseSettings,
+    /// Redis (cart cache).
+    pub redis: RedisSettings,
+    /// Logs and traces.
+    pub telemetry: TelemetrySettings,
+    /// Broker.
+    pub amqp: AmqpSettings,
+    /// Services asked at checkout.
+    pub upstreams: Upstreams,
+    /// Saga rules.
+    pub saga: SagaSettings,
+    /// Cart rules.
+    pub cart: CartSettings,
+}
+
+/// RabbitMQ settings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AmqpSettings {
+    /// Broker URL.
+    pub url: String,
+    /// Event exchange.
+    pub exchange: String,
+    /// This service's queue.
+    pub queue: String,
+    /// Waits before retries, in milliseconds (attempts = entries + 1).
+    pub retry_delays_ms: Vec<u64>,
+}
+
+/// Where catalog (prices) and users (contact details) answer.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Upstreams {
+    /// Catalog base URL.
+    pub catalog_url: String,
+    /// Users base URL.
+    pub users_url: String,
+    /// Per-request timeout.
+    pub timeout_ms: u64,
+}
+
+/// Saga settings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SagaSettings {
+    /// An order still in flight after this long is cancelled (`timeout`). Shorter than the
+    /// inventory hold, so orders decide before reservations lapse.
+    pub timeout_seconds: u64,
+    /// How often stuck orders and old idempotency keys are looked for.
+    pub sweep_interval_ms: u64,
+}
+
+/// Cart settings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CartSettings {
+    /// Lifetime of a cart's cached copy in Redis.
+    pub cache_ttl_seconds: u64,
+    /// Most distinct lines in one cart.
+    pub max_lines: usize,
+}
+
+impl Settings {
+    /// Defaults, overridden by `APP__...` environment variables.
+    pub fn load() -> Result<Self, config::ConfigError> {
+        service_kit::config::load(SERVICE, DEFAULT_PORT, |builder| {
+            builder
+                .set_default("amqp.url", "amqp://guest:guest@127.0.0.1:5672/%2f")?
+                .set_default("amqp.exchange", service_kit::messaging::EXCHANGE)?
+                .set_default("amqp.queue", "orders")?
+                .set_default("amqp.retry_delays_ms", vec![1000_i64, 5000, 30_000])?
+                .set_default("upstreams.catalog_url", "http://127.0.0.1:8081")?
+                .set_default("upstreams.users_url", "http://127.0.0.1:8085")?
+                .set_default("upstreams.timeout_ms", 2000_i64)?
+                .set_default("saga.timeout_seconds", 600_i64)?
+                .set_default("saga.sweep_interval_ms", 1000_i64)?
+                .set_default("cart.cache_ttl_seconds", 86_400_i64)?
+                .set_default("cart.max_lines", 50_i64)
+        })
+    }
+}
