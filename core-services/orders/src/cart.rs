@@ -133,15 +133,14 @@ impl CartStore {
     }
 
     /// Sets the quantity of a SKU (adding the line with the given snapshot if new).
-    pub async fn set_line(
-        &self,
-        customer: &str,
-        line: &CartLine,
-    ) -> Result<Cart, ApiError> {
+    pub async fn set_line(&self, customer: &str, line: &CartLine) -> Result<Cart, ApiError> {
         let mut tx = self.pool.begin().await?;
         let version = bump(&mut tx, customer).await?;
         let current = load_lines(&mut tx, customer).await?;
-        if let Some(other) = current.iter().find(|l| l.currency != line.unit_price.currency) {
+        if let Some(other) = current
+            .iter()
+            .find(|l| l.currency != line.unit_price.currency)
+        {
             return Err(ApiError::invalid_field(
                 "sku",
                 format!(
@@ -188,15 +187,14 @@ impl CartStore {
     ) -> Result<Option<Cart>, ApiError> {
         let mut tx = self.pool.begin().await?;
         let version = bump(&mut tx, customer).await?;
-        let updated = sqlx::query(
-            "update cart_lines set quantity = $3 where customer_id = $1 and sku = $2",
-        )
-        .bind(customer)
-        .bind(sku)
-        .bind(quantity)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        let updated =
+            sqlx::query("update cart_lines set quantity = $3 where customer_id = $1 and sku = $2")
+                .bind(customer)
+                .bind(sku)
+                .bind(quantity)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
         if updated == 0 {
             return Ok(None);
         }
@@ -210,11 +208,13 @@ impl CartStore {
     pub async fn remove(&self, customer: &str, sku: Option<&str>) -> Result<Cart, ApiError> {
         let mut tx = self.pool.begin().await?;
         let version = bump(&mut tx, customer).await?;
-        sqlx::query("delete from cart_lines where customer_id = $1 and ($2::text is null or sku = $2)")
-            .bind(customer)
-            .bind(sku)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "delete from cart_lines where customer_id = $1 and ($2::text is null or sku = $2)",
+        )
+        .bind(customer)
+        .bind(sku)
+        .execute(&mut *tx)
+        .await?;
         let cart = assemble(load_lines(&mut tx, customer).await?, version);
         tx.commit().await?;
         self.cache(customer, &cart).await;
@@ -246,11 +246,15 @@ async fn load_lines(conn: &mut PgConnection, customer: &str) -> Result<Vec<LineR
 
 /// The cart as PostgreSQL has it.
 pub async fn load(conn: &mut PgConnection, customer: &str) -> Result<Cart, sqlx::Error> {
-    let version: Option<i64> = sqlx::query_scalar("select version from carts where customer_id = $1")
-        .bind(customer)
-        .fetch_optional(&mut *conn)
-        .await?;
-    Ok(assemble(load_lines(conn, customer).await?, version.unwrap_or(0)))
+    let version: Option<i64> =
+        sqlx::query_scalar("select version from carts where customer_id = $1")
+            .bind(customer)
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(assemble(
+        load_lines(conn, customer).await?,
+        version.unwrap_or(0),
+    ))
 }
 
 fn assemble(rows: Vec<LineRow>, version: i64) -> Cart {

@@ -124,15 +124,19 @@ pub async fn claim(
     if inserted == 1 {
         return Ok(Claim::Fresh);
     }
-    let row: Option<(String, String, Option<i32>, Option<sqlx::types::Json<Value>>)> =
-        sqlx::query_as(
-            "select request_hash, state, response_status, response_body from idempotency_keys \
+    let row: Option<(
+        String,
+        String,
+        Option<i32>,
+        Option<sqlx::types::Json<Value>>,
+    )> = sqlx::query_as(
+        "select request_hash, state, response_status, response_body from idempotency_keys \
              where customer_id = $1 and key = $2",
-        )
-        .bind(customer)
-        .bind(key)
-        .fetch_optional(pool)
-        .await?;
+    )
+    .bind(customer)
+    .bind(key)
+    .fetch_optional(pool)
+    .await?;
     match row {
         None => Err(ApiError::Conflict(
             "this Idempotency-Key is being released; retry".into(),
@@ -141,10 +145,9 @@ pub async fn claim(
             "Idempotency-Key",
             "this key was already used with a different request body; use a new key",
         )),
-        Some((_, state, Some(code), Some(body))) if state == "done" => Ok(Claim::Replay(
-            u16::try_from(code).unwrap_or(500),
-            body.0,
-        )),
+        Some((_, state, Some(code), Some(body))) if state == "done" => {
+            Ok(Claim::Replay(u16::try_from(code).unwrap_or(500), body.0))
+        }
         Some(_) => Err(ApiError::Conflict(
             "a request with this Idempotency-Key is still being processed; retry later".into(),
         )),
@@ -234,11 +237,15 @@ pub async fn place(
     }
     recheck(carts, upstream, identity, &cart).await?;
     let contact: Contact = upstream.contact(identity).await?;
-    let total = cart.subtotal.clone().ok_or_else(|| {
-        ApiError::Internal(anyhow::anyhow!("a cart with lines has no subtotal"))
-    })?;
+    let total = cart
+        .subtotal
+        .clone()
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a cart with lines has no subtotal")))?;
     if total.amount > service_kit::money::MAX_AMOUNT {
-        return Err(ApiError::invalid_field("cart", "the order total is too large"));
+        return Err(ApiError::invalid_field(
+            "cart",
+            "the order total is too large",
+        ));
     }
 
     let mut tx = pool.begin().await?;

@@ -7,7 +7,10 @@ use crate::{cart, checkout, routes, store};
 /// The orders API.
 #[derive(Debug, OpenApi)]
 #[openapi(
-    info(title = "orders", description = "Carts, checkout and orders with their saga timeline."),
+    info(
+        title = "orders",
+        description = "Carts, checkout and orders with their saga timeline."
+    ),
     paths(
         routes::get_cart,
         routes::clear_cart,

@@ -47,13 +47,19 @@ fn order_id(raw: &str) -> Result<Uuid, ApiError> {
 
 /// The caller's cart.
 #[utoipa::path(get, path = "/cart", tag = "cart", responses((status = 200, description = "Cart", body = Cart)))]
-pub async fn get_cart(identity: Identity, State(state): State<AppState>) -> Result<Json<Cart>, ApiError> {
+pub async fn get_cart(
+    identity: Identity,
+    State(state): State<AppState>,
+) -> Result<Json<Cart>, ApiError> {
     state.carts.get(&identity.subject).await.map(Json)
 }
 
 /// Empties the cart.
 #[utoipa::path(delete, path = "/cart", tag = "cart", responses((status = 200, description = "Cart", body = Cart)))]
-pub async fn clear_cart(identity: Identity, State(state): State<AppState>) -> Result<Json<Cart>, ApiError> {
+pub async fn clear_cart(
+    identity: Identity,
+    State(state): State<AppState>,
+) -> Result<Json<Cart>, ApiError> {
     state.carts.remove(&identity.subject, None).await.map(Json)
 }
 
@@ -112,7 +118,11 @@ pub async fn set_line(
         },
         unit_price,
     };
-    state.carts.set_line(&identity.subject, &line).await.map(Json)
+    state
+        .carts
+        .set_line(&identity.subject, &line)
+        .await
+        .map(Json)
 }
 
 /// Removes a SKU from the cart.
@@ -168,7 +178,16 @@ pub async fn checkout(
     match checkout::claim(&state.pool, &identity.subject, &key, &hash).await? {
         Claim::Replay(code, body) => Ok(accepted(code, body, true)),
         Claim::Fresh => {
-            match checkout::place(&state.pool, &state.carts, &state.upstream, &identity, &key, &input).await {
+            match checkout::place(
+                &state.pool,
+                &state.carts,
+                &state.upstream,
+                &identity,
+                &key,
+                &input,
+            )
+            .await
+            {
                 Ok((code, body)) => Ok(accepted(code, body, false)),
                 Err(err) => {
                     checkout::release(&state.pool, &identity.subject, &key).await;
@@ -197,7 +216,10 @@ fn page(limit: Option<i64>, cursor: Option<&str>) -> Result<(i64, Option<Uuid>),
         return Err(ApiError::bad_field("limit", "must be 1 to 100"));
     }
     let before = cursor
-        .map(|c| Uuid::parse_str(c).map_err(|_| ApiError::bad_field("cursor", "not a cursor from a previous page")))
+        .map(|c| {
+            Uuid::parse_str(c)
+                .map_err(|_| ApiError::bad_field("cursor", "not a cursor from a previous page"))
+        })
         .transpose()?;
     Ok((limit, before))
 }
@@ -280,7 +302,15 @@ pub async fn cancel_order(
     Path(raw): Path<String>,
 ) -> Result<Json<Order>, ApiError> {
     let id = order_id(&raw)?;
-    cancel_with(&state, id, Some(&identity.subject), &[status::PENDING], "cancelled_by_customer", &identity.subject).await
+    cancel_with(
+        &state,
+        id,
+        Some(&identity.subject),
+        &[status::PENDING],
+        "cancelled_by_customer",
+        &identity.subject,
+    )
+    .await
 }
 
 /// Cancels an order still in flight (PENDING, RESERVED or PAID) on behalf of the shop.
@@ -293,7 +323,15 @@ pub async fn admin_cancel_order(
     Path(raw): Path<String>,
 ) -> Result<Json<Order>, ApiError> {
     let id = order_id(&raw)?;
-    cancel_with(&state, id, None, status::IN_FLIGHT, "cancelled_by_shop", &admin.subject).await
+    cancel_with(
+        &state,
+        id,
+        None,
+        status::IN_FLIGHT,
+        "cancelled_by_shop",
+        &admin.subject,
+    )
+    .await
 }
 
 /// Filters of the admin order list.
@@ -344,7 +382,10 @@ pub async fn admin_orders(
     if let Some(s) = &query.status
         && !STATES.contains(&s.as_str())
     {
-        return Err(ApiError::bad_field("status", format!("one of {}", STATES.join(", "))));
+        return Err(ApiError::bad_field(
+            "status",
+            format!("one of {}", STATES.join(", ")),
+        ));
     }
     let filter = OrderFilter {
         customer_id: query.customer_id,
@@ -397,8 +438,14 @@ pub async fn ship_order(
 ) -> Result<Json<Order>, ApiError> {
     let id = order_id(&raw)?;
     let mut errors = Vec::new();
-    for (field, value) in [("carrier", &shipment.carrier), ("tracking_number", &shipment.tracking_number)] {
-        if value.as_ref().is_some_and(|v| v.trim().is_empty() || v.len() > 100) {
+    for (field, value) in [
+        ("carrier", &shipment.carrier),
+        ("tracking_number", &shipment.tracking_number),
+    ] {
+        if value
+            .as_ref()
+            .is_some_and(|v| v.trim().is_empty() || v.len() > 100)
+        {
             errors.push(FieldError::new(field, "must be 1 to 100 characters"));
         }
     }

@@ -165,7 +165,15 @@ pub async fn cancel(
     if let Value::Object(map) = &mut detail {
         map.insert("reason".into(), json!(reason));
     }
-    record(tx, order.id, "cancelled", status::CANCELLED, detail, cause.event_id).await?;
+    record(
+        tx,
+        order.id,
+        "cancelled",
+        status::CANCELLED,
+        detail,
+        cause.event_id,
+    )
+    .await?;
     let cancelled = OrderCancelled {
         order_id: order.id.to_string(),
         customer_id: order.customer_id.clone(),
@@ -197,7 +205,15 @@ async fn confirm(
     )
     .await?;
     set_status(tx, order.id, status::CONFIRMED, None).await?;
-    record(tx, order.id, "confirmed", status::CONFIRMED, json!({}), cause.event_id).await?;
+    record(
+        tx,
+        order.id,
+        "confirmed",
+        status::CONFIRMED,
+        json!({}),
+        cause.event_id,
+    )
+    .await?;
     let confirmed = OrderConfirmed {
         order_id: order.id.to_string(),
         customer_id: order.customer_id.clone(),
@@ -283,31 +299,52 @@ impl SagaEvents {
         let (id, data): (Uuid, Value) = match kind {
             InventoryReserved::TYPE => {
                 let e = parse::<InventoryReserved>(event)?;
-                (order_id(&e.order_id)?, serde_json::to_value(e).unwrap_or_default())
+                (
+                    order_id(&e.order_id)?,
+                    serde_json::to_value(e).unwrap_or_default(),
+                )
             }
             InventoryRejected::TYPE => {
                 let e = parse::<InventoryRejected>(event)?;
-                (order_id(&e.order_id)?, serde_json::to_value(e).unwrap_or_default())
+                (
+                    order_id(&e.order_id)?,
+                    serde_json::to_value(e).unwrap_or_default(),
+                )
             }
             InventoryReleased::TYPE => {
                 let e = parse::<InventoryReleased>(event)?;
-                (order_id(&e.order_id)?, serde_json::to_value(e).unwrap_or_default())
+                (
+                    order_id(&e.order_id)?,
+                    serde_json::to_value(e).unwrap_or_default(),
+                )
             }
             PaymentAuthorized::TYPE => {
                 let e = parse::<PaymentAuthorized>(event)?;
-                (order_id(&e.order_id)?, serde_json::to_value(e).unwrap_or_default())
+                (
+                    order_id(&e.order_id)?,
+                    serde_json::to_value(e).unwrap_or_default(),
+                )
             }
             PaymentFailed::TYPE => {
                 let e = parse::<PaymentFailed>(event)?;
-                (order_id(&e.order_id)?, serde_json::to_value(e).unwrap_or_default())
+                (
+                    order_id(&e.order_id)?,
+                    serde_json::to_value(e).unwrap_or_default(),
+                )
             }
             PaymentCaptured::TYPE => {
                 let e = parse::<PaymentCaptured>(event)?;
-                (order_id(&e.order_id)?, serde_json::to_value(e).unwrap_or_default())
+                (
+                    order_id(&e.order_id)?,
+                    serde_json::to_value(e).unwrap_or_default(),
+                )
             }
             PaymentRefunded::TYPE => {
                 let e = parse::<PaymentRefunded>(event)?;
-                (order_id(&e.order_id)?, serde_json::to_value(e).unwrap_or_default())
+                (
+                    order_id(&e.order_id)?,
+                    serde_json::to_value(e).unwrap_or_default(),
+                )
             }
             _ => return Ok(()),
         };
@@ -336,7 +373,15 @@ impl SagaEvents {
                 }
             }
             InventoryRejected::TYPE => {
-                if cancel(tx, &order, "out_of_stock", json!({"shortages": data["shortages"]}), cause).await? {
+                if cancel(
+                    tx,
+                    &order,
+                    "out_of_stock",
+                    json!({"shortages": data["shortages"]}),
+                    cause,
+                )
+                .await?
+                {
                     Ok(())
                 } else {
                     note(tx, &order, "stock_rejected", event_id).await
@@ -344,10 +389,20 @@ impl SagaEvents {
             }
             InventoryReleased::TYPE => {
                 let reason = data["reason"].as_str().unwrap_or_default();
-                if reason == "expired" && cancel(tx, &order, "reservation_expired", json!({}), cause).await? {
+                if reason == "expired"
+                    && cancel(tx, &order, "reservation_expired", json!({}), cause).await?
+                {
                     Ok(())
                 } else {
-                    record(tx, id, "stock_released", &order.status, json!({"reason": reason}), event_id).await
+                    record(
+                        tx,
+                        id,
+                        "stock_released",
+                        &order.status,
+                        json!({"reason": reason}),
+                        event_id,
+                    )
+                    .await
                 }
             }
             PaymentAuthorized::TYPE => {
@@ -366,17 +421,41 @@ impl SagaEvents {
                     Some("declined") => "payment_declined",
                     _ => "payment_failed",
                 };
-                if cancel(tx, &order, why, json!({"payment_id": data["payment_id"]}), cause).await? {
+                if cancel(
+                    tx,
+                    &order,
+                    why,
+                    json!({"payment_id": data["payment_id"]}),
+                    cause,
+                )
+                .await?
+                {
                     Ok(())
                 } else {
                     note(tx, &order, "payment_failed", event_id).await
                 }
             }
             PaymentCaptured::TYPE => {
-                record(tx, id, "payment_captured", &order.status, json!({"payment_id": data["payment_id"], "amount": data["amount"]}), event_id).await
+                record(
+                    tx,
+                    id,
+                    "payment_captured",
+                    &order.status,
+                    json!({"payment_id": data["payment_id"], "amount": data["amount"]}),
+                    event_id,
+                )
+                .await
             }
             PaymentRefunded::TYPE => {
-                record(tx, id, "payment_refunded", &order.status, json!({"refund_id": data["refund_id"], "amount": data["amount"]}), event_id).await
+                record(
+                    tx,
+                    id,
+                    "payment_refunded",
+                    &order.status,
+                    json!({"refund_id": data["refund_id"], "amount": data["amount"]}),
+                    event_id,
+                )
+                .await
             }
             _ => Ok(()),
         };

@@ -129,11 +129,12 @@ pub async fn order(pool: &PgPool, id: Uuid) -> Result<Option<Order>, ApiError> {
         carrier: Option<String>,
         tracking_number: Option<String>,
     }
-    let summary: Option<OrderSummary> =
-        sqlx::query_as(sqlx::AssertSqlSafe(format!("select {SUMMARY} from orders where id = $1")))
-            .bind(id)
-            .fetch_optional(pool)
-            .await?;
+    let summary: Option<OrderSummary> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {SUMMARY} from orders where id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
     let Some(summary) = summary else {
         return Ok(None);
     };

@@ -61,7 +61,9 @@ pub struct Upstream {
 
 fn unavailable(service: &str, err: impl std::fmt::Display) -> ApiError {
     tracing::warn!(upstream = service, error = %err, "upstream call failed");
-    ApiError::Unavailable(format!("the {service} service did not answer; try again shortly"))
+    ApiError::Unavailable(format!(
+        "the {service} service did not answer; try again shortly"
+    ))
 }
 
 impl Upstream {

@@ -1,0 +1,75 @@
+//! Payments settings.
+
+use secrecy::SecretString;
+use serde::Deserialize;
+use service_kit::config::{DatabaseSettings, HttpSettings, RedisSettings, TelemetrySettings};
+
+/// The service name.
+pub const SERVICE: &str = "payments";
+/// Local port.
+pub const DEFAULT_PORT: u16 = 8084;
+/// Local port of the provider simulator.
+pub const SIMULATOR_PORT: u16 = 8090;
+
+/// Everything payments reads at start-up.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    /// HTTP listener.
+    pub http: HttpSettings,
+    /// PostgreSQL (`payments` database).
+    pub database: DatabaseSettings,
+    /// Redis (readiness shape only).
+    pub redis: RedisSettings,
+    /// Logs and traces.
+    pub telemetry: TelemetrySettings,
+    /// Broker.
+    pub amqp: AmqpSettings,
+    /// The payment provider.
+    pub provider: ProviderSettings,
+}
+
+/// RabbitMQ settings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AmqpSettings {
+    /// Broker URL.
+    pub url: String,
+    /// Event exchange.
+    pub exchange: String,
+    /// This service's queue.
+    pub queue: String,
+    /// Waits before retries, in milliseconds (attempts = entries + 1).
+    pub retry_delays_ms: Vec<u64>,
+}
+
+/// Provider settings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ProviderSettings {
+    /// The provider's API base URL (the simulator locally).
+    pub url: String,
+    /// Per-call timeout; no answer by then counts as a timeout.
+    pub timeout_ms: u64,
+    /// Where the provider sends asynchronous outcomes (signed callbacks).
+    pub callback_url: String,
+    /// Secret the provider signs callbacks with.
+    pub callback_secret: SecretString,
+}
+
+impl Settings {
+    /// Defaults, overridden by `APP__...` environment variables.
+    pub fn load() -> Result<Self, config::ConfigError> {
+        service_kit::config::load(SERVICE, DEFAULT_PORT, |builder| {
+            builder
+                .set_default("amqp.url", "amqp://guest:guest@127.0.0.1:5672/%2f")?
+                .set_default("amqp.exchange", service_kit::messaging::EXCHANGE)?
+                .set_default("amqp.queue", "payments")?
+                .set_default("amqp.retry_delays_ms", vec![1000_i64, 5000, 30_000])?
+                .set_default("provider.url", format!("http://127.0.0.1:{SIMULATOR_PORT}"))?
+                .set_default("provider.timeout_ms", 2000_i64)?
+                .set_default(
+                    "provider.callback_url",
+                    format!("http://127.0.0.1:{DEFAULT_PORT}/internal/psp/callback"),
+                )?
+                .set_default("provider.callback_secret", "local-psp-callback-secret")
+        })
+    }
+}

@@ -1,0 +1,246 @@
+//! Payments and their ledger in PostgreSQL.
+
+use events::payloads::Contact;
+use serde::Serialize;
+use sqlx::{PgConnection, PgPool};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// A payment row.
+#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+pub struct Payment {
+    /// Payment id.
+    pub id: Uuid,
+    /// Order id.
+    pub order_id: String,
+    /// Customer (user id).
+    pub customer_id: String,
+    /// Amount to charge, minor units.
+    pub amount: i64,
+    /// ISO 4217.
+    pub currency: String,
+    /// `created`, `pending`, `authorized`, `captured`, `voided`, `failed` or `cancelled`.
+    pub status: String,
+    /// Why it failed.
+    pub failure_reason: Option<String>,
+    /// The provider's authorization id.
+    pub psp_reference: Option<String>,
+    /// Created (RFC 3339).
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+    /// Last change (RFC 3339).
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: OffsetDateTime,
+    /// Payment-method token (not shown).
+    #[serde(skip)]
+    pub payment_method: Option<String>,
+    /// Contact snapshot from the order (not shown).
+    #[serde(skip)]
+    pub contact: Option<sqlx::types::Json<Contact>>,
+}
+
+/// One ledger entry.
+#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+pub struct LedgerEntry {
+    /// Entry id.
+    pub id: i64,
+    /// `authorization`, `capture`, `void` or `refund`.
+    pub kind: String,
+    /// Positive minor units.
+    pub amount: i64,
+    /// ISO 4217.
+    pub currency: String,
+    /// Provider reference.
+    pub psp_reference: Option<String>,
+    /// The refund, for refund entries.
+    pub refund_id: Option<Uuid>,
+    /// When (RFC 3339).
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+}
+
+/// The ledger summed by kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Balance {
+    /// Held on the payment method.
+    pub authorized: i64,
+    /// Taken.
+    pub captured: i64,
+    /// Released without taking.
+    pub voided: i64,
+    /// Given back.
+    pub refunded: i64,
+    /// `captured - refunded`: what the shop keeps.
+    pub net: i64,
+    /// Whether the entries add up: every authorized unit is captured, voided or still held,
+    /// and no more is refunded than captured.
+    pub reconciles: bool,
+}
+
+const COLUMNS: &str = "id, order_id, customer_id, amount, currency, status, failure_reason, psp_reference, \
+     created_at, updated_at, payment_method, contact";
+
+/// Locks the payment of an order.
+pub async fn lock_by_order(
+    tx: &mut PgConnection,
+    order_id: &str,
+) -> Result<Option<Payment>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {COLUMNS} from payments where order_id = $1 for update"
+    )))
+    .bind(order_id)
+    .fetch_optional(&mut *tx)
+    .await
+}
+
+/// Locks the payment with this provider reference.
+pub async fn lock_by_reference(
+    tx: &mut PgConnection,
+    reference: &str,
+) -> Result<Option<Payment>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {COLUMNS} from payments where psp_reference = $1 for update"
+    )))
+    .bind(reference)
+    .fetch_optional(&mut *tx)
+    .await
+}
+
+/// The payment of an order.
+pub async fn by_order(pool: &PgPool, order_id: &str) -> Result<Option<Payment>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {COLUMNS} from payments where order_id = $1"
+    )))
+    .bind(order_id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Payments, newest first, optionally in one state, before a cursor id.
+pub async fn list(
+    pool: &PgPool,
+    status: Option<&str>,
+    before: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<Payment>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {COLUMNS} from payments where ($1::text is null or status = $1) \
+         and ($2::uuid is null or id < $2) order by id desc limit $3"
+    )))
+    .bind(status)
+    .bind(before)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// Creates the payment of a new order (once).
+pub async fn create(
+    tx: &mut PgConnection,
+    order_id: &str,
+    customer_id: &str,
+    amount: i64,
+    currency: &str,
+    payment_method: Option<&str>,
+    contact: &Contact,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "insert into payments (id, order_id, customer_id, amount, currency, payment_method, status, contact) \
+         values ($1, $2, $3, $4, $5, $6, 'created', $7) on conflict (order_id) do nothing",
+    )
+    .bind(Uuid::now_v7())
+    .bind(order_id)
+    .bind(customer_id)
+    .bind(amount)
+    .bind(currency)
+    .bind(payment_method)
+    .bind(sqlx::types::Json(contact))
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Moves a payment to `status`.
+pub async fn set_status(
+    tx: &mut PgConnection,
+    id: Uuid,
+    status: &str,
+    failure_reason: Option<&str>,
+    psp_reference: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "update payments set status = $2, failure_reason = coalesce($3, failure_reason), \
+         psp_reference = coalesce($4, psp_reference), updated_at = now() where id = $1",
+    )
+    .bind(id)
+    .bind(status)
+    .bind(failure_reason)
+    .bind(psp_reference)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Appends a ledger entry.
+pub async fn post(
+    tx: &mut PgConnection,
+    payment: &Payment,
+    kind: &str,
+    amount: i64,
+    refund_id: Option<Uuid>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "insert into ledger_entries (payment_id, kind, amount, currency, psp_reference, refund_id) \
+         values ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(payment.id)
+    .bind(kind)
+    .bind(amount)
+    .bind(&payment.currency)
+    .bind(&payment.psp_reference)
+    .bind(refund_id)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// The entries of a payment, oldest first.
+pub async fn entries(
+    conn: &mut PgConnection,
+    payment_id: Uuid,
+) -> Result<Vec<LedgerEntry>, sqlx::Error> {
+    sqlx::query_as(
+        "select id, kind, amount, currency, psp_reference, refund_id, created_at from ledger_entries \
+         where payment_id = $1 order by id",
+    )
+    .bind(payment_id)
+    .fetch_all(&mut *conn)
+    .await
+}
+
+/// Sums entries by kind and checks they reconcile.
+pub fn balance(entries: &[LedgerEntry]) -> Balance {
+    let sum = |kind: &str| {
+        entries
+            .iter()
+            .filter(|e| e.kind == kind)
+            .map(|e| e.amount)
+            .sum::<i64>()
+    };
+    let authorized = sum("authorization");
+    let captured = sum("capture");
+    let voided = sum("void");
+    let refunded = sum("refund");
+    Balance {
+        authorized,
+        captured,
+        voided,
+        refunded,
+        net: captured - refunded,
+        reconciles: captured + voided <= authorized && refunded <= captured,
+    }
+}
