@@ -126,6 +126,10 @@ impl Settings {
                 .set_default("upstreams.inventory.timeout_ms", 5_000_i64)?
                 .set_default("upstreams.users.url", "http://127.0.0.1:8085")?
                 .set_default("upstreams.users.timeout_ms", 5_000_i64)?
+                .set_default("upstreams.orders.url", "http://127.0.0.1:8083")?
+                .set_default("upstreams.orders.timeout_ms", 5_000_i64)?
+                .set_default("upstreams.payments.url", "http://127.0.0.1:8084")?
+                .set_default("upstreams.payments.timeout_ms", 10_000_i64)?
                 .set_default("breaker.failure_threshold", 5_i64)?
                 .set_default("breaker.open_ms", 10_000_i64)?
                 .set_default("rate_limits.anonymous.limit", 120_i64)?

@@ -136,7 +136,7 @@ fn to_sqlx(err: impl std::fmt::Display) -> sqlx::Error {
     sqlx::Error::Protocol(err.to_string())
 }
 
-async fn emit<T: Event + serde::Serialize + Clone>(
+async fn emit<T: Event + serde::Serialize>(
     tx: &mut PgConnection,
     order: &OrderHead,
     cause: Cause<'_>,

@@ -52,7 +52,7 @@ fn amount(payment: &Payment) -> Amount {
     }
 }
 
-async fn emit<T: Event + serde::Serialize + Clone>(
+async fn emit<T: Event + serde::Serialize>(
     tx: &mut PgConnection,
     payment: &Payment,
     cause: Cause<'_>,

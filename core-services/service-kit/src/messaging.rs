@@ -251,30 +251,34 @@ fn header_table(pairs: &[(String, String)]) -> FieldTable {
 
 /// Writes an event to the outbox inside the caller's transaction. An event without a
 /// `traceparent` gets the current span's, so the trace continues through the broker.
-pub async fn enqueue<T: Serialize + Clone>(
+pub async fn enqueue<T: Serialize>(
     tx: &mut PgConnection,
     envelope: &Envelope<T>,
     aggregate_id: &str,
 ) -> Result<(), MessagingError> {
-    let traced;
-    let envelope = if envelope.traceparent.is_none()
-        && let Some(traceparent) = crate::telemetry::current_traceparent()
-    {
-        let mut copy = envelope.clone();
-        copy.traceparent = Some(traceparent);
-        traced = copy;
-        &traced
-    } else {
-        envelope
-    };
-    let payload = envelope
-        .to_json()
-        .map_err(|e| MessagingError::Rejected(e.to_string()))?;
-    let headers: serde_json::Map<String, serde_json::Value> = envelope
+    let rejected = |e: serde_json::Error| MessagingError::Rejected(e.to_string());
+    let mut headers: serde_json::Map<String, serde_json::Value> = envelope
         .amqp_headers()
         .into_iter()
         .map(|(k, v)| (k, serde_json::Value::String(v)))
         .collect();
+    let payload = match (
+        &envelope.traceparent,
+        crate::telemetry::current_traceparent(),
+    ) {
+        (None, Some(traceparent)) => {
+            let mut value = serde_json::to_value(envelope).map_err(rejected)?;
+            if let serde_json::Value::Object(map) = &mut value {
+                map.insert("traceparent".into(), traceparent.clone().into());
+            }
+            headers.insert(
+                format!("{}traceparent", events::AMQP_HEADER_PREFIX),
+                traceparent.into(),
+            );
+            serde_json::to_vec(&value).map_err(rejected)?
+        }
+        _ => envelope.to_json().map_err(rejected)?,
+    };
     sqlx::query(
         "insert into outbox (id, aggregate_id, event_type, payload, headers) values ($1, $2, $3, $4, $5)",
     )

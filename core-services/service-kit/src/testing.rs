@@ -154,6 +154,7 @@ impl Drop for TestRedisPrefix {
 pub struct TcpProxy {
     addr: SocketAddr,
     cut: watch::Sender<bool>,
+    reset: watch::Sender<u64>,
 }
 
 impl TcpProxy {
@@ -164,6 +165,7 @@ impl TcpProxy {
             .expect("cannot bind the proxy");
         let addr = listener.local_addr().expect("proxy address");
         let (cut, mut cut_rx) = watch::channel(false);
+        let (reset, reset_rx) = watch::channel(0_u64);
         tokio::spawn(async move {
             loop {
                 tokio::select! {
@@ -171,11 +173,13 @@ impl TcpProxy {
                     accepted = listener.accept() => {
                         let Ok((mut client, _)) = accepted else { continue };
                         let mut cut_rx = cut_rx.clone();
+                        let mut reset_rx = reset_rx.clone();
                         tokio::spawn(async move {
                             let Ok(mut server) = TcpStream::connect(target).await else { return };
                             tokio::select! {
                                 _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
                                 _ = cut_rx.changed() => {}
+                                _ = reset_rx.changed() => {}
                             }
                         });
                     }
@@ -183,7 +187,7 @@ impl TcpProxy {
             }
             // Dropping the listener makes new connections fail with "connection refused".
         });
-        Self { addr, cut }
+        Self { addr, cut, reset }
     }
 
     /// The address to give the service instead of the server's.
@@ -194,5 +198,10 @@ impl TcpProxy {
     /// Closes every forwarded connection and stops accepting new ones.
     pub fn cut(&self) {
         let _ = self.cut.send(true);
+    }
+
+    /// Closes every forwarded connection but keeps accepting new ones (a network blip).
+    pub fn reset(&self) {
+        self.reset.send_modify(|g| *g += 1);
     }
 }

@@ -1,0 +1,570 @@
+//! A whole platform in one process for checkout tests: catalog, users, inventory, orders,
+//! payments, the gateway and the payment-provider simulator, on the real PostgreSQL, Redis and
+//! RabbitMQ. Each platform has its own databases, Redis prefix, exchange and queues, so
+//! platforms run side by side without seeing each other.
+
+#![allow(clippy::missing_panics_doc, clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use service_kit::messaging;
+use service_kit::testing::{TestDatabase, TestRedisPrefix, amqp_url, redis_url};
+use sqlx::PgPool;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+/// How a platform is set up.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Broker for every service (the shared test broker by default).
+    pub amqp_url: String,
+    /// Broker URL for orders only (to put a proxy in between), if different.
+    pub orders_amqp_url: Option<String>,
+    /// Inventory hold.
+    pub hold_seconds: u64,
+    /// Orders stuck longer than this are cancelled.
+    pub saga_timeout_seconds: u64,
+    /// Retry delays of every consumer.
+    pub retry_delays_ms: Vec<u64>,
+    /// Provider call timeout.
+    pub provider_timeout_ms: u64,
+    /// Delay of the simulator's asynchronous callbacks.
+    pub callback_delay: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            amqp_url: amqp_url(),
+            orders_amqp_url: None,
+            hold_seconds: 900,
+            saga_timeout_seconds: 600,
+            retry_delays_ms: vec![100, 300],
+            provider_timeout_ms: 1000,
+            callback_delay: Duration::from_millis(200),
+        }
+    }
+}
+
+/// A shopper account.
+#[derive(Debug, Clone)]
+pub struct Shopper {
+    /// User id.
+    pub id: String,
+}
+
+/// A running platform.
+#[derive(Debug)]
+pub struct Platform {
+    /// Direct HTTP client.
+    pub client: reqwest::Client,
+    /// Catalog base URL.
+    pub catalog: String,
+    /// Inventory base URL.
+    pub inventory: String,
+    /// Orders base URL.
+    pub orders: String,
+    /// Payments base URL.
+    pub payments: String,
+    /// Gateway base URL.
+    pub gateway: String,
+    /// The event exchange of this platform.
+    pub exchange: String,
+    /// Queue names, by service.
+    pub queues: Vec<(String, String)>,
+    /// Retry delays in use.
+    pub retry_delays_ms: Vec<u64>,
+    /// Broker URL.
+    pub amqp_url: String,
+    /// Pools on each service's database.
+    pub inventory_db: PgPool,
+    /// Orders database.
+    pub orders_db: PgPool,
+    /// Payments database.
+    pub payments_db: PgPool,
+    /// Users database.
+    pub users_db: PgPool,
+    shutdowns: Vec<oneshot::Sender<()>>,
+    servers: Vec<JoinHandle<()>>,
+    _redis: TestRedisPrefix,
+    _databases: Vec<TestDatabase>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+macro_rules! serve {
+    ($app:expr, $shutdowns:expr, $servers:expr) => {{
+        let app = $app;
+        let addr = app.local_addr();
+        let (tx, rx) = oneshot::channel::<()>();
+        $shutdowns.push(tx);
+        $servers.push(tokio::spawn(async move {
+            let _ = app
+                .run_until_stopped(async move {
+                    let _ = rx.await;
+                })
+                .await;
+        }));
+        addr
+    }};
+}
+
+impl Platform {
+    /// Starts every service.
+    pub async fn start(options: Options) -> Self {
+        let id = Uuid::new_v4().simple().to_string();
+        let exchange = format!("test.events.{id}");
+        let redis = TestRedisPrefix::new("checkout");
+        let mut shutdowns = Vec::new();
+        let mut servers = Vec::new();
+        let mut queues = Vec::new();
+
+        // users
+        let users_db = TestDatabase::create("co_users").await;
+        let mut s = users::config::Settings::load().unwrap();
+        s.http.port = 0;
+        s.database.url = users_db.url.clone().into();
+        s.redis.url = redis_url().into();
+        s.redis.key_prefix = format!("{}users:", redis.prefix);
+        s.auth.session_key_prefix = format!("{}session:", redis.prefix);
+        let users_settings = s.clone();
+        let users_addr = serve!(
+            users::Application::build(s).await.unwrap(),
+            shutdowns,
+            servers
+        );
+
+        // catalog
+        let catalog_db = TestDatabase::create("co_catalog").await;
+        let mut s = catalog::config::Settings::load().unwrap();
+        s.http.port = 0;
+        s.database.url = catalog_db.url.clone().into();
+        s.redis.url = redis_url().into();
+        s.redis.key_prefix = format!("{}catalog:", redis.prefix);
+        let catalog_addr = serve!(
+            catalog::Application::build(s).await.unwrap(),
+            shutdowns,
+            servers
+        );
+
+        // inventory
+        let inventory_db = TestDatabase::create("co_inventory").await;
+        let mut s = inventory::config::Settings::load().unwrap();
+        s.http.port = 0;
+        s.database.url = inventory_db.url.clone().into();
+        s.redis.url = redis_url().into();
+        s.redis.key_prefix = format!("{}inventory:", redis.prefix);
+        s.amqp.url.clone_from(&options.amqp_url);
+        s.amqp.exchange.clone_from(&exchange);
+        s.amqp.queue = format!("test.inventory.{id}");
+        s.amqp.retry_delays_ms.clone_from(&options.retry_delays_ms);
+        s.reservations.hold_seconds = options.hold_seconds;
+        s.reservations.sweep_interval_ms = 200;
+        queues.push(("inventory".to_owned(), s.amqp.queue.clone()));
+        let inventory_addr = serve!(
+            inventory::Application::build(s).await.unwrap(),
+            shutdowns,
+            servers
+        );
+
+        // payments and the provider simulator
+        let payments_db = TestDatabase::create("co_payments").await;
+        let secret = format!("psp-secret-{id}");
+        let simulator = payments::simulator::router(payments::simulator::SimulatorConfig {
+            callback_secret: secret.clone().into_bytes(),
+            callback_delay: options.callback_delay,
+        });
+        let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let sim_addr = sim_listener.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        shutdowns.push(tx);
+        servers.push(tokio::spawn(async move {
+            let _ = axum::serve(sim_listener, simulator)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.await;
+                })
+                .await;
+        }));
+        let payments_port = free_port();
+        let mut s = payments::config::Settings::load().unwrap();
+        s.http.port = payments_port;
+        s.database.url = payments_db.url.clone().into();
+        s.redis.url = redis_url().into();
+        s.redis.key_prefix = format!("{}payments:", redis.prefix);
+        s.amqp.url.clone_from(&options.amqp_url);
+        s.amqp.exchange.clone_from(&exchange);
+        s.amqp.queue = format!("test.payments.{id}");
+        s.amqp.retry_delays_ms.clone_from(&options.retry_delays_ms);
+        s.provider.url = format!("http://{sim_addr}");
+        s.provider.timeout_ms = options.provider_timeout_ms;
+        s.provider.callback_url = format!("http://127.0.0.1:{payments_port}/internal/psp/callback");
+        s.provider.callback_secret = secret.into();
+        queues.push(("payments".to_owned(), s.amqp.queue.clone()));
+        let payments_addr = serve!(
+            payments::Application::build(s).await.unwrap(),
+            shutdowns,
+            servers
+        );
+
+        // orders
+        let orders_db = TestDatabase::create("co_orders").await;
+        let mut s = orders::config::Settings::load().unwrap();
+        s.http.port = 0;
+        s.database.url = orders_db.url.clone().into();
+        s.redis.url = redis_url().into();
+        s.redis.key_prefix = format!("{}orders:", redis.prefix);
+        s.amqp.url = options
+            .orders_amqp_url
+            .clone()
+            .unwrap_or_else(|| options.amqp_url.clone());
+        s.amqp.exchange.clone_from(&exchange);
+        s.amqp.queue = format!("test.orders.{id}");
+        s.amqp.retry_delays_ms.clone_from(&options.retry_delays_ms);
+        s.upstreams.catalog_url = format!("http://{catalog_addr}");
+        s.upstreams.users_url = format!("http://{users_addr}");
+        s.saga.timeout_seconds = options.saga_timeout_seconds;
+        s.saga.sweep_interval_ms = 200;
+        queues.push(("orders".to_owned(), s.amqp.queue.clone()));
+        let orders_addr = serve!(
+            orders::Application::build(s).await.unwrap(),
+            shutdowns,
+            servers
+        );
+
+        // gateway
+        let mut s = gateway::config::Settings::load().unwrap();
+        s.http.port = 0;
+        s.redis.url = redis_url().into();
+        s.redis.key_prefix = format!("{}gateway:", redis.prefix);
+        s.auth.jwks_url = format!("http://{users_addr}/.well-known/jwks.json");
+        s.auth.issuer.clone_from(&users_settings.jwt.issuer);
+        s.auth.audience.clone_from(&users_settings.jwt.audience);
+        s.auth
+            .session_key_prefix
+            .clone_from(&users_settings.auth.session_key_prefix);
+        s.auth.jwks_min_refresh_ms = 0;
+        for (name, addr) in [
+            ("users", users_addr),
+            ("catalog", catalog_addr),
+            ("inventory", inventory_addr),
+            ("orders", orders_addr),
+            ("payments", payments_addr),
+        ] {
+            s.upstreams.insert(
+                name.into(),
+                gateway::config::UpstreamSettings {
+                    url: format!("http://{addr}"),
+                    timeout_ms: 10_000,
+                },
+            );
+        }
+        let gateway_addr = serve!(
+            gateway::Application::build(s).await.unwrap(),
+            shutdowns,
+            servers
+        );
+
+        let connect = |db: &TestDatabase| PgPool::connect_lazy(&db.url).unwrap();
+        let platform = Self {
+            client: reqwest::Client::new(),
+            catalog: base(catalog_addr),
+            inventory: base(inventory_addr),
+            orders: base(orders_addr),
+            payments: base(payments_addr),
+            gateway: base(gateway_addr),
+            exchange,
+            queues,
+            retry_delays_ms: options.retry_delays_ms.clone(),
+            amqp_url: options.amqp_url.clone(),
+            inventory_db: connect(&inventory_db),
+            orders_db: connect(&orders_db),
+            payments_db: connect(&payments_db),
+            users_db: connect(&users_db),
+            shutdowns,
+            servers,
+            _redis: redis,
+            _databases: vec![users_db, catalog_db, inventory_db, payments_db, orders_db],
+        };
+        platform
+    }
+
+    /// Stops every service and deletes the platform's queues and exchange.
+    pub async fn stop(mut self) {
+        for tx in self.shutdowns.drain(..) {
+            let _ = tx.send(());
+        }
+        for server in self.servers.drain(..) {
+            let _ = server.await;
+        }
+        if let Ok((_connection, channel)) = messaging::connect(&self.amqp_url).await {
+            for (_, queue) in &self.queues {
+                let mut names = vec![queue.clone(), format!("{queue}.dlq")];
+                names.extend(
+                    self.retry_delays_ms
+                        .iter()
+                        .map(|ms| format!("{queue}.retry.{ms}ms")),
+                );
+                for name in names {
+                    let _ = channel
+                        .queue_delete(name.as_str().into(), QueueDeleteOptions::default())
+                        .await;
+                }
+            }
+            let _ = channel
+                .exchange_delete(
+                    self.exchange.as_str().into(),
+                    ExchangeDeleteOptions::default(),
+                )
+                .await;
+        }
+    }
+
+    /// The queue of a service.
+    pub fn queue(&self, service: &str) -> String {
+        self.queues
+            .iter()
+            .find(|(s, _)| s == service)
+            .map(|(_, q)| q.clone())
+            .unwrap()
+    }
+
+    /// A request straight to a service as `subject` with `roles`.
+    pub fn as_user(
+        &self,
+        method: Method,
+        url: String,
+        subject: &str,
+        roles: &str,
+    ) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, url)
+            .header("x-auth-subject", subject)
+            .header("x-auth-roles", roles)
+    }
+
+    /// A request straight to a service as an admin.
+    pub fn as_admin(&self, method: Method, url: String) -> reqwest::RequestBuilder {
+        self.as_user(method, url, "admin-1", "admin,shopper")
+    }
+
+    /// Creates a product and stocks it.
+    pub async fn product(&self, sku: &str, price: i64, stock: i32) {
+        let response = self
+            .as_admin(Method::POST, format!("{}/admin/products", self.catalog))
+            .json(&json!({
+                "sku": sku,
+                "name": format!("Product {sku}"),
+                "description": "A product for checkout tests",
+                "price": {"amount": price, "currency": "EUR"},
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::CREATED,
+            "{}",
+            response.text().await.unwrap()
+        );
+        self.set_stock(sku, stock).await;
+    }
+
+    /// Sets units on hand.
+    pub async fn set_stock(&self, sku: &str, on_hand: i32) {
+        let response = self
+            .as_admin(
+                Method::PUT,
+                format!("{}/admin/inventory/{sku}", self.inventory),
+            )
+            .json(&json!({"on_hand": on_hand, "reason": "test count", "low_threshold": 0}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "{}",
+            response.text().await.unwrap()
+        );
+    }
+
+    /// `(on_hand, reserved)` of a SKU.
+    pub async fn stock(&self, sku: &str) -> (i64, i64) {
+        let level: Value = self
+            .as_admin(
+                Method::GET,
+                format!("{}/admin/inventory/{sku}", self.inventory),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        (
+            level["on_hand"].as_i64().unwrap(),
+            level["reserved"].as_i64().unwrap(),
+        )
+    }
+
+    /// A registered shopper (written straight to the users database: hashing hundreds of
+    /// passwords would only slow tests down; sign-in is tested through the gateway).
+    pub async fn shopper(&self) -> Shopper {
+        let id = Uuid::new_v4();
+        sqlx::query("insert into users (id, email, password_hash, name, phone) values ($1, $2, 'x', 'Test Shopper', '+4915112345678')")
+            .bind(id)
+            .bind(format!("{}@example.com", id.simple()))
+            .execute(&self.users_db)
+            .await
+            .unwrap();
+        sqlx::query("insert into preferences (user_id, sms_notifications, locale) values ($1, true, 'de-DE')")
+            .bind(id)
+            .execute(&self.users_db)
+            .await
+            .unwrap();
+        Shopper { id: id.to_string() }
+    }
+
+    /// Puts units of a SKU in a shopper's cart.
+    pub async fn add_to_cart(&self, shopper: &Shopper, sku: &str, quantity: i32) {
+        let response = self
+            .as_user(
+                Method::PUT,
+                format!("{}/cart/lines/{sku}", self.orders),
+                &shopper.id,
+                "shopper",
+            )
+            .json(&json!({"quantity": quantity}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "{}",
+            response.text().await.unwrap()
+        );
+    }
+
+    /// `POST /checkout` for a shopper.
+    pub async fn checkout(&self, shopper: &Shopper, key: &str, token: &str) -> reqwest::Response {
+        self.as_user(
+            Method::POST,
+            format!("{}/checkout", self.orders),
+            &shopper.id,
+            "shopper",
+        )
+        .header("idempotency-key", key)
+        .json(&json!({"payment_method": token}))
+        .send()
+        .await
+        .unwrap()
+    }
+
+    /// Fills a cart and checks out; returns the order id.
+    pub async fn place(&self, sku: &str, quantity: i32, token: &str) -> String {
+        let shopper = self.shopper().await;
+        self.add_to_cart(&shopper, sku, quantity).await;
+        let response = self
+            .checkout(&shopper, &Uuid::new_v4().to_string(), token)
+            .await;
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        let body: Value = response.json().await.unwrap();
+        body["order_id"].as_str().unwrap().to_owned()
+    }
+
+    /// An order as an admin sees it.
+    pub async fn order(&self, id: &str) -> Value {
+        self.as_admin(Method::GET, format!("{}/admin/orders/{id}", self.orders))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Waits until an order is CONFIRMED or CANCELLED, and returns it.
+    pub async fn settled(&self, id: &str, within: Duration) -> Value {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let order = self.order(id).await;
+            if matches!(order["status"].as_str(), Some("CONFIRMED" | "CANCELLED")) {
+                return order;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "order {id} did not settle: {order}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The payment of an order with its ledger, if any.
+    pub async fn payment(&self, order_id: &str) -> Option<Value> {
+        let response = self
+            .as_admin(
+                Method::GET,
+                format!("{}/admin/payments/{order_id}", self.payments),
+            )
+            .send()
+            .await
+            .unwrap();
+        if response.status() == StatusCode::NOT_FOUND {
+            return None;
+        }
+        Some(response.json().await.unwrap())
+    }
+
+    /// Waits until the payment of an order reaches `status`.
+    pub async fn payment_reaches(&self, order_id: &str, status: &str, within: Duration) -> Value {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let payment = self.payment(order_id).await;
+            if let Some(p) = &payment
+                && p["status"] == status
+            {
+                return p.clone();
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "payment of {order_id} never became {status}: {payment:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until every outbox is drained (all events published).
+    pub async fn outboxes_drained(&self, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        for pool in [&self.orders_db, &self.inventory_db, &self.payments_db] {
+            loop {
+                let pending: i64 =
+                    sqlx::query_scalar("select count(*) from outbox where published_at is null")
+                        .fetch_one(pool)
+                        .await
+                        .unwrap();
+                if pending == 0 {
+                    break;
+                }
+                assert!(tokio::time::Instant::now() < deadline, "outbox not drained");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+fn base(addr: SocketAddr) -> String {
+    format!("http://{addr}")
+}
