@@ -292,9 +292,10 @@ pub async fn enqueue<T: Serialize>(
     Ok(())
 }
 
-/// seq, id, event type, payload, CloudEvents headers.
+/// seq, id, aggregate id, event type, payload, CloudEvents headers.
 type OutboxRow = (
     i64,
+    String,
     String,
     String,
     Vec<u8>,
@@ -323,7 +324,9 @@ impl Relay {
         }
     }
 
-    /// Publishes pending rows in order until one fails; returns how many were confirmed.
+    /// Publishes pending rows in order; returns how many were confirmed. A message the broker
+    /// refuses (unroutable, nacked) holds back the later events of its aggregate only, so one
+    /// bad event cannot stall every order; a broken connection stops the batch.
     pub async fn publish_pending(&self, channel: &Channel) -> Result<usize, MessagingError> {
         let mut tx = self.pool.begin().await?;
         let leader: bool =
@@ -334,15 +337,19 @@ impl Relay {
             return Ok(0);
         }
         let rows: Vec<OutboxRow> = sqlx::query_as(
-            "select seq, id, event_type, payload, headers from outbox where published_at is null \
-                 order by seq limit $1",
+            "select seq, id, aggregate_id, event_type, payload, headers from outbox \
+             where published_at is null order by seq limit $1",
         )
         .bind(self.batch)
         .fetch_all(&mut *tx)
         .await?;
         let mut sent = Vec::with_capacity(rows.len());
+        let mut held: std::collections::HashSet<String> = std::collections::HashSet::new();
         let mut failure = None;
-        for (seq, id, event_type, payload, headers) in rows {
+        for (seq, id, aggregate, event_type, payload, headers) in rows {
+            if held.contains(&aggregate) {
+                continue;
+            }
             let pairs: Vec<(String, String)> = headers
                 .0
                 .into_iter()
@@ -359,8 +366,13 @@ impl Relay {
             .await
             {
                 Ok(()) => sent.push(seq),
+                Err(MessagingError::Rejected(reason)) => {
+                    tracing::error!(event = %id, aggregate = %aggregate, reason = %reason,
+                        "relay: the broker refused an event; its aggregate waits for a fix");
+                    held.insert(aggregate);
+                    failure.get_or_insert(MessagingError::Rejected(reason));
+                }
                 Err(err) => {
-                    // Stop at the first failure: later events of the same aggregate must wait.
                     failure = Some(err);
                     break;
                 }
@@ -374,6 +386,7 @@ impl Relay {
         }
         tx.commit().await?;
         match failure {
+            Some(MessagingError::Rejected(_)) if !sent.is_empty() => Ok(sent.len()),
             Some(err) => Err(err),
             None => Ok(sent.len()),
         }
@@ -409,7 +422,8 @@ impl Relay {
             loop {
                 match self.publish_pending(&channel).await {
                     Ok(n) if n > 0 => continue,
-                    Ok(_) => {}
+                    // Refused events wait; the connection is fine.
+                    Ok(_) | Err(MessagingError::Rejected(_)) => {}
                     Err(err) => {
                         tracing::warn!(error = %err, "relay: publishing failed; reconnecting");
                         break;

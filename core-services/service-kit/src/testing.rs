@@ -174,6 +174,8 @@ impl TcpProxy {
                         let Ok((mut client, _)) = accepted else { continue };
                         let mut cut_rx = cut_rx.clone();
                         let mut reset_rx = reset_rx.clone();
+                        // Only resets from now on concern this connection.
+                        reset_rx.borrow_and_update();
                         tokio::spawn(async move {
                             let Ok(mut server) = TcpStream::connect(target).await else { return };
                             tokio::select! {

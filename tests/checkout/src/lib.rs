@@ -242,6 +242,35 @@ impl Platform {
             servers
         );
 
+        // What the bridge does in a full deployment: take every event, so none is unroutable.
+        let (connection, channel) = messaging::connect(&options.amqp_url).await.unwrap();
+        messaging::declare_exchange(&channel, &exchange)
+            .await
+            .unwrap();
+        let sink = format!("test.sink.{id}");
+        let mut args = lapin::types::FieldTable::default();
+        args.insert("x-max-length".into(), lapin::types::AMQPValue::LongInt(100));
+        channel
+            .queue_declare(
+                sink.as_str().into(),
+                lapin::options::QueueDeclareOptions::default(),
+                args,
+            )
+            .await
+            .unwrap();
+        channel
+            .queue_bind(
+                sink.as_str().into(),
+                exchange.as_str().into(),
+                "#".into(),
+                lapin::options::QueueBindOptions::default(),
+                lapin::types::FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        drop((channel, connection));
+        queues.push(("sink".to_owned(), sink));
+
         // gateway
         let mut s = gateway::config::Settings::load().unwrap();
         s.http.port = 0;
@@ -503,10 +532,10 @@ impl Platform {
             if matches!(order["status"].as_str(), Some("CONFIRMED" | "CANCELLED")) {
                 return order;
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "order {id} did not settle: {order}"
-            );
+            if tokio::time::Instant::now() >= deadline {
+                let state = self.diagnose().await;
+                panic!("order {id} did not settle: {order}\nplatform: {state}");
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -545,6 +574,39 @@ impl Platform {
         }
     }
 
+    /// Where events are: unpublished outbox rows and handled events per service, queue depths.
+    pub async fn diagnose(&self) -> String {
+        let mut report = String::new();
+        for (name, pool) in [
+            ("orders", &self.orders_db),
+            ("inventory", &self.inventory_db),
+            ("payments", &self.payments_db),
+        ] {
+            let pending: Result<i64, _> =
+                sqlx::query_scalar("select count(*) from outbox where published_at is null")
+                    .fetch_one(pool)
+                    .await;
+            let total: Result<i64, _> = sqlx::query_scalar("select count(*) from outbox")
+                .fetch_one(pool)
+                .await;
+            let handled: Result<i64, _> =
+                sqlx::query_scalar("select count(*) from processed_events")
+                    .fetch_one(pool)
+                    .await;
+            report.push_str(&format!(
+                "{name}: outbox {pending:?} pending of {total:?}, handled {handled:?}; "
+            ));
+        }
+        if let Ok((_connection, channel)) = messaging::connect(&self.amqp_url).await {
+            for (service, queue) in &self.queues {
+                let depth = queue_depth(&channel, queue).await;
+                let dlq = queue_depth(&channel, &format!("{queue}.dlq")).await;
+                report.push_str(&format!("{service} queue {depth} (dlq {dlq}); "));
+            }
+        }
+        report
+    }
+
     /// Waits until every outbox is drained (all events published).
     pub async fn outboxes_drained(&self, within: Duration) {
         let deadline = tokio::time::Instant::now() + within;
@@ -567,4 +629,123 @@ impl Platform {
 
 fn base(addr: SocketAddr) -> String {
     format!("http://{addr}")
+}
+
+/// A RabbitMQ node of its own (own ports, data directory and node name), so a test can stop
+/// and start the broker without disturbing other tests. Stopped and removed on drop.
+#[derive(Debug)]
+pub struct RabbitNode {
+    /// Erlang node name.
+    pub node: String,
+    /// AMQP URL.
+    pub url: String,
+    dir: std::path::PathBuf,
+    child: std::process::Child,
+}
+
+impl RabbitNode {
+    /// Starts the node and waits until it accepts AMQP connections.
+    pub async fn start() -> Self {
+        let id = Uuid::new_v4().simple().to_string();
+        let node = format!("rtest{}@localhost", &id[..8]);
+        let amqp_port = free_port();
+        let dist_port = free_port();
+        let dir = std::env::temp_dir().join(format!("rabbit-{id}"));
+        std::fs::create_dir_all(dir.join("mnesia")).unwrap();
+        std::fs::create_dir_all(dir.join("log")).unwrap();
+        std::fs::write(dir.join("enabled_plugins"), "[].\n").unwrap();
+        std::fs::write(
+            dir.join("rabbitmq.conf"),
+            format!("listeners.tcp.local = 127.0.0.1:{amqp_port}\nloopback_users = none\n"),
+        )
+        .unwrap();
+        // As root, the server script runs the broker as the `rabbitmq` user: let it write.
+        let _ = std::process::Command::new("chown")
+            .args(["-R", "rabbitmq:rabbitmq"])
+            .arg(&dir)
+            .status();
+        let child = std::process::Command::new("rabbitmq-server")
+            .env("RABBITMQ_NODENAME", &node)
+            .env("RABBITMQ_CONFIG_FILE", dir.join("rabbitmq.conf"))
+            .env("RABBITMQ_DIST_PORT", dist_port.to_string())
+            .env("RABBITMQ_MNESIA_BASE", dir.join("mnesia"))
+            .env("RABBITMQ_MNESIA_DIR", dir.join("mnesia/node"))
+            .env("RABBITMQ_FEATURE_FLAGS_FILE", dir.join("feature_flags"))
+            .env("RABBITMQ_LOG_BASE", dir.join("log"))
+            .env("RABBITMQ_ENABLED_PLUGINS_FILE", dir.join("enabled_plugins"))
+            .env("RABBITMQ_PID_FILE", dir.join("pid"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("rabbitmq-server must be installed (cargo xtask test installs it)");
+        let url = format!("amqp://guest:guest@127.0.0.1:{amqp_port}/%2f");
+        let rabbit = Self {
+            node,
+            url,
+            dir,
+            child,
+        };
+        rabbit.wait_accepting(Duration::from_secs(90)).await;
+        rabbit
+    }
+
+    async fn wait_accepting(&self, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        while messaging::connect(&self.url).await.is_err() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "RabbitMQ node {} did not start",
+                self.node
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    fn ctl(&self, command: &str) {
+        let status = std::process::Command::new("rabbitmqctl")
+            .args(["-q", "-n", &self.node, command])
+            .status()
+            .expect("rabbitmqctl");
+        assert!(status.success(), "rabbitmqctl {command} failed");
+    }
+
+    /// `rabbitmqctl stop_app`: the broker closes every connection and refuses new ones.
+    pub fn stop_app(&self) {
+        self.ctl("stop_app");
+    }
+
+    /// `rabbitmqctl start_app`, then waits until AMQP answers again.
+    pub async fn start_app(&self) {
+        self.ctl("start_app");
+        self.wait_accepting(Duration::from_secs(60)).await;
+    }
+}
+
+impl Drop for RabbitNode {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("rabbitmqctl")
+            .args(["-q", "-n", &self.node, "stop"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Messages ready in a queue.
+pub async fn queue_depth(channel: &lapin::Channel, queue: &str) -> u32 {
+    channel
+        .queue_declare(
+            queue.into(),
+            lapin::options::QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            lapin::types::FieldTable::default(),
+        )
+        .await
+        .map(|q| q.message_count())
+        .unwrap_or(0)
 }

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::needless_pass_by_value)]
 
 mod outcomes;
+mod reliability;
 
 use std::time::Duration;
 
