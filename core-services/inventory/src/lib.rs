@@ -51,6 +51,7 @@ impl Application {
     /// Connects, migrates, starts the background tasks and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let metrics = Metrics::new(SERVICE)?;
+        let messaging_metrics = messaging::MessagingMetrics::new(&metrics)?;
         let pool = db::pool(&settings.database, SERVICE, &[])?;
         db::migrate(&pool, &MIGRATOR).await?;
         messaging::ensure_schema(&pool).await?;
@@ -77,11 +78,13 @@ impl Application {
             name: SERVICE.into(),
             topology,
             prefetch: 16,
+            metrics: Some(messaging_metrics.clone()),
         };
         let handler = events::OrderEvents {
             hold: Duration::from_secs(settings.reservations.hold_seconds),
         };
-        let relay = Relay::new(pool.clone(), &settings.amqp.url, &settings.amqp.exchange);
+        let relay = Relay::new(pool.clone(), &settings.amqp.url, &settings.amqp.exchange)
+            .with_metrics(messaging_metrics);
         let sweeper = {
             let pool = pool.clone();
             let interval = Duration::from_millis(settings.reservations.sweep_interval_ms);

@@ -61,6 +61,7 @@ impl Application {
     /// Connects, migrates, starts the background tasks and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let metrics = Metrics::new(SERVICE)?;
+        let messaging_metrics = messaging::MessagingMetrics::new(&metrics)?;
         let pool = db::pool(&settings.database, SERVICE, &[])?;
         db::migrate(&pool, &MIGRATOR).await?;
         messaging::ensure_schema(&pool).await?;
@@ -86,8 +87,10 @@ impl Application {
             name: SERVICE.into(),
             topology,
             prefetch: 32,
+            metrics: Some(messaging_metrics.clone()),
         };
-        let relay = Relay::new(pool.clone(), &settings.amqp.url, &settings.amqp.exchange);
+        let relay = Relay::new(pool.clone(), &settings.amqp.url, &settings.amqp.exchange)
+            .with_metrics(messaging_metrics);
         let sweeper = {
             let pool = pool.clone();
             let timeout = Duration::from_secs(settings.saga.timeout_seconds);

@@ -63,6 +63,7 @@ impl Application {
     /// Connects, migrates, starts the background tasks and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let metrics = Metrics::new(SERVICE)?;
+        let messaging_metrics = messaging::MessagingMetrics::new(&metrics)?;
         let pool = db::pool(&settings.database, SERVICE, &[])?;
         db::migrate(&pool, &MIGRATOR).await?;
         messaging::ensure_schema(&pool).await?;
@@ -94,12 +95,14 @@ impl Application {
             name: SERVICE.into(),
             topology,
             prefetch: 16,
+            metrics: Some(messaging_metrics.clone()),
         };
         let handler = flow::PaymentEvents {
             provider: provider.clone(),
             max_attempts,
         };
-        let relay = Relay::new(pool.clone(), &settings.amqp.url, &settings.amqp.exchange);
+        let relay = Relay::new(pool.clone(), &settings.amqp.url, &settings.amqp.exchange)
+            .with_metrics(messaging_metrics);
         let tasks = vec![
             tokio::spawn(consumer.run(
                 pool.clone(),

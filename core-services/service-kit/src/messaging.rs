@@ -83,6 +83,62 @@ async fn timed<T>(future: impl Future<Output = lapin::Result<T>>) -> Result<T, M
         .map_err(Into::into)
 }
 
+/// The messaging metrics of a service, registered in its own registry.
+#[derive(Clone, Debug)]
+pub struct MessagingMetrics {
+    /// `messaging_outbox_pending`: events written and not yet confirmed by the broker.
+    pub outbox_pending: prometheus::IntGauge,
+    /// `messaging_outbox_lag_seconds`: age of the oldest unpublished event (0 when none).
+    pub outbox_lag: prometheus::Gauge,
+    /// `messaging_outbox_published_total`: events the broker confirmed.
+    pub published: prometheus::IntCounter,
+    /// `messaging_outbox_publish_failures_total`: publishes refused or failed.
+    pub publish_failures: prometheus::IntCounter,
+    /// `messaging_events_consumed_total{queue,outcome}`: outcome is `handled`, `duplicate`,
+    /// `retried` or `dead_lettered`.
+    pub consumed: prometheus::IntCounterVec,
+    /// `messaging_dead_letter_depth{queue}`: messages parked in the queue's DLQ.
+    pub dlq_depth: prometheus::IntGaugeVec,
+}
+
+impl MessagingMetrics {
+    /// Creates and registers the collectors.
+    pub fn new(metrics: &crate::metrics::Metrics) -> anyhow::Result<Self> {
+        let opts = |name: &str, help: &str| {
+            prometheus::Opts::new(name, help).const_label("service", metrics.service())
+        };
+        Ok(Self {
+            outbox_pending: metrics.register(prometheus::IntGauge::with_opts(opts(
+                "messaging_outbox_pending",
+                "Events in the outbox not yet confirmed by the broker.",
+            ))?)?,
+            outbox_lag: metrics.register(prometheus::Gauge::with_opts(opts(
+                "messaging_outbox_lag_seconds",
+                "Age of the oldest unpublished outbox event, in seconds.",
+            ))?)?,
+            published: metrics.register(prometheus::IntCounter::with_opts(opts(
+                "messaging_outbox_published_total",
+                "Outbox events confirmed by the broker.",
+            ))?)?,
+            publish_failures: metrics.register(prometheus::IntCounter::with_opts(opts(
+                "messaging_outbox_publish_failures_total",
+                "Outbox publishes the broker refused or that failed.",
+            ))?)?,
+            consumed: metrics.register(prometheus::IntCounterVec::new(
+                opts("messaging_events_consumed_total", "Deliveries by outcome."),
+                &["queue", "outcome"],
+            )?)?,
+            dlq_depth: metrics.register(prometheus::IntGaugeVec::new(
+                opts(
+                    "messaging_dead_letter_depth",
+                    "Messages parked in the dead-letter queue.",
+                ),
+                &["queue"],
+            )?)?,
+        })
+    }
+}
+
 /// Creates the outbox and processed-events tables if missing.
 pub async fn ensure_schema(pool: &PgPool) -> Result<(), sqlx::Error> {
     sqlx::raw_sql(SCHEMA).execute(pool).await.map(|_| ())
@@ -310,6 +366,7 @@ pub struct Relay {
     exchange: String,
     batch: i64,
     idle: Duration,
+    metrics: Option<MessagingMetrics>,
 }
 
 impl Relay {
@@ -321,6 +378,34 @@ impl Relay {
             exchange: exchange.to_owned(),
             batch: 100,
             idle: Duration::from_millis(200),
+            metrics: None,
+        }
+    }
+
+    /// Reports outbox lag, publishes and failures to `metrics`.
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: MessagingMetrics) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    async fn observe(&self, published: usize, failed: bool) {
+        let Some(metrics) = &self.metrics else { return };
+        metrics
+            .published
+            .inc_by(u64::try_from(published).unwrap_or(0));
+        if failed {
+            metrics.publish_failures.inc();
+        }
+        let state: Result<(i64, f64), sqlx::Error> = sqlx::query_as(
+            "select count(*), coalesce(extract(epoch from now() - min(created_at))::float8, 0) \
+             from outbox where published_at is null",
+        )
+        .fetch_one(&self.pool)
+        .await;
+        if let Ok((pending, lag)) = state {
+            metrics.outbox_pending.set(pending);
+            metrics.outbox_lag.set(lag);
         }
     }
 
@@ -385,6 +470,7 @@ impl Relay {
                 .await?;
         }
         tx.commit().await?;
+        self.observe(sent.len(), failure.is_some()).await;
         match failure {
             Some(MessagingError::Rejected(_)) if !sent.is_empty() => Ok(sent.len()),
             Some(err) => Err(err),
@@ -489,6 +575,8 @@ pub struct Consumer {
     pub topology: Topology,
     /// Unacknowledged messages in flight.
     pub prefetch: u16,
+    /// Where to count deliveries and dead letters, if anywhere.
+    pub metrics: Option<MessagingMetrics>,
 }
 
 fn header_text(headers: Option<&FieldTable>, key: &str) -> Option<String> {
@@ -543,9 +631,14 @@ impl Consumer {
             FieldTable::default(),
         ))
         .await?;
+        let mut depth_check = tokio::time::interval(Duration::from_secs(15));
         loop {
             let delivery = tokio::select! {
                 next = deliveries.next() => next,
+                _ = depth_check.tick() => {
+                    self.observe_dlq(&channel).await;
+                    continue;
+                }
                 _ = shutdown.changed() => return Ok(()),
             };
             let Some(delivery) = delivery else {
@@ -569,8 +662,21 @@ impl Consumer {
                     self.process(pool, handler, &received).await
                 }
             };
+            if let Some(metrics) = &self.metrics {
+                let label = match &outcome {
+                    Outcome::Done => "handled",
+                    Outcome::Duplicate => "duplicate",
+                    Outcome::Retry(_) => "retried",
+                    Outcome::DeadLetter(_) => "dead_lettered",
+                };
+                metrics
+                    .consumed
+                    .with_label_values(&[self.topology.queue.as_str(), label])
+                    .inc();
+            }
+            let parked = matches!(outcome, Outcome::DeadLetter(_));
             match outcome {
-                Outcome::Done => {}
+                Outcome::Done | Outcome::Duplicate => {}
                 Outcome::Retry(error) => {
                     let delay =
                         self.topology.retry_delays[usize::try_from(attempt - 1).unwrap_or(0)];
@@ -625,6 +731,9 @@ impl Consumer {
             }
             // Only after the effect is committed, or the message is safely parked elsewhere.
             timed(delivery.ack(BasicAckOptions::default())).await?;
+            if parked {
+                self.observe_dlq(&channel).await;
+            }
         }
     }
 
@@ -647,7 +756,7 @@ impl Consumer {
                 == 1;
             if !fresh {
                 tracing::debug!(event = %received.attributes.id, "duplicate delivery ignored");
-                return Ok(Outcome::Done);
+                return Ok(Outcome::Duplicate);
             }
             match handler.handle(&mut tx, received).await {
                 Ok(()) => {
@@ -664,6 +773,26 @@ impl Consumer {
         })
     }
 
+    async fn observe_dlq(&self, channel: &Channel) {
+        let Some(metrics) = &self.metrics else { return };
+        let dlq = self.topology.dlq();
+        let declared = timed(channel.queue_declare(
+            dlq.as_str().into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        ))
+        .await;
+        if let Ok(queue) = declared {
+            metrics
+                .dlq_depth
+                .with_label_values(&[self.topology.queue.as_str()])
+                .set(i64::from(queue.message_count()));
+        }
+    }
+
     fn retry_or_give_up(&self, attempt: u32, reason: String) -> Outcome {
         if usize::try_from(attempt).unwrap_or(usize::MAX) <= self.topology.retry_delays.len() {
             Outcome::Retry(reason)
@@ -675,6 +804,7 @@ impl Consumer {
 
 enum Outcome {
     Done,
+    Duplicate,
     Retry(String),
     DeadLetter(String),
 }

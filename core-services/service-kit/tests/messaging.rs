@@ -53,6 +53,8 @@ struct Fixture {
     channel: lapin::Channel,
     _connection: lapin::Connection,
     stop: watch::Sender<bool>,
+    metrics: service_kit::metrics::Metrics,
+    messaging_metrics: messaging::MessagingMetrics,
     _db: TestDatabase,
 }
 
@@ -79,10 +81,13 @@ impl Fixture {
         let (connection, channel) = messaging::connect(&amqp_url()).await.unwrap();
         topology.declare(&channel).await.unwrap();
         let (stop, stop_rx) = watch::channel(false);
+        let metrics = service_kit::metrics::Metrics::new("messaging-test").unwrap();
+        let messaging_metrics = messaging::MessagingMetrics::new(&metrics).unwrap();
         let consumer = Consumer {
             name: "test-consumer".into(),
             topology: topology.clone(),
             prefetch: 1,
+            metrics: Some(messaging_metrics.clone()),
         };
         tokio::spawn(consumer.run(pool.clone(), amqp_url(), RecordStock, stop_rx));
         Self {
@@ -91,12 +96,26 @@ impl Fixture {
             channel,
             _connection: connection,
             stop,
+            metrics,
+            messaging_metrics,
             _db: db,
         }
     }
 
     fn relay(&self) -> Relay {
         Relay::new(self.pool.clone(), &amqp_url(), &self.topology.exchange)
+            .with_metrics(self.messaging_metrics.clone())
+    }
+
+    /// The value of a metric line in the rendered registry, e.g.
+    /// `messaging_events_consumed_total{outcome="retried"`.
+    fn metric(&self, prefix: &str) -> Option<f64> {
+        self.metrics
+            .render()
+            .lines()
+            .find(|l| l.starts_with(prefix) || l.contains(prefix))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
     }
 
     async fn emit(&self, sku: &str) -> String {
@@ -235,6 +254,13 @@ async fn outbox_events_are_published_in_order_and_consumed_once_even_when_delive
         .await
         .unwrap();
     assert_eq!(processed, 4);
+    assert_eq!(fixture.metric("messaging_outbox_pending{"), Some(0.0));
+    assert!(
+        fixture
+            .metric("messaging_outbox_published_total{")
+            .unwrap_or(0.0)
+            >= 1.0
+    );
     fixture.cleanup().await;
 }
 
@@ -267,6 +293,11 @@ async fn a_poison_message_reaches_the_dlq_after_its_retries_while_others_keep_fl
         "{}",
         reasons[1].1
     );
+    // Counted: two handled, two retries of the poison, two parked.
+    assert_eq!(fixture.metric(r#"outcome="handled""#), Some(2.0));
+    assert_eq!(fixture.metric(r#"outcome="retried""#), Some(2.0));
+    assert_eq!(fixture.metric(r#"outcome="dead_lettered""#), Some(2.0));
+    assert!(fixture.metric("messaging_dead_letter_depth{").is_some());
     fixture.cleanup().await;
 }
 

@@ -390,7 +390,6 @@ async fn a_poison_message_is_parked_while_others_flow_and_replay_redelivers_it()
     let id = platform.place("PSN-1", 1, "tok_visa").await;
     assert_eq!(platform.settled(&id, SETTLE).await["status"], "CONFIRMED");
 
-    let dlq = format!("{}.dlq", platform.queue("payments"));
     let deadline = tokio::time::Instant::now() + SETTLE;
     let letters = loop {
         let letters = messaging::list_dead_letters(&channel, &platform.queue("payments"))
