@@ -5,6 +5,8 @@
 //!    the same settings: the ratio is the figure we track.
 //! 2. Search latency over the 10,000-product demo catalog: distinct shopper queries (each a
 //!    cache miss, so PostgreSQL does the search), then the same queries again (cache hits).
+//! 3. Checkout throughput and accept-to-confirmed latency beside `pgbench` TPS (see
+//!    `bench_checkout`).
 
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -44,8 +46,26 @@ impl Drop for Stopper {
 pub async fn run() -> anyhow::Result<()> {
     infra::ensure_all()?;
     ensure_program("wrk", &["wrk"])?;
-    step("building release binaries (catalog, gateway, bench-baseline)");
-    let packages = ["-p", "catalog", "-p", "gateway", "-p", "bench-baseline"];
+    ensure_program("pgbench", &["postgresql"])?;
+    step(
+        "building release binaries (catalog, gateway, users, inventory, orders, payments, bench-baseline)",
+    );
+    let packages = [
+        "-p",
+        "catalog",
+        "-p",
+        "gateway",
+        "-p",
+        "users",
+        "-p",
+        "inventory",
+        "-p",
+        "orders",
+        "-p",
+        "payments",
+        "-p",
+        "bench-baseline",
+    ];
     cargo(
         &[&["build", "--release", "--locked"][..], &packages[..]].concat(),
         &[],
@@ -137,6 +157,8 @@ pub async fn run() -> anyhow::Result<()> {
     let _ = std::fs::remove_file(&body_file);
     infra::drop_database(BENCH_DB)?;
 
+    let checkout = crate::bench_checkout::run_checkout().await?;
+
     println!();
     println!(
         "GET /products/{{id}} (cache hit) directly, and as /api/v1/products/{{id}} through the gateway, vs a bare Axum handler with the same {} bytes",
@@ -194,6 +216,30 @@ pub async fn run() -> anyhow::Result<()> {
     println!(
         "  ratio miss/hit p50: {:.1}x",
         percentile(&cold, 0.50) / percentile(&hot, 0.50)
+    );
+    println!();
+    println!(
+        "checkout: {} orders by {} concurrent shoppers (tok_visa), accept -> CONFIRMED, beside pgbench (TPC-B-like, 16 clients, scale 10) on the same PostgreSQL",
+        crate::bench_checkout::ORDERS,
+        crate::bench_checkout::CONCURRENCY
+    );
+    println!(
+        "  checkouts accepted/s           {:>10.1}",
+        checkout.accepted_per_second
+    );
+    println!(
+        "  orders confirmed/s             {:>10.1}",
+        checkout.confirmed_per_second
+    );
+    println!("  accept -> confirmed p50 ms     {:>10.1}", checkout.p50_ms);
+    println!("  accept -> confirmed p95 ms     {:>10.1}", checkout.p95_ms);
+    println!(
+        "  pgbench tps                    {:>10.1}",
+        checkout.pgbench_tps
+    );
+    println!(
+        "  ratio confirmed orders/s / pgbench tps: {:.3}x",
+        checkout.confirmed_per_second / checkout.pgbench_tps
     );
     Ok(())
 }

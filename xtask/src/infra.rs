@@ -16,7 +16,7 @@ pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
 /// RabbitMQ URL.
 pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 /// The databases the services own.
-pub const DATABASES: &[&str] = &["catalog", "users", "inventory"];
+pub const DATABASES: &[&str] = &["catalog", "users", "inventory", "orders", "payments"];
 
 /// Makes sure all three servers answer, and the service databases exist.
 pub fn ensure_all() -> anyhow::Result<()> {

@@ -14,6 +14,7 @@
 //! - `demo-data`: print the deterministic demo catalog as JSON.
 
 mod bench;
+mod bench_checkout;
 mod demo;
 mod dlq;
 mod infra;

@@ -14,8 +14,14 @@ use crate::util::{cargo, root, step, target_dir};
 
 /// A service `up` runs.
 pub struct Service {
-    /// Name (binary, database, log file).
+    /// Name (binary, log file).
     pub name: &'static str,
+    /// Cargo package holding the binary.
+    pub package: &'static str,
+    /// Its database.
+    pub database: &'static str,
+    /// Path answering 200 once it is ready.
+    pub ready: &'static str,
     /// Local port.
     pub port: u16,
     /// Path of its main resource, for the printed URLs.
@@ -28,24 +34,63 @@ pub struct Service {
 pub const SERVICES: &[Service] = &[
     Service {
         name: "catalog",
+        package: "catalog",
+        database: "catalog",
+        ready: "/readyz",
         port: 8081,
         example: "/products?q=wireless+headphones",
         docs: "/openapi.json",
     },
     Service {
         name: "inventory",
+        package: "inventory",
+        database: "inventory",
+        ready: "/readyz",
         port: 8082,
         example: "/inventory/ELE-00001",
         docs: "/openapi.json",
     },
     Service {
         name: "users",
+        package: "users",
+        database: "users",
+        ready: "/readyz",
         port: 8085,
         example: "/.well-known/jwks.json",
         docs: "/openapi.json",
     },
     Service {
+        name: "psp-simulator",
+        package: "payments",
+        database: "payments",
+        ready: "/healthz",
+        port: 8090,
+        example: "/healthz",
+        docs: "/healthz",
+    },
+    Service {
+        name: "payments",
+        package: "payments",
+        database: "payments",
+        ready: "/readyz",
+        port: 8084,
+        example: "/admin/payments",
+        docs: "/openapi.json",
+    },
+    Service {
+        name: "orders",
+        package: "orders",
+        database: "orders",
+        ready: "/readyz",
+        port: 8083,
+        example: "/orders",
+        docs: "/openapi.json",
+    },
+    Service {
         name: "gateway",
+        package: "gateway",
+        database: "gateway",
+        ready: "/readyz",
         port: 8080,
         example: "/api/v1/products?q=wireless+headphones",
         docs: "/api/v1/openapi.json",
@@ -139,12 +184,23 @@ pub async fn wait_ready(
     url: &str,
     child: &mut Child,
 ) -> anyhow::Result<()> {
+    wait_path(client, name, url, "/readyz", child).await
+}
+
+/// Waits until `GET {url}{path}` answers 200.
+pub async fn wait_path(
+    client: &reqwest::Client,
+    name: &str,
+    url: &str,
+    path: &str,
+    child: &mut Child,
+) -> anyhow::Result<()> {
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(60) {
         if let Some(status) = child.try_wait()? {
             bail!("{name} exited during start-up ({status}); see .local/logs/{name}.log");
         }
-        if let Ok(response) = client.get(format!("{url}/readyz")).send().await
+        if let Ok(response) = client.get(format!("{url}{path}")).send().await
             && response.status().is_success()
         {
             return Ok(());
@@ -191,7 +247,9 @@ pub async fn up(options: &UpOptions) -> anyhow::Result<()> {
         args.push("--release");
     }
     for service in SERVICES {
-        args.extend(["-p", service.name]);
+        if !args.contains(&service.package) {
+            args.extend(["-p", service.package]);
+        }
     }
     cargo(&args, &[])?;
 
@@ -208,7 +266,7 @@ pub async fn up(options: &UpOptions) -> anyhow::Result<()> {
             &binary,
             service.name,
             service.port,
-            service.name,
+            service.database,
             &format!("{}:", service.name),
             &[],
         )?;
@@ -217,7 +275,7 @@ pub async fn up(options: &UpOptions) -> anyhow::Result<()> {
             child.id().to_string(),
         )?;
         let url = format!("http://127.0.0.1:{}", service.port);
-        wait_ready(&client, service.name, &url, &mut child).await?;
+        wait_path(&client, service.name, &url, service.ready, &mut child).await?;
         children.push((service.name, child));
     }
 
@@ -250,11 +308,13 @@ pub async fn up(options: &UpOptions) -> anyhow::Result<()> {
     println!("retail-platform is up:");
     for service in SERVICES {
         let base = format!("http://127.0.0.1:{}", service.port);
-        println!("  {:<10} {base}{}", service.name, service.example);
-        println!(
-            "  {:<10} {base}{}  {base}/metrics  {base}/readyz",
-            "", service.docs
-        );
+        println!("  {:<13} {base}{}", service.name, service.example);
+        if service.ready == "/readyz" {
+            println!(
+                "  {:<13} {base}{}  {base}/metrics  {base}/readyz",
+                "", service.docs
+            );
+        }
     }
     println!("  {:<10} {POSTGRES_URL}", "postgres");
     println!("  {:<10} {REDIS_URL}", "redis");

@@ -101,6 +101,14 @@ pub fn fingerprint(body: &Value) -> String {
         .collect()
 }
 
+/// A stored key: request hash, state, response status and body.
+type StoredKey = (
+    String,
+    String,
+    Option<i32>,
+    Option<sqlx::types::Json<Value>>,
+);
+
 /// Claims `key` for this request, or says why not.
 pub async fn claim(
     pool: &PgPool,
@@ -124,12 +132,7 @@ pub async fn claim(
     if inserted == 1 {
         return Ok(Claim::Fresh);
     }
-    let row: Option<(
-        String,
-        String,
-        Option<i32>,
-        Option<sqlx::types::Json<Value>>,
-    )> = sqlx::query_as(
+    let row: Option<StoredKey> = sqlx::query_as(
         "select request_hash, state, response_status, response_body from idempotency_keys \
              where customer_id = $1 and key = $2",
     )

@@ -151,10 +151,10 @@ impl PaymentEvents {
         };
         match self.provider.authorize(&request).await {
             Ok(Authorization::Approved { reference }) => {
-                authorized(tx, &payment, &reference, cause).await?
+                authorized(tx, &payment, &reference, cause).await?;
             }
             Ok(Authorization::Declined { code }) => {
-                failed(tx, &payment, "declined", &code, cause).await?
+                failed(tx, &payment, "declined", &code, cause).await?;
             }
             Ok(Authorization::Pending { reference }) => {
                 store::set_status(tx, payment.id, "pending", None, Some(&reference)).await?;
@@ -167,7 +167,7 @@ impl PaymentEvents {
                 failed(tx, &payment, "timeout", &err.to_string(), cause).await?;
             }
             Err(err @ ProviderError::Rejected(_)) => {
-                failed(tx, &payment, "error", &err.to_string(), cause).await?
+                failed(tx, &payment, "error", &err.to_string(), cause).await?;
             }
         }
         Ok(())
@@ -315,7 +315,7 @@ pub async fn settle_pending(
                 code.unwrap_or("declined"),
                 cause,
             )
-            .await?
+            .await?;
         }
         ("cancelled", true) => {
             // The order was cancelled while the provider decided: release the hold.

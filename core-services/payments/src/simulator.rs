@@ -72,6 +72,7 @@ pub fn router(config: SimulatorConfig) -> Router {
         .route("/v1/authorizations/{id}/capture", post(capture))
         .route("/v1/authorizations/{id}/void", post(void))
         .route("/v1/refunds", post(refund))
+        .route("/healthz", axum::routing::get(|| async { "ok" }))
         .with_state(sim)
 }
 

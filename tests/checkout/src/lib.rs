@@ -305,7 +305,8 @@ impl Platform {
         );
 
         let connect = |db: &TestDatabase| PgPool::connect_lazy(&db.url).unwrap();
-        let platform = Self {
+
+        Self {
             client: reqwest::Client::new(),
             catalog: base(catalog_addr),
             inventory: base(inventory_addr),
@@ -324,8 +325,7 @@ impl Platform {
             servers,
             _redis: redis,
             _databases: vec![users_db, catalog_db, inventory_db, payments_db, orders_db],
-        };
-        platform
+        }
     }
 
     /// Stops every service and deletes the platform's queues and exchange.
