@@ -12,7 +12,7 @@ use events::{Envelope, Event};
 use service_kit::messaging::{Handler, HandlerError, Received, enqueue};
 use sqlx::{PgConnection, PgPool};
 
-use crate::store::{self, Reservation};
+use crate::store::{self, Reservation, Shipment};
 
 /// The `source` of every event this service emits.
 pub const SOURCE: &str = "/inventory";
@@ -109,10 +109,27 @@ impl Handler for OrderEvents {
             }
             OrderConfirmed::TYPE => {
                 let order = parse::<OrderConfirmed>(event)?.data;
-                if let Some((_, low)) = store::commit(tx, &order.order_id).await.map_err(retry)? {
-                    emit_low(tx, event, low).await?;
+                match store::commit(tx, &order.order_id).await.map_err(retry)? {
+                    Shipment::Shipped(low) => emit_low(tx, event, low).await,
+                    Shipment::ShippedAfterExpiry(low) => {
+                        tracing::warn!(order = %order.order_id, "order confirmed after its reservation expired; units taken again");
+                        emit_low(tx, event, low).await
+                    }
+                    Shipment::Nothing => Ok(()),
+                    // Parked with the reason for operations: a confirmed order that stock cannot fill.
+                    Shipment::Short(shortages) => Err(HandlerError::Permanent(format!(
+                        "order {} was confirmed after its reservation expired and stock is short: {}",
+                        order.order_id,
+                        shortages
+                            .iter()
+                            .map(|s| format!(
+                                "{} wants {}, {} available",
+                                s.sku, s.requested, s.available
+                            ))
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    ))),
                 }
-                Ok(())
             }
             OrderCancelled::TYPE => {
                 let order = parse::<OrderCancelled>(event)?.data;

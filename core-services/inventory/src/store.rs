@@ -203,12 +203,84 @@ async fn finish(
     Ok(Some((id, low)))
 }
 
-/// Ships the held units of a confirmed order.
-pub async fn commit(
-    tx: &mut PgConnection,
-    order_id: &str,
-) -> Result<Option<(Uuid, Vec<StockLow>)>, sqlx::Error> {
-    finish(tx, order_id, true, "order_confirmed").await
+/// What confirming an order did to stock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Shipment {
+    /// The held units were shipped.
+    Shipped(Vec<StockLow>),
+    /// The reservation had expired, but the units were still there and were shipped.
+    ShippedAfterExpiry(Vec<StockLow>),
+    /// Already shipped, released by a cancellation, or never reserved: nothing to do.
+    Nothing,
+    /// The reservation expired and the stock is gone: a confirmed order cannot be filled.
+    Short(Vec<Shortage>),
+}
+
+/// Ships the held units of a confirmed order. When the reservation expired just before the
+/// confirmation arrived (orders and inventory decide on separate clocks), the units are taken
+/// again if they are still available.
+pub async fn commit(tx: &mut PgConnection, order_id: &str) -> Result<Shipment, sqlx::Error> {
+    if let Some((_, low)) = finish(tx, order_id, true, "order_confirmed").await? {
+        return Ok(Shipment::Shipped(low));
+    }
+    let expired: Option<Uuid> = sqlx::query_scalar(
+        "select id from reservations where order_id = $1 and status = 'released' and reason = 'expired' for update",
+    )
+    .bind(order_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(id) = expired else {
+        return Ok(Shipment::Nothing);
+    };
+    let lines: Vec<(String, i32)> = sqlx::query_as(
+        "select sku, quantity from reservation_lines where reservation_id = $1 order by sku",
+    )
+    .bind(id)
+    .fetch_all(&mut *tx)
+    .await?;
+    let skus: Vec<String> = lines.iter().map(|(s, _)| s.clone()).collect();
+    let stock = lock(tx, &skus).await?;
+    let shortages: Vec<Shortage> = lines
+        .iter()
+        .filter_map(|(sku, quantity)| {
+            let available = stock.get(sku).map_or(0, StockLevel::available).max(0);
+            (available < *quantity).then(|| Shortage {
+                sku: sku.clone(),
+                requested: u32::try_from(*quantity).unwrap_or(0),
+                available: u32::try_from(available).unwrap_or(0),
+            })
+        })
+        .collect();
+    if !shortages.is_empty() {
+        return Ok(Shipment::Short(shortages));
+    }
+    let mut low = Vec::new();
+    for (sku, quantity) in &lines {
+        let level: StockLevel = sqlx::query_as(
+            "update stock set on_hand = on_hand - $2, updated_at = now() where sku = $1 \
+             returning sku, on_hand, reserved, low_threshold",
+        )
+        .bind(sku)
+        .bind(quantity)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query("insert into stock_movements (sku, delta, reason) values ($1, $2, $3)")
+            .bind(sku)
+            .bind(-quantity)
+            .bind(format!(
+                "order {order_id} confirmed after its reservation expired"
+            ))
+            .execute(&mut *tx)
+            .await?;
+        low.extend(level.low_alert());
+    }
+    sqlx::query(
+        "update reservations set status = 'committed', reason = 'confirmed_after_expiry', updated_at = now() where id = $1",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    Ok(Shipment::ShippedAfterExpiry(low))
 }
 
 /// Returns the held units of an order to stock.

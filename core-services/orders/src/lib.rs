@@ -47,6 +47,8 @@ pub struct AppState {
     pub carts: CartStore,
     /// Catalog and users.
     pub upstream: Upstream,
+    /// Saga outcome counter.
+    pub saga_metrics: saga::SagaMetrics,
 }
 
 /// The orders service: HTTP plus its consumer, outbox relay and sweeper.
@@ -62,6 +64,7 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let metrics = Metrics::new(SERVICE)?;
         let messaging_metrics = messaging::MessagingMetrics::new(&metrics)?;
+        let saga_metrics = saga::SagaMetrics::new(&metrics)?;
         let pool = db::pool(&settings.database, SERVICE, &[])?;
         db::migrate(&pool, &MIGRATOR).await?;
         messaging::ensure_schema(&pool).await?;
@@ -93,18 +96,22 @@ impl Application {
             .with_metrics(messaging_metrics);
         let sweeper = {
             let pool = pool.clone();
+            let saga_metrics = saga_metrics.clone();
             let timeout = Duration::from_secs(settings.saga.timeout_seconds);
             let interval = Duration::from_millis(settings.saga.sweep_interval_ms);
             service_kit::shutdown::every("order sweep", interval, stop_rx.clone(), move || {
                 let pool = pool.clone();
-                async move { saga::sweep(&pool, timeout).await }
+                let saga_metrics = saga_metrics.clone();
+                async move { saga::sweep(&pool, &saga_metrics, timeout).await }
             })
         };
         let tasks = vec![
             tokio::spawn(consumer.run(
                 pool.clone(),
                 settings.amqp.url.clone(),
-                saga::SagaEvents,
+                saga::SagaEvents {
+                    metrics: saga_metrics.clone(),
+                },
                 stop_rx.clone(),
             )),
             tokio::spawn(relay.run(stop_rx)),
@@ -120,6 +127,7 @@ impl Application {
                 settings.cart.max_lines,
             ),
             upstream: Upstream::new(&settings.upstreams)?,
+            saga_metrics,
         };
         let server = ServiceApp::new(metrics, settings.http.clone())
             .routes(routes::router(state))

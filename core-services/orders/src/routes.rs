@@ -284,7 +284,15 @@ async fn cancel_with(
         correlation_id: &correlation,
         event_id: None,
     };
-    saga::cancel(&mut tx, &order, reason, json!({"by": actor}), cause).await?;
+    saga::cancel(
+        &mut tx,
+        &state.saga_metrics,
+        &order,
+        reason,
+        json!({"by": actor}),
+        cause,
+    )
+    .await?;
     tx.commit().await?;
     store::order(&state.pool, id)
         .await?

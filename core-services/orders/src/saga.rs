@@ -57,6 +57,30 @@ pub mod status {
     pub const IN_FLIGHT: &[&str] = &[PENDING, RESERVED, PAID];
 }
 
+/// `orders_saga_outcomes_total{outcome, reason}`: orders reaching a terminal state. Counted
+/// in the transaction that decides; a rare rollback after that can overcount by one.
+#[derive(Debug, Clone)]
+pub struct SagaMetrics(prometheus::IntCounterVec);
+
+impl SagaMetrics {
+    /// Registers the counter.
+    pub fn new(metrics: &service_kit::metrics::Metrics) -> anyhow::Result<Self> {
+        let counter = prometheus::IntCounterVec::new(
+            prometheus::Opts::new(
+                "orders_saga_outcomes_total",
+                "Orders reaching CONFIRMED or CANCELLED, by cancellation reason.",
+            )
+            .const_label("service", metrics.service()),
+            &["outcome", "reason"],
+        )?;
+        Ok(Self(metrics.register(counter)?))
+    }
+
+    fn count(&self, outcome: &str, reason: &str) {
+        self.0.with_label_values(&[outcome, reason]).inc();
+    }
+}
+
 /// What caused a transition, for the timeline and the emitted events' causation.
 #[derive(Debug, Clone, Copy)]
 pub struct Cause<'a> {
@@ -152,6 +176,7 @@ async fn emit<T: Event + serde::Serialize>(
 /// the order was already past the point where it could be cancelled.
 pub async fn cancel(
     tx: &mut PgConnection,
+    metrics: &SagaMetrics,
     order: &OrderHead,
     reason: &str,
     detail: Value,
@@ -181,11 +206,13 @@ pub async fn cancel(
         contact: order.contact.0.clone(),
     };
     emit(tx, order, cause, cancelled).await?;
+    metrics.count("cancelled", reason);
     Ok(true)
 }
 
 async fn confirm(
     tx: &mut PgConnection,
+    metrics: &SagaMetrics,
     order: &OrderHead,
     payment: &PaymentAuthorized,
     cause: Cause<'_>,
@@ -223,7 +250,9 @@ async fn confirm(
         },
         contact: order.contact.0.clone(),
     };
-    emit(tx, order, cause, confirmed).await
+    emit(tx, order, cause, confirmed).await?;
+    metrics.count("confirmed", "");
+    Ok(())
 }
 
 /// Marks a confirmed order shipped (`order.shipped`). `None` when the order is not CONFIRMED.
@@ -271,8 +300,11 @@ pub async fn ship(
 }
 
 /// Drives orders from inventory and payment events.
-#[derive(Debug, Clone, Default)]
-pub struct SagaEvents;
+#[derive(Debug, Clone)]
+pub struct SagaEvents {
+    /// Outcome counter.
+    pub metrics: SagaMetrics,
+}
 
 fn parse<T: Event>(event: &Received) -> Result<T, HandlerError> {
     Envelope::<T>::parse(&event.body)
@@ -375,6 +407,7 @@ impl SagaEvents {
             InventoryRejected::TYPE => {
                 if cancel(
                     tx,
+                    &self.metrics,
                     &order,
                     "out_of_stock",
                     json!({"shortages": data["shortages"]}),
@@ -390,7 +423,15 @@ impl SagaEvents {
             InventoryReleased::TYPE => {
                 let reason = data["reason"].as_str().unwrap_or_default();
                 if reason == "expired"
-                    && cancel(tx, &order, "reservation_expired", json!({}), cause).await?
+                    && cancel(
+                        tx,
+                        &self.metrics,
+                        &order,
+                        "reservation_expired",
+                        json!({}),
+                        cause,
+                    )
+                    .await?
                 {
                     Ok(())
                 } else {
@@ -409,7 +450,7 @@ impl SagaEvents {
                 if state == status::PENDING || state == status::RESERVED {
                     let payment: PaymentAuthorized = serde_json::from_value(data)
                         .map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
-                    confirm(tx, &order, &payment, cause).await
+                    confirm(tx, &self.metrics, &order, &payment, cause).await
                 } else {
                     // Cancelled meanwhile: payments voids on `order.cancelled`.
                     note(tx, &order, "payment_authorized", event_id).await
@@ -423,6 +464,7 @@ impl SagaEvents {
                 };
                 if cancel(
                     tx,
+                    &self.metrics,
                     &order,
                     why,
                     json!({"payment_id": data["payment_id"]}),
@@ -489,7 +531,11 @@ impl Handler for SagaEvents {
 
 /// Cancels orders stuck in flight for longer than `timeout` (reason `timeout`) and forgets
 /// idempotency keys older than a day. Returns how many orders were cancelled.
-pub async fn sweep(pool: &PgPool, timeout: Duration) -> Result<usize, sqlx::Error> {
+pub async fn sweep(
+    pool: &PgPool,
+    metrics: &SagaMetrics,
+    timeout: Duration,
+) -> Result<usize, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let seconds = i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX);
     let stuck: Vec<Uuid> = sqlx::query_scalar(
@@ -509,7 +555,7 @@ pub async fn sweep(pool: &PgPool, timeout: Duration) -> Result<usize, sqlx::Erro
                 event_id: None,
             };
             let detail = json!({"after_seconds": seconds});
-            if cancel(&mut tx, &order, "timeout", detail, cause).await? {
+            if cancel(&mut tx, metrics, &order, "timeout", detail, cause).await? {
                 cancelled += 1;
             }
         }

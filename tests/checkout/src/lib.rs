@@ -135,6 +135,7 @@ impl Platform {
         let mut s = users::config::Settings::load().unwrap();
         s.http.port = 0;
         s.database.url = users_db.url.clone().into();
+        s.database.max_connections = 6;
         s.redis.url = redis_url().into();
         s.redis.key_prefix = format!("{}users:", redis.prefix);
         s.auth.session_key_prefix = format!("{}session:", redis.prefix);
@@ -150,6 +151,7 @@ impl Platform {
         let mut s = catalog::config::Settings::load().unwrap();
         s.http.port = 0;
         s.database.url = catalog_db.url.clone().into();
+        s.database.max_connections = 6;
         s.redis.url = redis_url().into();
         s.redis.key_prefix = format!("{}catalog:", redis.prefix);
         let catalog_addr = serve!(
@@ -163,6 +165,7 @@ impl Platform {
         let mut s = inventory::config::Settings::load().unwrap();
         s.http.port = 0;
         s.database.url = inventory_db.url.clone().into();
+        s.database.max_connections = 6;
         s.redis.url = redis_url().into();
         s.redis.key_prefix = format!("{}inventory:", redis.prefix);
         s.amqp.url.clone_from(&options.amqp_url);
@@ -200,6 +203,7 @@ impl Platform {
         let mut s = payments::config::Settings::load().unwrap();
         s.http.port = payments_port;
         s.database.url = payments_db.url.clone().into();
+        s.database.max_connections = 6;
         s.redis.url = redis_url().into();
         s.redis.key_prefix = format!("{}payments:", redis.prefix);
         s.amqp.url.clone_from(&options.amqp_url);
@@ -222,6 +226,7 @@ impl Platform {
         let mut s = orders::config::Settings::load().unwrap();
         s.http.port = 0;
         s.database.url = orders_db.url.clone().into();
+        s.database.max_connections = 6;
         s.redis.url = redis_url().into();
         s.redis.key_prefix = format!("{}orders:", redis.prefix);
         s.amqp.url = options
@@ -304,7 +309,12 @@ impl Platform {
             servers
         );
 
-        let connect = |db: &TestDatabase| PgPool::connect_lazy(&db.url).unwrap();
+        let connect = |db: &TestDatabase| {
+            sqlx::postgres::PgPoolOptions::new()
+                .max_connections(3)
+                .connect_lazy(&db.url)
+                .unwrap()
+        };
 
         Self {
             client: reqwest::Client::new(),

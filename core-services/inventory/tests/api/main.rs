@@ -357,6 +357,51 @@ async fn a_reservation_without_an_outcome_expires_and_is_released() {
     let released = app.expect("inventory.released", "o-4").await;
     assert_eq!(released["data"]["reason"], "expired");
     assert_eq!(app.available("SLOW-1").await, 4);
+
+    // The confirmation was already on its way: the units are still there, so they ship.
+    let confirm = |order: &str| OrderConfirmed {
+        order_id: order.into(),
+        customer_id: "c-1".into(),
+        total: eur(100),
+        contact: contact(),
+    };
+    app.publish("o-4", confirm("o-4")).await;
+    let mut on_hand = 0;
+    for _ in 0..100 {
+        on_hand = sqlx::query_scalar("select on_hand from stock where sku = 'SLOW-1'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+        if on_hand == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(on_hand, 1);
+    assert_eq!(app.available("SLOW-1").await, 1);
+
+    // Another expired order whose units were sold meanwhile: parked for operations, with why.
+    app.place("o-6", &[("SLOW-1", 1)]).await;
+    app.expect("inventory.reserved", "o-6").await;
+    app.expect("inventory.released", "o-6").await;
+    app.stock("SLOW-1", 0).await;
+    app.publish("o-6", confirm("o-6")).await;
+    let mut parked = None;
+    for _ in 0..100 {
+        let letters = messaging::list_dead_letters(&app.channel, &app.queues[0])
+            .await
+            .unwrap();
+        if let Some(letter) = letters.into_iter().next() {
+            parked = letter.error;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let parked = parked.expect("a dead letter");
+    assert!(
+        parked.contains("o-6") && parked.contains("stock is short"),
+        "{parked}"
+    );
     app.cleanup().await;
 }
 

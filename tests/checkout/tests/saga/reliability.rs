@@ -89,6 +89,22 @@ async fn two_hundred_concurrent_checkouts_for_fifty_units_confirm_exactly_fifty(
         Some(&150),
         "{outcomes:?}"
     );
+    let metrics = platform
+        .client
+        .get(format!("{}/metrics", platform.orders))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(
+            r#"orders_saga_outcomes_total{outcome="confirmed",reason="",service="orders"} 50"#
+        ),
+        "{metrics}"
+    );
+    assert!(metrics.contains(r#"orders_saga_outcomes_total{outcome="cancelled",reason="out_of_stock",service="orders"} 150"#), "{metrics}");
 
     let deadline = tokio::time::Instant::now() + SETTLE;
     while platform.stock("HOT-1").await != (0, 0) {
