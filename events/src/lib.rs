@@ -186,6 +186,9 @@ pub struct Attributes {
     pub source: String,
     /// Flow id.
     pub correlationid: String,
+    /// W3C trace context, when the producer was traced.
+    #[serde(default)]
+    pub traceparent: Option<String>,
 }
 
 impl Attributes {

@@ -23,6 +23,7 @@ pub fn ensure_all() -> anyhow::Result<()> {
     ensure_postgres()?;
     ensure_redis()?;
     ensure_rabbitmq()?;
+    crate::aws::ensure_moto()?;
     for db in DATABASES {
         ensure_database(db)?;
     }
@@ -35,6 +36,7 @@ pub fn test_env() -> Vec<(String, String)> {
         ("TEST_POSTGRES_URL".into(), POSTGRES_URL.into()),
         ("TEST_REDIS_URL".into(), REDIS_URL.into()),
         ("TEST_AMQP_URL".into(), AMQP_URL.into()),
+        ("TEST_AWS_ENDPOINT_URL".into(), crate::aws::MOTO_URL.into()),
     ]
 }
 

@@ -13,6 +13,7 @@
 //! - `schemas`: regenerate the JSON Schemas in `events/schemas/` from the event types.
 //! - `demo-data`: print the deterministic demo catalog as JSON.
 
+mod aws;
 mod bench;
 mod bench_checkout;
 mod demo;

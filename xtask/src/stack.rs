@@ -87,6 +87,15 @@ pub const SERVICES: &[Service] = &[
         docs: "/openapi.json",
     },
     Service {
+        name: "bridge",
+        package: "bridge",
+        database: "bridge",
+        ready: "/readyz",
+        port: 8086,
+        example: "/readyz",
+        docs: "/openapi.json",
+    },
+    Service {
         name: "gateway",
         package: "gateway",
         database: "gateway",
@@ -255,6 +264,7 @@ pub async fn up(options: &UpOptions) -> anyhow::Result<()> {
 
     fs::create_dir_all(run_dir())?;
     let client = reqwest::Client::new();
+    let topic_arn = crate::aws::ensure_topology(&client).await?;
     let mut children = Vec::new();
     for service in SERVICES {
         step(&format!(
@@ -262,13 +272,20 @@ pub async fn up(options: &UpOptions) -> anyhow::Result<()> {
             service.name, service.port
         ));
         let binary = target_dir().join(profile).join(service.name);
+        let mut env: Vec<(&str, String)> = Vec::new();
+        if service.name == "bridge" {
+            env.push(("APP__SNS__TOPIC_ARN", topic_arn.clone()));
+            for (key, value) in crate::aws::SDK_ENV {
+                env.push((key, (*value).to_owned()));
+            }
+        }
         let mut child = spawn_service(
             &binary,
             service.name,
             service.port,
             service.database,
             &format!("{}:", service.name),
-            &[],
+            &env,
         )?;
         fs::write(
             run_dir().join(format!("{}.pid", service.name)),

@@ -21,7 +21,7 @@ fn cache_dir() -> PathBuf {
 }
 
 /// A virtualenv with `packages`, created when missing; returns its `bin` directory.
-fn venv(name: &str, packages: &[&str]) -> anyhow::Result<PathBuf> {
+pub fn venv(name: &str, packages: &[&str]) -> anyhow::Result<PathBuf> {
     let dir = cache_dir().join(name);
     let bin = dir.join("bin");
     let marker = dir.join(".installed");

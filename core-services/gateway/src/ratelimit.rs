@@ -14,21 +14,22 @@ use service_kit::redis::RedisClient;
 
 use crate::config::Quota;
 
+// Times are microseconds, so quotas above 1,000 requests per second per client stay exact.
 const GCRA: &str = r"
 local now_parts = redis.call('TIME')
-local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
+local now = tonumber(now_parts[1]) * 1000000 + tonumber(now_parts[2])
 local interval = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
 local tolerance = window - interval
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 if tat < now then tat = now end
 if tat - now > tolerance then
-  return {0, 0, math.ceil((tat - now) / 1000), math.ceil((tat - now - tolerance) / 1000)}
+  return {0, 0, math.ceil((tat - now) / 1000000), math.ceil((tat - now - tolerance) / 1000000)}
 end
 local new_tat = tat + interval
-redis.call('SET', KEYS[1], new_tat, 'PX', new_tat - now)
+redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.max(1, math.ceil((new_tat - now) / 1000)))
 local remaining = math.floor((window - (new_tat - now)) / interval)
-return {1, remaining, math.ceil((new_tat - now) / 1000), 0}
+return {1, remaining, math.ceil((new_tat - now) / 1000000), 0}
 ";
 
 /// The outcome for one request.
@@ -96,13 +97,13 @@ impl RateLimiter {
         client: &str,
         quota: Quota,
     ) -> Option<Decision> {
-        let window_ms = quota.window_seconds.saturating_mul(1000);
-        let interval_ms = (window_ms / u64::from(quota.limit.max(1))).max(1);
+        let window_us = quota.window_seconds.saturating_mul(1_000_000);
+        let interval_us = (window_us / u64::from(quota.limit.max(1))).max(1);
         let mut invocation = self.script.prepare_invoke();
         invocation
             .key(self.redis.key(&format!("ratelimit:{policy}:{client}")))
-            .arg(interval_ms)
-            .arg(window_ms);
+            .arg(interval_us)
+            .arg(window_us);
         match self.redis.invoke::<(i64, i64, i64, i64)>(&invocation).await {
             Ok((allowed, remaining, reset, retry)) => {
                 let allowed = allowed == 1;

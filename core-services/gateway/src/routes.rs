@@ -86,7 +86,7 @@ mod tests {
     fn the_default_table_parses_and_maps_paths() {
         let routes = parse(
             crate::config::DEFAULT_ROUTES,
-            &["catalog", "users", "inventory"],
+            &["catalog", "users", "inventory", "orders", "payments"],
         )
         .unwrap();
         let products = routes

@@ -34,6 +34,9 @@ pub const EXCHANGE: &str = "retail.events";
 pub const ATTEMPT_HEADER: &str = "x-attempt";
 /// Header with the last failure of a retried or dead-lettered message.
 pub const ERROR_HEADER: &str = "x-error";
+/// Header with the id of the aggregate an event belongs to (the outbox's `aggregate_id`), so
+/// forwarders can keep each aggregate's events in order without parsing bodies.
+pub const AGGREGATE_HEADER: &str = "x-aggregate-id";
 /// Upper bound on one broker call.
 const BROKER_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -435,11 +438,12 @@ impl Relay {
             if held.contains(&aggregate) {
                 continue;
             }
-            let pairs: Vec<(String, String)> = headers
+            let mut pairs: Vec<(String, String)> = headers
                 .0
                 .into_iter()
                 .map(|(k, v)| (k, v.as_str().unwrap_or_default().to_owned()))
                 .collect();
+            pairs.push((AGGREGATE_HEADER.to_owned(), aggregate.clone()));
             match publish_confirmed(
                 channel,
                 &self.exchange,
@@ -579,7 +583,8 @@ pub struct Consumer {
     pub metrics: Option<MessagingMetrics>,
 }
 
-fn header_text(headers: Option<&FieldTable>, key: &str) -> Option<String> {
+/// A header's value as text, if present and textual or numeric.
+pub fn header_text(headers: Option<&FieldTable>, key: &str) -> Option<String> {
     match headers?.inner().get(key)? {
         AMQPValue::LongString(s) => Some(s.to_string()),
         AMQPValue::ShortString(s) => Some(s.as_str().to_owned()),

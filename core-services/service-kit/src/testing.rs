@@ -39,6 +39,14 @@ pub fn redis_url() -> String {
     std::env::var(TEST_REDIS_ENV).unwrap_or_else(|_| DEFAULT_REDIS_URL.to_owned())
 }
 
+/// Env var with the AWS emulator (moto) endpoint for tests.
+pub const TEST_AWS_ENV: &str = "TEST_AWS_ENDPOINT_URL";
+
+/// The AWS emulator endpoint (`TEST_AWS_ENDPOINT_URL`, default the local moto server).
+pub fn aws_endpoint() -> String {
+    std::env::var(TEST_AWS_ENV).unwrap_or_else(|_| "http://127.0.0.1:5000".to_owned())
+}
+
 /// A database of its own for one test, dropped (connections included) when this is dropped.
 #[derive(Debug)]
 pub struct TestDatabase {

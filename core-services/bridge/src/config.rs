@@ -1,0 +1,66 @@
+//! Bridge settings.
+
+use serde::Deserialize;
+use service_kit::config::{HttpSettings, TelemetrySettings};
+
+/// The service name.
+pub const SERVICE: &str = "bridge";
+/// Local port.
+pub const DEFAULT_PORT: u16 = 8086;
+
+/// Everything the bridge reads at start-up.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    /// HTTP listener (health and metrics only).
+    pub http: HttpSettings,
+    /// Logs and traces.
+    pub telemetry: TelemetrySettings,
+    /// Broker side.
+    pub amqp: AmqpSettings,
+    /// SNS side.
+    pub sns: SnsSettings,
+}
+
+/// RabbitMQ settings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AmqpSettings {
+    /// Broker URL.
+    pub url: String,
+    /// Event exchange.
+    pub exchange: String,
+    /// The bridge's queue (bound to every routing key).
+    pub queue: String,
+}
+
+/// SNS settings. The endpoint comes from the standard `AWS_ENDPOINT_URL(_SNS)` variables
+/// locally; in AWS the default chain finds region and credentials (IRSA).
+#[derive(Debug, Clone, Deserialize)]
+pub struct SnsSettings {
+    /// Topic ARN.
+    pub topic_arn: String,
+    /// Most events per `PublishBatch` (1 to 10).
+    pub batch_size: usize,
+    /// How long to wait for more events before sending a partial batch.
+    pub linger_ms: u64,
+    /// Longest wait between retries when SNS fails.
+    pub max_backoff_ms: u64,
+}
+
+impl Settings {
+    /// Defaults, overridden by `APP__...` environment variables.
+    pub fn load() -> Result<Self, config::ConfigError> {
+        service_kit::config::load(SERVICE, DEFAULT_PORT, |builder| {
+            builder
+                .set_default("amqp.url", "amqp://guest:guest@127.0.0.1:5672/%2f")?
+                .set_default("amqp.exchange", service_kit::messaging::EXCHANGE)?
+                .set_default("amqp.queue", "bridge")?
+                .set_default(
+                    "sns.topic_arn",
+                    "arn:aws:sns:us-east-1:123456789012:retail-events",
+                )?
+                .set_default("sns.batch_size", 10_i64)?
+                .set_default("sns.linger_ms", 20_i64)?
+                .set_default("sns.max_backoff_ms", 10_000_i64)
+        })
+    }
+}

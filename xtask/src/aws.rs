@@ -1,0 +1,84 @@
+//! Local AWS: moto in server mode (PyPI `moto[server]`, in its own virtualenv) on
+//! 127.0.0.1:5000, emulating SNS, SQS, SES, DynamoDB and Secrets Manager.
+
+use std::fs::{self, File};
+use std::os::unix::process::CommandExt as _;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+use crate::tools::venv;
+use crate::util::{root, step};
+
+/// moto's port.
+pub const MOTO_PORT: u16 = 5000;
+/// moto's endpoint, as AWS SDKs take it (`AWS_ENDPOINT_URL`).
+pub const MOTO_URL: &str = "http://127.0.0.1:5000";
+/// The pinned moto.
+const MOTO: &str = "moto[server]==5.2.5";
+
+fn answering() -> bool {
+    std::net::TcpStream::connect_timeout(
+        &std::net::SocketAddr::from(([127, 0, 0, 1], MOTO_PORT)),
+        Duration::from_millis(300),
+    )
+    .is_ok()
+}
+
+/// Starts moto unless something already answers on its port.
+pub fn ensure_moto() -> anyhow::Result<()> {
+    if answering() {
+        return Ok(());
+    }
+    let bin = venv("moto", &[MOTO])?;
+    step(&format!("starting moto on {MOTO_URL}"));
+    let logs = root().join(".local").join("logs");
+    fs::create_dir_all(&logs)?;
+    let log = File::create(logs.join("moto.log"))?;
+    Command::new(bin.join("moto_server"))
+        .args(["-H", "127.0.0.1", "-p", &MOTO_PORT.to_string()])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        // Its own process group: it outlives this command, like the other local servers.
+        .process_group(0)
+        .spawn()
+        .context("starting moto_server")?;
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(60) {
+        if answering() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    bail!("moto did not answer on {MOTO_URL} within 60 s; see .local/logs/moto.log")
+}
+
+/// The environment AWS SDKs need to talk to moto.
+pub const SDK_ENV: &[(&str, &str)] = &[
+    ("AWS_ENDPOINT_URL", MOTO_URL),
+    ("AWS_ACCESS_KEY_ID", "test"),
+    ("AWS_SECRET_ACCESS_KEY", "test"),
+    ("AWS_REGION", "us-east-1"),
+];
+
+/// The SNS topic every event goes to (as Terraform names it in AWS).
+pub const TOPIC: &str = "retail-events";
+
+/// Creates the local topology Terraform creates in AWS (idempotent): the events topic.
+pub async fn ensure_topology(client: &reqwest::Client) -> anyhow::Result<String> {
+    let response = client
+        .post(MOTO_URL)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "Action=CreateTopic&Name={TOPIC}&Version=2010-03-31"
+        ))
+        .send()
+        .await
+        .context("creating the SNS topic in moto")?;
+    if !response.status().is_success() {
+        bail!("moto refused CreateTopic: {}", response.text().await?);
+    }
+    Ok(format!("arn:aws:sns:us-east-1:123456789012:{TOPIC}"))
+}
