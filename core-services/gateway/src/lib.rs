@@ -76,6 +76,10 @@ impl Application {
             ),
             &["purpose"],
         )?)?;
+        // Exported from the start (0), so dashboards and alerts see the series before a failure.
+        for purpose in ["session", "rate_limit"] {
+            redis_failures.with_label_values(&[purpose]);
+        }
         let decisions = metrics.register(IntCounterVec::new(
             Opts::new(
                 "gateway_rate_limit_decisions_total",

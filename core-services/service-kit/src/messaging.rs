@@ -636,6 +636,14 @@ impl Consumer {
             FieldTable::default(),
         ))
         .await?;
+        if let Some(metrics) = &self.metrics {
+            // Every outcome exported from the start (0), so rates and alerts have a series.
+            for outcome in ["handled", "duplicate", "retried", "dead_lettered"] {
+                metrics
+                    .consumed
+                    .with_label_values(&[self.topology.queue.as_str(), outcome]);
+            }
+        }
         let mut depth_check = tokio::time::interval(Duration::from_secs(15));
         loop {
             let delivery = tokio::select! {

@@ -36,6 +36,10 @@ impl AuthState {
             ),
             &["purpose"],
         )?)?;
+        // Exported from the start (0), so dashboards and alerts see the series before a failure.
+        for purpose in ["session", "throttle"] {
+            errors.with_label_values(&[purpose]);
+        }
         Ok(Self {
             redis,
             session_prefix: settings.session_key_prefix.clone(),

@@ -63,6 +63,8 @@ pub struct Shopper {
 pub struct Platform {
     /// Direct HTTP client.
     pub client: reqwest::Client,
+    /// Users base URL.
+    pub users: String,
     /// Catalog base URL.
     pub catalog: String,
     /// Inventory base URL.
@@ -318,6 +320,7 @@ impl Platform {
 
         Self {
             client: reqwest::Client::new(),
+            users: base(users_addr),
             catalog: base(catalog_addr),
             inventory: base(inventory_addr),
             orders: base(orders_addr),

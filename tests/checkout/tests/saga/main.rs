@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::needless_pass_by_value)]
 
+mod exported;
 mod idempotency;
 mod outcomes;
 mod reliability;

@@ -1,0 +1,21 @@
+//! AWS configuration.
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+/// From the environment: region, credentials (IRSA or the Lambda role) and, locally, the
+/// endpoint from `AWS_ENDPOINT_URL`.
+pub async fn from_env() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest()).load().await
+}
+
+/// For an emulator at `endpoint` (moto) with fixed test credentials.
+pub async fn for_endpoint(endpoint: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sns::config::Credentials::new(
+            "test", "test", None, None, "static",
+        ))
+        .load()
+        .await
+}

@@ -1,0 +1,35 @@
+//! SQS batches with partial failures: each record is handled on its own; the answer lists only
+//! the records that failed, which SQS makes visible again (and moves to the DLQ after
+//! `maxReceiveCount`). Requires `ReportBatchItemFailures` on the event source mapping.
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+
+/// Why one record failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// Worth another delivery (a dependency failed).
+    #[error("retryable: {0}")]
+    Retryable(String),
+    /// Will never work; logged and reported as failed so it reaches the DLQ after its retries.
+    #[error("unprocessable: {0}")]
+    Unprocessable(String),
+}
+
+/// Handles every record with `handle`, in order, and reports the failed ones.
+pub async fn process<F, Fut>(event: SqsEvent, handle: F) -> SqsBatchResponse
+where
+    F: Fn(SqsMessage) -> Fut,
+    Fut: Future<Output = Result<(), RecordError>>,
+{
+    let mut response = SqsBatchResponse::default();
+    for record in event.records {
+        let id = record.message_id.clone().unwrap_or_default();
+        if let Err(err) = handle(record).await {
+            tracing::warn!(message = %id, error = %err, "record failed");
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            response.batch_item_failures.push(failure);
+        }
+    }
+    response
+}

@@ -1,0 +1,15 @@
+//! # function-kit
+//!
+//! What the Lambda functions share:
+//! - [`aws`]: AWS configuration from the environment (the standard chain, `AWS_ENDPOINT_URL`
+//!   locally) or for an explicit endpoint (tests, xtask);
+//! - [`topology`]: the SNS topic, SQS queues with DLQs and filter policies, DynamoDB tables and
+//!   SES identity that Terraform creates in AWS, created the same way on moto;
+//! - [`batch`]: an SQS batch handled message by message, reporting only the failures
+//!   (`ReportBatchItemFailures`);
+//! - [`idempotency`]: claims in DynamoDB so a redelivered event never acts twice.
+
+pub mod aws;
+pub mod batch;
+pub mod idempotency;
+pub mod topology;

@@ -1,0 +1,23 @@
+//! The notifier Lambda function (built with `cargo lambda build --release --arm64`).
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use notifier::{Notifier, SENDER_ENV, TABLE_ENV};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .without_time()
+        .init();
+    let config = function_kit::aws::from_env().await;
+    let table = std::env::var(TABLE_ENV).map_err(|_| format!("{TABLE_ENV} is not set"))?;
+    let sender = std::env::var(SENDER_ENV).map_err(|_| format!("{SENDER_ENV} is not set"))?;
+    let notifier = Notifier::new(&config, &table, &sender);
+    lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
+        let notifier = notifier.clone();
+        async move { Ok::<_, Error>(notifier.handle(event.payload).await) }
+    }))
+    .await
+}

@@ -1,0 +1,157 @@
+//! The notifier against moto: real SES v2, SNS SMS and DynamoDB calls, its own tables and
+//! addresses per test.
+
+#![allow(clippy::unwrap_used)]
+
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use events::Envelope;
+use events::payloads::{Amount, Contact, OrderConfirmed, PaymentRefunded};
+use function_kit::topology::{Topology, ensure};
+use notifier::Notifier;
+use serde_json::Value;
+
+fn endpoint() -> String {
+    std::env::var("TEST_AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".to_owned())
+}
+
+fn batch(records: Vec<SqsMessage>) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    event.records = records;
+    event
+}
+
+fn record(id: &str, body: String) -> SqsMessage {
+    let mut message = SqsMessage::default();
+    message.message_id = Some(id.to_owned());
+    message.body = Some(body);
+    message
+}
+
+async fn sent(email: &str, phone: &str) -> (Vec<Value>, Vec<Value>) {
+    let data: Value = reqwest::get(format!("{}/moto-api/data.json", endpoint()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let emails = data["ses"]["Message"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|m| m.to_string().contains(email))
+        .collect();
+    let sms = data["sns"]["SMS"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|m| m.to_string().contains(phone))
+        .collect();
+    (emails, sms)
+}
+
+#[tokio::test]
+async fn a_confirmation_is_emailed_and_texted_once_however_often_it_arrives() {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let config = function_kit::aws::for_endpoint(&endpoint()).await;
+    let topology = Topology::committed().unwrap();
+    let created = ensure(&config, &topology, &format!("t{}-", &id[..12]))
+        .await
+        .unwrap();
+    let notifier = Notifier::new(
+        &config,
+        &created.tables["notifier-processed"],
+        &topology.ses_sender,
+    );
+
+    let email = format!("{id}@example.com");
+    let phone = format!(
+        "+4915{}",
+        &id.chars()
+            .filter(char::is_ascii_digit)
+            .chain("0000000000".chars())
+            .take(9)
+            .collect::<String>()
+    );
+    let contact = Contact {
+        email: email.clone(),
+        phone: Some(phone.clone()),
+        name: "Jörg".into(),
+        locale: "de-DE".into(),
+        notify_email: true,
+        notify_sms: true,
+    };
+    let confirmed = Envelope::new(
+        "/orders",
+        "o-1",
+        None,
+        OrderConfirmed {
+            order_id: "o-1".into(),
+            customer_id: "c-1".into(),
+            total: Amount {
+                amount: 5900,
+                currency: "EUR".into(),
+            },
+            contact: contact.clone(),
+        },
+    );
+    let body = String::from_utf8(confirmed.to_json().unwrap()).unwrap();
+    let first = batch(vec![
+        record("m-1", body.clone()),
+        record("m-2", "{broken".into()),
+    ]);
+    let response = notifier.handle(first).await;
+    let failed: Vec<String> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
+    assert_eq!(failed, ["m-2"], "only the broken record is reported");
+
+    // Delivered again (SQS is at least once): nothing more is sent.
+    let again = notifier.handle(batch(vec![record("m-1", body)])).await;
+    assert!(again.batch_item_failures.is_empty());
+    let (emails, sms) = sent(&email, &phone).await;
+    assert_eq!(emails.len(), 1, "{emails:?}");
+    assert_eq!(sms.len(), 1, "{sms:?}");
+    let message = emails[0].to_string();
+    assert!(
+        message.contains("Ihre Bestellung o-1 ist bestätigt")
+            || message.contains("Ihre Bestellung o-1 ist best"),
+        "{message}"
+    );
+    assert!(message.contains("59.00 EUR"), "{message}");
+
+    // A refund without contact details sends nothing and succeeds; one with them is emailed.
+    let refund = |contact: Option<Contact>| {
+        let e = Envelope::new(
+            "/payments",
+            "o-1",
+            None,
+            PaymentRefunded {
+                order_id: "o-1".into(),
+                payment_id: "p-1".into(),
+                refund_id: uuid::Uuid::new_v4().to_string(),
+                amount: Amount {
+                    amount: 1500,
+                    currency: "EUR".into(),
+                },
+                contact,
+            },
+        );
+        String::from_utf8(e.to_json().unwrap()).unwrap()
+    };
+    let mut no_sms = contact.clone();
+    no_sms.notify_sms = false;
+    let response = notifier
+        .handle(batch(vec![
+            record("m-3", refund(None)),
+            record("m-4", refund(Some(no_sms))),
+        ]))
+        .await;
+    assert!(response.batch_item_failures.is_empty());
+    let (emails, sms) = sent(&email, &phone).await;
+    assert_eq!(emails.len(), 2);
+    assert_eq!(sms.len(), 1, "no SMS for a customer who did not opt in");
+}

