@@ -62,23 +62,3 @@ pub const SDK_ENV: &[(&str, &str)] = &[
     ("AWS_SECRET_ACCESS_KEY", "test"),
     ("AWS_REGION", "us-east-1"),
 ];
-
-/// The SNS topic every event goes to (as Terraform names it in AWS).
-pub const TOPIC: &str = "retail-events";
-
-/// Creates the local topology Terraform creates in AWS (idempotent): the events topic.
-pub async fn ensure_topology(client: &reqwest::Client) -> anyhow::Result<String> {
-    let response = client
-        .post(MOTO_URL)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!(
-            "Action=CreateTopic&Name={TOPIC}&Version=2010-03-31"
-        ))
-        .send()
-        .await
-        .context("creating the SNS topic in moto")?;
-    if !response.status().is_success() {
-        bail!("moto refused CreateTopic: {}", response.text().await?);
-    }
-    Ok(format!("arn:aws:sns:us-east-1:123456789012:{TOPIC}"))
-}

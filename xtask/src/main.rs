@@ -18,6 +18,7 @@ mod bench;
 mod bench_checkout;
 mod demo;
 mod dlq;
+mod functions;
 mod infra;
 mod stack;
 mod tools;
@@ -37,6 +38,7 @@ commands:
   dlq show <queue>            the parked messages of a consumer queue, with their failure
   dlq replay <queue> [--id ID]   send parked messages back for another set of attempts
   dlq discard <queue> [--id ID]  drop parked messages for good
+  esm                         feed the functions' SQS queues into `cargo lambda watch` (run by up)
   demo-data                   print the demo catalog (JSON) to stdout";
 
 fn main() -> anyhow::Result<()> {
@@ -56,6 +58,7 @@ fn main() -> anyhow::Result<()> {
         "bench" => runtime.block_on(bench::run()),
         "schemas" => write_schemas(),
         "dlq" => runtime.block_on(dlq::run(&flags)),
+        "esm" => runtime.block_on(functions::run_mappings()),
         "demo-data" => {
             let catalog = demo::DemoCatalog::generate(demo::DEMO_PRODUCTS);
             println!("{}", serde_json::to_string_pretty(&catalog.to_json())?);

@@ -264,7 +264,9 @@ pub async fn up(options: &UpOptions) -> anyhow::Result<()> {
 
     fs::create_dir_all(run_dir())?;
     let client = reqwest::Client::new();
-    let topic_arn = crate::aws::ensure_topology(&client).await?;
+    step("creating the local AWS topology on moto (topic, queues, DLQs, tables, SES sender)");
+    let (_, created) = crate::functions::prepare().await?;
+    let topic_arn = created.topic_arn.clone();
     let mut children = Vec::new();
     for service in SERVICES {
         step(&format!(
@@ -295,6 +297,25 @@ pub async fn up(options: &UpOptions) -> anyhow::Result<()> {
         wait_path(&client, service.name, &url, service.ready, &mut child).await?;
         children.push((service.name, child));
     }
+
+    // The functions: `cargo lambda watch` builds and serves them; `xtask esm` feeds their
+    // queues into them, as Lambda's event source mappings do in AWS.
+    let watch = crate::functions::spawn_watch()?;
+    fs::write(run_dir().join("lambda.pid"), watch.id().to_string())?;
+    children.push(("lambda", watch));
+    fs::create_dir_all(log_dir())?;
+    let esm_log = File::create(log_dir().join("esm.log"))?;
+    let esm = Command::new(crate::functions::xtask_binary()?)
+        .arg("esm")
+        .current_dir(root())
+        .stdin(Stdio::null())
+        .stdout(esm_log.try_clone()?)
+        .stderr(esm_log)
+        .process_group(0)
+        .spawn()
+        .context("starting the event source mappings")?;
+    fs::write(run_dir().join("esm.pid"), esm.id().to_string())?;
+    children.push(("esm", esm));
 
     let catalog = "http://127.0.0.1:8081";
     let existing: serde_json::Value = client
@@ -336,6 +357,17 @@ pub async fn up(options: &UpOptions) -> anyhow::Result<()> {
     println!("  {:<10} {POSTGRES_URL}", "postgres");
     println!("  {:<10} {REDIS_URL}", "redis");
     println!("  {:<10} {}", "rabbitmq", infra::AMQP_URL);
+    println!(
+        "  {:<10} {}  (email: {}/moto-api/data.json)",
+        "aws (moto)",
+        crate::aws::MOTO_URL,
+        crate::aws::MOTO_URL
+    );
+    println!(
+        "  {:<10} http://127.0.0.1:{}/2015-03-31/functions/<name>/invocations",
+        "functions",
+        crate::functions::LAMBDA_PORT
+    );
     println!("  {:<10} {}", "logs", log_dir().display());
     println!();
 

@@ -16,11 +16,12 @@ pub enum Claim {
     Taken,
 }
 
-/// Claims in one table.
+/// Claims in one table, keyed by a string attribute (`<event id>#<action>`).
 #[derive(Debug, Clone)]
 pub struct Claims {
     client: aws_sdk_dynamodb::Client,
     table: String,
+    key: String,
     lease: Duration,
     keep: Duration,
 }
@@ -30,17 +31,19 @@ fn now() -> i64 {
 }
 
 impl Claims {
-    /// Claims in `table`; a claim not finished within `lease` may be retaken; done claims are
-    /// kept for `keep` (longer than any redelivery).
+    /// Claims in `table` keyed by `key_attribute`; a claim not finished within `lease` may be
+    /// retaken; done claims are kept for `keep` (longer than any redelivery).
     pub fn new(
         client: aws_sdk_dynamodb::Client,
         table: &str,
+        key_attribute: &str,
         lease: Duration,
         keep: Duration,
     ) -> Self {
         Self {
             client,
             table: table.to_owned(),
+            key: key_attribute.to_owned(),
             lease,
             keep,
         }
@@ -55,13 +58,15 @@ impl Claims {
             .client
             .put_item()
             .table_name(&self.table)
-            .item("pk", AttributeValue::S(key.to_owned()))
+            .item(&self.key, AttributeValue::S(key.to_owned()))
             .item("state", AttributeValue::S("in_progress".into()))
             .item("claimed_at", AttributeValue::N(now.to_string()))
             .item("expires_at", AttributeValue::N(expires.to_string()))
-            .condition_expression(
-                "attribute_not_exists(pk) OR (#s = :busy AND claimed_at < :stale)",
-            )
+            // The key attribute is configuration (a table's key name), never input.
+            .condition_expression(format!(
+                "attribute_not_exists({}) OR (#s = :busy AND claimed_at < :stale)",
+                self.key
+            ))
             .expression_attribute_names("#s", "state")
             .expression_attribute_values(":busy", AttributeValue::S("in_progress".into()))
             .expression_attribute_values(":stale", AttributeValue::N(stale.to_string()))
@@ -87,7 +92,7 @@ impl Claims {
         self.client
             .update_item()
             .table_name(&self.table)
-            .key("pk", AttributeValue::S(key.to_owned()))
+            .key(&self.key, AttributeValue::S(key.to_owned()))
             .update_expression("SET #s = :done")
             .expression_attribute_names("#s", "state")
             .expression_attribute_values(":done", AttributeValue::S("done".into()))
@@ -105,7 +110,7 @@ impl Claims {
             .client
             .delete_item()
             .table_name(&self.table)
-            .key("pk", AttributeValue::S(key.to_owned()))
+            .key(&self.key, AttributeValue::S(key.to_owned()))
             .send()
             .await;
         if let Err(err) = deleted {

@@ -7,9 +7,11 @@
 //!   SES identity that Terraform creates in AWS, created the same way on moto;
 //! - [`batch`]: an SQS batch handled message by message, reporting only the failures
 //!   (`ReportBatchItemFailures`);
-//! - [`idempotency`]: claims in DynamoDB so a redelivered event never acts twice.
+//! - [`idempotency`]: claims in DynamoDB so a redelivered event never acts twice;
+//! - [`local`]: the event source mapping `cargo xtask up` runs between SQS and `cargo lambda watch`.
 
 pub mod aws;
 pub mod batch;
 pub mod idempotency;
+pub mod local;
 pub mod topology;

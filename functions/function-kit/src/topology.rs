@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde::Deserialize;
@@ -45,6 +45,21 @@ pub struct TableSpec {
     /// TTL attribute, if any.
     #[serde(default)]
     pub ttl_attribute: Option<String>,
+    /// Global secondary indexes (string keys, all attributes projected).
+    #[serde(default)]
+    pub indexes: Vec<IndexSpec>,
+}
+
+/// A global secondary index.
+#[derive(Debug, Clone, Deserialize)]
+pub struct IndexSpec {
+    /// Index name.
+    pub name: String,
+    /// Partition key.
+    pub hash_key: String,
+    /// Sort key.
+    #[serde(default)]
+    pub range_key: Option<String>,
 }
 
 /// Everything.
@@ -200,12 +215,51 @@ pub async fn ensure(
                     .build()?,
             );
         }
+        let mut indexes = Vec::new();
+        for index in &table.indexes {
+            let mut schema = vec![
+                KeySchemaElement::builder()
+                    .attribute_name(&index.hash_key)
+                    .key_type(KeyType::Hash)
+                    .build()?,
+            ];
+            if let Some(range) = &index.range_key {
+                schema.push(
+                    KeySchemaElement::builder()
+                        .attribute_name(range)
+                        .key_type(KeyType::Range)
+                        .build()?,
+                );
+            }
+            for key in std::iter::once(&index.hash_key).chain(index.range_key.as_ref()) {
+                if !definitions.iter().any(|d| d.attribute_name() == key) {
+                    definitions.push(
+                        AttributeDefinition::builder()
+                            .attribute_name(key)
+                            .attribute_type(ScalarAttributeType::S)
+                            .build()?,
+                    );
+                }
+            }
+            indexes.push(
+                GlobalSecondaryIndex::builder()
+                    .index_name(&index.name)
+                    .set_key_schema(Some(schema))
+                    .projection(
+                        Projection::builder()
+                            .projection_type(ProjectionType::All)
+                            .build(),
+                    )
+                    .build()?,
+            );
+        }
         let result = dynamo
             .create_table()
             .table_name(&name)
             .billing_mode(BillingMode::PayPerRequest)
             .set_attribute_definitions(Some(definitions))
             .set_key_schema(Some(keys))
+            .set_global_secondary_indexes((!indexes.is_empty()).then_some(indexes))
             .send()
             .await;
         if let Err(e) = result {

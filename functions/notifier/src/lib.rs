@@ -47,6 +47,7 @@ impl Notifier {
             claims: Claims::new(
                 aws_sdk_dynamodb::Client::new(config),
                 table,
+                "event_id",
                 Duration::from_secs(120),
                 Duration::from_secs(14 * 24 * 3600),
             ),

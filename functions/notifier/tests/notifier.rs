@@ -61,7 +61,7 @@ async fn a_confirmation_is_emailed_and_texted_once_however_often_it_arrives() {
         .unwrap();
     let notifier = Notifier::new(
         &config,
-        &created.tables["notifier-processed"],
+        &created.tables["notifier-idempotency"],
         &topology.ses_sender,
     );
 

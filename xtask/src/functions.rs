@@ -1,0 +1,146 @@
+//! The functions locally: `cargo lambda watch` (PyPI `cargo-lambda`, in its own virtualenv)
+//! serves every function in `functions/` on 127.0.0.1:9000, and `cargo xtask esm` runs the
+//! event source mappings that feed each function's SQS queue into it, as Lambda does in AWS.
+
+use std::fs::{self, File};
+use std::os::unix::process::CommandExt as _;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use anyhow::Context;
+use function_kit::local::EventSourceMapping;
+use function_kit::topology::{Created, QueueSpec, Topology};
+
+use crate::aws::{MOTO_URL, SDK_ENV};
+use crate::tools::venv;
+use crate::util::{root, step, target_dir};
+
+/// Port of the local Lambda invoke API.
+pub const LAMBDA_PORT: u16 = 9000;
+
+/// The queues whose function exists in `functions/`.
+pub fn served(topology: &Topology) -> Vec<QueueSpec> {
+    topology
+        .queues
+        .iter()
+        .filter(|q| {
+            root()
+                .join("functions")
+                .join(&q.function)
+                .join("Cargo.toml")
+                .exists()
+        })
+        .cloned()
+        .collect()
+}
+
+/// Creates the local AWS topology (idempotent) and writes the functions' environment.
+pub async fn prepare() -> anyhow::Result<(Topology, Created)> {
+    let topology = Topology::committed()?;
+    let config = function_kit::aws::for_endpoint(MOTO_URL).await;
+    let created = function_kit::topology::ensure(&config, &topology, "").await?;
+    let mut env: Vec<String> = SDK_ENV.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    env.push(format!(
+        "IDEMPOTENCY_TABLE={}",
+        created.tables["notifier-idempotency"]
+    ));
+    env.push(format!("EMAIL_FROM={}", topology.ses_sender));
+    env.push("METRICS_NAMESPACE=Retail/Business".to_owned());
+    env.push(format!(
+        "SUBSCRIPTIONS_TABLE={}",
+        created.tables["webhook-subscriptions"]
+    ));
+    env.push(format!(
+        "DELIVERIES_TABLE={}",
+        created.tables["webhook-deliveries"]
+    ));
+    env.push("WEBHOOK_SECRET_PREFIX=webhooks/".to_owned());
+    // Local partners run on this machine.
+    env.push("ALLOW_PRIVATE_ENDPOINTS=true".to_owned());
+    env.push("RUST_LOG=info".to_owned());
+    let dir = root().join(".local");
+    fs::create_dir_all(&dir)?;
+    fs::write(dir.join("functions.env"), env.join("\n") + "\n")?;
+    Ok((topology, created))
+}
+
+/// Starts `cargo lambda watch` for the workspace's functions.
+pub fn spawn_watch() -> anyhow::Result<Child> {
+    let bin = venv("cargo-lambda", &["cargo-lambda==1.9.2"])?;
+    let logs = root().join(".local").join("logs");
+    fs::create_dir_all(&logs)?;
+    let log = File::create(logs.join("lambda.log"))?;
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    step(&format!(
+        "starting cargo lambda watch on 127.0.0.1:{LAMBDA_PORT}"
+    ));
+    Command::new(bin.join("cargo-lambda"))
+        .args([
+            "lambda",
+            "watch",
+            "-A",
+            "127.0.0.1",
+            "-P",
+            &LAMBDA_PORT.to_string(),
+            "--env-file",
+        ])
+        .arg(root().join(".local").join("functions.env"))
+        .env("PATH", path)
+        .env("CARGO_TARGET_DIR", target_dir())
+        .current_dir(root())
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+        .context("starting cargo lambda watch")
+}
+
+/// `cargo xtask esm`: feeds every served queue into its function until Ctrl-C or SIGTERM.
+pub async fn run_mappings() -> anyhow::Result<()> {
+    let (topology, created) = prepare().await?;
+    let config = function_kit::aws::for_endpoint(MOTO_URL).await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let mut tasks = Vec::new();
+    for queue in served(&topology) {
+        let url = created.queue_urls[&queue.name].clone();
+        let arn = format!("arn:aws:sqs:us-east-1:123456789012:{}", queue.name);
+        let mapping = EventSourceMapping {
+            sqs: sqs.clone(),
+            queue_url: url,
+            queue_arn: arn,
+            invoke_url: format!(
+                "http://127.0.0.1:{LAMBDA_PORT}/2015-03-31/functions/{}/invocations",
+                queue.function
+            ),
+            batch_size: 10,
+            http: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(u64::from(
+                    queue.visibility_timeout_seconds,
+                )))
+                .build()?,
+        };
+        println!("event source mapping: {} -> {}", queue.name, queue.function);
+        tasks.push(tokio::spawn(mapping.run(stop_rx.clone())));
+    }
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    let _ = stop.send(true);
+    for task in tasks {
+        let _ = task.await;
+    }
+    Ok(())
+}
+
+/// The path of the running xtask binary (to start `xtask esm` as its own process).
+pub fn xtask_binary() -> anyhow::Result<PathBuf> {
+    std::env::current_exe().context("locating the xtask binary")
+}
