@@ -15,7 +15,7 @@ pub mod flow;
 pub mod openapi;
 pub mod provider;
 pub mod routes;
-pub mod signature;
+pub use psp_signature as signature;
 pub mod simulator;
 pub mod store;
 

@@ -69,6 +69,9 @@ pub struct Topology {
     pub topic: String,
     /// Queues.
     pub queues: Vec<QueueSpec>,
+    /// Queues written directly by a producer (no subscription), each with a DLQ.
+    #[serde(default)]
+    pub standalone_queues: Vec<String>,
     /// Tables.
     pub tables: Vec<TableSpec>,
     /// Verified SES sender address.
@@ -185,6 +188,34 @@ pub async fn ensure(
             .map_err(|e| err(aws_sdk_sns::error::DisplayErrorContext(e)))?;
         created.queue_urls.insert(queue.name.clone(), url);
         created.dlq_urls.insert(queue.name.clone(), dlq_url);
+    }
+
+    for name in &topology.standalone_queues {
+        let dlq_url = sqs
+            .create_queue()
+            .queue_name(format!("{prefix}{name}-dlq"))
+            .send()
+            .await
+            .map_err(|e| err(aws_sdk_sqs::error::DisplayErrorContext(e)))?
+            .queue_url()
+            .unwrap_or_default()
+            .to_owned();
+        let redrive = serde_json::json!({
+            "deadLetterTargetArn": queue_arn(&sqs, &dlq_url).await?,
+            "maxReceiveCount": "5",
+        });
+        let url = sqs
+            .create_queue()
+            .queue_name(format!("{prefix}{name}"))
+            .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
+            .send()
+            .await
+            .map_err(|e| err(aws_sdk_sqs::error::DisplayErrorContext(e)))?
+            .queue_url()
+            .unwrap_or_default()
+            .to_owned();
+        created.queue_urls.insert(name.clone(), url);
+        created.dlq_urls.insert(name.clone(), dlq_url);
     }
 
     for table in &topology.tables {

@@ -1,0 +1,77 @@
+//! The receiver against moto (Secrets Manager, SQS).
+
+#![allow(clippy::unwrap_used)]
+
+use psp_webhook::Receiver;
+
+fn endpoint() -> String {
+    std::env::var("TEST_AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".to_owned())
+}
+
+#[tokio::test]
+async fn only_signed_callbacks_are_queued() {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let config = function_kit::aws::for_endpoint(&endpoint()).await;
+    let secrets = aws_sdk_secretsmanager::Client::new(&config);
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let name = format!("psp-{id}/signing-secret");
+    secrets
+        .create_secret()
+        .name(&name)
+        .secret_string("s3cr3t")
+        .send()
+        .await
+        .unwrap();
+    let queue = sqs
+        .create_queue()
+        .queue_name(format!("psp-callbacks-{id}"))
+        .send()
+        .await
+        .unwrap();
+    let url = queue.queue_url().unwrap().to_owned();
+    let receiver = Receiver::new(&config, &name, &url).await.unwrap();
+
+    let body =
+        br#"{"type":"authorization.succeeded","authorization":"auth_1","status":"approved"}"#;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let good = psp_signature::sign(b"s3cr3t", now, body);
+    let answer = receiver.receive(Some(&good), body).await;
+    assert_eq!(answer.status, 202, "{answer:?}");
+
+    for (signature, body) in [
+        (None, &body[..]),
+        (Some(psp_signature::sign(b"wrong", now, body)), &body[..]),
+        (
+            Some(psp_signature::sign(b"s3cr3t", now - 3600, body)),
+            &body[..],
+        ),
+    ] {
+        let answer = receiver.receive(signature.as_deref(), body).await;
+        assert_eq!(answer.status, 401, "{answer:?}");
+        assert_eq!(answer.content_type, "application/problem+json");
+    }
+    let junk = b"not json";
+    let answer = receiver
+        .receive(Some(&psp_signature::sign(b"s3cr3t", now, junk)), junk)
+        .await;
+    assert_eq!(answer.status, 400);
+
+    let messages = sqs
+        .receive_message()
+        .queue_url(&url)
+        .max_number_of_messages(10)
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .unwrap();
+    let bodies: Vec<&str> = messages
+        .messages()
+        .iter()
+        .filter_map(|m| m.body())
+        .collect();
+    assert_eq!(
+        bodies,
+        [std::str::from_utf8(body).unwrap()],
+        "only the signed callback was queued"
+    );
+}
