@@ -40,9 +40,21 @@ impl std::fmt::Debug for RedisClient {
     }
 }
 
+/// Makes aws-lc-rs the process's TLS crypto provider (once). Several dependencies enable
+/// rustls with different providers, and then rustls cannot choose by itself: a `rediss://`
+/// connection would panic.
+pub fn install_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Another part of the process may have installed one already; that is fine.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    });
+}
+
 impl RedisClient {
     /// Creates the client without connecting; must be called inside a Tokio runtime.
     pub fn new(settings: &RedisSettings) -> anyhow::Result<Self> {
+        install_crypto_provider();
         let client = redis::Client::open(settings.url.expose_secret())?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_millis(settings.connect_timeout_ms)))
@@ -109,5 +121,26 @@ impl RedisClient {
             .await
             .map(|_| ())
             .map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// ElastiCache requires TLS (`rediss://`). Against a server that does not speak TLS the
+    /// handshake must fail as an error (a readiness check reports it), never as a panic.
+    #[tokio::test]
+    async fn a_tls_url_is_accepted_and_a_failed_handshake_is_an_error() {
+        let plain =
+            std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+        let settings = RedisSettings {
+            url: plain.replacen("redis://", "rediss://", 1).into(),
+            key_prefix: "tls-test:".into(),
+            connect_timeout_ms: 500,
+            command_timeout_ms: 500,
+        };
+        let client = RedisClient::new(&settings).expect("a rediss URL is supported");
+        assert!(client.ping().await.is_err());
     }
 }
