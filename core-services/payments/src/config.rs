@@ -52,6 +52,10 @@ pub struct ProviderSettings {
     pub callback_url: String,
     /// Secret the provider signs callbacks with.
     pub callback_secret: SecretString,
+    /// SQS queue of callbacks verified by the psp-webhook function (AWS); when set, payments
+    /// polls it. The AWS endpoint and credentials come from the standard environment.
+    #[serde(default)]
+    pub callbacks_queue_url: Option<String>,
 }
 
 impl Settings {

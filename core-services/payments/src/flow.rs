@@ -331,6 +331,47 @@ pub async fn settle_pending(
     Ok(())
 }
 
+#[derive(Debug, serde::Deserialize)]
+struct Callback {
+    authorization: String,
+    status: String,
+    #[serde(default)]
+    decline_code: Option<String>,
+}
+
+/// Verifies a signed provider callback (as of `at`: when it was received) and settles the
+/// pending authorization it is about.
+pub async fn apply_callback(
+    pool: &PgPool,
+    provider: &Provider,
+    secret: &[u8],
+    signature: &str,
+    body: &[u8],
+    at: time::OffsetDateTime,
+) -> Result<(), ApiError> {
+    crate::signature::verify(secret, signature, body, at)
+        .map_err(|e| ApiError::Unauthorized(e.to_string()))?;
+    let callback: Callback = service_kit::extract::parse_json(body)?;
+    let approved = match callback.status.as_str() {
+        "approved" => true,
+        "declined" => false,
+        other => {
+            return Err(ApiError::invalid_field(
+                "status",
+                format!("unknown status `{other}`"),
+            ));
+        }
+    };
+    settle_pending(
+        pool,
+        provider,
+        &callback.authorization,
+        approved,
+        callback.decline_code.as_deref(),
+    )
+    .await
+}
+
 /// A refund that was made.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct Refund {

@@ -10,6 +10,7 @@
 //! Data flow: `flow` (RabbitMQ consumer, callbacks, refunds) -> provider -> `store`
 //! (PostgreSQL) -> outbox -> RabbitMQ.
 
+pub mod callbacks;
 pub mod config;
 pub mod flow;
 pub mod openapi;
@@ -60,8 +61,25 @@ pub struct Application {
 }
 
 impl Application {
-    /// Connects, migrates, starts the background tasks and binds the listener.
+    /// Connects, migrates, starts the background tasks and binds the listener; the AWS
+    /// configuration (for the callback queue, when set) comes from the environment.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let aws = match settings.provider.callbacks_queue_url {
+            Some(_) => Some(
+                aws_config::defaults(aws_config::BehaviorVersion::latest())
+                    .load()
+                    .await,
+            ),
+            None => None,
+        };
+        Self::build_with(settings, aws.as_ref()).await
+    }
+
+    /// As [`Application::build`], with an explicit AWS configuration.
+    pub async fn build_with(
+        settings: Settings,
+        aws: Option<&aws_config::SdkConfig>,
+    ) -> anyhow::Result<Self> {
         let metrics = Metrics::new(SERVICE)?;
         let messaging_metrics = messaging::MessagingMetrics::new(&metrics)?;
         let pool = db::pool(&settings.database, SERVICE, &[])?;
@@ -103,7 +121,19 @@ impl Application {
         };
         let relay = Relay::new(pool.clone(), &settings.amqp.url, &settings.amqp.exchange)
             .with_metrics(messaging_metrics);
-        let tasks = vec![
+        let mut tasks = Vec::new();
+        if let (Some(queue_url), Some(aws)) = (&settings.provider.callbacks_queue_url, aws) {
+            let queue = callbacks::CallbackQueue {
+                sqs: aws_sdk_sqs::Client::new(aws),
+                queue_url: queue_url.clone(),
+                pool: pool.clone(),
+                provider: provider.clone(),
+                secret: settings.provider.callback_secret.clone(),
+                wait: Duration::from_secs(5),
+            };
+            tasks.push(tokio::spawn(queue.run(stop_rx.clone())));
+        }
+        tasks.extend([
             tokio::spawn(consumer.run(
                 pool.clone(),
                 settings.amqp.url.clone(),
@@ -111,7 +141,7 @@ impl Application {
                 stop_rx.clone(),
             )),
             tokio::spawn(relay.run(stop_rx)),
-        ];
+        ]);
         let state = AppState {
             pool: pool.clone(),
             provider,

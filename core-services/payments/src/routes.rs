@@ -8,7 +8,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
-use service_kit::extract::{ApiJson, ApiQuery, parse_json};
+use service_kit::extract::{ApiJson, ApiQuery};
 use service_kit::identity::Admin;
 use service_kit::{ApiError, FieldError};
 use utoipa::ToSchema;
@@ -202,16 +202,9 @@ pub async fn create_refund(
     Ok((status, Json(refund)).into_response())
 }
 
-#[derive(Debug, Deserialize)]
-struct Callback {
-    authorization: String,
-    status: String,
-    #[serde(default)]
-    decline_code: Option<String>,
-}
-
 /// The provider's asynchronous outcome of a pending authorization, signed with
-/// `Psp-Signature`. Not routed through the gateway; the psp-webhook function forwards here.
+/// `Psp-Signature`. Not routed through the gateway. In AWS the psp-webhook function queues
+/// callbacks on SQS instead, and [`crate::callbacks`] applies them the same way.
 pub async fn psp_callback(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -221,30 +214,13 @@ pub async fn psp_callback(
         .get(signature::HEADER)
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| ApiError::Unauthorized("missing Psp-Signature".into()))?;
-    signature::verify(
+    flow::apply_callback(
+        &state.pool,
+        &state.provider,
         state.callback_secret.expose_secret().as_bytes(),
         header,
         &body,
         time::OffsetDateTime::now_utc(),
-    )
-    .map_err(|e| ApiError::Unauthorized(e.to_string()))?;
-    let callback: Callback = parse_json(&body)?;
-    let approved = match callback.status.as_str() {
-        "approved" => true,
-        "declined" => false,
-        other => {
-            return Err(ApiError::invalid_field(
-                "status",
-                format!("unknown status `{other}`"),
-            ));
-        }
-    };
-    flow::settle_pending(
-        &state.pool,
-        &state.provider,
-        &callback.authorization,
-        approved,
-        callback.decline_code.as_deref(),
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)

@@ -19,3 +19,8 @@ pub async fn for_endpoint(endpoint: &str) -> SdkConfig {
         .load()
         .await
 }
+
+/// The emulator tests use: `TEST_AWS_ENDPOINT_URL`, by default the local moto server.
+pub fn test_endpoint() -> String {
+    std::env::var("TEST_AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".to_owned())
+}

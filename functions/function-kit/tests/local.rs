@@ -14,10 +14,6 @@ use axum::Json;
 use axum::routing::post;
 use function_kit::local::EventSourceMapping;
 
-fn endpoint() -> String {
-    std::env::var("TEST_AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".to_owned())
-}
-
 async fn arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
     sqs.get_queue_attributes()
         .queue_url(url)
@@ -33,7 +29,7 @@ async fn arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
 #[tokio::test]
 async fn handled_records_are_deleted_and_failed_ones_retried_then_dead_lettered() {
     let id = uuid::Uuid::new_v4().simple().to_string();
-    let config = function_kit::aws::for_endpoint(&endpoint()).await;
+    let config = function_kit::aws::for_endpoint(&function_kit::aws::test_endpoint()).await;
     let sqs = aws_sdk_sqs::Client::new(&config);
     let dlq = sqs
         .create_queue()

@@ -10,10 +10,6 @@ use function_kit::topology::{Topology, ensure};
 use notifier::Notifier;
 use serde_json::Value;
 
-fn endpoint() -> String {
-    std::env::var("TEST_AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".to_owned())
-}
-
 fn batch(records: Vec<SqsMessage>) -> SqsEvent {
     let mut event = SqsEvent::default();
     event.records = records;
@@ -28,12 +24,15 @@ fn record(id: &str, body: String) -> SqsMessage {
 }
 
 async fn sent(email: &str, phone: &str) -> (Vec<Value>, Vec<Value>) {
-    let data: Value = reqwest::get(format!("{}/moto-api/data.json", endpoint()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let data: Value = reqwest::get(format!(
+        "{}/moto-api/data.json",
+        function_kit::aws::test_endpoint()
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
     let emails = data["ses"]["Message"]
         .as_array()
         .cloned()
@@ -54,7 +53,7 @@ async fn sent(email: &str, phone: &str) -> (Vec<Value>, Vec<Value>) {
 #[tokio::test]
 async fn a_confirmation_is_emailed_and_texted_once_however_often_it_arrives() {
     let id = uuid::Uuid::new_v4().simple().to_string();
-    let config = function_kit::aws::for_endpoint(&endpoint()).await;
+    let config = function_kit::aws::for_endpoint(&function_kit::aws::test_endpoint()).await;
     let topology = Topology::committed().unwrap();
     let created = ensure(&config, &topology, &format!("t{}-", &id[..12]))
         .await

@@ -4,14 +4,10 @@
 
 use psp_webhook::Receiver;
 
-fn endpoint() -> String {
-    std::env::var("TEST_AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".to_owned())
-}
-
 #[tokio::test]
 async fn only_signed_callbacks_are_queued() {
     let id = uuid::Uuid::new_v4().simple().to_string();
-    let config = function_kit::aws::for_endpoint(&endpoint()).await;
+    let config = function_kit::aws::for_endpoint(&function_kit::aws::test_endpoint()).await;
     let secrets = aws_sdk_secretsmanager::Client::new(&config);
     let sqs = aws_sdk_sqs::Client::new(&config);
     let name = format!("psp-{id}/signing-secret");

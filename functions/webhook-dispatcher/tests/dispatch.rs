@@ -17,17 +17,13 @@ use events::payloads::StockLow;
 use function_kit::topology::{Topology, ensure};
 use webhook_dispatcher::{Dispatcher, delivery_log, signing};
 
-fn endpoint() -> String {
-    std::env::var("TEST_AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".to_owned())
-}
-
 type Seen = Arc<tokio::sync::Mutex<Vec<(String, bool)>>>;
 
 #[tokio::test]
 async fn events_are_signed_delivered_once_retried_on_503_and_410_disables() {
     let id = uuid::Uuid::new_v4().simple().to_string();
     let prefix = format!("w{}-", &id[..12]);
-    let config = function_kit::aws::for_endpoint(&endpoint()).await;
+    let config = function_kit::aws::for_endpoint(&function_kit::aws::test_endpoint()).await;
     let created = ensure(&config, &Topology::committed().unwrap(), &prefix)
         .await
         .unwrap();

@@ -35,6 +35,8 @@ pub struct Options {
     pub provider_timeout_ms: u64,
     /// Delay of the simulator's asynchronous callbacks.
     pub callback_delay: Duration,
+    /// Payments also takes provider callbacks from an SQS queue on moto (the AWS path).
+    pub callbacks_queue: bool,
 }
 
 impl Default for Options {
@@ -47,6 +49,7 @@ impl Default for Options {
             retry_delays_ms: vec![100, 300],
             provider_timeout_ms: 1000,
             callback_delay: Duration::from_millis(200),
+            callbacks_queue: false,
         }
     }
 }
@@ -81,6 +84,10 @@ pub struct Platform {
     pub queues: Vec<(String, String)>,
     /// Retry delays in use.
     pub retry_delays_ms: Vec<u64>,
+    /// The provider's callback signing secret.
+    pub psp_secret: String,
+    /// The SQS callback queue and an AWS configuration for moto, when enabled.
+    pub callbacks: Option<(String, aws_config::SdkConfig)>,
     /// Broker URL.
     pub amqp_url: String,
     /// Pools on each service's database.
@@ -125,6 +132,11 @@ macro_rules! serve {
 impl Platform {
     /// Starts every service.
     pub async fn start(options: Options) -> Self {
+        // Boxed: the start-up future holds every service's builder and is large.
+        Box::pin(Self::start_inner(options)).await
+    }
+
+    async fn start_inner(options: Options) -> Self {
         let id = Uuid::new_v4().simple().to_string();
         let exchange = format!("test.events.{id}");
         let redis = TestRedisPrefix::new("checkout");
@@ -215,10 +227,30 @@ impl Platform {
         s.provider.url = format!("http://{sim_addr}");
         s.provider.timeout_ms = options.provider_timeout_ms;
         s.provider.callback_url = format!("http://127.0.0.1:{payments_port}/internal/psp/callback");
-        s.provider.callback_secret = secret.into();
+        s.provider.callback_secret = secret.clone().into();
+        let callbacks = if options.callbacks_queue {
+            let aws = function_kit::aws::for_endpoint(&function_kit::aws::test_endpoint()).await;
+            let queue = aws_sdk_sqs::Client::new(&aws)
+                .create_queue()
+                .queue_name(format!("test-psp-callbacks-{id}"))
+                .send()
+                .await
+                .unwrap();
+            let url = queue.queue_url().unwrap().to_owned();
+            s.provider.callbacks_queue_url = Some(url.clone());
+            // What the psp-webhook function does in AWS: the provider's callbacks go onto the
+            // queue with their signature (the function's own tests cover its verification).
+            let relay = relay_to_queue(aws_sdk_sqs::Client::new(&aws), url.clone()).await;
+            s.provider.callback_url = format!("http://{relay}/callback");
+            Some((url, aws))
+        } else {
+            None
+        };
         queues.push(("payments".to_owned(), s.amqp.queue.clone()));
         let payments_addr = serve!(
-            payments::Application::build(s).await.unwrap(),
+            payments::Application::build_with(s, callbacks.as_ref().map(|(_, aws)| aws))
+                .await
+                .unwrap(),
             shutdowns,
             servers
         );
@@ -329,6 +361,8 @@ impl Platform {
             exchange,
             queues,
             retry_delays_ms: options.retry_delays_ms.clone(),
+            psp_secret: secret,
+            callbacks,
             amqp_url: options.amqp_url.clone(),
             inventory_db: connect(&inventory_db),
             orders_db: connect(&orders_db),
@@ -638,6 +672,40 @@ impl Platform {
             }
         }
     }
+}
+
+async fn relay_to_queue(sqs: aws_sdk_sqs::Client, queue: String) -> SocketAddr {
+    let app = axum::Router::new().route(
+        "/callback",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let sqs = sqs.clone();
+            let queue = queue.clone();
+            async move {
+                let signature = headers
+                    .get("psp-signature")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                let attribute = aws_sdk_sqs::types::MessageAttributeValue::builder()
+                    .data_type("String")
+                    .string_value(signature)
+                    .build()
+                    .unwrap();
+                sqs.send_message()
+                    .queue_url(queue)
+                    .message_body(body)
+                    .message_attributes("psp_signature", attribute)
+                    .send()
+                    .await
+                    .unwrap();
+                axum::http::StatusCode::ACCEPTED
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
 }
 
 fn base(addr: SocketAddr) -> String {

@@ -401,3 +401,61 @@ async fn an_admin_refunds_part_then_the_rest_and_the_ledger_balances() {
     }
     platform.stop().await;
 }
+
+#[tokio::test]
+async fn a_callback_queued_by_the_psp_webhook_settles_the_payment_and_a_forged_one_does_not() {
+    let platform = Platform::start(Options {
+        callbacks_queue: true,
+        ..Options::default()
+    })
+    .await;
+    platform.product("LAMP-7", 1000, 10).await;
+    // A forged callback on the queue (wrong secret) settles nothing and is not deleted.
+    let (queue, aws) = platform.callbacks.clone().unwrap();
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let forged = json!({"authorization": "auth_forged", "status": "approved"}).to_string();
+    let attribute = aws_sdk_sqs::types::MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(psp_signature::sign(
+            b"not-the-secret",
+            now,
+            forged.as_bytes(),
+        ))
+        .build()
+        .unwrap();
+    sqs.send_message()
+        .queue_url(&queue)
+        .message_body(&forged)
+        .message_attributes("psp_signature", attribute)
+        .send()
+        .await
+        .unwrap();
+
+    // The provider's real callback travels provider -> (psp-webhook) -> SQS -> payments.
+    let id = platform.place("LAMP-7", 1, "tok_async").await;
+    assert_eq!(platform.settled(&id, SETTLE).await["status"], "CONFIRMED");
+    platform.payment_reaches(&id, "captured", SETTLE).await;
+    let left = sqs
+        .get_queue_attributes()
+        .queue_url(&queue)
+        .attribute_names(
+            aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+        )
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+        .send()
+        .await
+        .unwrap();
+    let count = |name| {
+        left.attributes()
+            .unwrap()
+            .get(&name)
+            .map(|v| v.parse::<i64>().unwrap())
+            .unwrap_or(0)
+    };
+    let remaining =
+        count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            + count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages);
+    assert_eq!(remaining, 1, "only the forged callback stays (for the DLQ)");
+    platform.stop().await;
+}
