@@ -15,7 +15,7 @@ use axum::routing::post;
 use events::Envelope;
 use events::payloads::StockLow;
 use function_kit::topology::{Topology, ensure};
-use webhook_dispatcher::{Dispatcher, delivery_log, signing};
+use webhook_dispatcher::{Dispatcher, signing};
 
 type Seen = Arc<tokio::sync::Mutex<Vec<(String, bool)>>>;
 
@@ -184,20 +184,20 @@ async fn events_are_signed_delivered_once_retried_on_503_and_410_disables() {
     );
     assert_eq!(flaky_calls.load(Ordering::SeqCst), 2);
 
-    let flaky_log = delivery_log(&dynamo, &deliveries, "sub-flaky")
+    let (flaky_log, _) = dispatcher
+        .store
+        .deliveries("sub-flaky", 10, None)
         .await
         .unwrap();
-    let outcomes: Vec<&str> = flaky_log
-        .iter()
-        .map(|i| i["outcome"].as_s().unwrap().as_str())
-        .collect();
-    assert_eq!(outcomes, ["delivered", "retry"]);
-    assert_eq!(flaky_log[1]["status_code"].as_n().unwrap(), "503");
-    assert_eq!(
-        delivery_log(&dynamo, &deliveries, "sub-gone")
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    let outcomes: Vec<&str> = flaky_log.iter().map(|d| d.outcome.as_str()).collect();
+    assert_eq!(outcomes, ["delivered", "retrying"]);
+    assert_eq!(flaky_log[1].status_code, Some(503));
+    assert_eq!(flaky_log[1].attempt, 1);
+    let (gone_log, _) = dispatcher
+        .store
+        .deliveries("sub-gone", 10, None)
+        .await
+        .unwrap();
+    assert_eq!(gone_log.len(), 1);
+    assert_eq!(gone_log[0].outcome, "disabled");
 }
