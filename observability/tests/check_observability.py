@@ -2,10 +2,14 @@
 """Offline checks of observability/: every metric we query exists, dashboards and alerts are well formed.
 
 Usage:
-    python observability/tests/check_observability.py --exported FILE [--root REPO]
+    python observability/tests/check_observability.py --exported FILE [--exported FILE ...] [--root REPO]
 
-FILE lists the metric names the running services export, one per line (the test harness
-writes it by scraping every service's /metrics; `#` comments and blank lines are ignored).
+FILE lists metric names the running services export, one per line (the test harnesses write
+such files by scraping the services' /metrics; `#` comments and blank lines are ignored). FILE
+may be a glob pattern, expanded by this script (quote it in a shell), for example
+'.local/exported-metrics*.txt': the platform test writes .local/exported-metrics.txt and the
+bridge test .local/exported-metrics-bridge.txt. A metric counts as exported when any of the
+files lists it (their union); every --exported argument must match at least one file.
 
 Checks:
   * every YAML file under observability/ parses;
@@ -28,6 +32,7 @@ Needs Python 3.9+ and PyYAML. Exit status 0 when everything passes, 1 otherwise.
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import re
 import sys
@@ -403,16 +408,45 @@ class Checker:
         return 0
 
 
+def exported_files(patterns: list[str]) -> list[Path]:
+    """The files the --exported arguments name: plain paths, or glob patterns (sorted matches).
+
+    Raises ValueError for an argument that names no file, so a missing export never passes as
+    an empty list."""
+    files: list[Path] = []
+    for pattern in patterns:
+        if glob.has_magic(pattern):
+            matches = [Path(m) for m in sorted(glob.glob(pattern)) if Path(m).is_file()]
+            if not matches:
+                raise ValueError(f"{pattern}: no file matches")
+        else:
+            matches = [Path(pattern)]
+            if not matches[0].is_file():
+                raise ValueError(f"{pattern}: no such file")
+        for path in matches:
+            if path.resolve() not in {f.resolve() for f in files}:
+                files.append(path)
+    return files
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--exported", required=True, type=Path,
-                        help="file with one exported metric name per line")
+    parser.add_argument("--exported", required=True, action="append", metavar="FILE",
+                        help="file (or quoted glob pattern) with one exported metric name per line; "
+                             "repeatable, the union of all files counts")
     parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[2],
                         help="repository root (default: two levels above this script's directory)")
     args = parser.parse_args()
-    if not args.exported.is_file():
-        parser.error(f"{args.exported}: no such file")
-    return Checker(args.root.resolve(), read_list(args.exported)).run()
+    try:
+        files = exported_files(args.exported)
+    except ValueError as err:
+        parser.error(str(err))
+    exported: set[str] = set()
+    for path in files:
+        names = read_list(path)
+        print(f"exported metrics: {len(names)} from {path}")
+        exported |= names
+    return Checker(args.root.resolve(), exported).run()
 
 
 if __name__ == "__main__":

@@ -592,6 +592,33 @@ pub async fn load_stock(
     Ok(())
 }
 
+/// The demo administrator (for the admin dashboard at `/admin`).
+pub const ADMIN_EMAIL: &str = "admin@retail-platform.dev";
+/// The demo administrator's password (local development only).
+pub const ADMIN_PASSWORD: &str = "demo-admin-password";
+
+/// Registers the demo administrator through the users service (idempotent) and grants it the
+/// `admin` role in the users database (there is no API that makes admins).
+pub async fn load_admin(client: &reqwest::Client, users_url: &str) -> anyhow::Result<()> {
+    let response = client
+        .post(format!("{users_url}/auth/register"))
+        .json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "name": "Demo Admin"}))
+        .send()
+        .await?;
+    let status = response.status();
+    if !(status.is_success() || status == reqwest::StatusCode::CONFLICT) {
+        anyhow::bail!(
+            "registering the demo admin: {status} {}",
+            response.text().await.unwrap_or_default()
+        );
+    }
+    crate::infra::psql(
+        "users",
+        &format!("update users set roles = '{{admin,shopper}}' where email = '{ADMIN_EMAIL}'"),
+    )?;
+    Ok(())
+}
+
 /// The identity headers the gateway would set for an administrator.
 pub fn admin(request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
     request

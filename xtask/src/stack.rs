@@ -281,6 +281,16 @@ pub async fn up(options: &UpOptions) -> anyhow::Result<()> {
                 env.push((key, (*value).to_owned()));
             }
         }
+        if service.name == "gateway" {
+            // Function upstreams (webhook admin) are invoked on `cargo lambda watch`.
+            for (key, value) in crate::aws::SDK_ENV {
+                env.push((key, (*value).to_owned()));
+            }
+            env.push((
+                "AWS_ENDPOINT_URL_LAMBDA",
+                format!("http://127.0.0.1:{}", crate::functions::LAMBDA_PORT),
+            ));
+        }
         let mut child = spawn_service(
             &binary,
             service.name,
@@ -341,6 +351,7 @@ pub async fn up(options: &UpOptions) -> anyhow::Result<()> {
         step("counting demo stock");
         demo::load_stock(&client, inventory, demo::DEMO_PRODUCTS).await?;
     }
+    demo::load_admin(&client, "http://127.0.0.1:8085").await?;
 
     println!();
     println!("retail-platform is up:");

@@ -130,6 +130,8 @@ impl Settings {
                 .set_default("upstreams.orders.timeout_ms", 5_000_i64)?
                 .set_default("upstreams.payments.url", "http://127.0.0.1:8084")?
                 .set_default("upstreams.payments.timeout_ms", 10_000_i64)?
+                .set_default("upstreams.webhooks.url", "lambda:webhook-admin")?
+                .set_default("upstreams.webhooks.timeout_ms", 10_000_i64)?
                 .set_default("breaker.failure_threshold", 5_i64)?
                 .set_default("breaker.open_ms", 10_000_i64)?
                 .set_default("rate_limits.anonymous.limit", 120_i64)?

@@ -12,6 +12,7 @@
 pub mod auth;
 pub mod breaker;
 pub mod config;
+pub mod lambda;
 pub mod openapi;
 pub mod proxy;
 pub mod ratelimit;
@@ -65,8 +66,30 @@ pub struct Application {
 }
 
 impl Application {
-    /// Wires routes, middleware and clients and binds the listener.
+    /// Wires routes, middleware and clients and binds the listener. Function upstreams are
+    /// invoked with the default AWS chain (IRSA in EKS; `AWS_ENDPOINT_URL_LAMBDA` locally).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let aws = if settings
+            .upstreams
+            .values()
+            .any(|u| lambda::function_of(&u.url).is_some())
+        {
+            Some(
+                aws_config::defaults(aws_config::BehaviorVersion::latest())
+                    .load()
+                    .await,
+            )
+        } else {
+            None
+        };
+        Self::build_with(settings, aws.as_ref()).await
+    }
+
+    /// As [`Application::build`], with the AWS configuration for function upstreams given.
+    pub async fn build_with(
+        settings: Settings,
+        aws: Option<&aws_config::SdkConfig>,
+    ) -> anyhow::Result<Self> {
         let metrics = Metrics::new(SERVICE)?;
         let redis = RedisClient::new(&settings.redis)?;
         let redis_failures = metrics.register(IntCounterVec::new(
@@ -94,11 +117,13 @@ impl Application {
             ),
             &["upstream", "outcome"],
         )?)?;
+        let lambda = aws.map(aws_sdk_lambda::Client::new);
         let proxy = Proxy::new(
             &settings.upstreams,
             &settings.breaker,
             outcomes,
             settings.http.body_limit_bytes,
+            lambda,
         )?;
         let routes = routes::parse(&settings.routes_json, &proxy.names())?;
         let gateway = Gateway {

@@ -33,11 +33,20 @@ const HOP_BY_HOP: &[&str] = &[
     "upgrade",
 ];
 
+/// Where an upstream lives.
+#[derive(Debug)]
+enum Target {
+    /// An HTTP service.
+    Http(Uri),
+    /// A Lambda function (name, optionally `:alias`).
+    Lambda(String),
+}
+
 /// One upstream.
 #[derive(Debug)]
 pub struct Upstream {
     name: String,
-    base: Uri,
+    target: Target,
     timeout: Duration,
     breaker: CircuitBreaker,
 }
@@ -46,6 +55,7 @@ pub struct Upstream {
 #[derive(Debug, Clone)]
 pub struct Proxy {
     client: Client<HttpConnector, Body>,
+    lambda: Option<aws_sdk_lambda::Client>,
     upstreams: Arc<HashMap<String, Upstream>>,
     outcomes: IntCounterVec,
     body_limit: usize,
@@ -62,24 +72,38 @@ fn outcome_label(status: StatusCode) -> &'static str {
 }
 
 impl Proxy {
-    /// Builds the pool and the upstream table.
+    /// Builds the pool and the upstream table; `lambda` is required when an upstream is a
+    /// function.
     pub fn new(
         upstreams: &HashMap<String, UpstreamSettings>,
         breaker: &BreakerSettings,
         outcomes: IntCounterVec,
         body_limit: usize,
+        lambda: Option<aws_sdk_lambda::Client>,
     ) -> anyhow::Result<Self> {
         let mut table = HashMap::new();
         for (name, settings) in upstreams {
-            let base: Uri = settings.url.trim_end_matches('/').parse()?;
-            if base.scheme_str() != Some("http") || base.authority().is_none() {
-                anyhow::bail!("upstream {name}: `{}` must be an http:// URL", settings.url);
-            }
+            let target = match crate::lambda::function_of(&settings.url) {
+                Some(function) if lambda.is_some() => Target::Lambda(function.to_owned()),
+                Some(_) => anyhow::bail!(
+                    "upstream {name} is a Lambda function but no AWS client was set up"
+                ),
+                None => {
+                    let base: Uri = settings.url.trim_end_matches('/').parse()?;
+                    if base.scheme_str() != Some("http") || base.authority().is_none() {
+                        anyhow::bail!(
+                            "upstream {name}: `{}` must be an http:// URL or lambda:<function>",
+                            settings.url
+                        );
+                    }
+                    Target::Http(base)
+                }
+            };
             table.insert(
                 name.clone(),
                 Upstream {
                     name: name.clone(),
-                    base,
+                    target,
                     timeout: Duration::from_millis(settings.timeout_ms),
                     breaker: CircuitBreaker::new(
                         breaker.failure_threshold,
@@ -97,6 +121,7 @@ impl Proxy {
             .build(connector);
         Ok(Self {
             client,
+            lambda,
             upstreams: Arc::new(table),
             outcomes,
             body_limit,
@@ -108,11 +133,12 @@ impl Proxy {
         self.upstreams.keys().map(String::as_str).collect()
     }
 
-    /// The base URL of an upstream.
+    /// The base URL of an HTTP upstream.
     pub fn base(&self, name: &str) -> Option<String> {
-        self.upstreams
-            .get(name)
-            .map(|u| u.base.to_string().trim_end_matches('/').to_owned())
+        match &self.upstreams.get(name)?.target {
+            Target::Http(base) => Some(base.to_string().trim_end_matches('/').to_owned()),
+            Target::Lambda(_) => None,
+        }
     }
 
     /// Forwards `request` to `path_and_query` on upstream `name`, as `identity`.
@@ -139,11 +165,23 @@ impl Proxy {
             return ApiError::PayloadTooLarge("the request body exceeds the size limit".into())
                 .into_response();
         }
-        let authority = upstream
-            .base
-            .authority()
-            .map(|a| a.as_str())
-            .unwrap_or_default();
+        let base = match &upstream.target {
+            Target::Http(base) => base,
+            Target::Lambda(function) => {
+                return self
+                    .invoke(
+                        upstream,
+                        function,
+                        path_and_query,
+                        parts,
+                        body,
+                        identity,
+                        client_ip,
+                    )
+                    .await;
+            }
+        };
+        let authority = base.authority().map(|a| a.as_str()).unwrap_or_default();
         let Ok(uri) = Uri::builder()
             .scheme("http")
             .authority(authority)
@@ -265,6 +303,129 @@ impl Proxy {
                 "no answer from the upstream",
             )
         })
+    }
+}
+
+impl Proxy {
+    /// Invokes a function upstream with the request as an HTTP API event.
+    #[allow(clippy::too_many_arguments)]
+    async fn invoke(
+        &self,
+        upstream: &Upstream,
+        function: &str,
+        path_and_query: &str,
+        parts: http::request::Parts,
+        body: Body,
+        identity: Option<&Identity>,
+        client_ip: &str,
+    ) -> Response {
+        let Some(client) = &self.lambda else {
+            return ApiError::Internal(anyhow::anyhow!("no Lambda client")).into_response();
+        };
+        let bytes = match http_body_util::BodyExt::collect(Limited::new(body, self.body_limit))
+            .await
+        {
+            Ok(collected) => collected.to_bytes(),
+            Err(_) => {
+                return ApiError::PayloadTooLarge("the request body exceeds the size limit".into())
+                    .into_response();
+            }
+        };
+        let headers = upstream_headers(&parts.headers, identity, client_ip);
+        let request_id = parts
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let payload = crate::lambda::event(
+            &parts.method,
+            path_and_query,
+            &headers,
+            &bytes,
+            client_ip,
+            request_id,
+        );
+        if let Permit::Refused(retry_after) = upstream.breaker.permit() {
+            self.outcomes
+                .with_label_values(&[&upstream.name, "circuit_open"])
+                .inc();
+            return circuit_open(&upstream.name, retry_after);
+        }
+        let call = client
+            .invoke()
+            .function_name(function)
+            .payload(aws_sdk_lambda::primitives::Blob::new(
+                serde_json::to_vec(&payload).unwrap_or_default(),
+            ))
+            .send();
+        let answer = match tokio::time::timeout(upstream.timeout, call).await {
+            Err(_) => {
+                upstream.breaker.failure();
+                self.outcomes
+                    .with_label_values(&[&upstream.name, "timeout"])
+                    .inc();
+                return gateway_problem(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "upstream-timeout",
+                    "Upstream timed out",
+                    &format!(
+                        "{} did not answer within {} ms",
+                        upstream.name,
+                        upstream.timeout.as_millis()
+                    ),
+                );
+            }
+            Ok(Err(err)) => {
+                upstream.breaker.failure();
+                tracing::warn!(upstream = %upstream.name, error = %aws_sdk_lambda::error::DisplayErrorContext(&err), "function invocation failed");
+                self.outcomes
+                    .with_label_values(&[&upstream.name, "unavailable"])
+                    .inc();
+                return gateway_problem(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "upstream-unavailable",
+                    "Upstream unavailable",
+                    &format!("{} could not be invoked", upstream.name),
+                );
+            }
+            Ok(Ok(output)) => output,
+        };
+        let converted = match answer.function_error() {
+            Some(kind) => Err(format!("the function failed ({kind})")),
+            None => crate::lambda::response(
+                answer
+                    .payload()
+                    .map(aws_sdk_lambda::primitives::Blob::as_ref)
+                    .unwrap_or_default(),
+            ),
+        };
+        match converted {
+            Ok(response) => {
+                let status = response.status();
+                if matches!(status.as_u16(), 502..=504) {
+                    upstream.breaker.failure();
+                } else {
+                    upstream.breaker.success();
+                }
+                self.outcomes
+                    .with_label_values(&[&upstream.name, outcome_label(status)])
+                    .inc();
+                response
+            }
+            Err(reason) => {
+                upstream.breaker.failure();
+                tracing::warn!(upstream = %upstream.name, reason, "bad function answer");
+                self.outcomes
+                    .with_label_values(&[&upstream.name, "bad_gateway"])
+                    .inc();
+                gateway_problem(
+                    StatusCode::BAD_GATEWAY,
+                    "bad-gateway",
+                    "Bad gateway",
+                    &format!("{} gave no valid answer", upstream.name),
+                )
+            }
+        }
     }
 }
 

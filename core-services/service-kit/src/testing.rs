@@ -163,6 +163,7 @@ pub struct TcpProxy {
     addr: SocketAddr,
     cut: watch::Sender<bool>,
     reset: watch::Sender<u64>,
+    down: watch::Sender<bool>,
 }
 
 impl TcpProxy {
@@ -174,14 +175,21 @@ impl TcpProxy {
         let addr = listener.local_addr().expect("proxy address");
         let (cut, mut cut_rx) = watch::channel(false);
         let (reset, reset_rx) = watch::channel(0_u64);
+        let (down, down_rx) = watch::channel(false);
         tokio::spawn(async move {
             loop {
                 tokio::select! {
                     _ = cut_rx.changed() => break,
                     accepted = listener.accept() => {
                         let Ok((mut client, _)) = accepted else { continue };
+                        if *down_rx.borrow() {
+                            // The server is "down": close at once.
+                            drop(client);
+                            continue;
+                        }
                         let mut cut_rx = cut_rx.clone();
                         let mut reset_rx = reset_rx.clone();
+                        let mut down_rx = down_rx.clone();
                         // Only resets from now on concern this connection.
                         reset_rx.borrow_and_update();
                         tokio::spawn(async move {
@@ -190,6 +198,7 @@ impl TcpProxy {
                                 _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
                                 _ = cut_rx.changed() => {}
                                 _ = reset_rx.changed() => {}
+                                _ = down_rx.wait_for(|down| *down) => {}
                             }
                         });
                     }
@@ -197,7 +206,12 @@ impl TcpProxy {
             }
             // Dropping the listener makes new connections fail with "connection refused".
         });
-        Self { addr, cut, reset }
+        Self {
+            addr,
+            cut,
+            reset,
+            down,
+        }
     }
 
     /// The address to give the service instead of the server's.
@@ -214,4 +228,38 @@ impl TcpProxy {
     pub fn reset(&self) {
         self.reset.send_modify(|g| *g += 1);
     }
+
+    /// An outage: closes every forwarded connection and closes new ones at once, until
+    /// [`TcpProxy::up`].
+    pub fn down(&self) {
+        let _ = self.down.send(true);
+    }
+
+    /// Ends an outage started by [`TcpProxy::down`].
+    pub fn up(&self) {
+        let _ = self.down.send(false);
+    }
+}
+
+/// The metric names (`# TYPE` lines) in a Prometheus text exposition.
+pub fn metric_names(exposition: &str) -> std::collections::BTreeSet<String> {
+    exposition
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE "))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Writes metric names to `.local/<file>` at the workspace root, one per line, for the
+/// observability cross-check of `cargo xtask test` (every metric a rule, dashboard or canary
+/// analysis uses must be in one of these files).
+pub fn write_exported_metrics(
+    file: &str,
+    names: &std::collections::BTreeSet<String>,
+) -> std::io::Result<()> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.local");
+    std::fs::create_dir_all(&dir)?;
+    let list: Vec<&str> = names.iter().map(String::as_str).collect();
+    std::fs::write(dir.join(file), list.join("\n") + "\n")
 }

@@ -1,8 +1,10 @@
 //! SQS batches with partial failures: each record is handled on its own; the answer lists only
 //! the records that failed, which SQS makes visible again (and moves to the DLQ after
-//! `maxReceiveCount`). Requires `ReportBatchItemFailures` on the event source mapping.
+//! `maxReceiveCount`). Requires `ReportBatchItemFailures` on the event source mapping. Each
+//! record is handled inside a span carrying its trace context ([`crate::trace`]).
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use tracing::Instrument as _;
 
 /// Why one record failed.
 #[derive(Debug, thiserror::Error)]
@@ -24,7 +26,8 @@ where
     let mut response = SqsBatchResponse::default();
     for record in event.records {
         let id = record.message_id.clone().unwrap_or_default();
-        if let Err(err) = handle(record).await {
+        let span = crate::trace::record_span(&record);
+        if let Err(err) = handle(record).instrument(span).await {
             tracing::warn!(message = %id, error = %err, "record failed");
             let mut failure = BatchItemFailure::default();
             failure.item_identifier = id;

@@ -8,10 +8,12 @@
 //! - [`batch`]: an SQS batch handled message by message, reporting only the failures
 //!   (`ReportBatchItemFailures`);
 //! - [`idempotency`]: claims in DynamoDB so a redelivered event never acts twice;
-//! - [`local`]: the event source mapping `cargo xtask up` runs between SQS and `cargo lambda watch`.
+//! - [`local`]: the event source mapping `cargo xtask up` runs between SQS and `cargo lambda watch`;
+//! - [`trace`]: the trace context each record carries, so the work is logged in its trace.
 
 pub mod aws;
 pub mod batch;
 pub mod idempotency;
 pub mod local;
 pub mod topology;
+pub mod trace;

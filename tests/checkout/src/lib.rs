@@ -37,6 +37,9 @@ pub struct Options {
     pub callback_delay: Duration,
     /// Payments also takes provider callbacks from an SQS queue on moto (the AWS path).
     pub callbacks_queue: bool,
+    /// Where the gateway invokes its function upstreams (`cargo lambda watch`); by default
+    /// nowhere (those routes answer 503).
+    pub lambda_endpoint: Option<String>,
 }
 
 impl Default for Options {
@@ -50,6 +53,7 @@ impl Default for Options {
             provider_timeout_ms: 1000,
             callback_delay: Duration::from_millis(200),
             callbacks_queue: false,
+            lambda_endpoint: None,
         }
     }
 }
@@ -337,8 +341,17 @@ impl Platform {
                 },
             );
         }
+        let lambda = function_kit::aws::for_endpoint(
+            options
+                .lambda_endpoint
+                .as_deref()
+                .unwrap_or("http://127.0.0.1:9"),
+        )
+        .await;
         let gateway_addr = serve!(
-            gateway::Application::build(s).await.unwrap(),
+            gateway::Application::build_with(s, Some(&lambda))
+                .await
+                .unwrap(),
             shutdowns,
             servers
         );
@@ -497,6 +510,11 @@ impl Platform {
     /// A registered shopper (written straight to the users database: hashing hundreds of
     /// passwords would only slow tests down; sign-in is tested through the gateway).
     pub async fn shopper(&self) -> Shopper {
+        self.shopper_with_sms(true).await
+    }
+
+    /// A registered shopper with a phone number who did or did not opt in to SMS.
+    pub async fn shopper_with_sms(&self, sms: bool) -> Shopper {
         let id = Uuid::new_v4();
         sqlx::query("insert into users (id, email, password_hash, name, phone) values ($1, $2, 'x', 'Test Shopper', '+4915112345678')")
             .bind(id)
@@ -504,11 +522,14 @@ impl Platform {
             .execute(&self.users_db)
             .await
             .unwrap();
-        sqlx::query("insert into preferences (user_id, sms_notifications, locale) values ($1, true, 'de-DE')")
-            .bind(id)
-            .execute(&self.users_db)
-            .await
-            .unwrap();
+        sqlx::query(
+            "insert into preferences (user_id, sms_notifications, locale) values ($1, $2, 'de-DE')",
+        )
+        .bind(id)
+        .bind(sms)
+        .execute(&self.users_db)
+        .await
+        .unwrap();
         Shopper { id: id.to_string() }
     }
 
@@ -551,6 +572,18 @@ impl Platform {
     /// Fills a cart and checks out; returns the order id.
     pub async fn place(&self, sku: &str, quantity: i32, token: &str) -> String {
         let shopper = self.shopper().await;
+        self.place_for(&shopper, sku, quantity, token).await
+    }
+
+    /// Fills a shopper's cart and checks out; returns the order id.
+    pub async fn place_for(
+        &self,
+        shopper: &Shopper,
+        sku: &str,
+        quantity: i32,
+        token: &str,
+    ) -> String {
+        let shopper = shopper.clone();
         self.add_to_cart(&shopper, sku, quantity).await;
         let response = self
             .checkout(&shopper, &Uuid::new_v4().to_string(), token)

@@ -283,12 +283,14 @@ async fn events_reach_sqs_through_sns_with_their_attributes_and_filters_apply() 
         .await
         .unwrap();
     assert_eq!(ready.status(), 200);
-    assert!(
-        fixture
-            .metrics()
-            .await
-            .contains("bridge_events_forwarded_total{service=\"bridge\"} 24")
-    );
+    let metrics = fixture.metrics().await;
+    assert!(metrics.contains("bridge_events_forwarded_total{service=\"bridge\"} 24"));
+    // For the observability cross-check: the bridge's metric names after real traffic.
+    service_kit::testing::write_exported_metrics(
+        "exported-metrics-bridge.txt",
+        &service_kit::testing::metric_names(&metrics),
+    )
+    .unwrap();
     fixture.stop().await;
 }
 

@@ -10,11 +10,6 @@ use serde_json::{Value, json};
 
 use crate::SETTLE;
 
-/// Where the list goes (`.local/` at the workspace root, ignored by git).
-pub fn exported_file() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.local/exported-metrics.txt")
-}
-
 #[tokio::test]
 async fn services_export_the_metrics_that_dashboards_and_alerts_use() {
     let platform = Platform::start(Options::default()).await;
@@ -88,13 +83,7 @@ async fn services_export_the_metrics_that_dashboards_and_alerts_use() {
             .text()
             .await
             .unwrap();
-        for line in text.lines() {
-            if let Some(rest) = line.strip_prefix("# TYPE ")
-                && let Some(name) = rest.split_whitespace().next()
-            {
-                names.insert(name.to_owned());
-            }
-        }
+        names.extend(service_kit::testing::metric_names(&text));
     }
     for required in [
         "http_server_requests_total",
@@ -117,9 +106,6 @@ async fn services_export_the_metrics_that_dashboards_and_alerts_use() {
             "{required} is not exported: {names:?}"
         );
     }
-    let file = exported_file();
-    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-    let list: Vec<String> = names.into_iter().collect();
-    std::fs::write(&file, list.join("\n") + "\n").unwrap();
+    service_kit::testing::write_exported_metrics("exported-metrics.txt", &names).unwrap();
     platform.stop().await;
 }
