@@ -1,0 +1,89 @@
+/**
+ * Labelled inputs whose error messages (from the form's own checks or the API's
+ * problem+json `errors`) sit under the field and are tied to it with `aria-describedby`.
+ */
+
+import type { InputHTMLAttributes, ReactNode, SelectHTMLAttributes, TextareaHTMLAttributes } from 'react';
+
+interface Common {
+  id: string;
+  label: ReactNode;
+  errors?: string[];
+  hint?: ReactNode;
+}
+
+function describedBy(id: string, errors?: string[], hint?: ReactNode): string | undefined {
+  const ids = [hint ? `${id}-hint` : '', errors?.length ? `${id}-error` : ''].filter(Boolean);
+  return ids.length ? ids.join(' ') : undefined;
+}
+
+function Messages({ id, errors, hint }: { id: string; errors?: string[] | undefined; hint?: ReactNode }) {
+  return (
+    <>
+      {hint ? (
+        <span className="hint" id={`${id}-hint`}>
+          {hint}
+        </span>
+      ) : null}
+      {errors?.length ? (
+        <span className="field-error" id={`${id}-error`}>
+          {errors.join('; ')}
+        </span>
+      ) : null}
+    </>
+  );
+}
+
+export function TextField({ id, label, errors, hint, className, ...input }: Common & InputHTMLAttributes<HTMLInputElement>) {
+  const invalid = Boolean(errors?.length);
+  return (
+    <div className={`field${invalid ? ' invalid' : ''}${className ? ` ${className}` : ''}`}>
+      <label htmlFor={id}>{label}</label>
+      <input id={id} aria-invalid={invalid || undefined} aria-describedby={describedBy(id, errors, hint)} {...input} />
+      <Messages id={id} errors={errors} hint={hint} />
+    </div>
+  );
+}
+
+export function TextArea({ id, label, errors, hint, className, ...input }: Common & TextareaHTMLAttributes<HTMLTextAreaElement>) {
+  const invalid = Boolean(errors?.length);
+  return (
+    <div className={`field${invalid ? ' invalid' : ''}${className ? ` ${className}` : ''}`}>
+      <label htmlFor={id}>{label}</label>
+      <textarea id={id} aria-invalid={invalid || undefined} aria-describedby={describedBy(id, errors, hint)} {...input} />
+      <Messages id={id} errors={errors} hint={hint} />
+    </div>
+  );
+}
+
+export function SelectField({
+  id,
+  label,
+  errors,
+  hint,
+  className,
+  children,
+  ...select
+}: Common & SelectHTMLAttributes<HTMLSelectElement> & { children: ReactNode }) {
+  const invalid = Boolean(errors?.length);
+  return (
+    <div className={`field${invalid ? ' invalid' : ''}${className ? ` ${className}` : ''}`}>
+      <label htmlFor={id}>{label}</label>
+      <select id={id} aria-invalid={invalid || undefined} aria-describedby={describedBy(id, errors, hint)} {...select}>
+        {children}
+      </select>
+      <Messages id={id} errors={errors} hint={hint} />
+    </div>
+  );
+}
+
+export function CheckboxField({ id, label, errors, hint, className, ...input }: Common & InputHTMLAttributes<HTMLInputElement>) {
+  const invalid = Boolean(errors?.length);
+  return (
+    <div className={`field field-check${invalid ? ' invalid' : ''}${className ? ` ${className}` : ''}`}>
+      <input type="checkbox" id={id} aria-invalid={invalid || undefined} aria-describedby={describedBy(id, errors, hint)} {...input} />
+      <label htmlFor={id}>{label}</label>
+      <Messages id={id} errors={errors} hint={hint} />
+    </div>
+  );
+}
