@@ -204,14 +204,8 @@ module "s3" {
   state_bucket_name       = var.state_bucket_name
   state_lock_table_name   = var.state_lock_table_name
   access_logs_bucket_name = var.access_logs_bucket_name
+  artifacts_bucket_name   = var.lambda_artifacts_bucket_name
   tags                    = local.tags
-}
-
-module "ecr" {
-  source = "../../modules/ecr"
-
-  name = local.name
-  tags = local.tags
 }
 
 module "iam" {
@@ -245,7 +239,7 @@ module "lambda" {
 
   name                  = local.name
   environment           = var.environment
-  artifacts_dir         = var.lambda_artifacts_dir
+  artifacts_s3_bucket   = module.s3.artifacts_bucket_name
   functions             = local.lambda_functions
   live_versions         = var.lambda_live_versions
   queue_kms_key_arn     = module.messaging.kms_key_arn
@@ -268,15 +262,24 @@ module "observability" {
   tags                              = local.tags
 }
 
-module "github_oidc" {
-  source = "../../modules/github-oidc"
+# The delivery pipeline (.github/workflows): image repositories, the GitHub
+# OIDC provider and the roles the workflows assume (modules/ci/main.tf).
+module "ci" {
+  source = "../../modules/ci"
 
-  name                 = local.name
-  github_owner         = var.github_owner
-  github_repository    = var.github_repository
-  github_environment   = var.environment
-  create_oidc_provider = var.create_github_oidc_provider
-  ecr_repository_arns  = values(module.ecr.repository_arns)
-  lambda_function_arns = values(module.lambda.function_arns)
-  tags                 = local.tags
+  name                                  = local.name
+  github_repository                     = "${var.github_owner}/${var.github_repository}"
+  github_environment                    = var.environment
+  create_oidc_provider                  = var.create_github_oidc_provider
+  existing_oidc_provider_arn            = var.existing_github_oidc_provider_arn
+  lambda_function_names                 = [for f in keys(local.lambda_functions) : "${local.name}-${f}"]
+  artifacts_bucket_arn                  = module.s3.artifacts_bucket_arn
+  artifacts_kms_key_arn                 = module.s3.artifacts_kms_key_arn
+  state_bucket_arn                      = module.s3.state_bucket_arn
+  state_key                             = "environments/${var.environment}/terraform.tfstate"
+  state_lock_table_arn                  = module.s3.state_lock_table_arn
+  state_kms_key_arn                     = module.s3.state_kms_key_arn
+  terraform_managed_secret_arns         = [module.elasticache.auth_secret_arn, module.mq.admin_secret_arn]
+  terraform_managed_secret_kms_key_arns = [module.elasticache.kms_key_arn, module.mq.kms_key_arn]
+  tags                                  = local.tags
 }

@@ -94,8 +94,13 @@ output "lambda_published_versions" {
 }
 
 output "ecr_repository_urls" {
-  description = "ECR repository per service image."
-  value       = module.ecr.repository_urls
+  description = "ECR repository per service image (k8s/overlays/<env>/version.yaml newName)."
+  value       = module.ci.repository_urls
+}
+
+output "lambda_artifacts_bucket_name" {
+  description = "Lambda artifacts bucket (GitHub environment variable LAMBDA_ARTIFACTS_BUCKET)."
+  value       = module.s3.artifacts_bucket_name
 }
 
 output "assets_bucket_name" {
@@ -118,7 +123,22 @@ output "dashboard_name" {
   value       = module.observability.dashboard_name
 }
 
+output "github_ecr_push_role_arn" {
+  description = "Image push role for workflow runs on main (GitHub repository variable AWS_ECR_PUSH_ROLE_ARN_<ENV>)."
+  value       = module.ci.ecr_push_role_arn
+}
+
 output "github_deploy_role_arn" {
-  description = "Role for GitHub Actions jobs of this environment."
-  value       = module.github_oidc.role_arn
+  description = "Lambda deploy role for jobs in this GitHub environment (environment variable AWS_DEPLOY_ROLE_ARN)."
+  value       = module.ci.deploy_role_arn
+}
+
+output "github_terraform_plan_role_arn" {
+  description = "terraform plan role for pull requests (GitHub repository variable AWS_PLAN_ROLE_ARN_<ENV>)."
+  value       = module.ci.terraform_plan_role_arn
+}
+
+output "github_terraform_apply_role_arn" {
+  description = "terraform apply role for jobs in this GitHub environment (environment variable AWS_APPLY_ROLE_ARN)."
+  value       = module.ci.terraform_apply_role_arn
 }

@@ -57,6 +57,9 @@ state_bucket_name       = "retail-platform-dev-terraform-state"
 state_lock_table_name   = "retail-platform-dev-terraform-lock"
 access_logs_bucket_name = "retail-platform-dev-s3-access-logs"
 
+# Lambda artifacts uploaded by .github/workflows/functions.yml.
+lambda_artifacts_bucket_name = "retail-platform-dev-lambda-artifacts"
+
 lambda_memory_size = 256
 lambda_reserved_concurrency = {
   notifier           = 5

@@ -57,6 +57,9 @@ state_bucket_name       = "retail-platform-prod-terraform-state"
 state_lock_table_name   = "retail-platform-prod-terraform-lock"
 access_logs_bucket_name = "retail-platform-prod-s3-access-logs"
 
+# Lambda artifacts uploaded by .github/workflows/functions.yml.
+lambda_artifacts_bucket_name = "retail-platform-prod-lambda-artifacts"
+
 lambda_memory_size = 512
 lambda_reserved_concurrency = {
   notifier           = 50

@@ -262,10 +262,14 @@ variable "access_logs_bucket_name" {
 
 # Functions and messaging
 
-variable "lambda_artifacts_dir" {
+variable "lambda_artifacts_bucket_name" {
   type        = string
-  description = "Directory with <function>/bootstrap.zip built by `cargo lambda build --release --arm64 --output-format zip`, relative to this directory or absolute."
-  default     = "../../../target/lambda"
+  description = "Name of the Lambda artifacts bucket: the functions pipeline uploads every build there, and new functions are created from current/<function>/bootstrap.zip in it."
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$", var.lambda_artifacts_bucket_name))
+    error_message = "Bucket names are 3-63 lowercase letters, digits or hyphens."
+  }
 }
 
 variable "lambda_memory_size" {
@@ -343,16 +347,37 @@ variable "alarm_email_addresses" {
 
 variable "github_owner" {
   type        = string
-  description = "GitHub organisation owning the repository."
+  description = "GitHub organisation or user owning the repository; only its workflow runs may assume the pipeline roles."
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9-]{0,38}$", var.github_owner))
+    error_message = "Must be a GitHub owner name."
+  }
 }
 
 variable "github_repository" {
   type        = string
-  description = "GitHub repository name."
+  description = "GitHub repository name without the owner."
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9._-]{1,100}$", var.github_repository))
+    error_message = "Must be a GitHub repository name without the owner."
+  }
 }
 
 variable "create_github_oidc_provider" {
   type        = bool
   description = "Create the account's GitHub OIDC provider (false if another stack in the account already did)."
   default     = true
+}
+
+variable "existing_github_oidc_provider_arn" {
+  type        = string
+  description = "ARN of the account's existing GitHub OIDC provider, when create_github_oidc_provider is false."
+  default     = ""
+
+  validation {
+    condition     = var.existing_github_oidc_provider_arn == "" || can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:oidc-provider/token\\.actions\\.githubusercontent\\.com$", var.existing_github_oidc_provider_arn))
+    error_message = "Must be empty or the ARN of the token.actions.githubusercontent.com OIDC provider."
+  }
 }

@@ -56,6 +56,9 @@ state_bucket_name       = "retail-platform-staging-terraform-state"
 state_lock_table_name   = "retail-platform-staging-terraform-lock"
 access_logs_bucket_name = "retail-platform-staging-s3-access-logs"
 
+# Lambda artifacts uploaded by .github/workflows/functions.yml.
+lambda_artifacts_bucket_name = "retail-platform-staging-lambda-artifacts"
+
 lambda_memory_size = 256
 lambda_reserved_concurrency = {
   notifier           = 10

@@ -3,19 +3,28 @@
 locals {
   services = ["gateway", "catalog", "inventory", "orders", "payments", "users", "bridge"]
 
-  # Own secrets (<name>/<service>/*) plus the Redis AUTH secret for Redis clients.
+  # Secrets a service reads that another owner keeps: payments verifies the
+  # provider's callback signatures (queued by psp-webhook, or posted to its
+  # own endpoint) with the psp-webhook signing secret.
+  shared_secret_arns = {
+    payments = [var.psp_webhook_secret_arn]
+  }
+
+  # Own secrets (<name>/<service>/*), shared secrets, plus the Redis AUTH
+  # secret for Redis clients.
   service_secret_arns = {
     for s in local.services : s => concat(
       lookup(var.secret_arns_by_owner, s, []),
+      lookup(local.shared_secret_arns, s, []),
       contains(var.redis_clients, s) ? [var.redis_auth_secret_arn] : [],
     )
   }
 
   service_secret_kms_keys = {
-    for s in local.services : s => concat(
-      length(lookup(var.secret_arns_by_owner, s, [])) > 0 ? [var.secrets_kms_key_arn] : [],
+    for s in local.services : s => distinct(concat(
+      length(lookup(var.secret_arns_by_owner, s, [])) + length(lookup(local.shared_secret_arns, s, [])) > 0 ? [var.secrets_kms_key_arn] : [],
       contains(var.redis_clients, s) ? [var.redis_kms_key_arn] : [],
-    )
+    ))
   }
 }
 

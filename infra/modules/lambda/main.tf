@@ -1,8 +1,14 @@
-# The cargo-lambda functions: one aws_lambda_function per artifact
-# <artifacts_dir>/<name>/bootstrap.zip (cargo lambda build --release --arm64
+# The cargo-lambda functions (cargo lambda build --release --arm64
 # --output-format zip), custom runtime provided.al2023 on arm64.
 #
-# Every deploy publishes a version and points the alias "live" at it; event
+# Terraform owns each function's configuration; the delivery pipeline owns its
+# code. A function is created from s3://<artifacts_s3_bucket>/current/<name>/bootstrap.zip
+# (or <artifacts_dir>/<name>/bootstrap.zip when no bucket is given); after
+# that the code is shipped by .github/scripts/deploy-functions.sh (update the
+# code, publish a version, move the alias "live"), so Terraform ignores the
+# code attributes and never reverts a deploy.
+#
+# Every publish gets a version and the alias "live" points at one; event
 # source mappings and the function URL target the alias, so a rollback is an
 # alias move (set live_versions, or `aws lambda update-alias` in an incident).
 
@@ -21,6 +27,9 @@ locals {
   url_functions = { for k, f in var.functions : k => f if f.event_source == "url" }
 
   in_vpc = length(var.subnet_ids) > 0
+
+  # Where a new function's first code comes from.
+  from_s3 = var.artifacts_s3_bucket != ""
 
   policy_attachments = merge([
     for k, f in var.functions : {
@@ -228,8 +237,12 @@ resource "aws_lambda_function" "this" {
   description   = each.value.description
   role          = aws_iam_role.this[each.key].arn
 
-  filename         = "${var.artifacts_dir}/${each.key}/bootstrap.zip"
-  source_code_hash = filebase64sha256("${var.artifacts_dir}/${each.key}/bootstrap.zip")
+  # S3 mode needs no local zip (try: no error while the bucket name is still
+  # unknown, e.g. in `terraform validate`); local mode needs no bucket.
+  s3_bucket        = local.from_s3 ? var.artifacts_s3_bucket : null
+  s3_key           = local.from_s3 ? "${var.artifacts_s3_prefix}/${each.key}/bootstrap.zip" : null
+  filename         = local.from_s3 ? null : "${var.artifacts_dir}/${each.key}/bootstrap.zip"
+  source_code_hash = local.from_s3 ? null : try(filebase64sha256("${var.artifacts_dir}/${each.key}/bootstrap.zip"), null)
   runtime          = "provided.al2023"
   handler          = "bootstrap"
   architectures    = ["arm64"]
@@ -265,6 +278,12 @@ resource "aws_lambda_function" "this" {
   }
 
   tags = merge(var.tags, { Function = each.key })
+
+  # Code is shipped by the pipeline (update code, publish, move live); a
+  # later plan must not put back the code the function was created with.
+  lifecycle {
+    ignore_changes = [filename, source_code_hash, s3_bucket, s3_key, s3_object_version]
+  }
 
   depends_on = [
     aws_cloudwatch_log_group.this,

@@ -18,12 +18,35 @@ variable "environment" {
   }
 }
 
-variable "artifacts_dir" {
+variable "artifacts_s3_bucket" {
   type        = string
-  description = "Directory holding <function>/bootstrap.zip from `cargo lambda build --release --arm64 --output-format zip` (the workspace target/lambda)."
+  description = "Bucket holding <artifacts_s3_prefix>/<function>/bootstrap.zip, the code a new function is created with (the s3 module's artifacts bucket). Empty: create from artifacts_dir instead."
+  default     = ""
 
   validation {
-    condition     = length(var.artifacts_dir) > 0 && !can(regex("/$", var.artifacts_dir))
+    condition     = var.artifacts_s3_bucket == "" || can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.artifacts_s3_bucket))
+    error_message = "Must be empty or an S3 bucket name."
+  }
+}
+
+variable "artifacts_s3_prefix" {
+  type        = string
+  description = "Key prefix of the live code in artifacts_s3_bucket (the deploy script keeps current/<function>/bootstrap.zip up to date)."
+  default     = "current"
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9/_-]*[a-z0-9]$", var.artifacts_s3_prefix))
+    error_message = "Give a key prefix without leading or trailing slashes."
+  }
+}
+
+variable "artifacts_dir" {
+  type        = string
+  description = "Used only when artifacts_s3_bucket is empty: directory holding <function>/bootstrap.zip from `cargo lambda build --release --arm64 --output-format zip` (the workspace target/lambda)."
+  default     = ""
+
+  validation {
+    condition     = !can(regex("/$", var.artifacts_dir))
     error_message = "Give the directory without a trailing slash."
   }
 }

@@ -91,7 +91,7 @@ data "aws_iam_policy_document" "access_logs" {
     condition {
       test     = "ArnLike"
       variable = "aws:SourceArn"
-      values   = [aws_s3_bucket.assets.arn, aws_s3_bucket.state.arn]
+      values   = [aws_s3_bucket.assets.arn, aws_s3_bucket.state.arn, aws_s3_bucket.artifacts.arn]
     }
   }
 

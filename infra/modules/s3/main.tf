@@ -1,5 +1,6 @@
-# S3 buckets: product assets, Terraform state (+ its DynamoDB lock table) and
-# the server access log bucket both of them log to. Every bucket: versioning,
+# S3 buckets: product assets, Terraform state (+ its DynamoDB lock table),
+# Lambda artifacts (artifacts.tf) and the server access log bucket all of them
+# log to. Every bucket: versioning,
 # public access blocked, bucket-owner-enforced ownership, TLS-only policy,
 # lifecycle rules.
 

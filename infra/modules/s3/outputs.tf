@@ -33,6 +33,26 @@ output "state_lock_table_name" {
   value       = aws_dynamodb_table.state_lock.name
 }
 
+output "state_lock_table_arn" {
+  description = "ARN of the state lock table."
+  value       = aws_dynamodb_table.state_lock.arn
+}
+
+output "artifacts_bucket_name" {
+  description = "Name of the Lambda artifacts bucket."
+  value       = aws_s3_bucket.artifacts.id
+}
+
+output "artifacts_bucket_arn" {
+  description = "ARN of the Lambda artifacts bucket."
+  value       = aws_s3_bucket.artifacts.arn
+}
+
+output "artifacts_kms_key_arn" {
+  description = "KMS key of the Lambda artifacts bucket (uploaders and Lambda deployers need it through S3)."
+  value       = module.artifacts_kms.key_arn
+}
+
 output "access_logs_bucket_name" {
   description = "Name of the S3 access log bucket."
   value       = aws_s3_bucket.access_logs.id

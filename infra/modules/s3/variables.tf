@@ -38,6 +38,27 @@ variable "state_lock_table_name" {
   }
 }
 
+variable "artifacts_bucket_name" {
+  type        = string
+  description = "Globally unique name of the Lambda artifacts bucket (zips uploaded by the functions pipeline)."
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$", var.artifacts_bucket_name))
+    error_message = "Bucket names are 3-63 lowercase letters, digits or hyphens (no dots, so TLS virtual hosting works)."
+  }
+}
+
+variable "artifacts_release_expiration_days" {
+  type        = number
+  description = "Days a shipped build under releases/ is kept (the live code under current/ never expires)."
+  default     = 180
+
+  validation {
+    condition     = var.artifacts_release_expiration_days >= 7 && var.artifacts_release_expiration_days <= 3650
+    error_message = "Must be between 7 and 3650 days."
+  }
+}
+
 variable "access_logs_bucket_name" {
   type        = string
   description = "Globally unique name of the S3 server access log bucket."
