@@ -105,7 +105,10 @@ impl Application {
                 }
             });
         let server = ServiceApp::new(metrics, settings.http.clone())
-            .routes(axum::Router::new())
+            .routes(axum::Router::new().merge(service_kit::dead_letters::routes(
+                &settings.amqp.url,
+                vec![settings.amqp.queue.clone()],
+            )))
             .readiness(readiness)
             .bind()
             .await?;

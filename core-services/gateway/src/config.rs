@@ -36,6 +36,8 @@ pub struct Settings {
     /// Take the client address from the last `X-Forwarded-For` hop (behind the ALB) instead of
     /// the TCP peer.
     pub trust_forwarded_for: bool,
+    /// Where the admin dashboard's built files are (served at `/admin`).
+    pub admin_ui_dir: String,
 }
 
 /// How tokens are verified.
@@ -130,6 +132,12 @@ impl Settings {
                 .set_default("upstreams.orders.timeout_ms", 5_000_i64)?
                 .set_default("upstreams.payments.url", "http://127.0.0.1:8084")?
                 .set_default("upstreams.payments.timeout_ms", 10_000_i64)?
+                .set_default(
+                    "admin_ui_dir",
+                    concat!(env!("CARGO_MANIFEST_DIR"), "/../admin-dashboard/dist"),
+                )?
+                .set_default("upstreams.bridge.url", "http://127.0.0.1:8086")?
+                .set_default("upstreams.bridge.timeout_ms", 5_000_i64)?
                 .set_default("upstreams.webhooks.url", "lambda:webhook-admin")?
                 .set_default("upstreams.webhooks.timeout_ms", 10_000_i64)?
                 .set_default("breaker.failure_threshold", 5_i64)?

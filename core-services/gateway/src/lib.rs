@@ -9,6 +9,7 @@
 //!
 //! Run with `cargo xtask up` (port 8080).
 
+pub mod admin_ui;
 pub mod auth;
 pub mod breaker;
 pub mod config;
@@ -138,7 +139,9 @@ impl Application {
             routes: Arc::new(routes),
             trust_forwarded_for: settings.trust_forwarded_for,
         };
-        let router = router(&gateway).layer(cors(&settings.cors.allowed_origins));
+        let router = router(&gateway)
+            .merge(admin_ui::router(settings.admin_ui_dir.clone().into()))
+            .layer(cors(&settings.cors.allowed_origins));
         let readiness =
             Readiness::new(Duration::from_secs(1)).with_check("redis", false, move || {
                 let redis = redis.clone();

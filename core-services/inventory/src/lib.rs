@@ -105,7 +105,12 @@ impl Application {
         ];
 
         let server = ServiceApp::new(metrics, settings.http.clone())
-            .routes(routes::router(AppState { pool: pool.clone() }))
+            .routes(routes::router(AppState { pool: pool.clone() }).merge(
+                service_kit::dead_letters::routes(
+                    &settings.amqp.url,
+                    vec![settings.amqp.queue.clone()],
+                ),
+            ))
             .readiness(Readiness::postgres_and_redis(pool, redis))
             .openapi(&openapi::ApiDoc::openapi())
             .bind()

@@ -16,7 +16,9 @@ use crate::store::StockLevel;
         routes::availability,
         routes::stock_level,
         routes::set_stock,
-        routes::import_stock
+        routes::import_stock,
+        routes::list_stock,
+        routes::list_reservations
     ),
     components(schemas(
         routes::Availability,

@@ -4,7 +4,7 @@ use axum::extract::{Path, State};
 use axum::routing::{get, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use service_kit::extract::ApiJson;
+use service_kit::extract::{ApiJson, ApiQuery};
 use service_kit::identity::Admin;
 use service_kit::sku::Sku;
 use service_kit::{ApiError, FieldError};
@@ -18,7 +18,11 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/inventory/{sku}", get(availability))
         .route("/admin/inventory/{sku}", put(set_stock).get(stock_level))
-        .route("/admin/inventory", axum::routing::post(import_stock))
+        .route(
+            "/admin/inventory",
+            axum::routing::post(import_stock).get(list_stock),
+        )
+        .route("/admin/inventory/reservations", get(list_reservations))
         .with_state(state)
 }
 
@@ -189,4 +193,152 @@ pub async fn import_stock(
     }
     let updated = store::count(&state.pool, &lines, count.reason.trim()).await?;
     Ok(Json(CountReport { updated }))
+}
+
+/// Paging and filter of the stock list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct StockQuery {
+    /// Only SKUs at or below their low-stock threshold.
+    #[serde(default)]
+    pub low_only: bool,
+    /// Page size, 1 to 200 (default 50).
+    #[serde(default)]
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+/// One SKU in the stock list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StockRow {
+    /// SKU.
+    pub sku: String,
+    /// Units in the warehouse.
+    pub on_hand: i32,
+    /// Units held for orders in flight.
+    pub reserved: i32,
+    /// Units that can be sold.
+    pub available: i32,
+    /// Low-stock threshold.
+    pub low_threshold: i32,
+    /// At or below the threshold.
+    pub low: bool,
+}
+
+/// A page of the stock list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StockPage {
+    /// SKUs in order.
+    pub items: Vec<StockRow>,
+    /// Cursor of the next page.
+    pub next_cursor: Option<String>,
+}
+
+fn limit(raw: Option<i64>) -> Result<i64, ApiError> {
+    match raw {
+        None => Ok(50),
+        Some(n) if (1..=200).contains(&n) => Ok(n),
+        Some(_) => Err(ApiError::bad_field("limit", "must be between 1 and 200")),
+    }
+}
+
+fn decode_cursor(raw: &str) -> Result<String, ApiError> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(raw)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| ApiError::bad_field("cursor", "not a cursor this API handed out"))
+}
+
+fn encode_cursor(key: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key)
+}
+
+/// Stock per SKU, in SKU order, optionally only the low ones.
+#[utoipa::path(get, path = "/admin/inventory", tag = "admin", params(StockQuery),
+    responses((status = 200, description = "Stock", body = StockPage)))]
+pub async fn list_stock(
+    _admin: Admin,
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<StockQuery>,
+) -> Result<Json<StockPage>, ApiError> {
+    let limit = limit(query.limit)?;
+    let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
+    let rows = store::levels(&state.pool, query.low_only, after.as_deref(), limit + 1).await?;
+    let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+    let items: Vec<StockRow> = rows
+        .into_iter()
+        .take(usize::try_from(limit).unwrap_or(usize::MAX))
+        .map(|level| StockRow {
+            available: level.available(),
+            low: level.available() <= level.low_threshold,
+            sku: level.sku,
+            on_hand: level.on_hand,
+            reserved: level.reserved,
+            low_threshold: level.low_threshold,
+        })
+        .collect();
+    let next_cursor = more
+        .then(|| items.last().map(|r| encode_cursor(&r.sku)))
+        .flatten();
+    Ok(Json(StockPage { items, next_cursor }))
+}
+
+/// Paging of reservations.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ReservationQuery {
+    /// Page size, 1 to 200 (default 50).
+    #[serde(default)]
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+/// A page of reservations in flight (held, not yet committed or released), one row per line.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReservationPage {
+    /// Lines, by order id and SKU.
+    pub items: Vec<store::HeldLine>,
+    /// Cursor of the next page.
+    pub next_cursor: Option<String>,
+}
+
+/// Reservations in flight (held, not yet committed or released), by order id and SKU.
+#[utoipa::path(get, path = "/admin/inventory/reservations", tag = "admin", params(ReservationQuery),
+    responses((status = 200, description = "Reservations", body = ReservationPage)))]
+pub async fn list_reservations(
+    _admin: Admin,
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<ReservationQuery>,
+) -> Result<Json<ReservationPage>, ApiError> {
+    let limit = limit(query.limit)?;
+    let after = match query.cursor.as_deref().map(decode_cursor).transpose()? {
+        None => None,
+        Some(key) => {
+            let (order, sku) = key
+                .split_once('|')
+                .ok_or_else(|| ApiError::bad_field("cursor", "not a cursor this API handed out"))?;
+            Some((order.to_owned(), sku.to_owned()))
+        }
+    };
+    let rows = store::held(&state.pool, after.as_ref(), limit + 1).await?;
+    let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+    let items: Vec<store::HeldLine> = rows
+        .into_iter()
+        .take(usize::try_from(limit).unwrap_or(usize::MAX))
+        .collect();
+    let next_cursor = more
+        .then(|| {
+            items
+                .last()
+                .map(|r| encode_cursor(&format!("{}|{}", r.order_id, r.sku)))
+        })
+        .flatten();
+    Ok(Json(ReservationPage { items, next_cursor }))
 }

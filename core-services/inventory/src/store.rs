@@ -403,3 +403,57 @@ pub async fn count(
     tx.commit().await?;
     Ok(lines.len())
 }
+
+/// A page of stock levels in SKU order after `after`; only low ones when `low_only`.
+pub async fn levels(
+    pool: &PgPool,
+    low_only: bool,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<StockLevel>, ApiError> {
+    Ok(sqlx::query_as::<_, StockLevel>(
+        "select sku, on_hand, reserved, low_threshold from stock \
+         where ($1::text is null or sku > $1) \
+           and (not $2 or on_hand - reserved <= low_threshold) \
+         order by sku limit $3",
+    )
+    .bind(after)
+    .bind(low_only)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// One line of a reservation in flight.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct HeldLine {
+    /// The order holding the units.
+    pub order_id: String,
+    /// SKU.
+    pub sku: String,
+    /// Units held.
+    pub quantity: i32,
+    /// When the hold lapses unless the order is confirmed (RFC 3339).
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: time::OffsetDateTime,
+}
+
+/// A page of held reservation lines in `(order_id, sku)` order after `after`.
+pub async fn held(
+    pool: &PgPool,
+    after: Option<&(String, String)>,
+    limit: i64,
+) -> Result<Vec<HeldLine>, ApiError> {
+    Ok(sqlx::query_as::<_, HeldLine>(
+        "select r.order_id, l.sku, l.quantity, r.expires_at \
+         from reservations r join reservation_lines l on l.reservation_id = r.id \
+         where r.status = 'held' \
+           and ($1::text is null or (r.order_id, l.sku) > ($1, $2)) \
+         order by r.order_id, l.sku limit $3",
+    )
+    .bind(after.map(|a| a.0.as_str()))
+    .bind(after.map_or("", |a| a.1.as_str()))
+    .bind(limit)
+    .fetch_all(pool)
+    .await?)
+}

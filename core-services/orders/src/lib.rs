@@ -130,7 +130,12 @@ impl Application {
             saga_metrics,
         };
         let server = ServiceApp::new(metrics, settings.http.clone())
-            .routes(routes::router(state))
+            .routes(
+                routes::router(state).merge(service_kit::dead_letters::routes(
+                    &settings.amqp.url,
+                    vec![settings.amqp.queue.clone()],
+                )),
+            )
             .readiness(Readiness::postgres_and_redis(pool, redis))
             .openapi(&openapi::ApiDoc::openapi())
             .bind()

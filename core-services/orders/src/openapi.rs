@@ -13,6 +13,7 @@ use crate::{cart, checkout, routes, store};
     ),
     paths(
         routes::get_cart,
+        routes::admin_summary,
         routes::clear_cart,
         routes::set_line,
         routes::remove_line,

@@ -31,6 +31,7 @@ pub fn router(state: AppState) -> Router {
         .route("/orders/{id}", get(get_order))
         .route("/orders/{id}/cancel", post(cancel_order))
         .route("/admin/orders", get(admin_orders))
+        .route("/admin/orders/summary", get(admin_summary))
         .route("/admin/orders/{id}", get(admin_order))
         .route("/admin/orders/{id}/ship", post(ship_order))
         .route("/admin/orders/{id}/cancel", post(admin_cancel_order))
@@ -404,6 +405,41 @@ pub async fn admin_orders(
         limit,
     };
     store::list(&state.pool, &filter).await.map(Json)
+}
+
+/// The window of an orders summary.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SummaryQuery {
+    /// Placed at or after (RFC 3339).
+    #[serde(with = "time::serde::rfc3339")]
+    pub from: OffsetDateTime,
+    /// Placed before (RFC 3339).
+    #[serde(with = "time::serde::rfc3339")]
+    pub to: OffsetDateTime,
+}
+
+/// Orders placed in a window: how many, revenue per currency (confirmed and shipped orders),
+/// counts per state and cancellations per reason.
+#[utoipa::path(get, path = "/admin/orders/summary", tag = "admin", params(SummaryQuery),
+    responses((status = 200, description = "Summary", body = store::Summary)))]
+pub async fn admin_summary(
+    _admin: Admin,
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<SummaryQuery>,
+) -> Result<Json<store::Summary>, ApiError> {
+    if query.to <= query.from {
+        return Err(ApiError::invalid_field("to", "must be after `from`"));
+    }
+    if query.to - query.from > time::Duration::days(366) {
+        return Err(ApiError::invalid_field(
+            "to",
+            "the window may be at most 366 days",
+        ));
+    }
+    Ok(Json(
+        store::summary(&state.pool, query.from, query.to).await?,
+    ))
 }
 
 /// Any order, for the back office.

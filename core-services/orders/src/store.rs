@@ -200,3 +200,92 @@ pub async fn list(pool: &PgPool, filter: &OrderFilter) -> Result<OrderPage, ApiE
     };
     Ok(OrderPage { items, next_cursor })
 }
+
+/// Money per currency.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Revenue {
+    /// Minor units.
+    pub amount: i64,
+    /// ISO 4217.
+    pub currency: String,
+}
+
+/// A count per label.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct StatusCount {
+    /// State.
+    pub status: String,
+    /// Orders.
+    pub count: i64,
+}
+
+/// A count per cancellation reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct ReasonCount {
+    /// Reason.
+    pub reason: String,
+    /// Orders.
+    pub count: i64,
+}
+
+/// Orders placed in a window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Summary {
+    /// Orders placed.
+    pub orders_placed: i64,
+    /// Revenue of the confirmed and shipped ones, per currency.
+    pub revenue: Vec<Revenue>,
+    /// Orders per current state.
+    pub by_status: Vec<StatusCount>,
+    /// Cancelled orders per reason.
+    pub cancellations: Vec<ReasonCount>,
+}
+
+/// The summary of orders placed in `[from, to)`.
+pub async fn summary(
+    pool: &PgPool,
+    from: OffsetDateTime,
+    to: OffsetDateTime,
+) -> Result<Summary, sqlx::Error> {
+    let by_status: Vec<(String, i64)> = sqlx::query_as(
+        "select status, count(*) from orders where created_at >= $1 and created_at < $2 \
+         group by status order by status",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await?;
+    let revenue: Vec<(String, i64)> = sqlx::query_as(
+        "select currency, sum(total_amount)::bigint from orders \
+         where created_at >= $1 and created_at < $2 and status in ('CONFIRMED', 'SHIPPED') \
+         group by currency order by currency",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await?;
+    let cancellations: Vec<(String, i64)> = sqlx::query_as(
+        "select cancel_reason, count(*) from orders \
+         where created_at >= $1 and created_at < $2 and status = 'CANCELLED' \
+         group by cancel_reason order by count(*) desc, cancel_reason",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await?;
+    Ok(Summary {
+        orders_placed: by_status.iter().map(|(_, n)| n).sum(),
+        revenue: revenue
+            .into_iter()
+            .map(|(currency, amount)| Revenue { amount, currency })
+            .collect(),
+        by_status: by_status
+            .into_iter()
+            .map(|(status, count)| StatusCount { status, count })
+            .collect(),
+        cancellations: cancellations
+            .into_iter()
+            .map(|(reason, count)| ReasonCount { reason, count })
+            .collect(),
+    })
+}

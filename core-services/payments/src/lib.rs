@@ -148,7 +148,12 @@ impl Application {
             callback_secret: settings.provider.callback_secret.clone(),
         };
         let server = ServiceApp::new(metrics, settings.http.clone())
-            .routes(routes::router(state))
+            .routes(
+                routes::router(state).merge(service_kit::dead_letters::routes(
+                    &settings.amqp.url,
+                    vec![settings.amqp.queue.clone()],
+                )),
+            )
             .readiness(Readiness::postgres_and_redis(pool, redis))
             .openapi(&openapi::ApiDoc::openapi())
             .bind()

@@ -19,6 +19,7 @@
 
 pub mod config;
 pub mod db;
+pub mod dead_letters;
 pub mod error;
 pub mod extract;
 pub mod health;

@@ -246,7 +246,7 @@ async fn create(
         .await
         .map_err(store_error)?;
     tracing::info!(subscription = %subscription.id, by = %admin.subject, "webhook subscription created");
-    let location = format!("/api/v1/admin/webhooks/{}", subscription.id);
+    let location = format!("/admin/webhooks/{}", subscription.id);
     Ok((
         StatusCode::CREATED,
         [(axum::http::header::LOCATION, location)],
