@@ -68,7 +68,7 @@ SKIPPED_CRDS = {
 # Standard variables read by libraries rather than by our settings structs: these OTEL_* names are
 # read by opentelemetry_sdk / opentelemetry-otlp 0.33 (service-kit also takes the endpoint as
 # telemetry.otlp_endpoint's default), AWS_REGION by aws-config (the bridge's SNS client, payments'
-# SQS client),
+# SQS client, the gateway's Lambda client),
 # RUST_BACKTRACE by the Rust runtime. RUST_LOG is left out on purpose: service-kit builds its
 # filter from APP__TELEMETRY__LOG_FILTER, so RUST_LOG would be silently ignored.
 STANDARD_ENV = {

@@ -64,6 +64,11 @@ pub async fn prepare() -> anyhow::Result<(Topology, Created)> {
     Ok((topology, created))
 }
 
+/// The `cargo-lambda` binary (PyPI `cargo-lambda`, in its own virtualenv).
+pub fn cargo_lambda() -> anyhow::Result<PathBuf> {
+    Ok(venv("cargo-lambda", &["cargo-lambda==1.9.2"])?.join("cargo-lambda"))
+}
+
 /// Starts `cargo lambda watch` for the workspace's functions.
 pub fn spawn_watch() -> anyhow::Result<Child> {
     let bin = venv("cargo-lambda", &["cargo-lambda==1.9.2"])?;
@@ -143,4 +148,49 @@ pub async fn run_mappings() -> anyhow::Result<()> {
 /// The path of the running xtask binary (to start `xtask esm` as its own process).
 pub fn xtask_binary() -> anyhow::Result<PathBuf> {
     std::env::current_exe().context("locating the xtask binary")
+}
+
+/// Invokes every function once and waits for the answers: `cargo lambda watch` builds a
+/// function on its first invocation, which would otherwise time out the gateway's first call.
+pub async fn warm_up(client: &reqwest::Client) -> anyhow::Result<()> {
+    step("building and starting the functions (first invocation of each)");
+    let sqs = serde_json::json!({"Records": []});
+    let http = serde_json::json!({
+        "version": "2.0", "routeKey": "$default", "rawPath": "/admin/webhooks",
+        "rawQueryString": "", "headers": {},
+        "requestContext": {"http": {"method": "GET", "path": "/admin/webhooks"}, "stage": "$default"},
+        "isBase64Encoded": false
+    });
+    for (function, payload) in [
+        ("notifier", &sqs),
+        ("webhook-dispatcher", &sqs),
+        ("analytics", &sqs),
+        ("webhook-admin", &http),
+    ] {
+        let started = std::time::Instant::now();
+        loop {
+            let answer = client
+                .post(format!(
+                    "http://127.0.0.1:{LAMBDA_PORT}/2015-03-31/functions/{function}/invocations"
+                ))
+                .timeout(std::time::Duration::from_secs(600))
+                .json(payload)
+                .send()
+                .await;
+            match answer {
+                Ok(answer) if answer.status().is_success() => break,
+                Ok(answer) => anyhow::bail!(
+                    "{function} failed its first invocation: {} {}",
+                    answer.status(),
+                    answer.text().await.unwrap_or_default()
+                ),
+                // cargo lambda watch is still starting.
+                Err(_) if started.elapsed() < std::time::Duration::from_secs(60) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+    }
+    Ok(())
 }

@@ -2,7 +2,7 @@
 //!
 //! Every developer command, one entry point (`cargo xtask <command>`), the same in CI:
 //!
-//! - `up [--detach] [--release]`: make sure PostgreSQL, Redis and RabbitMQ answer on loopback
+//! - `up [--detach] [--release] [--observe]`: make sure PostgreSQL, Redis and RabbitMQ answer on loopback
 //!   (start them, or install them with apt-get and start them), create the databases, build and
 //!   start the services, load the demo catalog, print every URL, run until Ctrl-C.
 //! - `down`: stop what `up --detach` started.
@@ -16,20 +16,36 @@
 mod aws;
 mod bench;
 mod bench_checkout;
+mod dashboard;
 mod demo;
 mod dlq;
 mod functions;
 mod infra;
+mod pipeline;
 mod stack;
 mod tools;
 mod util;
 
 use anyhow::bail;
 
+/// Every command `main` handles (workflows may only run these).
+const COMMANDS: &[&str] = &[
+    "up",
+    "down",
+    "test",
+    "bench",
+    "schemas",
+    "dlq",
+    "esm",
+    "demo-data",
+];
+
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
-  up [--detach] [--release]   run the platform locally with demo data (Ctrl-C stops it)
+  up [--detach] [--release] [--observe]
+                              run the platform locally with demo data (Ctrl-C stops it);
+                              --observe adds Prometheus on 127.0.0.1:9090 with the rules
   down                        stop a platform started with `up --detach`
   test                        formatting, lints and every test, on real infrastructure
   bench                       benchmarks against an in-run baseline
@@ -88,6 +104,24 @@ fn write_schemas() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The admin dashboard's journey in Chromium against the whole platform as `up` runs it
+/// (started here and stopped afterwards; an already running platform is used as it is).
+fn end_to_end() -> anyhow::Result<()> {
+    let started = !stack::running();
+    if started {
+        util::step("starting the platform for the end-to-end journey");
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(stack::up(&stack::UpOptions::parse(&["--detach"])?))?;
+    }
+    let outcome = dashboard::e2e();
+    if started {
+        stack::down()?;
+    }
+    outcome
+}
+
 fn run_tests() -> anyhow::Result<()> {
     infra::ensure_all()?;
     let env = infra::test_env();
@@ -108,12 +142,24 @@ fn run_tests() -> anyhow::Result<()> {
         ],
         &env,
     )?;
+    util::step("delivery pipeline");
+    pipeline::check_workflows(COMMANDS)?;
+    dashboard::build()?;
+    dashboard::unit_tests()?;
     util::step("cargo test");
     let exported = util::root().join(".local").join("exported-metrics.txt");
     let _ = std::fs::remove_file(&exported);
+    let _ = std::fs::remove_file(exported.with_file_name("exported-metrics-bridge.txt"));
+    // The serverless tests run the functions under `cargo lambda watch`.
+    let mut env = env;
+    env.push((
+        "CARGO_LAMBDA".into(),
+        functions::cargo_lambda()?.to_string_lossy().into_owned(),
+    ));
     util::cargo(&["test", "--workspace", "--locked"], &env)?;
     util::step("deployment artifacts and observability");
     tools::check_deploy(&exported)?;
+    end_to_end()?;
     util::step("all checks passed");
     Ok(())
 }

@@ -110,20 +110,25 @@ pub const SERVICES: &[Service] = &[
 pub struct UpOptions {
     detach: bool,
     release: bool,
+    observe: bool,
 }
 
 impl UpOptions {
-    /// Parses `--detach` and `--release`.
+    /// Parses `--detach`, `--release` and `--observe`.
     pub fn parse(flags: &[&str]) -> anyhow::Result<Self> {
         let mut options = Self {
             detach: false,
             release: false,
+            observe: false,
         };
         for flag in flags {
             match *flag {
                 "--detach" | "-d" => options.detach = true,
                 "--release" => options.release = true,
-                other => bail!("unknown flag `{other}` for up (known: --detach, --release)"),
+                "--observe" => options.observe = true,
+                other => {
+                    bail!("unknown flag `{other}` for up (known: --detach, --release, --observe)")
+                }
             }
         }
         Ok(options)
@@ -140,6 +145,11 @@ fn log_dir() -> PathBuf {
 
 fn pid_alive(pid: u32) -> bool {
     PathBuf::from(format!("/proc/{pid}")).exists()
+}
+
+/// Whether anything `up --detach` started is still running.
+pub fn running() -> bool {
+    running_pids().into_iter().any(|(_, pid)| pid_alive(pid))
 }
 
 fn running_pids() -> Vec<(String, u32)> {
@@ -261,6 +271,8 @@ pub async fn up(options: &UpOptions) -> anyhow::Result<()> {
         }
     }
     cargo(&args, &[])?;
+    // The gateway serves the admin dashboard at /admin.
+    crate::dashboard::build()?;
 
     fs::create_dir_all(run_dir())?;
     let client = reqwest::Client::new();
@@ -326,6 +338,42 @@ pub async fn up(options: &UpOptions) -> anyhow::Result<()> {
         .context("starting the event source mappings")?;
     fs::write(run_dir().join("esm.pid"), esm.id().to_string())?;
     children.push(("esm", esm));
+    if options.observe {
+        // Prometheus (Debian package) scraping every service with the platform's rules.
+        infra::ensure_program("prometheus", &["prometheus"])?;
+        step("starting Prometheus on 127.0.0.1:9090 (observability/prometheus/local.yml)");
+        let log = File::create(log_dir().join("prometheus.log"))?;
+        let mut prometheus = Command::new("prometheus")
+            .arg(format!(
+                "--config.file={}",
+                root().join("observability/prometheus/local.yml").display()
+            ))
+            .arg("--web.listen-address=127.0.0.1:9090")
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                root().join(".local/prometheus").display()
+            ))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .context("starting prometheus")?;
+        fs::write(
+            run_dir().join("prometheus.pid"),
+            prometheus.id().to_string(),
+        )?;
+        wait_path(
+            &client,
+            "prometheus",
+            "http://127.0.0.1:9090",
+            "/-/ready",
+            &mut prometheus,
+        )
+        .await?;
+        children.push(("prometheus", prometheus));
+    }
+    crate::functions::warm_up(&client).await?;
 
     let catalog = "http://127.0.0.1:8081";
     let existing: serde_json::Value = client
@@ -355,6 +403,14 @@ pub async fn up(options: &UpOptions) -> anyhow::Result<()> {
 
     println!();
     println!("retail-platform is up:");
+    println!(
+        "  admin dashboard http://127.0.0.1:8080/admin ({} / {})",
+        demo::ADMIN_EMAIL,
+        demo::ADMIN_PASSWORD
+    );
+    if options.observe {
+        println!("  prometheus      http://127.0.0.1:9090/alerts");
+    }
     for service in SERVICES {
         let base = format!("http://127.0.0.1:{}", service.port);
         println!("  {:<13} {base}{}", service.name, service.example);

@@ -177,7 +177,7 @@ pub fn check_deploy(exported: &std::path::Path) -> anyhow::Result<()> {
     )?;
     check(
         promtool,
-        &["check", "config", "observability/prometheus/prometheus.yml"],
+        &["check", "config", "observability/prometheus/local.yml"],
     )?;
     let obs = venv("obs", &["pyyaml==6.0.3"])?;
     step("observability: every metric in rules, dashboards and analyses is exported");
@@ -186,7 +186,9 @@ pub fn check_deploy(exported: &std::path::Path) -> anyhow::Result<()> {
         &[
             "observability/tests/check_observability.py",
             "--exported",
-            &exported.to_string_lossy(),
+            &exported
+                .with_file_name("exported-metrics*.txt")
+                .to_string_lossy(),
         ],
     )
 }

@@ -86,7 +86,15 @@ mod tests {
     fn the_default_table_parses_and_maps_paths() {
         let routes = parse(
             crate::config::DEFAULT_ROUTES,
-            &["catalog", "users", "inventory", "orders", "payments"],
+            &[
+                "catalog",
+                "users",
+                "inventory",
+                "orders",
+                "payments",
+                "bridge",
+                "webhooks",
+            ],
         )
         .unwrap();
         let products = routes

@@ -4,8 +4,14 @@
 //! with a valid `Psp-Signature` (HMAC-SHA256 over `t.body` with the shared secret, timestamp
 //! within five minutes); it is then put, unchanged, on the `payments-psp-callbacks` SQS queue,
 //! which payments consumes. The provider gets 202 once the message is queued (and retries on
-//! anything else); a bad signature is 401, a malformed body 400, both as
-//! `application/problem+json`.
+//! anything else); a bad signature is 401, a malformed body 400, a replay of a callback already
+//! accepted 409, all as `application/problem+json`.
+//!
+//! Replays: a signed callback is valid for five minutes, so a captured one could be sent again
+//! within that window. Each accepted callback (its signed timestamp and body) is claimed in a
+//! DynamoDB table for longer than the window; a second claim is refused. The provider's own
+//! retries are signed anew (another timestamp), so they are not replays; payments applies each
+//! callback once anyway.
 
 use aws_sdk_sqs::types::MessageAttributeValue;
 use serde_json::json;
@@ -16,6 +22,30 @@ pub mod env {
     pub const SECRET_ARN: &str = "PSP_WEBHOOK_SECRET_ARN";
     /// The queue callbacks go to.
     pub const QUEUE_URL: &str = "PSP_CALLBACKS_QUEUE_URL";
+    /// The DynamoDB table of callbacks already accepted (replay protection).
+    pub const REPLAY_TABLE: &str = "REPLAY_TABLE";
+}
+
+/// How long an accepted callback is remembered: longer than the signature tolerance, after
+/// which a replay fails the timestamp check anyway.
+pub const REMEMBER: std::time::Duration =
+    std::time::Duration::from_secs(2 * psp_signature::TOLERANCE_SECONDS.unsigned_abs());
+
+/// The replay key of a signed callback: SHA-256 of its signed timestamp and body.
+pub fn replay_key(signature: &str, body: &[u8]) -> String {
+    let timestamp = signature
+        .split(',')
+        .find_map(|part| part.trim().strip_prefix("t="))
+        .unwrap_or_default();
+    let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    ctx.update(timestamp.as_bytes());
+    ctx.update(b".");
+    ctx.update(body);
+    ctx.finish()
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// What an answer is.
@@ -52,6 +82,8 @@ pub struct Receiver {
     pub queue_url: String,
     /// The signing secret.
     pub secret: Vec<u8>,
+    /// Callbacks already accepted.
+    pub seen: function_kit::idempotency::Claims,
 }
 
 impl Receiver {
@@ -60,6 +92,7 @@ impl Receiver {
         config: &aws_config::SdkConfig,
         secret_id: &str,
         queue_url: &str,
+        replay_table: &str,
     ) -> anyhow::Result<Self> {
         let secrets = aws_sdk_secretsmanager::Client::new(config);
         let value = secrets
@@ -79,6 +112,13 @@ impl Receiver {
             sqs: aws_sdk_sqs::Client::new(config),
             queue_url: queue_url.to_owned(),
             secret,
+            seen: function_kit::idempotency::Claims::new(
+                aws_sdk_dynamodb::Client::new(config),
+                replay_table,
+                "callback_id",
+                std::time::Duration::from_secs(30),
+                REMEMBER,
+            ),
         })
     }
 
@@ -110,6 +150,18 @@ impl Receiver {
                 "the body is not a callback (no `authorization`)",
             );
         };
+        let key = replay_key(signature, body);
+        match self.seen.claim(&key).await {
+            Ok(function_kit::idempotency::Claim::Acquired) => {}
+            Ok(function_kit::idempotency::Claim::Taken) => {
+                tracing::warn!(authorization, "refused a replayed callback");
+                return problem(409, "Conflict", "this callback was already received");
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "could not check for a replay");
+                return problem(503, "Service Unavailable", "try again");
+            }
+        }
         let attribute = MessageAttributeValue::builder()
             .data_type("String")
             .string_value(signature)
@@ -124,13 +176,20 @@ impl Receiver {
             send = send.message_attributes("psp_signature", attribute);
         }
         match send.send().await {
-            Ok(_) => Answer {
-                status: 202,
-                body: json!({"accepted": authorization}).to_string(),
-                content_type: "application/json",
-            },
+            Ok(_) => {
+                if let Err(err) = self.seen.done(&key).await {
+                    // Queued all the same; the claim lapses after its lease.
+                    tracing::warn!(error = %err, "could not record an accepted callback");
+                }
+                Answer {
+                    status: 202,
+                    body: json!({"accepted": authorization}).to_string(),
+                    content_type: "application/json",
+                }
+            }
             Err(err) => {
                 tracing::error!(error = %aws_sdk_sqs::error::DisplayErrorContext(err), "could not queue a callback");
+                self.seen.release(&key).await;
                 problem(503, "Service Unavailable", "try again")
             }
         }

@@ -15,7 +15,9 @@ async fn main() -> Result<(), Error> {
         std::env::var(env::SECRET_ARN).map_err(|_| format!("{} is not set", env::SECRET_ARN))?;
     let queue =
         std::env::var(env::QUEUE_URL).map_err(|_| format!("{} is not set", env::QUEUE_URL))?;
-    let receiver = Receiver::new(&config, &secret, &queue).await?;
+    let replay = std::env::var(env::REPLAY_TABLE)
+        .map_err(|_| format!("{} is not set", env::REPLAY_TABLE))?;
+    let receiver = Receiver::new(&config, &secret, &queue, &replay).await?;
     lambda_http::run(service_fn(|request: Request| {
         let receiver = receiver.clone();
         async move {

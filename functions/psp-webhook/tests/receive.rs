@@ -25,7 +25,16 @@ async fn only_signed_callbacks_are_queued() {
         .await
         .unwrap();
     let url = queue.queue_url().unwrap().to_owned();
-    let receiver = Receiver::new(&config, &name, &url).await.unwrap();
+    let created = function_kit::topology::ensure(
+        &config,
+        &function_kit::topology::Topology::committed().unwrap(),
+        &format!("p{}-", &id[..12]),
+    )
+    .await
+    .unwrap();
+    let receiver = Receiver::new(&config, &name, &url, &created.tables["psp-callbacks-seen"])
+        .await
+        .unwrap();
 
     let body =
         br#"{"type":"authorization.succeeded","authorization":"auth_1","status":"approved"}"#;
@@ -33,6 +42,17 @@ async fn only_signed_callbacks_are_queued() {
     let good = psp_signature::sign(b"s3cr3t", now, body);
     let answer = receiver.receive(Some(&good), body).await;
     assert_eq!(answer.status, 202, "{answer:?}");
+    // The same signed callback again is a replay.
+    let replay = receiver.receive(Some(&good), body).await;
+    assert_eq!(replay.status, 409, "{replay:?}");
+    assert_eq!(replay.content_type, "application/problem+json");
+    let tampered = {
+        let mut bytes = body.to_vec();
+        bytes[10] ^= 1;
+        bytes
+    };
+    let answer = receiver.receive(Some(&good), &tampered).await;
+    assert_eq!(answer.status, 401, "a tampered byte: {answer:?}");
 
     for (signature, body) in [
         (None, &body[..]),

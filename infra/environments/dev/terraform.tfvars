@@ -66,6 +66,7 @@ lambda_reserved_concurrency = {
   webhook-dispatcher = 5
   analytics          = 2
   psp-webhook        = 5
+  webhook-admin      = 5
 }
 ses_sender_domain = "mail.dev.retail.example.com"
 

@@ -287,8 +287,8 @@ variable "lambda_reserved_concurrency" {
   description = "Reserved concurrency per function (also the SQS poller's maximum concurrency)."
 
   validation {
-    condition     = alltrue([for f in ["notifier", "webhook-dispatcher", "analytics", "psp-webhook"] : contains(keys(var.lambda_reserved_concurrency), f)])
-    error_message = "Give a value for notifier, webhook-dispatcher, analytics and psp-webhook."
+    condition     = alltrue([for f in ["notifier", "webhook-dispatcher", "analytics", "psp-webhook", "webhook-admin"] : contains(keys(var.lambda_reserved_concurrency), f)])
+    error_message = "Give a value for notifier, webhook-dispatcher, analytics, psp-webhook and webhook-admin."
   }
 
   validation {

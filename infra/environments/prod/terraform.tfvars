@@ -66,6 +66,7 @@ lambda_reserved_concurrency = {
   webhook-dispatcher = 50
   analytics          = 10
   psp-webhook        = 50
+  webhook-admin      = 5
 }
 ses_sender_domain = "mail.retail.example.com"
 

@@ -25,7 +25,9 @@ locals {
   ]
 
   # One entry per cargo-lambda binary (functions/<name>). SQS consumers are
-  # fed by their own queue; psp-webhook is called by the payment provider.
+  # fed by their own queue; psp-webhook is called by the payment provider;
+  # webhook-admin is invoked by the gateway only (its IRSA role may invoke the
+  # live alias, module.iam gateway_function_arns).
   lambda_functions = {
     notifier = {
       description          = "retail-events -> customer email (SES) and SMS (SNS)"
@@ -60,6 +62,23 @@ locals {
       maximum_concurrency             = var.lambda_reserved_concurrency["webhook-dispatcher"]
       policy_arns                     = module.iam.function_policy_arns["webhook-dispatcher"]
     }
+    webhook-admin = {
+      description          = "Partner webhook admin API (subscriptions, endpoint secrets, delivery log) behind the gateway"
+      memory_size          = var.lambda_memory_size
+      timeout              = 10
+      reserved_concurrency = var.lambda_reserved_concurrency["webhook-admin"]
+      environment = {
+        SUBSCRIPTIONS_TABLE   = module.dynamodb.webhook_subscriptions_table_name
+        DELIVERIES_TABLE      = module.dynamodb.webhook_deliveries_table_name
+        WEBHOOK_SECRET_PREFIX = module.secrets.webhook_endpoint_secret_prefix
+      }
+      event_source                    = "invoke"
+      source_queue_arn                = ""
+      batch_size                      = 0
+      maximum_batching_window_seconds = 0
+      maximum_concurrency             = 0
+      policy_arns                     = module.iam.function_policy_arns["webhook-admin"]
+    }
     analytics = {
       description          = "retail-events -> business metrics as CloudWatch EMF"
       memory_size          = var.lambda_memory_size
@@ -83,6 +102,7 @@ locals {
       environment = {
         PSP_WEBHOOK_SECRET_ARN  = module.secrets.psp_webhook_secret_arn
         PSP_CALLBACKS_QUEUE_URL = module.messaging.queue_urls["payments-psp-callbacks"]
+        REPLAY_TABLE            = module.dynamodb.psp_callbacks_seen_table_name
       }
       event_source                    = "url"
       source_queue_arn                = ""
@@ -227,10 +247,12 @@ module "iam" {
   notifier_idempotency_table_arn      = module.dynamodb.notifier_idempotency_table_arn
   webhook_subscriptions_table_arn     = module.dynamodb.webhook_subscriptions_table_arn
   webhook_deliveries_table_arn        = module.dynamodb.webhook_deliveries_table_arn
+  psp_callbacks_seen_table_arn        = module.dynamodb.psp_callbacks_seen_table_arn
   dynamodb_kms_key_arn                = module.dynamodb.kms_key_arn
   webhook_endpoint_secret_arn_pattern = module.secrets.webhook_endpoint_secret_arn_pattern
   psp_webhook_secret_arn              = module.secrets.psp_webhook_secret_arn
   ses_identity_arns                   = local.ses_identity_arns
+  gateway_function_arns               = [module.lambda.live_alias_arns["webhook-admin"]]
   tags                                = local.tags
 }
 

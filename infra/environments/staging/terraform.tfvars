@@ -65,6 +65,7 @@ lambda_reserved_concurrency = {
   webhook-dispatcher = 10
   analytics          = 5
   psp-webhook        = 10
+  webhook-admin      = 5
 }
 ses_sender_domain = "mail.staging.retail.example.com"
 

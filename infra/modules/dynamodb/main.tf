@@ -11,6 +11,10 @@
 #   listed per subscription newest first (delivery_id is a UUIDv7); the
 #   by_event_id index answers "where did this event go"; expires_at bounds
 #   retention.
+# - psp callbacks seen: one item per payment provider callback id psp-webhook
+#   accepted (a conditional put that fails means a replay, which is
+#   rejected); expires_at lets TTL drop it once the callback's timestamp is
+#   outside the signature tolerance and a replay would be refused anyway.
 
 module "kms" {
   source = "../kms"
@@ -128,4 +132,32 @@ resource "aws_dynamodb_table" "webhook_deliveries" {
   }
 
   tags = merge(var.tags, { Name = "${var.name}-webhook-deliveries" })
+}
+
+resource "aws_dynamodb_table" "psp_callbacks_seen" {
+  name                        = "${var.name}-psp-callbacks-seen"
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "callback_id"
+  deletion_protection_enabled = var.deletion_protection
+
+  attribute {
+    name = "callback_id"
+    type = "S"
+  }
+
+  ttl {
+    attribute_name = "expires_at"
+    enabled        = true
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = module.kms.key_arn
+  }
+
+  tags = merge(var.tags, { Name = "${var.name}-psp-callbacks-seen" })
 }

@@ -28,6 +28,16 @@ output "webhook_deliveries_table_arn" {
   value       = aws_dynamodb_table.webhook_deliveries.arn
 }
 
+output "psp_callbacks_seen_table_name" {
+  description = "Table of the payment provider callback ids psp-webhook accepted (replay rejection, TTL on expires_at)."
+  value       = aws_dynamodb_table.psp_callbacks_seen.name
+}
+
+output "psp_callbacks_seen_table_arn" {
+  description = "ARN of the psp callbacks seen table."
+  value       = aws_dynamodb_table.psp_callbacks_seen.arn
+}
+
 output "kms_key_arn" {
   description = "KMS key encrypting the tables."
   value       = module.kms.key_arn

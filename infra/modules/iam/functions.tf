@@ -122,7 +122,8 @@ data "aws_iam_policy_document" "webhook_dispatcher" {
   }
 }
 
-# psp-webhook: the provider signing secret, and the callbacks queue it feeds.
+# psp-webhook: the provider signing secret, the callback ids it has accepted
+# (replay rejection) and the callbacks queue it feeds.
 data "aws_iam_policy_document" "psp_webhook" {
   statement {
     sid       = "ReadSigningSecret"
@@ -139,6 +140,33 @@ data "aws_iam_policy_document" "psp_webhook" {
       test     = "StringEquals"
       variable = "kms:ViaService"
       values   = [local.via.secretsmanager]
+    }
+  }
+
+  # function_kit::idempotency::Claims: a conditional put claims a callback
+  # (when it fails the callback is a replay), an update marks it done once
+  # enqueued (an in-progress claim can be taken over after its lease, a done
+  # one cannot), a delete gives it back when it could not be enqueued.
+  statement {
+    sid       = "RecordSeenCallbacks"
+    actions   = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+    resources = [var.psp_callbacks_seen_table_arn]
+  }
+
+  statement {
+    sid = "SeenCallbacksTableKey"
+    actions = [
+      "kms:Decrypt",
+      "kms:Encrypt",
+      "kms:GenerateDataKey",
+      "kms:DescribeKey",
+    ]
+    resources = [var.dynamodb_kms_key_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = [local.via.dynamodb]
     }
   }
 
@@ -161,10 +189,79 @@ data "aws_iam_policy_document" "psp_webhook" {
   }
 }
 
+# webhook-admin: the admin API behind the gateway. Manages subscriptions (an
+# item per subscription plus one per event type, written in one transaction:
+# TransactWriteItems is authorized as the PutItem/UpdateItem it contains),
+# reads the delivery log, and creates, rotates and deletes the partner
+# endpoint secrets under <name>/webhooks/, the prefix the dispatcher reads.
+data "aws_iam_policy_document" "webhook_admin" {
+  statement {
+    sid = "ManageSubscriptions"
+    actions = [
+      "dynamodb:GetItem",
+      "dynamodb:PutItem",
+      "dynamodb:UpdateItem",
+      "dynamodb:Query",
+    ]
+    resources = [
+      var.webhook_subscriptions_table_arn,
+      "${var.webhook_subscriptions_table_arn}/index/*",
+    ]
+  }
+
+  statement {
+    sid       = "ReadDeliveries"
+    actions   = ["dynamodb:Query"]
+    resources = [var.webhook_deliveries_table_arn]
+  }
+
+  statement {
+    sid = "WebhookTablesKey"
+    actions = [
+      "kms:Decrypt",
+      "kms:Encrypt",
+      "kms:GenerateDataKey",
+      "kms:DescribeKey",
+    ]
+    resources = [var.dynamodb_kms_key_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = [local.via.dynamodb]
+    }
+  }
+
+  statement {
+    sid = "ManageEndpointSecrets"
+    actions = [
+      "secretsmanager:CreateSecret",
+      "secretsmanager:PutSecretValue",
+      "secretsmanager:GetSecretValue",
+      "secretsmanager:DeleteSecret",
+      "secretsmanager:TagResource",
+    ]
+    resources = [var.webhook_endpoint_secret_arn_pattern]
+  }
+
+  statement {
+    sid       = "EncryptEndpointSecrets"
+    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+    resources = [var.secrets_kms_key_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = [local.via.secretsmanager]
+    }
+  }
+}
+
 locals {
   function_policies = {
     notifier           = data.aws_iam_policy_document.notifier.json
     webhook-dispatcher = data.aws_iam_policy_document.webhook_dispatcher.json
+    webhook-admin      = data.aws_iam_policy_document.webhook_admin.json
     psp-webhook        = data.aws_iam_policy_document.psp_webhook.json
   }
 }

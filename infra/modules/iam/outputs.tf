@@ -8,6 +8,7 @@ output "function_policy_arns" {
   value = {
     notifier           = [aws_iam_policy.function["notifier"].arn]
     webhook-dispatcher = [aws_iam_policy.function["webhook-dispatcher"].arn]
+    webhook-admin      = [aws_iam_policy.function["webhook-admin"].arn]
     psp-webhook        = [aws_iam_policy.function["psp-webhook"].arn]
     analytics          = []
   }

@@ -95,13 +95,14 @@ data "aws_iam_policy_document" "service" {
     }
   }
 
-  # bridge: publish to retail-events, nothing else.
+  # bridge: publish to retail-events, and read the topic's attributes (its
+  # /readyz calls GetTopicAttributes), nothing else.
   dynamic "statement" {
     for_each = each.key == "bridge" ? [var.events_topic_arn] : []
 
     content {
       sid       = "PublishRetailEvents"
-      actions   = ["sns:Publish"]
+      actions   = ["sns:Publish", "sns:GetTopicAttributes"]
       resources = [statement.value]
     }
   }
@@ -119,6 +120,19 @@ data "aws_iam_policy_document" "service" {
         variable = "kms:ViaService"
         values   = [local.via.sns]
       }
+    }
+  }
+
+  # gateway: invoke its function upstreams (lambda:<name>:live), only through
+  # the alias: the qualified ARN does not match the bare function or another
+  # alias or version.
+  dynamic "statement" {
+    for_each = each.key == "gateway" && length(var.gateway_function_arns) > 0 ? [var.gateway_function_arns] : []
+
+    content {
+      sid       = "InvokeFunctionUpstreams"
+      actions   = ["lambda:InvokeFunction"]
+      resources = statement.value
     }
   }
 

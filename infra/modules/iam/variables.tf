@@ -165,6 +165,16 @@ variable "webhook_deliveries_table_arn" {
   }
 }
 
+variable "psp_callbacks_seen_table_arn" {
+  type        = string
+  description = "ARN of the table of payment provider callback ids psp-webhook has accepted (replay rejection)."
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:dynamodb:", var.psp_callbacks_seen_table_arn))
+    error_message = "Must be a DynamoDB table ARN."
+  }
+}
+
 variable "dynamodb_kms_key_arn" {
   type        = string
   description = "KMS key of the DynamoDB tables."
@@ -192,6 +202,17 @@ variable "psp_webhook_secret_arn" {
   validation {
     condition     = can(regex("^arn:aws[a-z-]*:secretsmanager:", var.psp_webhook_secret_arn))
     error_message = "Must be a Secrets Manager secret ARN."
+  }
+}
+
+variable "gateway_function_arns" {
+  type        = list(string)
+  description = "Qualified ARNs (function:<name>:<alias>) of the Lambda functions the gateway invokes as upstreams (url = lambda:<name>:<alias>), e.g. the webhook-admin live alias (lambda module output live_alias_arns)."
+  default     = []
+
+  validation {
+    condition     = alltrue([for a in var.gateway_function_arns : can(regex("^arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:function:[A-Za-z0-9_-]+:[A-Za-z0-9_-]+$", a))])
+    error_message = "Entries must be qualified Lambda ARNs (an alias or version), so the gateway can invoke only what the alias points at."
   }
 }
 

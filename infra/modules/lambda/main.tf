@@ -9,8 +9,10 @@
 # code attributes and never reverts a deploy.
 #
 # Every publish gets a version and the alias "live" points at one; event
-# source mappings and the function URL target the alias, so a rollback is an
-# alias move (set live_versions, or `aws lambda update-alias` in an incident).
+# source mappings, the function URL and the callers of "invoke" functions (the
+# gateway's lambda:<function>:live upstreams) target the alias, so a rollback
+# is an alias move (set live_versions, or `aws lambda update-alias` in an
+# incident).
 
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
@@ -229,7 +231,7 @@ resource "aws_iam_role_policy_attachment" "business" {
 ################################################################################
 
 resource "aws_lambda_function" "this" {
-  #checkov:skip=CKV_AWS_116:SQS-triggered functions dead-letter through their source queue's redrive policy; psp-webhook is invoked synchronously, so an async DLQ would never receive anything
+  #checkov:skip=CKV_AWS_116:SQS-triggered functions dead-letter through their source queue's redrive policy; psp-webhook and webhook-admin are invoked synchronously, so an async DLQ would never receive anything
   #checkov:skip=CKV_AWS_272:Artifacts are built from source by CI (cargo lambda build) and pinned by source_code_hash; AWS Signer code signing is not used
   for_each = var.functions
 

@@ -68,8 +68,10 @@ variable "functions" {
   description = <<-EOT
     Functions keyed by cargo-lambda binary name. event_source is "sqs" (an event
     source mapping from source_queue_arn with batch_size,
-    maximum_batching_window_seconds and maximum_concurrency) or "url" (a public
-    function URL; the queue fields are ignored, give "" and 0). policy_arns are
+    maximum_batching_window_seconds and maximum_concurrency), "url" (a public
+    function URL) or "invoke" (no trigger and no URL: only IAM principals allowed
+    lambda:InvokeFunction on its live alias call it, e.g. the gateway); for "url"
+    and "invoke" the queue fields are ignored, give "" and 0. policy_arns are
     the business permissions from the iam module.
   EOT
 
@@ -79,8 +81,8 @@ variable "functions" {
   }
 
   validation {
-    condition     = alltrue([for f in values(var.functions) : contains(["sqs", "url"], f.event_source)])
-    error_message = "event_source must be \"sqs\" or \"url\"."
+    condition     = alltrue([for f in values(var.functions) : contains(["sqs", "url", "invoke"], f.event_source)])
+    error_message = "event_source must be \"sqs\", \"url\" or \"invoke\"."
   }
 
   validation {

@@ -1,5 +1,7 @@
 # VPC endpoints keep AWS API traffic (image pulls, secrets, queues, logs, STS
-# for IRSA) off the NAT gateways: cheaper and never on the internet.
+# for IRSA, the gateway's Lambda invocations) off the NAT gateways: cheaper and
+# never on the internet. The pods' NetworkPolicies allow AWS APIs only at
+# these endpoints' addresses in the VPC CIDR (k8s/components/network-policies).
 
 data "aws_region" "current" {}
 

@@ -42,8 +42,8 @@ variable "one_nat_gateway_per_az" {
 
 variable "interface_endpoint_services" {
   type        = list(string)
-  description = "AWS services reached through interface VPC endpoints."
-  default     = ["sns", "sqs", "secretsmanager", "ecr.api", "ecr.dkr", "logs", "sts"]
+  description = "AWS services reached through interface VPC endpoints (lambda: the gateway invokes its function upstreams, such as webhook-admin, through the Lambda API)."
+  default     = ["sns", "sqs", "secretsmanager", "ecr.api", "ecr.dkr", "logs", "sts", "lambda"]
 
   validation {
     condition = alltrue([for s in var.interface_endpoint_services : contains(

@@ -402,6 +402,85 @@ async fn a_reservation_without_an_outcome_expires_and_is_released() {
         parked.contains("o-6") && parked.contains("stock is short"),
         "{parked}"
     );
+
+    // The same dead letter through the admin API: listed with its depth and reason, then
+    // discarded; unknown queues and ids are 404, non-admins 403.
+    let admin = |method: reqwest::Method, path: &str| {
+        app.client
+            .request(method, format!("{}{path}", app.base))
+            .header("x-auth-subject", "ops")
+            .header("x-auth-roles", "admin")
+    };
+    let queue = &app.queues[0];
+    let queues: Value = admin(reqwest::Method::GET, "/admin/dead-letters")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(queues["items"], json!([{"queue": queue, "depth": 1}]));
+    let letters: Value = admin(
+        reqwest::Method::GET,
+        &format!("/admin/dead-letters/{queue}"),
+    )
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let letter = &letters["items"][0];
+    assert_eq!(letter["event_type"], "order.confirmed");
+    assert!(letter["error"].as_str().unwrap().contains("stock is short"));
+    assert_eq!(letter["body"]["data"]["order_id"], "o-6");
+    let id = letter["id"].as_str().unwrap().to_owned();
+    let shopper = app
+        .client
+        .get(format!("{}/admin/dead-letters", app.base))
+        .header("x-auth-subject", "u-1")
+        .header("x-auth-roles", "shopper")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(shopper.status(), 403);
+    for (method, path) in [
+        (
+            reqwest::Method::GET,
+            "/admin/dead-letters/other-queue".to_owned(),
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/admin/dead-letters/{queue}/no-such-id/replay"),
+        ),
+        (
+            reqwest::Method::DELETE,
+            format!("/admin/dead-letters/{queue}/no-such-id"),
+        ),
+    ] {
+        let response = admin(method.clone(), &path).send().await.unwrap();
+        assert_eq!(response.status(), 404, "{method} {path}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+    }
+    let discarded = admin(
+        reqwest::Method::DELETE,
+        &format!("/admin/dead-letters/{queue}/{id}"),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(discarded.status(), 204);
+    let queues: Value = admin(reqwest::Method::GET, "/admin/dead-letters")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(queues["items"][0]["depth"], 0);
     app.cleanup().await;
 }
 
@@ -531,5 +610,96 @@ async fn a_stock_count_sets_many_skus_at_once_or_none() {
         .collect();
     assert_eq!(fields, ["items[1].sku", "items[2].on_hand"]);
     assert_eq!(app.available("C-1").await, 7, "nothing applied");
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn operators_page_through_stock_and_see_reservations_in_flight() {
+    let app = spawn(900).await;
+    for i in 0..5 {
+        app.stock(&format!("LST-{i}"), i * 3).await;
+    }
+    app.place("o-list", &[("LST-4", 2), ("LST-3", 1)]).await;
+    app.expect("inventory.reserved", "o-list").await;
+    let get = |path: String| {
+        let request = app
+            .client
+            .get(format!("{}{path}", app.base))
+            .header("x-auth-subject", "ops")
+            .header("x-auth-roles", "admin");
+        async move { request.send().await.unwrap() }
+    };
+
+    // Every SKU once, in order, two per page.
+    let mut seen = Vec::new();
+    let mut path = "/admin/inventory?limit=2".to_owned();
+    loop {
+        let page: Value = get(path.clone()).await.json().await.unwrap();
+        for item in page["items"].as_array().unwrap() {
+            seen.push(item.clone());
+        }
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/admin/inventory?limit=2&cursor={cursor}"),
+            None => break,
+        }
+    }
+    let skus: Vec<&str> = seen.iter().map(|i| i["sku"].as_str().unwrap()).collect();
+    assert_eq!(skus, ["LST-0", "LST-1", "LST-2", "LST-3", "LST-4"]);
+    let four = &seen[4];
+    assert_eq!(
+        (
+            four["on_hand"].as_i64(),
+            four["reserved"].as_i64(),
+            four["available"].as_i64()
+        ),
+        (Some(12), Some(2), Some(10))
+    );
+
+    // Low only: at or below the threshold (5 by default).
+    let low: Value = get("/admin/inventory?low_only=true".into())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let low: Vec<&str> = low["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["sku"].as_str().unwrap())
+        .collect();
+    assert_eq!(low, ["LST-0", "LST-1"]);
+
+    // Reservations in flight, one row per line.
+    let held: Value = get("/admin/inventory/reservations".into())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let lines: Vec<(String, i64)> = held["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            assert_eq!(l["order_id"], "o-list");
+            (
+                l["sku"].as_str().unwrap().to_owned(),
+                l["quantity"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(lines, [("LST-3".to_owned(), 1), ("LST-4".to_owned(), 2)]);
+
+    // Bad paging is a 400 naming the parameter.
+    for (path, field) in [
+        ("/admin/inventory?limit=0", "limit"),
+        ("/admin/inventory?cursor=%25%25", "cursor"),
+        ("/admin/inventory?low_only=perhaps", "low_only"),
+        ("/admin/inventory/reservations?cursor=bm9waXBl", "cursor"),
+    ] {
+        let response = get(path.into()).await;
+        assert_eq!(response.status(), 400, "{path}");
+        let problem: Value = response.json().await.unwrap();
+        assert_eq!(problem["errors"][0]["field"], field, "{path}: {problem}");
+    }
     app.cleanup().await;
 }

