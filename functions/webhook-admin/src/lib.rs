@@ -38,6 +38,8 @@ pub mod env {
     pub const WEBHOOK_SECRET_PREFIX: &str = "WEBHOOK_SECRET_PREFIX";
     /// `true` accepts endpoints on private addresses and plain http (local development only).
     pub const ALLOW_PRIVATE_ENDPOINTS: &str = "ALLOW_PRIVATE_ENDPOINTS";
+    /// The KMS key new endpoint secrets are encrypted with (optional).
+    pub const WEBHOOK_SECRET_KMS_KEY: &str = "WEBHOOK_SECRET_KMS_KEY";
 }
 
 /// How long the previous secret keeps signing after a rotation.
@@ -62,13 +64,17 @@ impl AdminApi {
     /// From the AWS configuration and the environment.
     pub fn from_env(config: &aws_config::SdkConfig) -> anyhow::Result<Self> {
         let var = |k: &str| std::env::var(k).map_err(|_| anyhow::anyhow!("{k} is not set"));
-        Ok(Self::new(
+        let mut api = Self::new(
             config,
             &var(env::SUBSCRIPTIONS_TABLE)?,
             &var(env::DELIVERIES_TABLE)?,
             &var(env::WEBHOOK_SECRET_PREFIX)?,
             std::env::var(env::ALLOW_PRIVATE_ENDPOINTS).is_ok_and(|v| v == "true"),
-        ))
+        );
+        api.store = api
+            .store
+            .with_secret_kms_key(std::env::var(env::WEBHOOK_SECRET_KMS_KEY).ok());
+        Ok(api)
     }
 
     /// From explicit settings.

@@ -120,6 +120,8 @@ pub struct Store {
     pub deliveries: String,
     /// Secret name prefix.
     pub secret_prefix: String,
+    /// The KMS key new secrets are encrypted with (the account's default key when unset).
+    pub secret_kms_key: Option<String>,
 }
 
 /// A bad cursor, or an AWS failure.
@@ -222,7 +224,15 @@ impl Store {
             subscriptions: subscriptions.to_owned(),
             deliveries: deliveries.to_owned(),
             secret_prefix: secret_prefix.to_owned(),
+            secret_kms_key: None,
         }
+    }
+
+    /// New secrets are encrypted with this KMS key.
+    #[must_use]
+    pub fn with_secret_kms_key(mut self, key: Option<String>) -> Self {
+        self.secret_kms_key = key.filter(|k| !k.is_empty());
+        self
     }
 
     fn secret_name(&self, id: &str) -> String {
@@ -249,6 +259,7 @@ impl Store {
             .name(self.secret_name(&id))
             .description(format!("Webhook signing secret of subscription {id}"))
             .secret_string(serde_json::to_string(&stored).unwrap_or_default())
+            .set_kms_key_id(self.secret_kms_key.clone())
             .send()
             .await
             .map_err(aws)?;

@@ -68,9 +68,10 @@ locals {
       timeout              = 10
       reserved_concurrency = var.lambda_reserved_concurrency["webhook-admin"]
       environment = {
-        SUBSCRIPTIONS_TABLE   = module.dynamodb.webhook_subscriptions_table_name
-        DELIVERIES_TABLE      = module.dynamodb.webhook_deliveries_table_name
-        WEBHOOK_SECRET_PREFIX = module.secrets.webhook_endpoint_secret_prefix
+        SUBSCRIPTIONS_TABLE    = module.dynamodb.webhook_subscriptions_table_name
+        DELIVERIES_TABLE       = module.dynamodb.webhook_deliveries_table_name
+        WEBHOOK_SECRET_PREFIX  = module.secrets.webhook_endpoint_secret_prefix
+        WEBHOOK_SECRET_KMS_KEY = module.secrets.kms_key_arn
       }
       event_source                    = "invoke"
       source_queue_arn                = ""
