@@ -159,6 +159,34 @@ pub async fn run() -> anyhow::Result<()> {
 
     let checkout = crate::bench_checkout::run_checkout().await?;
 
+    if crate::stack::running() {
+        bail!(
+            "the serverless benchmark starts the platform itself: stop it with `cargo xtask down`"
+        );
+    }
+    step("building the functions (release) and starting the platform (up --detach --release)");
+    cargo(
+        &[
+            "build",
+            "--release",
+            "--locked",
+            "-p",
+            "notifier",
+            "-p",
+            "webhook-dispatcher",
+            "-p",
+            "analytics",
+            "-p",
+            "webhook-admin",
+        ],
+        &[],
+    )?;
+    crate::stack::up(&crate::stack::UpOptions::for_bench()).await?;
+    let (_, created) = crate::functions::prepare().await?;
+    let serverless = crate::bench_serverless::run_serverless(&created.topic_arn).await;
+    crate::stack::down()?;
+    let serverless = serverless?;
+
     println!();
     println!(
         "GET /products/{{id}} (cache hit) directly, and as /api/v1/products/{{id}} through the gateway, vs a bare Axum handler with the same {} bytes",
@@ -240,6 +268,41 @@ pub async fn run() -> anyhow::Result<()> {
     println!(
         "  ratio confirmed orders/s / pgbench tps: {:.3}x",
         checkout.confirmed_per_second / checkout.pgbench_tps
+    );
+    println!();
+    println!(
+        "functions under cargo lambda watch --release: first invocation (process start, AWS clients, first event) vs warm (median of 5); the first also includes cargo lambda's own up-to-date check"
+    );
+    println!(
+        "  {:<20} {:>10} {:>10} {:>8}",
+        "", "cold ms", "warm ms", "ratio"
+    );
+    for (function, cold, warm) in &serverless.cold_starts {
+        println!(
+            "  {function:<20} {cold:>10.1} {warm:>10.1} {:>7.1}x",
+            cold / warm
+        );
+    }
+    println!();
+    println!(
+        "event to email: order CONFIRMED (timeline) -> email recorded in moto, {} orders, sequential; vs SNS publish -> SQS receive on moto",
+        serverless.orders
+    );
+    println!(
+        "  event -> email p50 ms          {:>10.1}",
+        serverless.email_p50_ms
+    );
+    println!(
+        "  event -> email p95 ms          {:>10.1}",
+        serverless.email_p95_ms
+    );
+    println!(
+        "  SNS -> SQS hop p50 ms          {:>10.1}",
+        serverless.hop_p50_ms
+    );
+    println!(
+        "  ratio event->email p50 / hop p50: {:.1}x",
+        serverless.email_p50_ms / serverless.hop_p50_ms
     );
     Ok(())
 }

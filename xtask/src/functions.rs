@@ -70,7 +70,7 @@ pub fn cargo_lambda() -> anyhow::Result<PathBuf> {
 }
 
 /// Starts `cargo lambda watch` for the workspace's functions.
-pub fn spawn_watch() -> anyhow::Result<Child> {
+pub fn spawn_watch(release: bool) -> anyhow::Result<Child> {
     let bin = venv("cargo-lambda", &["cargo-lambda==1.9.2"])?;
     let logs = root().join(".local").join("logs");
     fs::create_dir_all(&logs)?;
@@ -94,6 +94,7 @@ pub fn spawn_watch() -> anyhow::Result<Child> {
             "--env-file",
         ])
         .arg(root().join(".local").join("functions.env"))
+        .args(if release { &["--release"][..] } else { &[][..] })
         .env("PATH", path)
         .env("CARGO_TARGET_DIR", target_dir())
         .current_dir(root())

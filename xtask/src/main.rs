@@ -16,6 +16,7 @@
 mod aws;
 mod bench;
 mod bench_checkout;
+mod bench_serverless;
 mod dashboard;
 mod demo;
 mod dlq;

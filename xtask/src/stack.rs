@@ -111,15 +111,27 @@ pub struct UpOptions {
     detach: bool,
     release: bool,
     observe: bool,
+    warm_functions: bool,
 }
 
 impl UpOptions {
+    /// For the benchmarks: detached release builds, functions left cold.
+    pub fn for_bench() -> Self {
+        Self {
+            detach: true,
+            release: true,
+            observe: false,
+            warm_functions: false,
+        }
+    }
+
     /// Parses `--detach`, `--release` and `--observe`.
     pub fn parse(flags: &[&str]) -> anyhow::Result<Self> {
         let mut options = Self {
             detach: false,
             release: false,
             observe: false,
+            warm_functions: true,
         };
         for flag in flags {
             match *flag {
@@ -322,7 +334,7 @@ pub async fn up(options: &UpOptions) -> anyhow::Result<()> {
 
     // The functions: `cargo lambda watch` builds and serves them; `xtask esm` feeds their
     // queues into them, as Lambda's event source mappings do in AWS.
-    let watch = crate::functions::spawn_watch()?;
+    let watch = crate::functions::spawn_watch(options.release)?;
     fs::write(run_dir().join("lambda.pid"), watch.id().to_string())?;
     children.push(("lambda", watch));
     fs::create_dir_all(log_dir())?;
@@ -373,7 +385,9 @@ pub async fn up(options: &UpOptions) -> anyhow::Result<()> {
         .await?;
         children.push(("prometheus", prometheus));
     }
-    crate::functions::warm_up(&client).await?;
+    if options.warm_functions {
+        crate::functions::warm_up(&client).await?;
+    }
 
     let catalog = "http://127.0.0.1:8081";
     let existing: serde_json::Value = client
