@@ -40,6 +40,21 @@ pub struct Options {
     /// Where the gateway invokes its function upstreams (`cargo lambda watch`); by default
     /// nowhere (those routes answer 503).
     pub lambda_endpoint: Option<String>,
+    /// The real AWS callback path: the simulator sends its callbacks to this URL (the
+    /// psp-webhook function), which queues them on this SQS queue for payments; with the
+    /// signing secret given.
+    pub psp_function: Option<PspFunction>,
+}
+
+/// Where provider callbacks go in the AWS shape of the platform.
+#[derive(Debug, Clone)]
+pub struct PspFunction {
+    /// The psp-webhook function's URL.
+    pub callback_url: String,
+    /// The queue it fills and payments consumes.
+    pub queue_url: String,
+    /// The signing secret shared by the provider and the function.
+    pub secret: String,
 }
 
 impl Default for Options {
@@ -54,6 +69,7 @@ impl Default for Options {
             callback_delay: Duration::from_millis(200),
             callbacks_queue: false,
             lambda_endpoint: None,
+            psp_function: None,
         }
     }
 }
@@ -201,7 +217,10 @@ impl Platform {
 
         // payments and the provider simulator
         let payments_db = TestDatabase::create("co_payments").await;
-        let secret = format!("psp-secret-{id}");
+        let secret = options
+            .psp_function
+            .as_ref()
+            .map_or_else(|| format!("psp-secret-{id}"), |f| f.secret.clone());
         let simulator = payments::simulator::router(payments::simulator::SimulatorConfig {
             callback_secret: secret.clone().into_bytes(),
             callback_delay: options.callback_delay,
@@ -232,7 +251,12 @@ impl Platform {
         s.provider.timeout_ms = options.provider_timeout_ms;
         s.provider.callback_url = format!("http://127.0.0.1:{payments_port}/internal/psp/callback");
         s.provider.callback_secret = secret.clone().into();
-        let callbacks = if options.callbacks_queue {
+        let callbacks = if let Some(function) = &options.psp_function {
+            let aws = function_kit::aws::for_endpoint(&function_kit::aws::test_endpoint()).await;
+            s.provider.callbacks_queue_url = Some(function.queue_url.clone());
+            s.provider.callback_url.clone_from(&function.callback_url);
+            Some((function.queue_url.clone(), aws))
+        } else if options.callbacks_queue {
             let aws = function_kit::aws::for_endpoint(&function_kit::aws::test_endpoint()).await;
             let queue = aws_sdk_sqs::Client::new(&aws)
                 .create_queue()

@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use aws_config::SdkConfig;
-use checkout_tests::{Options, Platform};
+use checkout_tests::{Options, Platform, PspFunction};
 use events::Envelope;
 use events::payloads::{Amount, Contact, OrderConfirmed};
 use function_kit::local::EventSourceMapping;
@@ -141,6 +141,10 @@ pub struct Chain {
     pub created: Created,
     /// The proxy between the chain and moto, when asked for.
     pub moto_proxy: Option<TcpProxy>,
+    /// `cargo lambda watch` (function URLs under `/lambda-url/<function>/`).
+    pub lambda: String,
+    /// The provider's callback signing secret.
+    pub psp_secret: String,
     watch: WatchGuard,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -212,9 +216,24 @@ impl Chain {
             format!("DELIVERIES_TABLE={}", created.tables["webhook-deliveries"]),
             format!("WEBHOOK_SECRET_PREFIX={prefix}webhooks/"),
             "ALLOW_PRIVATE_ENDPOINTS=true".into(),
+            format!("PSP_WEBHOOK_SECRET_ARN={prefix}psp/signing-secret"),
+            format!(
+                "PSP_CALLBACKS_QUEUE_URL={}",
+                created.queue_urls["payments-psp-callbacks"]
+            ),
+            format!("REPLAY_TABLE={}", created.tables["psp-callbacks-seen"]),
             "RUST_LOG=info".into(),
         ];
         std::fs::write(&env_file, env.join("\n") + "\n").unwrap();
+        // The provider's signing secret, which psp-webhook reads at start-up.
+        let psp_secret = format!("psp-secret-{id}");
+        aws_sdk_secretsmanager::Client::new(&aws)
+            .create_secret()
+            .name(format!("{prefix}psp/signing-secret"))
+            .secret_string(&psp_secret)
+            .send()
+            .await
+            .unwrap();
         let bin = cargo_lambda();
         let mut path = std::env::var("PATH").unwrap_or_default();
         if let Some(dir) = bin.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -259,7 +278,14 @@ impl Chain {
             .timeout(Duration::from_secs(600))
             .build()
             .unwrap();
+        let no_signature = json!({
+            "version": "2.0", "routeKey": "$default", "rawPath": "/",
+            "rawQueryString": "", "headers": {},
+            "requestContext": {"http": {"method": "POST", "path": "/"}, "stage": "$default"},
+            "body": "{}", "isBase64Encoded": false
+        });
         for (function, payload) in [
+            ("psp-webhook", no_signature),
             ("notifier", json!({"Records": []})),
             ("webhook-dispatcher", json!({"Records": []})),
             ("analytics", json!({"Records": []})),
@@ -290,6 +316,11 @@ impl Chain {
 
         let platform = Platform::start(Options {
             lambda_endpoint: Some(lambda.clone()),
+            psp_function: Some(PspFunction {
+                callback_url: format!("{lambda}/lambda-url/psp-webhook/"),
+                queue_url: created.queue_urls["payments-psp-callbacks"].clone(),
+                secret: psp_secret.clone(),
+            }),
             ..Options::default()
         })
         .await;
@@ -337,6 +368,8 @@ impl Chain {
             aws,
             created,
             moto_proxy,
+            lambda,
+            psp_secret,
             watch: WatchGuard(watch),
             stop,
             tasks,

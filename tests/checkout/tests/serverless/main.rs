@@ -367,3 +367,106 @@ async fn the_gateway_answers_503_when_the_function_cannot_be_invoked() {
     );
     platform.stop().await;
 }
+
+#[tokio::test]
+async fn an_asynchronous_payment_is_confirmed_through_the_psp_webhook_function_and_bad_callbacks_change_nothing()
+ {
+    let chain = Chain::start(false, |_| {}).await;
+    let platform = &chain.platform;
+    platform.product("SLS-3", 3000, 5).await;
+
+    // The simulator answers `pending`, then sends its signed callback to the function URL; the
+    // function queues it and payments takes it from SQS.
+    let order = platform.place("SLS-3", 1, "tok_async").await;
+    assert_eq!(
+        platform.settled(&order, Duration::from_secs(60)).await["status"],
+        "CONFIRMED"
+    );
+    let payment = platform
+        .payment_reaches(&order, "captured", Duration::from_secs(30))
+        .await;
+    let authorization = payment["psp_reference"].as_str().unwrap().to_owned();
+
+    // Callbacks that must not count: tampered, stale, unsigned, replayed.
+    let url = format!("{}/lambda-url/psp-webhook/", chain.lambda);
+    let secret = chain.psp_secret.as_bytes();
+    let body = serde_json::to_vec(&json!({
+        "type": "authorization.failed",
+        "authorization": authorization,
+        "status": "declined",
+        "decline_code": "card_declined"
+    }))
+    .unwrap();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let post = |signature: Option<String>, body: Vec<u8>| {
+        let client = platform.client.clone();
+        let url = url.clone();
+        async move {
+            let mut request = client
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body);
+            if let Some(signature) = signature {
+                request = request.header(psp_signature::HEADER, signature);
+            }
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            let content_type = response
+                .headers()
+                .get("content-type")
+                .map(|v| v.to_str().unwrap().to_owned());
+            (status, content_type)
+        }
+    };
+    let mut tampered = body.clone();
+    let last = tampered.len() - 2;
+    tampered[last] ^= 1;
+    for (signature, payload, why) in [
+        (
+            Some(psp_signature::sign(secret, now, &body)),
+            tampered,
+            "a tampered byte",
+        ),
+        (
+            Some(psp_signature::sign(secret, now - 3600, &body)),
+            body.clone(),
+            "a stale timestamp",
+        ),
+        (None, body.clone(), "no signature"),
+    ] {
+        let (status, content_type) = post(signature, payload).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{why}");
+        assert_eq!(
+            content_type.as_deref(),
+            Some("application/problem+json"),
+            "{why}"
+        );
+    }
+    // A genuine approval, then the very same request again: the second is a replay.
+    let approval = serde_json::to_vec(&json!({
+        "type": "authorization.succeeded",
+        "authorization": authorization,
+        "status": "approved"
+    }))
+    .unwrap();
+    let signature = psp_signature::sign(secret, now, &approval);
+    let (first, _) = post(Some(signature.clone()), approval.clone()).await;
+    assert_eq!(first, StatusCode::ACCEPTED);
+    let (replayed, content_type) = post(Some(signature), approval).await;
+    assert_eq!(replayed, StatusCode::CONFLICT);
+    assert_eq!(content_type.as_deref(), Some("application/problem+json"));
+
+    // Nothing changed: still confirmed and captured once.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(platform.order(&order).await["status"], "CONFIRMED");
+    let payment = platform.payment(&order).await.unwrap();
+    assert_eq!(payment["status"], "captured");
+    let captures = payment["ledger"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "capture")
+        .count();
+    assert_eq!(captures, 1, "{payment}");
+    chain.stop().await;
+}
