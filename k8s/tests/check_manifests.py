@@ -1,8 +1,7 @@
 #!/usr/bin/env python3
 """Renders and checks every Kubernetes manifest the platform deploys.
 
-What it does, in order, for each render target (k8s/overlays/<env>, the bridge preview in
-k8s/tests/bridge, and argocd/):
+What it does, in order, for each render target (k8s/overlays/<env> and argocd/):
 
 1. renders it with `kubectl kustomize` (kustomize v5);
 2. validates every built-in kind strictly (`kubernetes-validate --strict`) against the cluster's
@@ -17,6 +16,7 @@ k8s/tests/bridge, and argocd/):
      (/readyz, /healthz, startup), requests and limits, zone spreading and no service account token;
    - references resolve: ConfigMaps, Secrets produced by ExternalSecrets, HPA targets, Rollout
      workloadRefs, Service/ServiceMonitor/PDB selectors and ports, SecretStore service accounts;
+   - every service in k8s/tests/config_keys.json (the bridge included) runs in every overlay;
    - no placeholder survives into an overlay (account 000000000000, retail-ENV, 192.0.2.0/24);
    - sync waves order namespace -> service accounts/secret stores -> secrets/config -> workloads;
    - the ArgoCD AppProject allows every kind the overlays render, and the ApplicationSet points
@@ -458,6 +458,20 @@ def check_references(target, objects, problems):
                     problems.add(target, f"Ingress/{name}", f"backend Service {backend['name']} not rendered")
 
 
+def check_services_deployed(target, objects, config_keys, problems):
+    """Every service of config_keys.json runs in the overlay: none is left out of an environment
+    (without the bridge, for one, no event reaches SNS and no customer is notified)."""
+    running = {
+        pod_labels(doc).get("app.kubernetes.io/name")
+        for kind in WORKLOAD_KINDS
+        for doc in objects["by_kind"][kind].values()
+        if pod_spec(doc) is not None
+    }
+    for service in config_keys:
+        if service not in running:
+            problems.add(target, service, "no Deployment or Rollout runs this service")
+
+
 def check_cluster_rules(target, docs, problems):
     for doc in docs:
         where = ident(doc)
@@ -575,9 +589,6 @@ def check_argocd(docs, overlay_renders, problems):
 def targets():
     """(name, directory, environment or None, kind) of everything to render."""
     found = [(p.name, p, p.name, "overlay") for p in sorted((K8S / "overlays").iterdir()) if (p / "kustomization.yaml").exists()]
-    for preview in sorted((K8S / "tests").iterdir()):
-        if (preview / "kustomization.yaml").exists():
-            found.append((f"{preview.name}-preview", preview, "dev", "preview"))
     if (REPO / "argocd" / "kustomization.yaml").exists():
         found.append(("argocd", REPO / "argocd", None, "argocd"))
     return found
@@ -624,9 +635,9 @@ def main() -> int:
             for doc in objects["by_kind"][workload_kind].values():
                 check_workload(name, doc, objects, config_keys, problems)
         check_references(name, objects, problems)
+        check_services_deployed(name, objects, config_keys, problems)
         check_cluster_rules(name, docs, problems)
-        if kind == "overlay":
-            overlay_renders[name] = docs
+        overlay_renders[name] = docs
 
     if argocd_docs is not None:
         check_argocd(argocd_docs, overlay_renders, problems)
