@@ -111,17 +111,15 @@ pub struct UpOptions {
     detach: bool,
     release: bool,
     observe: bool,
-    warm_functions: bool,
 }
 
 impl UpOptions {
-    /// For the benchmarks: detached release builds, functions left cold.
+    /// For the benchmarks: detached release builds.
     pub fn for_bench() -> Self {
         Self {
             detach: true,
             release: true,
             observe: false,
-            warm_functions: false,
         }
     }
 
@@ -131,7 +129,6 @@ impl UpOptions {
             detach: false,
             release: false,
             observe: false,
-            warm_functions: true,
         };
         for flag in flags {
             match *flag {
@@ -157,6 +154,28 @@ fn log_dir() -> PathBuf {
 
 fn pid_alive(pid: u32) -> bool {
     PathBuf::from(format!("/proc/{pid}")).exists()
+}
+
+/// Stops `cargo lambda watch` (and the function processes it runs) and starts it again, so
+/// the next invocation of each function is a cold start of an already built binary.
+pub async fn restart_functions(release: bool) -> anyhow::Result<()> {
+    let pid_file = run_dir().join("lambda.pid");
+    if let Some(pid) = fs::read_to_string(&pid_file)
+        .ok()
+        .and_then(|p| p.trim().parse::<u32>().ok())
+    {
+        stop_pid(pid);
+    }
+    let watch = crate::functions::spawn_watch(release)?;
+    fs::write(&pid_file, watch.id().to_string())?;
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", crate::functions::LAMBDA_PORT)).is_err() {
+        if started.elapsed() > Duration::from_secs(60) {
+            bail!("cargo lambda watch did not listen again within 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
 }
 
 /// Whether anything `up --detach` started is still running.
@@ -385,9 +404,7 @@ pub async fn up(options: &UpOptions) -> anyhow::Result<()> {
         .await?;
         children.push(("prometheus", prometheus));
     }
-    if options.warm_functions {
-        crate::functions::warm_up(&client).await?;
-    }
+    crate::functions::warm_up(&client).await?;
 
     let catalog = "http://127.0.0.1:8081";
     let existing: serde_json::Value = client

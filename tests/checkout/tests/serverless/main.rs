@@ -18,7 +18,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse as _;
 use axum::routing::post;
 use checkout_tests::Options;
-use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::chain::{Chain, eventually};
@@ -237,7 +236,6 @@ async fn a_confirmed_order_is_emailed_texted_and_sent_to_subscribed_partners() {
         "{log}"
     );
     assert!(outcomes.contains(&"retrying"), "{log}");
-    let _ = Method::GET;
     chain.stop().await;
 }
 
