@@ -335,9 +335,17 @@ async fn while_sns_fails_events_wait_in_rabbitmq_and_none_is_lost() {
     ids.sort();
     sent.sort();
     assert_eq!(ids, sent);
-    let parked = messaging::list_dead_letters(&fixture.channel, &fixture.queue)
-        .await
-        .unwrap();
+    // The malformed message comes after the seven, so it may be parked a moment later.
+    let mut parked = Vec::new();
+    for _ in 0..100 {
+        parked = messaging::list_dead_letters(&fixture.channel, &fixture.queue)
+            .await
+            .unwrap();
+        if !parked.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert_eq!(parked.len(), 1);
     assert!(parked[0].error.clone().unwrap().starts_with("malformed"));
     fixture.stop().await;
