@@ -293,12 +293,17 @@ pub async fn run_serverless(topic_arn: &str) -> anyhow::Result<ServerlessFigures
         let confirmed = confirmed_at(&client, &order).await?;
         let started = Instant::now();
         loop {
-            let data: Value = client
+            // moto now and then answers an error page while its state changes: poll again.
+            let data: Value = match client
                 .get(format!("{MOTO_URL}/moto-api/data.json"))
                 .send()
                 .await?
                 .json()
-                .await?;
+                .await
+            {
+                Ok(data) => data,
+                Err(_) => Value::Null,
+            };
             if data["ses"]["Message"].to_string().contains(&order) {
                 let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() as f64 / 1e9;
                 latencies.push((now - confirmed) * 1000.0);

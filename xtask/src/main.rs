@@ -157,7 +157,7 @@ fn run_tests() -> anyhow::Result<()> {
         "CARGO_LAMBDA".into(),
         functions::cargo_lambda()?.to_string_lossy().into_owned(),
     ));
-    util::cargo(&["test", "--workspace", "--locked"], &env)?;
+    util::cargo(&["test", "--workspace", "--locked", "--no-fail-fast"], &env)?;
     util::step("deployment artifacts and observability");
     tools::check_deploy(&exported)?;
     end_to_end()?;

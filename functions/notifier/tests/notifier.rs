@@ -24,15 +24,19 @@ fn record(id: &str, body: String) -> SqsMessage {
 }
 
 async fn sent(email: &str, phone: &str) -> (Vec<Value>, Vec<Value>) {
-    let data: Value = reqwest::get(format!(
-        "{}/moto-api/data.json",
-        function_kit::aws::test_endpoint()
-    ))
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    // moto now and then answers an error page while its state changes: read again.
+    let url = format!("{}/moto-api/data.json", function_kit::aws::test_endpoint());
+    let mut data = Value::Null;
+    for _ in 0..50 {
+        if let Ok(response) = reqwest::get(&url).await
+            && let Ok(read) = response.json::<Value>().await
+        {
+            data = read;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(!data.is_null(), "moto's data.json never answered JSON");
     let emails = data["ses"]["Message"]
         .as_array()
         .cloned()

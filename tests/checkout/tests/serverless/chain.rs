@@ -385,15 +385,13 @@ impl Chain {
 
     /// Emails and SMS moto recorded that mention `needle` (an order id).
     pub async fn sent(&self, needle: &str) -> (Vec<Value>, Vec<Value>) {
-        let data: Value = reqwest::get(format!(
-            "{}/moto-api/data.json",
-            function_kit::aws::test_endpoint()
-        ))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        // moto renders its state while other requests change it, and now and then answers
+        // with an error page instead of JSON: read again.
+        let url = format!("{}/moto-api/data.json", function_kit::aws::test_endpoint());
+        let data: Value = eventually(Duration::from_secs(10), || async {
+            reqwest::get(&url).await.ok()?.json::<Value>().await.ok()
+        })
+        .await;
         let matching = |list: &Value| -> Vec<Value> {
             list.as_array()
                 .cloned()
