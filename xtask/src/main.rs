@@ -2,13 +2,19 @@
 //!
 //! Every developer command, one entry point (`cargo xtask <command>`), the same in CI:
 //!
-//! - `up [--detach] [--release] [--observe]`: make sure PostgreSQL, Redis and RabbitMQ answer on loopback
-//!   (start them, or install them with apt-get and start them), create the databases, build and
-//!   start the services, load the demo catalog, print every URL, run until Ctrl-C.
+//! - `up [--detach] [--release] [--observe]`: make sure PostgreSQL, Redis and RabbitMQ answer
+//!   on loopback (start them, or install them with apt-get and start them), create the
+//!   databases, build and start the services, the functions and the admin dashboard, load the
+//!   demo catalog and admin, print every URL, run until Ctrl-C; `--observe` adds Prometheus.
 //! - `down`: stop what `up --detach` started.
 //! - `test`: the same infrastructure, then `cargo fmt --check`, the Terraform checks
-//!   (`terraform fmt`, structure, checkov), `cargo clippy -D warnings` and every test.
-//! - `bench`: load benchmarks, printed as ratios against a baseline measured in the same run.
+//!   (`terraform fmt`, structure, checkov), `cargo clippy -D warnings`, the pipeline checks
+//!   (actionlint, shellcheck, workflow rules), the dashboard's build and unit tests, every Rust
+//!   test, the deployment and observability checks, and the dashboard's journey in Chromium
+//!   against the platform started with `up --detach`.
+//! - `bench`: load benchmarks, printed as ratios against a baseline measured in the same run
+//!   (catalog and gateway, search, checkout beside pgbench, function cold starts, event to
+//!   email).
 //! - `dlq list|show|replay|discard`: inspect and act on dead-lettered messages.
 //! - `schemas`: regenerate the JSON Schemas in `events/schemas/` from the event types.
 //! - `demo-data`: print the deterministic demo catalog as JSON.
