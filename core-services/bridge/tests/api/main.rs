@@ -18,8 +18,12 @@ use service_kit::testing::{amqp_url, aws_endpoint};
 use tokio::sync::oneshot;
 
 async fn aws() -> aws_config::SdkConfig {
+    aws_at(&aws_endpoint()).await
+}
+
+async fn aws_at(endpoint: &str) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(aws_endpoint())
+        .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_sns::config::Credentials::new(
             "test", "test", None, None, "test",
@@ -48,8 +52,18 @@ struct Fixture {
 
 impl Fixture {
     async fn start() -> Self {
+        Self::start_with_sns_at(None).await
+    }
+
+    /// The bridge reaches AWS at `sns_endpoint` (a proxy the test can take down) when given;
+    /// the test's own clients always reach moto directly.
+    async fn start_with_sns_at(sns_endpoint: Option<String>) -> Self {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let config = aws().await;
+        let bridge_config = match sns_endpoint {
+            Some(endpoint) => aws_at(&endpoint).await,
+            None => config.clone(),
+        };
         let exchange = format!("test.events.{id}");
         let queue = format!("test.bridge.{id}");
         let topic = format!("test-events-{id}");
@@ -60,7 +74,9 @@ impl Fixture {
         settings.amqp.queue.clone_from(&queue);
         settings.sns.topic_arn = topic_arn(&topic);
         settings.sns.max_backoff_ms = 300;
-        let app = Application::build_with(settings, &config).await.unwrap();
+        let app = Application::build_with(settings, &bridge_config)
+            .await
+            .unwrap();
         let base = format!("http://{}", app.local_addr());
         let (tx, rx) = oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until_stopped(async move {
@@ -296,24 +312,40 @@ async fn events_reach_sqs_through_sns_with_their_attributes_and_filters_apply() 
 
 #[tokio::test]
 async fn while_sns_fails_events_wait_in_rabbitmq_and_none_is_lost() {
-    let fixture = Fixture::start().await;
-    // The topic does not exist yet: every publish fails, and readiness says so.
+    // SNS is unreachable from the start: the topic and its subscriber exist (so nothing the
+    // bridge publishes once SNS is back can miss the subscription), but every publish fails
+    // and readiness says so.
+    let moto = tokio::net::lookup_host(aws_endpoint().trim_start_matches("http://").to_owned())
+        .await
+        .unwrap()
+        .next()
+        .unwrap();
+    let proxy = service_kit::testing::TcpProxy::start(moto).await;
+    proxy.down();
+    let fixture = Fixture::start_with_sns_at(Some(format!("http://{}", proxy.addr()))).await;
+    let url = fixture.subscribe(&["order.confirmed"]).await;
     let mut sent = Vec::new();
     for i in 0..7 {
         let order = format!("o-{i}");
         sent.push(fixture.publish(&order, confirmed(&order)).await);
     }
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // The SDK retries a refused connection itself before the bridge sees the failure.
+    let mut failing = false;
+    for _ in 0..300 {
+        let metrics = fixture.metrics().await;
+        if metrics.contains("bridge_publish_failures_total{service=\"bridge\"}")
+            && !metrics.contains("bridge_publish_failures_total{service=\"bridge\"} 0")
+        {
+            failing = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(failing, "the bridge never counted a failed publish");
     let ready = reqwest::get(format!("{}/readyz", fixture.base))
         .await
         .unwrap();
     assert_eq!(ready.status(), 503);
-    assert!(
-        !fixture
-            .metrics()
-            .await
-            .contains("bridge_publish_failures_total{service=\"bridge\"} 0")
-    );
     // Malformed input is parked, not retried forever.
     messaging::publish_confirmed(
         &fixture.channel,
@@ -325,8 +357,18 @@ async fn while_sns_fails_events_wait_in_rabbitmq_and_none_is_lost() {
     )
     .await
     .unwrap();
+    // Nothing got through while SNS was down.
+    let early = fixture
+        .sqs
+        .receive_message()
+        .queue_url(&url)
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .unwrap();
+    assert!(early.messages().is_empty());
 
-    let url = fixture.subscribe(&["order.confirmed"]).await;
+    proxy.up();
     let got = fixture.receive(&url, 7).await;
     let mut ids: Vec<String> = got
         .iter()
