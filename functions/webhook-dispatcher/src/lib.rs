@@ -79,6 +79,23 @@ impl Outcome {
     }
 }
 
+/// The client deliveries go out with: no redirects (a redirect could lead anywhere), a
+/// timeout per attempt, and, unless private endpoints are allowed, a resolver that connects
+/// only to public addresses (so a name cannot be rebound to a private one after its check).
+pub fn delivery_client(allow_private: bool) -> reqwest::Result<reqwest::Client> {
+    let builder = reqwest::Client::builder()
+        .timeout(ATTEMPT_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent("retail-platform-webhooks/1");
+    if allow_private {
+        builder.build()
+    } else {
+        builder
+            .dns_resolver(std::sync::Arc::new(ssrf::PublicOnly))
+            .build()
+    }
+}
+
 #[allow(clippy::needless_pass_by_value)] // used as `map_err(store_err)`
 fn store_err(e: StoreError) -> RecordError {
     RecordError::Retryable(e.to_string())
@@ -114,11 +131,7 @@ impl Dispatcher {
                 secret_prefix,
             ),
             sqs: aws_sdk_sqs::Client::new(config),
-            http: reqwest::Client::builder()
-                .timeout(ATTEMPT_TIMEOUT)
-                .redirect(reqwest::redirect::Policy::none())
-                .user_agent("retail-platform-webhooks/1")
-                .build()?,
+            http: delivery_client(allow_private)?,
             allow_private,
         })
     }

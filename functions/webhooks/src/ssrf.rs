@@ -1,8 +1,13 @@
 //! Refuses endpoints that would make the dispatcher call into private networks: the URL must
 //! be `https` (or `http` when private endpoints are allowed, for local development), and every
 //! address its host resolves to must be public.
+//!
+//! Checking the URL before a delivery is not enough on its own: the HTTP client resolves the
+//! host again when it connects, and a hostile DNS server can answer a public address to the
+//! check and a private one to the client (DNS rebinding). [`PublicOnly`] is the delivery
+//! client's resolver, so the addresses the connection uses are the checked ones.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// Whether an address is loopback, private, link-local, shared, documentation, multicast,
 /// unspecified or otherwise not a public unicast address.
@@ -49,18 +54,47 @@ pub async fn check(url: &str, allow_private: bool) -> Result<(), String> {
     }
     let host = parsed.host_str().ok_or("the URL has no host")?;
     let port = parsed.port_or_known_default().unwrap_or(443);
-    let addresses: Vec<IpAddr> = tokio::net::lookup_host((host, port))
-        .await
-        .map_err(|e| format!("cannot resolve {host}: {e}"))?
-        .map(|a| a.ip())
-        .collect();
+    public_addresses(host, port).await.map(|_| ())
+}
+
+/// Every address `host` resolves to, or an error when there is none or any is not public.
+pub async fn public_addresses(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
+    // `Url::host_str` keeps the brackets of an IPv6 literal.
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let addresses: Vec<SocketAddr> = match bare.parse::<IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, port)],
+        Err(_) => tokio::net::lookup_host((bare, port))
+            .await
+            .map_err(|e| format!("cannot resolve {host}: {e}"))?
+            .collect(),
+    };
     if addresses.is_empty() {
         return Err(format!("{host} resolves to no address"));
     }
-    if let Some(ip) = addresses.into_iter().find(|ip| is_private(*ip)) {
-        return Err(format!("{host} resolves to the non-public address {ip}"));
+    if let Some(addr) = addresses.iter().find(|a| is_private(a.ip())) {
+        return Err(format!(
+            "{host} resolves to the non-public address {}",
+            addr.ip()
+        ));
     }
-    Ok(())
+    Ok(addresses)
+}
+
+/// The delivery client's DNS resolver: it answers only when every address of the name is
+/// public, and the client connects to exactly those addresses.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PublicOnly;
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            // Port 0: the client puts the URL's port in.
+            let addresses = public_addresses(&host, 0).await?;
+            let addresses: reqwest::dns::Addrs = Box::new(addresses.into_iter());
+            Ok(addresses)
+        })
+    }
 }
 
 #[cfg(test)]
@@ -106,5 +140,53 @@ mod tests {
         );
         assert!(check("http://127.0.0.1:9/hook", true).await.is_ok());
         assert!(check("ftp://example.com", true).await.is_err());
+        assert!(
+            check("https://[::1]/hook", false)
+                .await
+                .unwrap_err()
+                .contains("non-public")
+        );
+    }
+
+    #[tokio::test]
+    async fn the_resolver_refuses_names_with_private_addresses() {
+        use reqwest::dns::Resolve as _;
+        let refused = PublicOnly
+            .resolve("localhost".parse().unwrap())
+            .await
+            .err()
+            .unwrap();
+        assert!(refused.to_string().contains("non-public"), "{refused}");
+    }
+
+    /// A client with the resolver cannot reach a local server by name, even when no check ran
+    /// before it (the rebinding case: the name pointed elsewhere when it was checked).
+    #[tokio::test]
+    async fn a_client_with_the_resolver_never_connects_to_a_private_address() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!(
+            "http://localhost:{}/hook",
+            listener.local_addr().unwrap().port()
+        );
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                drop(socket);
+            }
+        });
+        let guarded = reqwest::Client::builder()
+            .dns_resolver(Arc::new(PublicOnly))
+            .build()
+            .unwrap();
+        let err = guarded.get(&url).send().await.unwrap_err();
+        assert!(err.is_connect(), "{err:?}");
+        assert_eq!(accepted.load(Ordering::SeqCst), 0);
+        // Without the resolver the same request reaches the server: the test can tell.
+        let _ = reqwest::Client::new().get(&url).send().await;
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
     }
 }
