@@ -16,6 +16,7 @@ use crate::store::{ImportReport, ImportRowError};
         products::get_product,
         products::get_product_by_sku,
         categories::list_categories,
+        admin::list_products,
         admin::get_product,
         admin::create_product,
         admin::replace_product,

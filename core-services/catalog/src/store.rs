@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::domain::category::{CategoryInput, CategoryRow};
-use crate::domain::listing::{After, ListQuery, Sort};
+use crate::domain::listing::{After, ListQuery, Sort, StatusFilter};
 use crate::domain::product::{Price, Product, ProductDraft};
 
 const PRODUCT_COLUMNS: &str = "p.id, p.sku, p.name, p.description, p.brand, c.slug as category, \
@@ -172,7 +172,11 @@ impl Store {
         sql.push(PRODUCT_COLUMNS).push(", ");
         push_rank(&mut sql, query);
         sql.push(" as rank from products p left join categories c on c.id = p.category_id where ");
-        sql.push(Visibility::Public.condition());
+        sql.push(match query.status {
+            StatusFilter::Active => Visibility::Public.condition(),
+            StatusFilter::Inactive => "p.deleted_at is null and not p.active",
+            StatusFilter::All => Visibility::Admin.condition(),
+        });
 
         if let Some(q) = &query.q {
             sql.push(" and (p.search @@ websearch_to_tsquery('english', ")

@@ -1,4 +1,4 @@
-/** Products: search and filter like the shop does, open, deactivate. */
+/** Products: every product, inactive ones too, searched and filtered like the shop does; open, deactivate, activate. */
 
 import { useState, type FormEvent } from 'react';
 
@@ -10,7 +10,7 @@ import { ConfirmDialog } from '../components/Modal';
 import { StatusBadge } from '../components/Badge';
 import { FormErrorSummary } from '../components/Status';
 import { useApi, useNotify } from '../context';
-import type { ProductSearch } from '../api/endpoints';
+import type { ProductSearch, ProductStatusFilter } from '../api/endpoints';
 import { useAsync, useCursorList } from '../lib/hooks';
 import { formatMoney, parseDecimalAmount } from '../lib/money';
 import { Link, navigate } from '../lib/router';
@@ -20,25 +20,27 @@ export function flattenCategories(nodes: readonly CategoryNode[], depth = 0): { 
   return nodes.flatMap((n) => [{ slug: n.slug, label: `${'\u00a0\u00a0'.repeat(depth)}${n.name}` }, ...flattenCategories(n.children, depth + 1)]);
 }
 
-interface FilterForm {
+export interface FilterForm {
   q: string;
   category: string;
   brand: string;
   minPrice: string;
   maxPrice: string;
   sort: string;
+  status: ProductStatusFilter;
 }
 
-const emptyFilters: FilterForm = { q: '', category: '', brand: '', minPrice: '', maxPrice: '', sort: '' };
-const FILTER_FIELDS = ['q', 'category', 'brand', 'min_price', 'max_price', 'sort', 'limit', 'cursor'];
+export const emptyFilters: FilterForm = { q: '', category: '', brand: '', minPrice: '', maxPrice: '', sort: '', status: 'all' };
+const FILTER_FIELDS = ['q', 'category', 'brand', 'min_price', 'max_price', 'sort', 'status', 'limit', 'cursor'];
 
-function toSearch(form: FilterForm): { search: ProductSearch } | { error: ApiError } {
+export function toSearch(form: FilterForm): { search: ProductSearch } | { error: ApiError } {
   const errors = [];
   const search: ProductSearch = {};
   if (form.q.trim()) search.q = form.q.trim();
   if (form.category) search.category = form.category;
   if (form.brand.trim()) search.brand = form.brand.trim();
   if (form.sort) search.sort = form.sort;
+  if (form.status !== 'all') search.status = form.status;
   for (const [key, text] of [
     ['min_price', form.minPrice],
     ['max_price', form.maxPrice],
@@ -80,7 +82,7 @@ function OpenProduct() {
       const err = toApiError(e);
       setError(
         err.status === 404
-          ? validationError([{ field: 'lookup', message: 'no live product has this SKU (inactive ones open by id)' }])
+          ? validationError([{ field: 'lookup', message: 'no live product has this SKU (list inactive ones with State: Inactive)' }])
           : err,
       );
       setBusy(false);
@@ -109,8 +111,9 @@ export function Products() {
   const [applied, setApplied] = useState<ProductSearch>({});
   const [formError, setFormError] = useState<ApiError | null>(null);
   const [deactivating, setDeactivating] = useState<Product | null>(null);
+  const [activating, setActivating] = useState<Product | null>(null);
   const categories = useAsync((signal) => api.categories(signal), []);
-  const list = useCursorList((cursor, limit, signal) => api.searchProducts(applied, cursor, limit, signal), [applied]);
+  const list = useCursorList((cursor, limit, signal) => api.adminProducts(applied, cursor, limit, signal), [applied]);
   const listError = list.state.status === 'error' ? list.state.error : null;
 
   const set = (key: keyof FilterForm) => (e: { target: { value: string } }) => setForm((f) => ({ ...f, [key]: e.target.value }));
@@ -167,6 +170,11 @@ export function Products() {
             <option value="price_asc">Price, low to high</option>
             <option value="price_desc">Price, high to low</option>
           </SelectField>
+          <SelectField id="f-status" label="State" value={form.status} onChange={set('status')} errors={fieldError('status')}>
+            <option value="all">All</option>
+            <option value="active">Active</option>
+            <option value="inactive">Inactive</option>
+          </SelectField>
           <div className="filter-actions">
             <button type="submit" className="primary">
               Search
@@ -185,7 +193,7 @@ export function Products() {
         </form>
         {categories.status === 'error' ? <p className="muted small">Categories could not be loaded: {categories.error.message}</p> : null}
         <OpenProduct />
-        <p className="muted small">The search shows live products, as shoppers see them. Inactive products open by id.</p>
+        <p className="muted small">Every product is listed, inactive ones too; shoppers see only the active ones.</p>
       </div>
 
       <CursorTable
@@ -213,7 +221,11 @@ export function Products() {
                   <button type="button" className="link-button" onClick={() => setDeactivating(p)} aria-label={`Deactivate ${p.name}`}>
                     Deactivate
                   </button>
-                ) : null}
+                ) : (
+                  <button type="button" className="link-button" onClick={() => setActivating(p)} aria-label={`Activate ${p.name}`}>
+                    Activate
+                  </button>
+                )}
               </span>
             ),
           },
@@ -235,6 +247,23 @@ export function Products() {
           <p>
             <strong>{deactivating.name}</strong> (<code>{deactivating.sku}</code>) will disappear from the shop. You can activate it again from its
             page.
+          </p>
+        </ConfirmDialog>
+      ) : null}
+
+      {activating ? (
+        <ConfirmDialog
+          title="Activate product?"
+          confirmLabel="Activate"
+          onClose={() => setActivating(null)}
+          onConfirm={async () => {
+            await api.patchProduct(activating.id, activating.version, { active: true });
+            notify(`${activating.sku} activated: shoppers can find it again.`);
+            list.reload();
+          }}
+        >
+          <p>
+            <strong>{activating.name}</strong> (<code>{activating.sku}</code>) will be back in the shop at its current price.
           </p>
         </ConfirmDialog>
       ) : null}

@@ -95,9 +95,52 @@ struct CursorBody {
     a: After,
 }
 
+/// Which products a listing includes (soft-deleted ones never).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFilter {
+    /// Active products: all shoppers ever see.
+    Active,
+    /// Inactive products only (admins).
+    Inactive,
+    /// Active and inactive (admins).
+    All,
+}
+
+impl StatusFilter {
+    fn parse(value: &str) -> Option<Self> {
+        match value {
+            "active" => Some(Self::Active),
+            "inactive" => Some(Self::Inactive),
+            "all" => Some(Self::All),
+            _ => None,
+        }
+    }
+
+    /// The name used in the query string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Inactive => "inactive",
+            Self::All => "all",
+        }
+    }
+}
+
+/// Who lists: shoppers get active products and cannot ask otherwise; admins may filter by
+/// status (`status=active|inactive|all`, default `all`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// The public listing.
+    Shopper,
+    /// The back office.
+    Admin,
+}
+
 /// A validated listing request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListQuery {
+    /// Which products are included.
+    pub status: StatusFilter,
     /// Search text.
     pub q: Option<String>,
     /// Category slug (descendants included).
@@ -123,8 +166,17 @@ pub struct ListQuery {
 }
 
 impl ListQuery {
-    /// Parses a query string; every problem answers 400 naming the parameter.
+    /// Parses a shopper's query string; every problem answers 400 naming the parameter.
     pub fn parse(query: Option<&str>) -> Result<Self, ApiError> {
+        Self::parse_for(query, Audience::Shopper)
+    }
+
+    /// Parses a query string for `audience`; every problem answers 400 naming the parameter.
+    pub fn parse_for(query: Option<&str>, audience: Audience) -> Result<Self, ApiError> {
+        let mut status = match audience {
+            Audience::Shopper => StatusFilter::Active,
+            Audience::Admin => StatusFilter::All,
+        };
         let mut q = None;
         let mut category = None;
         let mut brands = Vec::new();
@@ -192,6 +244,11 @@ impl ListQuery {
                     limit = Some(n);
                 }
                 "cursor" => cursor = Some(value).filter(|v| !v.is_empty()),
+                "status" if audience == Audience::Admin => {
+                    status = StatusFilter::parse(&value).ok_or_else(|| {
+                        ApiError::bad_field("status", "must be one of active, inactive, all")
+                    })?;
+                }
                 other => match other.strip_prefix("attr.") {
                     Some(name) if !name.is_empty() && name.len() <= 64 => {
                         attributes.insert(name.to_owned(), value);
@@ -227,6 +284,7 @@ impl ListQuery {
             (None, None) => Sort::Newest,
         };
         let mut parsed = Self {
+            status,
             q,
             category,
             brands,
@@ -290,6 +348,10 @@ impl ListQuery {
             push(&format!("attr.{k}"), v);
         }
         push("sort", self.sort.as_str());
+        if self.status != StatusFilter::Active {
+            // Public fingerprints (and so cached pages and cursors) stay as they were.
+            push("status", self.status.as_str());
+        }
         format!("{:016x}", fnv1a(canonical.as_bytes()))
     }
 
@@ -456,6 +518,39 @@ mod tests {
             ListQuery::parse(Some(&format!("sort=price_asc&brand=acme&cursor={cursor}"))).unwrap();
         assert_eq!(next.after, Some(after));
         let other = ListQuery::parse(Some(&format!("sort=price_desc&brand=acme&cursor={cursor}")));
+        assert_eq!(field_of(other.unwrap_err()), "cursor");
+    }
+
+    #[test]
+    fn only_admins_filter_by_status_and_their_cursors_stay_theirs() {
+        assert_eq!(
+            field_of(ListQuery::parse(Some("status=inactive")).unwrap_err()),
+            "status"
+        );
+        assert_eq!(ListQuery::parse(None).unwrap().status, StatusFilter::Active);
+        let admin = ListQuery::parse_for(None, Audience::Admin).unwrap();
+        assert_eq!(admin.status, StatusFilter::All);
+        let inactive = ListQuery::parse_for(Some("status=inactive"), Audience::Admin).unwrap();
+        assert_eq!(inactive.status, StatusFilter::Inactive);
+        assert_eq!(
+            field_of(ListQuery::parse_for(Some("status=gone"), Audience::Admin).unwrap_err()),
+            "status"
+        );
+        // An admin's `status=active` lists what shoppers see, with the same fingerprint.
+        let active = ListQuery::parse_for(Some("status=active"), Audience::Admin).unwrap();
+        assert_eq!(
+            active.fingerprint(),
+            ListQuery::parse(None).unwrap().fingerprint()
+        );
+        // A cursor for all products does not continue a listing of inactive ones.
+        let cursor = admin.encode_cursor(After::Newest {
+            created_at: time::OffsetDateTime::UNIX_EPOCH,
+            id: Uuid::now_v7(),
+        });
+        let other = ListQuery::parse_for(
+            Some(&format!("status=inactive&cursor={cursor}")),
+            Audience::Admin,
+        );
         assert_eq!(field_of(other.unwrap_err()), "cursor");
     }
 

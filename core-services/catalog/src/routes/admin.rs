@@ -2,7 +2,7 @@
 //! bulk import of products; categories. Replacing and patching need `If-Match` with the
 //! product's current `ETag` (optimistic concurrency): a stale one answers 412, none 428.
 
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -15,15 +15,17 @@ use service_kit::{ApiError, FieldError};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::products::ProductPage;
 use crate::AppState;
 use crate::domain::category::{CategoryInput, CategoryNode};
+use crate::domain::listing::{Audience, ListQuery};
 use crate::domain::product::{Product, ProductInput, merge_patch};
 use crate::store::{ImportReport, ImportRowError, Visibility};
 
 /// The admin routes; the import route accepts bodies up to `import_limit` bytes.
 pub fn router(import_limit: usize) -> Router<AppState> {
     Router::new()
-        .route("/admin/products", post(create_product))
+        .route("/admin/products", get(list_products).post(create_product))
         .route(
             "/admin/products/{id}",
             get(get_product)
@@ -80,6 +82,41 @@ fn product_keys(id: Uuid, skus: &[&str]) -> Vec<String> {
     let mut keys = vec![format!("product:id:{id}")];
     keys.extend(skus.iter().map(|sku| format!("product:sku:{sku}")));
     keys
+}
+
+/// Lists products as admins see them: inactive ones too, filtered by `status`, with the
+/// public listing's filters, sorts and keyset cursors. Read from PostgreSQL, never cached, so
+/// a product just deactivated shows as such at once.
+#[utoipa::path(get, path = "/admin/products", tag = "admin",
+    params(
+        ("status" = Option<String>, Query, description = "active, inactive or all (default)"),
+        ("q" = Option<String>, Query, description = "Full-text search, as in the public listing"),
+        ("category" = Option<String>, Query, description = "Category slug; sub-categories included"),
+        ("brand" = Option<String>, Query, description = "Brand (case-insensitive); repeat or comma-separate for several"),
+        ("min_price" = Option<i64>, Query, description = "Lowest price in minor units"),
+        ("max_price" = Option<i64>, Query, description = "Highest price in minor units"),
+        ("currency" = Option<String>, Query, description = "Only prices in this ISO 4217 currency"),
+        ("sort" = Option<String>, Query, description = "relevance (default with q), newest (default without), price_asc, price_desc"),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+        ("limit" = Option<u32>, Query, description = "Page size, 1-100, default 20"),
+    ),
+    responses(
+        (status = 200, description = "A page of products", body = ProductPage),
+        (status = 400, description = "A parameter is invalid", body = service_kit::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No identity", body = service_kit::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = service_kit::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list_products(
+    _admin: Admin,
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<ProductPage>, ApiError> {
+    let query = ListQuery::parse_for(query.as_deref(), Audience::Admin)?;
+    let (items, after) = state.store.list(&query).await?;
+    Ok(Json(ProductPage {
+        items,
+        next_cursor: after.map(|a| query.encode_cursor(a)),
+    }))
 }
 
 /// A product as admins see it (inactive ones too).

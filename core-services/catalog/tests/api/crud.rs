@@ -1,7 +1,7 @@
 use reqwest::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{Value, json};
 
-use crate::helpers::{assert_problem, product_json, spawn_app};
+use crate::helpers::{assert_problem, problem_fields, product_json, spawn_app};
 
 #[tokio::test]
 async fn a_product_round_trips_through_create_read_replace_patch_and_delete() {
@@ -211,6 +211,126 @@ async fn inactive_products_are_hidden_from_shoppers_but_not_from_admins() {
         .await
         .unwrap();
     assert_eq!(admin.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn admins_list_products_by_status_page_by_page_without_caching() {
+    let app = spawn_app().await;
+    let mut ids = std::collections::BTreeMap::new();
+    for i in 0..7 {
+        let mut body = product_json(&format!("st-{i}"), &format!("Status Lamp {i}"));
+        body["active"] = json!(i % 2 == 0);
+        let created = app.create_product(&body).await;
+        ids.insert(
+            created["id"].as_str().unwrap().to_owned(),
+            created["active"].as_bool().unwrap(),
+        );
+    }
+    let deleted = app
+        .create_product(&product_json("st-gone", "Gone Lamp"))
+        .await;
+    let response = app
+        .admin(
+            Method::DELETE,
+            &format!("/admin/products/{}", deleted["id"].as_str().unwrap()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+
+    // Every page of 3, following cursors, for each status.
+    let pages = |status: &'static str| {
+        let app = &app;
+        async move {
+            let mut seen = Vec::new();
+            let mut cursor: Option<String> = None;
+            loop {
+                let mut path = format!("/admin/products?limit=3&status={status}");
+                if let Some(c) = &cursor {
+                    path.push_str(&format!("&cursor={c}"));
+                }
+                let response = app.admin(Method::GET, &path).send().await.unwrap();
+                assert_eq!(response.status(), StatusCode::OK, "{path}");
+                let page: Value = response.json().await.unwrap();
+                let items = page["items"].as_array().unwrap();
+                assert!(items.len() <= 3);
+                seen.extend(items.iter().map(|p| {
+                    (
+                        p["id"].as_str().unwrap().to_owned(),
+                        p["active"].as_bool().unwrap(),
+                    )
+                }));
+                match page["next_cursor"].as_str() {
+                    Some(c) => cursor = Some(c.to_owned()),
+                    None => break,
+                }
+            }
+            seen
+        }
+    };
+    let all = pages("all").await;
+    assert_eq!(all.len(), 7, "{all:?}");
+    assert_eq!(
+        all.iter()
+            .cloned()
+            .collect::<std::collections::BTreeMap<_, _>>(),
+        ids
+    );
+    let inactive = pages("inactive").await;
+    assert_eq!(inactive.len(), 3);
+    assert!(inactive.iter().all(|(_, active)| !active));
+    let active = pages("active").await;
+    assert_eq!(active.len(), 4);
+    assert!(active.iter().all(|(_, active)| *active));
+    // The default is every status, with the public filters; deleted products never show.
+    let searched: Value = app
+        .admin(Method::GET, "/admin/products?q=lamp&brand=acme")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(searched["items"].as_array().unwrap().len(), 7, "{searched}");
+
+    // Deactivating shows at once (admin listings are not cached).
+    let (id, _) = active.first().unwrap().clone();
+    let product = app
+        .admin(Method::GET, &format!("/admin/products/{id}"))
+        .send()
+        .await
+        .unwrap();
+    let etag = product.headers()["etag"].to_str().unwrap().to_owned();
+    let patched = app
+        .admin(Method::PATCH, &format!("/admin/products/{id}"))
+        .header("if-match", etag)
+        .header("content-type", "application/merge-patch+json")
+        .body(r#"{"active": false}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), StatusCode::OK);
+    assert_eq!(pages("inactive").await.len(), 4);
+
+    // Bad input names its field; shoppers are refused.
+    let bad = app
+        .admin(Method::GET, "/admin/products?status=archived")
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(bad, StatusCode::BAD_REQUEST).await;
+    assert_eq!(problem_fields(&problem), ["status"]);
+    let shopper = app
+        .request(Method::GET, "/admin/products")
+        .header("x-auth-subject", "user-7")
+        .header("x-auth-roles", "shopper")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(shopper, StatusCode::FORBIDDEN).await;
+    let public = app.get("/products?status=inactive").await;
+    assert_problem(public, StatusCode::BAD_REQUEST).await;
 }
 
 #[tokio::test]
