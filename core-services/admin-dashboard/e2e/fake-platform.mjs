@@ -183,6 +183,14 @@ async function apiRoute(req, res, url) {
     const items = [...products.values()].filter((x) => x.active && (!q || `${x.name} ${x.description} ${x.brand}`.toLowerCase().includes(q)));
     return send(res, 200, { items, next_cursor: null });
   }
+  if (m === 'GET' && p === '/admin/products') {
+    const q = (url.searchParams.get('q') ?? '').toLowerCase();
+    const status = url.searchParams.get('status') ?? 'all';
+    const items = [...products.values()].filter(
+      (x) => (status === 'all' || x.active === (status === 'active')) && (!q || `${x.name} ${x.description} ${x.brand}`.toLowerCase().includes(q)),
+    );
+    return send(res, 200, { items, next_cursor: null });
+  }
   if (m === 'POST' && p === '/admin/products') {
     const b = await body(req);
     if (b.category && b.category !== 'lighting') return problem(res, 422, 'The request has invalid fields', 'invalid fields: category', [{ field: 'category', message: `no category \`${b.category}\`` }]);
@@ -206,6 +214,7 @@ async function apiRoute(req, res, url) {
       cancellations: [],
     });
   }
+  if (p === '/admin/payments/summary') return send(res, 200, { currencies: [] });
   if (p === '/admin/inventory/reservations') return send(res, 200, { items: [], next_cursor: null });
   if (p === '/admin/inventory') {
     const items = [...stock.values()].map((s) => ({ ...s, available: s.on_hand - s.reserved, low: s.on_hand - s.reserved <= s.low_threshold }));

@@ -365,6 +365,26 @@ async function main() {
     await shoot(mailPage, 'refund-email');
     await mailPage.close();
 
+    step('deactivate it: gone from the shop, still listed for admins');
+    await nav(page, 'Products');
+    await page.getByLabel('Search', { exact: true }).fill(TOKEN);
+    await page.getByRole('button', { name: 'Search', exact: true }).click();
+    await page.getByRole('button', { name: `Deactivate ${PRODUCT_NAME}` }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Deactivate', exact: true }).click();
+    await page.getByRole('dialog').waitFor({ state: 'detached', timeout: 20_000 });
+    await eventually(
+      `GET /api/v1/products/by-sku/${SKU} to answer 404`,
+      async () => (await api('GET', `/products/by-sku/${encodeURIComponent(SKU)}`)).status === 404,
+      { timeoutMs: 20_000, intervalMs: 500 },
+    );
+    await page.getByLabel('State').selectOption('inactive');
+    await page.getByRole('button', { name: 'Search', exact: true }).click();
+    await page.getByRole('button', { name: `Activate ${PRODUCT_NAME}` }).waitFor({ timeout: 15_000 });
+    await checkScreen('products-inactive');
+    const listed = await api('GET', `/admin/products?status=inactive&q=${encodeURIComponent(TOKEN)}`, { token: await adminToken() });
+    const row = expectStatus('admin product list', listed, 200).items.find((p) => p.id === productId);
+    if (!row || row.active !== false) throw new StepError(`the admin list does not show ${SKU} as inactive: ${JSON.stringify(listed.data).slice(0, 300)}`);
+
     step('every other screen passes its checks');
     await nav(page, 'Payments');
     await checkScreen('payments');
@@ -387,6 +407,8 @@ async function main() {
     await checkScreen('overview-after');
     const ordersToday = Number((await page.getByTestId('orders-today').innerText().catch(() => '0')).replace(/\D/g, ''));
     if (!(ordersToday >= 1)) throw new StepError("the overview does not count today's order (is /api/v1/admin/orders/summary answering?)");
+    const refundedToday = await page.getByTestId('refunded-today').innerText();
+    if (!/[1-9]/.test(refundedToday)) throw new StepError(`the overview shows no refund today after two refunds: "${refundedToday}"`);
   } catch (error) {
     await shoot(page, 'failure').catch(() => undefined);
     await browser.close();

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use service_kit::extract::{ApiJson, ApiQuery, parse_json};
 use service_kit::identity::{Admin, Identity, ROLE_ADMIN};
 use service_kit::sku::Sku;
+use service_kit::window::Window;
 use service_kit::{ApiError, FieldError};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -407,38 +408,19 @@ pub async fn admin_orders(
     store::list(&state.pool, &filter).await.map(Json)
 }
 
-/// The window of an orders summary.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct SummaryQuery {
-    /// Placed at or after (RFC 3339).
-    #[serde(with = "time::serde::rfc3339")]
-    pub from: OffsetDateTime,
-    /// Placed before (RFC 3339).
-    #[serde(with = "time::serde::rfc3339")]
-    pub to: OffsetDateTime,
-}
-
 /// Orders placed in a window: how many, revenue per currency (confirmed and shipped orders),
 /// counts per state and cancellations per reason.
-#[utoipa::path(get, path = "/admin/orders/summary", tag = "admin", params(SummaryQuery),
-    responses((status = 200, description = "Summary", body = store::Summary)))]
+#[utoipa::path(get, path = "/admin/orders/summary", tag = "admin", params(Window),
+    responses((status = 200, description = "Summary", body = store::Summary),
+              (status = 422, description = "`to` not after `from`, or more than 366 days later", body = service_kit::Problem, content_type = "application/problem+json")))]
 pub async fn admin_summary(
     _admin: Admin,
     State(state): State<AppState>,
-    ApiQuery(query): ApiQuery<SummaryQuery>,
+    ApiQuery(window): ApiQuery<Window>,
 ) -> Result<Json<store::Summary>, ApiError> {
-    if query.to <= query.from {
-        return Err(ApiError::invalid_field("to", "must be after `from`"));
-    }
-    if query.to - query.from > time::Duration::days(366) {
-        return Err(ApiError::invalid_field(
-            "to",
-            "the window may be at most 366 days",
-        ));
-    }
+    let window = window.validated()?;
     Ok(Json(
-        store::summary(&state.pool, query.from, query.to).await?,
+        store::summary(&state.pool, window.from, window.to).await?,
     ))
 }
 

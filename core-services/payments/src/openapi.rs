@@ -11,9 +11,16 @@ use crate::{flow, routes, store};
         title = "payments",
         description = "Payments per order, their ledger, and refunds."
     ),
-    paths(routes::payment_detail, routes::list_payments, routes::create_refund),
+    paths(
+        routes::payment_detail,
+        routes::list_payments,
+        routes::summary,
+        routes::create_refund
+    ),
     components(schemas(
         routes::PaymentDetail,
+        routes::PaymentSummary,
+        store::MoneyMoved,
         routes::PaymentPage,
         routes::RefundInput,
         flow::Refund,

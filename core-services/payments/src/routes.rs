@@ -10,6 +10,7 @@ use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use service_kit::extract::{ApiJson, ApiQuery};
 use service_kit::identity::Admin;
+use service_kit::window::Window;
 use service_kit::{ApiError, FieldError};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -23,6 +24,7 @@ use crate::store::{self, Balance, LedgerEntry, Payment};
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/admin/payments", get(list_payments))
+        .route("/admin/payments/summary", get(summary))
         .route("/admin/payments/{order_id}", get(payment_detail))
         .route("/admin/payments/{order_id}/refunds", post(create_refund))
         .route("/internal/psp/callback", post(psp_callback))
@@ -135,6 +137,29 @@ pub async fn list_payments(
         None
     };
     Ok(Json(PaymentPage { items, next_cursor }))
+}
+
+/// Money taken and given back in a window.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PaymentSummary {
+    /// Per currency, alphabetically.
+    pub currencies: Vec<store::MoneyMoved>,
+}
+
+/// Captures and refunds booked in a window, per currency, and what the shop keeps (net). The
+/// window is when money moved: a refund today of last week's order counts today.
+#[utoipa::path(get, path = "/admin/payments/summary", tag = "admin", params(Window),
+    responses((status = 200, description = "Money moved", body = PaymentSummary),
+              (status = 422, description = "`to` not after `from`, or more than 366 days later", body = service_kit::Problem, content_type = "application/problem+json")))]
+pub async fn summary(
+    _admin: Admin,
+    State(state): State<AppState>,
+    ApiQuery(window): ApiQuery<Window>,
+) -> Result<Json<PaymentSummary>, ApiError> {
+    let window = window.validated()?;
+    Ok(Json(PaymentSummary {
+        currencies: store::money_moved(&state.pool, window.from, window.to).await?,
+    }))
 }
 
 /// A refund request.

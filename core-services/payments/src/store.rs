@@ -138,6 +138,48 @@ pub async fn list(
     .await
 }
 
+/// Money moved in a window, for one currency.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema, sqlx::FromRow)]
+pub struct MoneyMoved {
+    /// ISO 4217.
+    pub currency: String,
+    /// Captured in the window, in minor units.
+    pub captured: i64,
+    /// Refunded in the window.
+    pub refunded: i64,
+    /// `captured - refunded`.
+    pub net: i64,
+    /// Captures in the window.
+    pub captures: i64,
+    /// Refunds in the window.
+    pub refunds: i64,
+}
+
+/// Captures and refunds booked in `[from, to)`, per currency (by when the money moved, not
+/// when the order was placed).
+pub async fn money_moved(
+    pool: &PgPool,
+    from: time::OffsetDateTime,
+    to: time::OffsetDateTime,
+) -> Result<Vec<MoneyMoved>, sqlx::Error> {
+    sqlx::query_as(
+        "select currency, \
+           coalesce(sum(amount) filter (where kind = 'capture'), 0)::bigint as captured, \
+           coalesce(sum(amount) filter (where kind = 'refund'), 0)::bigint as refunded, \
+           (coalesce(sum(amount) filter (where kind = 'capture'), 0) \
+             - coalesce(sum(amount) filter (where kind = 'refund'), 0))::bigint as net, \
+           count(*) filter (where kind = 'capture') as captures, \
+           count(*) filter (where kind = 'refund') as refunds \
+         from ledger_entries \
+         where created_at >= $1 and created_at < $2 and kind in ('capture', 'refund') \
+         group by currency order by currency",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await
+}
+
 /// Creates the payment of a new order (once).
 pub async fn create(
     tx: &mut PgConnection,

@@ -36,5 +36,6 @@ pub mod sku;
 pub mod telemetry;
 #[cfg(feature = "test-util")]
 pub mod testing;
+pub mod window;
 
 pub use error::{ApiError, FieldError, Problem};

@@ -13,6 +13,7 @@ import type {
   Page,
   Payment,
   PaymentDetail,
+  PaymentsSummary,
   Product,
   ProductInput,
   Refund,
@@ -39,13 +40,18 @@ export interface ProductSearch {
   max_price?: number;
   currency?: string;
   sort?: string;
+  /** Admin listing only: `all` (the default), `active` or `inactive`. */
+  status?: ProductStatusFilter;
 }
+
+export type ProductStatusFilter = 'all' | 'active' | 'inactive';
 
 export function createApi(client: ApiClient) {
   return {
     // ---- catalog ----
-    searchProducts: (search: ProductSearch, cursor: string | null, limit: number, signal?: AbortSignal) =>
-      client.get<Page<Product>>('/products', { ...search, cursor, limit }, signal),
+    /** Every product as admins see it (inactive ones too), read from the database. */
+    adminProducts: (search: ProductSearch, cursor: string | null, limit: number, signal?: AbortSignal) =>
+      client.get<Page<Product>>('/admin/products', { ...search, cursor, limit }, signal),
     categories: (signal?: AbortSignal) => client.get<CategoryNode[]>('/categories', undefined, signal),
     productBySku: (sku: string) => client.get<Product>(`/products/by-sku/${seg(sku)}`),
     adminProduct: (id: string, signal?: AbortSignal) => client.get<Product>(`/admin/products/${seg(id)}`, undefined, signal),
@@ -91,6 +97,8 @@ export function createApi(client: ApiClient) {
     cancelOrder: (id: string) => client.request<Order>('POST', `/admin/orders/${seg(id)}/cancel`),
 
     // ---- payments ----
+    paymentsSummary: (from: string, to: string, signal?: AbortSignal) =>
+      client.get<PaymentsSummary>('/admin/payments/summary', { from, to }, signal),
     payments: (status: string | undefined, cursor: string | null, limit: number, signal?: AbortSignal) =>
       client.get<Page<Payment>>('/admin/payments', { status, cursor, limit }, signal),
     payment: (orderId: string, signal?: AbortSignal) =>

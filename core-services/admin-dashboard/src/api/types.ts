@@ -146,6 +146,20 @@ export interface OrdersSummary {
 
 // ---- payments ----
 
+/** Money moved in a window, one currency: `GET /admin/payments/summary`. */
+export interface MoneyMoved {
+  currency: string;
+  captured: number;
+  refunded: number;
+  net: number;
+  captures: number;
+  refunds: number;
+}
+
+export interface PaymentsSummary {
+  currencies: MoneyMoved[];
+}
+
 export const PAYMENT_STATUSES = ['created', 'pending', 'authorized', 'captured', 'voided', 'failed', 'cancelled'] as const;
 
 export interface Payment {

@@ -1,4 +1,4 @@
-/** Today at a glance: orders, revenue, saga outcomes, low stock, dead letters. */
+/** Today at a glance: orders, sales, money captured and refunded, saga outcomes, low stock, dead letters. */
 
 import { useMemo, useState } from 'react';
 
@@ -36,7 +36,7 @@ function OrdersToday({ refresh }: { refresh: number }) {
           <dd data-testid="orders-today">{s.orders_placed.toLocaleString()}</dd>
         </div>
         <div className="kpi">
-          <dt>Revenue today</dt>
+          <dt>Sales today (confirmed orders)</dt>
           <dd data-testid="revenue-today">
             {s.revenue.length === 0 ? formatMoney({ amount: 0, currency: 'EUR' }) : s.revenue.map((r) => <span key={r.currency}>{formatMoney(r)} </span>)}
           </dd>
@@ -150,6 +150,37 @@ function DeadLetterCounts({ refresh }: { refresh: number }) {
   );
 }
 
+/** What the payments ledger booked today: captured, refunded and kept, per currency. */
+export function MoneyToday({ refresh }: { refresh: number }) {
+  const api = useApi();
+  const range = useMemo(() => todayWindow(), [refresh]);
+  const summary = useAsync((signal) => api.paymentsSummary(range.from, range.to, signal), [range.from, range.to]);
+
+  if (summary.status === 'error') return <ErrorState error={summary.error} onRetry={summary.reload} title="Could not load today's payments" />;
+  if (!summary.data) return <Loading label="Loading today's payments…" />;
+  const rows = summary.data.currencies.length
+    ? summary.data.currencies
+    : [{ currency: 'EUR', captured: 0, refunded: 0, net: 0, captures: 0, refunds: 0 }];
+  const money = (pick: (m: (typeof rows)[number]) => number) =>
+    rows.map((m) => <span key={m.currency}>{formatMoney({ amount: pick(m), currency: m.currency })} </span>);
+  return (
+    <dl className="kpis">
+      <div className="kpi">
+        <dt>Captured today</dt>
+        <dd data-testid="captured-today">{money((m) => m.captured)}</dd>
+      </div>
+      <div className="kpi">
+        <dt>Refunded today</dt>
+        <dd data-testid="refunded-today">{money((m) => m.refunded)}</dd>
+      </div>
+      <div className="kpi">
+        <dt>Net today (captured − refunded)</dt>
+        <dd data-testid="net-today">{money((m) => m.net)}</dd>
+      </div>
+    </dl>
+  );
+}
+
 export function Overview() {
   const [refresh, setRefresh] = useState(0);
   return (
@@ -165,6 +196,10 @@ export function Overview() {
       <section className="panel" aria-labelledby="ov-orders">
         <h2 id="ov-orders">Orders and revenue today</h2>
         <OrdersToday refresh={refresh} />
+      </section>
+      <section className="panel" aria-labelledby="ov-money">
+        <h2 id="ov-money">Money today</h2>
+        <MoneyToday refresh={refresh} />
       </section>
       <div className="two-col">
         <section className="panel" aria-labelledby="ov-stock">

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 import { bodyText } from './DeadLetters';
 import { detailEntries, Timeline } from './OrderDetail';
-import { flattenCategories } from './Products';
+import { emptyFilters, flattenCategories, toSearch } from './Products';
 
 afterEach(cleanup);
 
@@ -43,6 +43,13 @@ describe('helpers', () => {
     expect(bodyText('{"a":1}')).toBe('{\n  "a": 1\n}');
     expect(bodyText('not json')).toBe('not json');
     expect(bodyText({ b: [1] })).toBe('{\n  "b": [\n    1\n  ]\n}');
+  });
+
+  it('asks the admin product list for a state only when one is picked', () => {
+    expect(toSearch(emptyFilters)).toEqual({ search: {} });
+    expect(toSearch({ ...emptyFilters, status: 'inactive', q: ' lamp ' })).toEqual({ search: { status: 'inactive', q: 'lamp' } });
+    const bad = toSearch({ ...emptyFilters, minPrice: '9', maxPrice: '1' });
+    expect('error' in bad && bad.error.errorsFor('max_price')).toBeTruthy();
   });
 
   it('flattens the category tree for pickers', () => {

@@ -461,7 +461,7 @@ async fn a_callback_queued_by_the_psp_webhook_settles_the_payment_and_a_forged_o
 }
 
 #[tokio::test]
-async fn the_back_office_summary_counts_orders_revenue_and_cancellations() {
+async fn the_back_office_summaries_count_orders_revenue_cancellations_and_money_moved() {
     let platform = Platform::start(Options::default()).await;
     platform.product("SUM-1", 2500, 10).await;
     platform.product("SUM-2", 1000, 1).await;
@@ -480,15 +480,21 @@ async fn the_back_office_summary_counts_orders_revenue_and_cancellations() {
         t.format(&time::format_description::well_known::Rfc3339)
             .unwrap()
     };
-    let summary = |from: time::OffsetDateTime, to: time::OffsetDateTime| {
-        let query: String = form_urlencoded::Serializer::new(String::new())
+    let window = |from: time::OffsetDateTime, to: time::OffsetDateTime| -> String {
+        form_urlencoded::Serializer::new(String::new())
             .append_pair("from", &rfc(from))
             .append_pair("to", &rfc(to))
-            .finish();
+            .finish()
+    };
+    let summary = |from: time::OffsetDateTime, to: time::OffsetDateTime| {
         platform
             .as_admin(
                 Method::GET,
-                format!("{}/admin/orders/summary?{query}", platform.orders),
+                format!(
+                    "{}/admin/orders/summary?{}",
+                    platform.orders,
+                    window(from, to)
+                ),
             )
             .send()
     };
@@ -520,5 +526,70 @@ async fn the_back_office_summary_counts_orders_revenue_and_cancellations() {
     assert_eq!(backwards.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let problem: Value = backwards.json().await.unwrap();
     assert_eq!(problem["errors"][0]["field"], "to");
+
+    // Money moved, from the payments ledger: captured, refunded and what the shop keeps.
+    platform
+        .payment_reaches(&confirmed, "captured", SETTLE)
+        .await;
+    let refund = platform
+        .as_admin(
+            Method::POST,
+            format!("{}/admin/payments/{confirmed}/refunds", platform.payments),
+        )
+        .json(&json!({"amount": 1200, "reason": "one lamp returned"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refund.status(), StatusCode::CREATED);
+    let money = |from: time::OffsetDateTime, to: time::OffsetDateTime| {
+        platform
+            .as_admin(
+                Method::GET,
+                format!(
+                    "{}/admin/payments/summary?{}",
+                    platform.payments,
+                    window(from, to)
+                ),
+            )
+            .send()
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let moved: Value = money(now - hour, now + hour)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        moved,
+        json!({"currencies": [{
+            "currency": "EUR", "captured": 5000, "refunded": 1200, "net": 3800,
+            "captures": 1, "refunds": 1
+        }]})
+    );
+    let quiet: Value = money(now - hour * 3, now - hour * 2)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(quiet, json!({"currencies": []}));
+    let backwards = money(now, now - hour).await.unwrap();
+    assert_eq!(backwards.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let shopper = platform
+        .as_user(
+            Method::GET,
+            format!(
+                "{}/admin/payments/summary?{}",
+                platform.payments,
+                window(now - hour, now)
+            ),
+            "s",
+            "shopper",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(shopper.status(), StatusCode::FORBIDDEN);
     platform.stop().await;
 }
