@@ -1,13 +1,37 @@
-//! The public API document: every upstream's `/openapi.json`, paths rewritten to their public
-//! prefixes, only the paths the route table exposes, merged into one document.
+//! The public API document: every upstream's `/openapi.json` (HTTP services fetched directly,
+//! functions invoked like any request), paths rewritten to their public prefixes, only the
+//! paths the route table exposes, merged into one document.
 
 use std::time::Duration;
 
 use axum::Json;
+use axum::body::Body;
 use axum::extract::State;
+use axum::http::Request;
 use serde_json::{Map, Value, json};
 
 use crate::Gateway;
+
+/// Largest upstream document read.
+const MAX_DOCUMENT_BYTES: usize = 4 * 1024 * 1024;
+
+/// The document of a Lambda upstream, or `null` when it cannot be had.
+async fn from_function(gateway: &Gateway, upstream: &str) -> Value {
+    let Ok(request) = Request::get("/openapi.json").body(Body::empty()) else {
+        return Value::Null;
+    };
+    let response = gateway
+        .proxy
+        .forward(upstream, "/openapi.json", request, None, "127.0.0.1")
+        .await;
+    if !response.status().is_success() {
+        return Value::Null;
+    }
+    match axum::body::to_bytes(response.into_body(), MAX_DOCUMENT_BYTES).await {
+        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        Err(_) => Value::Null,
+    }
+}
 
 /// `GET /api/v1/openapi.json`.
 pub async fn merged(State(gateway): State<Gateway>) -> Json<Value> {
@@ -22,12 +46,13 @@ pub async fn merged(State(gateway): State<Gateway>) -> Json<Value> {
     upstreams.sort_unstable();
     upstreams.dedup();
     for upstream in upstreams {
-        let Some(base) = gateway.proxy.base(upstream) else {
-            continue;
-        };
-        let document: Value = match client.get(format!("{base}/openapi.json")).send().await {
-            Ok(response) => response.json().await.unwrap_or(Value::Null),
-            Err(_) => Value::Null,
+        let document: Value = match gateway.proxy.base(upstream) {
+            Some(base) => match client.get(format!("{base}/openapi.json")).send().await {
+                Ok(response) => response.json().await.unwrap_or(Value::Null),
+                Err(_) => Value::Null,
+            },
+            // A function upstream: asked through the same invoke path as any request.
+            None => from_function(&gateway, upstream).await,
         };
         let Some(upstream_paths) = document["paths"].as_object() else {
             missing.push(upstream.to_owned());

@@ -14,6 +14,7 @@
 //! | `POST /admin/webhooks/{id}/rotate-secret` | a new secret; the old one keeps signing for 24 h |
 //! | `POST /admin/webhooks/{id}/disable`, `/enable` | the subscription |
 //! | `GET /admin/webhooks/{id}/deliveries?limit=&cursor=` | a page of the delivery log, newest first |
+//! | `GET /openapi.json` | this API's OpenAPI document (merged into the gateway's) |
 
 use std::time::Duration;
 
@@ -26,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use service_kit::error::{ApiError, FieldError};
 use service_kit::extract::{ApiJson, ApiQuery};
 use service_kit::identity::Admin;
+use utoipa::OpenApi as _;
 use webhooks::store::{Delivery, MAX_EVENT_TYPES, Status, Store, StoreError, Subscription};
 
 /// Environment variables the function reads.
@@ -107,6 +109,7 @@ pub fn router(api: AdminApi) -> Router {
         .route("/admin/webhooks/{id}/disable", post(disable))
         .route("/admin/webhooks/{id}/enable", post(enable))
         .route("/admin/webhooks/{id}/deliveries", get(deliveries))
+        .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .with_state(api)
 }
@@ -122,8 +125,30 @@ fn store_error(err: StoreError) -> ApiError {
     }
 }
 
+/// The webhook admin API, as the gateway merges it into the public document.
+#[derive(Debug, utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "webhook-admin",
+        description = "Partner webhook subscriptions: create, rotate the secret, disable, enable, delivery log."
+    ),
+    paths(list, create, show, rotate, disable, enable, deliveries),
+    components(schemas(
+        NewSubscription,
+        WithSecret,
+        Page<Subscription>,
+        Page<Delivery>,
+        Subscription,
+        Delivery,
+        Status,
+        service_kit::Problem,
+        service_kit::FieldError
+    ))
+)]
+pub struct ApiDoc;
+
 /// A page of items.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Page<T> {
     /// Items.
     pub items: Vec<T>,
@@ -132,8 +157,9 @@ pub struct Page<T> {
 }
 
 /// Paging parameters.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct Paging {
     /// Page size, 1 to 100 (default 50).
     pub limit: Option<i32>,
@@ -155,7 +181,7 @@ impl Paging {
 }
 
 /// A new subscription.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewSubscription {
     /// Endpoint URL (https).
@@ -169,7 +195,7 @@ pub struct NewSubscription {
 }
 
 /// A subscription with its secret, answered once on create and rotate.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WithSecret {
     /// The subscription.
     pub subscription: Subscription,
@@ -177,6 +203,13 @@ pub struct WithSecret {
     pub secret: String,
 }
 
+/// Subscriptions, newest first.
+#[utoipa::path(get, path = "/admin/webhooks", tag = "admin", params(Paging),
+    responses(
+        (status = 200, description = "A page of subscriptions", body = Page<Subscription>),
+        (status = 400, description = "Bad limit or cursor", body = service_kit::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = service_kit::Problem, content_type = "application/problem+json"),
+    ))]
 async fn list(
     _admin: Admin,
     State(api): State<AdminApi>,
@@ -238,6 +271,13 @@ pub async fn validate(
     }
 }
 
+/// Subscribes an endpoint; the answer carries its signing secret, shown only here.
+#[utoipa::path(post, path = "/admin/webhooks", tag = "admin", request_body = NewSubscription,
+    responses(
+        (status = 201, description = "Created; `Location` set; the secret is shown once", body = WithSecret),
+        (status = 422, description = "A field is invalid (URL refused by the address guard, unknown event type, ...)", body = service_kit::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = service_kit::Problem, content_type = "application/problem+json"),
+    ))]
 async fn create(
     Admin(admin): Admin,
     State(api): State<AdminApi>,
@@ -268,6 +308,13 @@ fn not_found(id: &str) -> ApiError {
     ApiError::NotFound(format!("no webhook subscription {id}"))
 }
 
+/// One subscription.
+#[utoipa::path(get, path = "/admin/webhooks/{id}", tag = "admin",
+    params(("id" = String, Path, description = "Subscription id")),
+    responses(
+        (status = 200, description = "The subscription", body = Subscription),
+        (status = 404, description = "No such subscription", body = service_kit::Problem, content_type = "application/problem+json"),
+    ))]
 async fn show(
     _admin: Admin,
     State(api): State<AdminApi>,
@@ -281,6 +328,13 @@ async fn show(
         .ok_or_else(|| not_found(&id))
 }
 
+/// A new signing secret; the previous one keeps signing (a second `v1,` signature) for 24 h.
+#[utoipa::path(post, path = "/admin/webhooks/{id}/rotate-secret", tag = "admin",
+    params(("id" = String, Path, description = "Subscription id")),
+    responses(
+        (status = 200, description = "The subscription and its new secret, shown once", body = WithSecret),
+        (status = 404, description = "No such subscription", body = service_kit::Problem, content_type = "application/problem+json"),
+    ))]
 async fn rotate(
     Admin(admin): Admin,
     State(api): State<AdminApi>,
@@ -320,6 +374,13 @@ async fn set_status(
     Ok(Json(subscription))
 }
 
+/// Stops deliveries to the endpoint.
+#[utoipa::path(post, path = "/admin/webhooks/{id}/disable", tag = "admin",
+    params(("id" = String, Path, description = "Subscription id")),
+    responses(
+        (status = 200, description = "The subscription, disabled", body = Subscription),
+        (status = 404, description = "No such subscription", body = service_kit::Problem, content_type = "application/problem+json"),
+    ))]
 async fn disable(
     Admin(admin): Admin,
     State(api): State<AdminApi>,
@@ -328,6 +389,13 @@ async fn disable(
     set_status(&api, &id, Status::Disabled, &admin.subject).await
 }
 
+/// Resumes deliveries to the endpoint.
+#[utoipa::path(post, path = "/admin/webhooks/{id}/enable", tag = "admin",
+    params(("id" = String, Path, description = "Subscription id")),
+    responses(
+        (status = 200, description = "The subscription, active", body = Subscription),
+        (status = 404, description = "No such subscription", body = service_kit::Problem, content_type = "application/problem+json"),
+    ))]
 async fn enable(
     Admin(admin): Admin,
     State(api): State<AdminApi>,
@@ -336,6 +404,13 @@ async fn enable(
     set_status(&api, &id, Status::Active, &admin.subject).await
 }
 
+/// The endpoint's delivery log, newest first: every attempt with its outcome.
+#[utoipa::path(get, path = "/admin/webhooks/{id}/deliveries", tag = "admin",
+    params(("id" = String, Path, description = "Subscription id"), Paging),
+    responses(
+        (status = 200, description = "A page of delivery attempts", body = Page<Delivery>),
+        (status = 404, description = "No such subscription", body = service_kit::Problem, content_type = "application/problem+json"),
+    ))]
 async fn deliveries(
     _admin: Admin,
     State(api): State<AdminApi>,

@@ -31,7 +31,7 @@ pub const LOG_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 pub const MAX_EVENT_TYPES: usize = 50;
 
 /// Whether an endpoint receives deliveries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Deliveries are sent.
@@ -51,7 +51,7 @@ impl Status {
 }
 
 /// A partner subscription as the admin API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Subscription {
     /// Id (UUID v7, so newer subscriptions sort later).
     pub id: String,
@@ -81,7 +81,7 @@ pub struct Endpoint {
 }
 
 /// One delivery attempt in the log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Delivery {
     /// Attempt id (UUID v7: the log sorts by time).
     pub delivery_id: String,

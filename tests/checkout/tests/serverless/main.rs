@@ -143,6 +143,32 @@ async fn a_confirmed_order_is_emailed_texted_and_sent_to_subscribed_partners() {
         .await
         .unwrap();
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    // The public API document includes the function's routes, asked through the same invoke.
+    let document: Value = platform
+        .client
+        .get(format!("{}/api/v1/openapi.json", platform.gateway))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for path in [
+        "/api/v1/admin/webhooks",
+        "/api/v1/admin/webhooks/{id}/rotate-secret",
+        "/api/v1/admin/webhooks/{id}/deliveries",
+    ] {
+        assert!(document["paths"][path].is_object(), "{path} missing");
+    }
+    assert!(document["components"]["schemas"]["WithSecret"].is_object());
+    assert!(
+        !document["info"]["description"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("webhooks"),
+        "{}",
+        document["info"]
+    );
 
     // Two customers: one opted in to SMS, one did not.
     let texting = platform.shopper_with_sms(true).await;
