@@ -372,6 +372,7 @@ pub async fn up(options: &UpOptions) -> anyhow::Result<()> {
     if options.observe {
         // Prometheus (Debian package) scraping every service with the platform's rules.
         infra::ensure_program("prometheus", &["prometheus"])?;
+        enable_rabbitmq_metrics();
         step("starting Prometheus on 127.0.0.1:9090 (observability/prometheus/local.yml)");
         let log = File::create(log_dir().join("prometheus.log"))?;
         let mut prometheus = Command::new("prometheus")
@@ -521,4 +522,26 @@ pub fn down() -> anyhow::Result<()> {
         fs::remove_file(run_dir().join(format!("{name}.pid")))?;
     }
     Ok(())
+}
+
+/// The broker's own metrics (queue depths per queue, for the RabbitMQ dashboard and alerts)
+/// come from its `rabbitmq_prometheus` plugin on 15692. Enabling it is idempotent and online;
+/// where the local broker cannot be changed (not ours, no rights) the rabbitmq target stays
+/// down and everything else still works, so this warns instead of failing.
+fn enable_rabbitmq_metrics() {
+    if !crate::util::have("rabbitmq-plugins") {
+        eprintln!("warning: rabbitmq-plugins not found; Prometheus's rabbitmq target stays down");
+        return;
+    }
+    step("enabling RabbitMQ's Prometheus plugin (metrics on 127.0.0.1:15692)");
+    let done = Command::new("rabbitmq-plugins")
+        .args(["enable", "--online", "rabbitmq_prometheus"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .status();
+    if !matches!(done, Ok(status) if status.success()) {
+        eprintln!(
+            "warning: `rabbitmq-plugins enable rabbitmq_prometheus` failed; Prometheus's rabbitmq target stays down"
+        );
+    }
 }
