@@ -5,12 +5,7 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .without_time()
-        .with_writer(std::io::stderr)
-        .init();
+    function_kit::telemetry::init("analytics", function_kit::telemetry::Logs::Stderr)?;
     let namespace =
         std::env::var(analytics::NAMESPACE_ENV).unwrap_or_else(|_| "Retail/Business".to_owned());
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {

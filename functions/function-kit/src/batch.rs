@@ -34,5 +34,7 @@ where
             response.batch_item_failures.push(failure);
         }
     }
+    // Lambda may freeze the process once this returns: export the batch's spans first.
+    crate::telemetry::flush().await;
     response
 }

@@ -9,11 +9,13 @@
 //!   (`ReportBatchItemFailures`);
 //! - [`idempotency`]: claims in DynamoDB so a redelivered event never acts twice;
 //! - [`local`]: the event source mapping `cargo xtask up` runs between SQS and `cargo lambda watch`;
-//! - [`trace`]: the trace context each record carries, so the work is logged in its trace.
+//! - [`trace`]: the trace context each record carries, so the work is logged in its trace;
+//! - [`telemetry`]: JSON logs and OTLP span export, flushed at the end of each invocation.
 
 pub mod aws;
 pub mod batch;
 pub mod idempotency;
 pub mod local;
+pub mod telemetry;
 pub mod topology;
 pub mod trace;

@@ -1,9 +1,14 @@
 //! The W3C trace context that travels with each event (the `traceparent` message attribute the
 //! bridge sets from the event's AMQP headers), so a function's work on a record is logged in the
 //! trace of the request that caused it: every log line inside the record's span carries
-//! `trace_id` and `parent_span_id`.
+//! `trace_id` and `parent_span_id`, and the span itself is exported as a child of the
+//! publisher's span ([`crate::telemetry`]).
 
 use aws_lambda_events::event::sqs::SqsMessage;
+use opentelemetry::trace::{
+    SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState,
+};
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 /// The message attribute holding the trace context.
 pub const ATTRIBUTE: &str = "traceparent";
@@ -53,18 +58,55 @@ pub fn of_record(record: &SqsMessage) -> Option<TraceParent> {
         .and_then(parse)
 }
 
-/// The span a record is handled in: its message id and, when present, its trace context.
+impl TraceParent {
+    /// The remote span context this names, for OpenTelemetry.
+    pub fn span_context(&self) -> SpanContext {
+        SpanContext::new(
+            TraceId::from_hex(&self.trace_id).unwrap_or(TraceId::INVALID),
+            SpanId::from_hex(&self.parent_id).unwrap_or(SpanId::INVALID),
+            if self.sampled {
+                TraceFlags::SAMPLED
+            } else {
+                TraceFlags::default()
+            },
+            true,
+            TraceState::default(),
+        )
+    }
+}
+
+/// Makes `span` a child of the remote span `parent` (when an OpenTelemetry layer is installed;
+/// otherwise only the log fields carry the trace).
+pub fn continue_trace(span: &tracing::Span, parent: &TraceParent) {
+    let context = opentelemetry::Context::new().with_remote_span_context(parent.span_context());
+    // Without an OpenTelemetry layer there is nothing to parent; the fields still log it.
+    let _ = span.set_parent(context);
+}
+
+/// The span a record is handled in: its message id and, when present, its trace context, as
+/// log fields and as the OpenTelemetry parent.
 pub fn record_span(record: &SqsMessage) -> tracing::Span {
     let id = record.message_id.as_deref().unwrap_or_default();
     match of_record(record) {
-        Some(parent) => tracing::info_span!(
+        Some(parent) => {
+            let span = tracing::info_span!(
+                "record",
+                otel.name = "process sqs record",
+                otel.kind = "consumer",
+                message_id = id,
+                trace_id = %parent.trace_id,
+                parent_span_id = %parent.parent_id,
+                sampled = parent.sampled
+            );
+            continue_trace(&span, &parent);
+            span
+        }
+        None => tracing::info_span!(
             "record",
-            message_id = id,
-            trace_id = %parent.trace_id,
-            parent_span_id = %parent.parent_id,
-            sampled = parent.sampled
+            otel.name = "process sqs record",
+            otel.kind = "consumer",
+            message_id = id
         ),
-        None => tracing::info_span!("record", message_id = id),
     }
 }
 

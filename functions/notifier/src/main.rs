@@ -6,11 +6,7 @@ use notifier::{Notifier, SENDER_ENV, TABLE_ENV};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .without_time()
-        .init();
+    function_kit::telemetry::init("notifier", function_kit::telemetry::Logs::Stdout)?;
     let config = function_kit::aws::from_env().await;
     let table = std::env::var(TABLE_ENV).map_err(|_| format!("{TABLE_ENV} is not set"))?;
     let sender = std::env::var(SENDER_ENV).map_err(|_| format!("{SENDER_ENV} is not set"))?;

@@ -6,11 +6,7 @@ use webhook_dispatcher::Dispatcher;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .without_time()
-        .init();
+    function_kit::telemetry::init("webhook-dispatcher", function_kit::telemetry::Logs::Stdout)?;
     let config = function_kit::aws::from_env().await;
     let dispatcher = Dispatcher::from_env(&config)?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {

@@ -271,6 +271,8 @@ module "lambda" {
   log_retention_in_days = var.log_retention_in_days
   alarm_topic_arns      = [module.observability.alarm_topic_arn]
   tags                  = local.tags
+
+  otel_collector_layer_arn = var.otel_collector_layer_arn
 }
 
 module "observability" {

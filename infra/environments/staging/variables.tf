@@ -381,3 +381,9 @@ variable "existing_github_oidc_provider_arn" {
     error_message = "Must be empty or the ARN of the token.actions.githubusercontent.com OIDC provider."
   }
 }
+
+variable "otel_collector_layer_arn" {
+  type        = string
+  description = "ARN of the AWS Distro for OpenTelemetry collector layer (arm64, this region) the functions export their spans to; null exports none."
+  default     = null
+}

@@ -255,12 +255,20 @@ resource "aws_lambda_function" "this" {
   publish                        = true
   kms_key_arn                    = module.kms.key_arn
 
+  # The ADOT collector extension, when configured, receives the functions' OTLP spans on
+  # localhost:4318 and forwards them to X-Ray (function_kit::telemetry flushes them at the
+  # end of every invocation).
+  layers = var.otel_collector_layer_arn == null ? [] : [var.otel_collector_layer_arn]
+
   environment {
     variables = merge(
       {
         RUST_LOG         = var.rust_log
         SERVICE_NAME     = each.key
         ENVIRONMENT_NAME = var.environment
+      },
+      var.otel_collector_layer_arn == null ? {} : {
+        OTEL_EXPORTER_OTLP_ENDPOINT = "http://localhost:4318"
       },
       each.value.environment,
     )

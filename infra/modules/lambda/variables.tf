@@ -160,6 +160,17 @@ variable "rust_log" {
   }
 }
 
+variable "otel_collector_layer_arn" {
+  type        = string
+  description = "ARN of the AWS Distro for OpenTelemetry collector layer (arm64) that receives the functions' OTLP spans on localhost:4318; null exports no spans (logs still carry the trace ids)."
+  default     = null
+
+  validation {
+    condition     = var.otel_collector_layer_arn == null || can(regex("^arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:layer:[A-Za-z0-9_-]+:[0-9]+$", var.otel_collector_layer_arn))
+    error_message = "Must be a versioned Lambda layer ARN (arn:aws:lambda:<region>:<account>:layer:<name>:<version>)."
+  }
+}
+
 variable "log_retention_in_days" {
   type        = number
   description = "Retention of the function log groups."
