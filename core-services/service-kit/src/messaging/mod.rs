@@ -1,0 +1,145 @@
+//! Reliable messaging over RabbitMQ: topology, transactional outbox with a confirming relay,
+//! and idempotent consumers with retries and a dead-letter queue.
+//!
+//! - One durable topic exchange (`retail.events`); routing key = event type.
+//! - Each consumer owns a quorum queue bound to the keys it needs, retry queues with fixed
+//!   delays (a message waits there, then dead-letters back to the main queue), and `<queue>.dlq`
+//!   for messages that failed every attempt or cannot be read, with the reason in a header.
+//! - Producers write events to the `outbox` table in the same transaction as their state change
+//!   ([`enqueue`]); the [`Relay`] publishes them in insertion order with publisher confirms and
+//!   `mandatory`, and marks a row sent only after the broker confirmed it (a returned,
+//!   unroutable message counts as a failure). Only one relay per database publishes at a time
+//!   (advisory lock), which keeps per-aggregate order.
+//! - Consumers record each event id in `processed_events` in the same transaction as their
+//!   effect ([`Consumer`]); a redelivered event is acked without effect.
+//!
+//! One module per concern: [`topology`] (exchange and queues), [`outbox`] ([`enqueue`] and the
+//! [`Relay`]), [`consumer`] (the idempotent [`Consumer`] and its [`Handler`]s),
+//! [`dead_letters`] (list, replay, discard) and [`metrics`].
+
+pub mod consumer;
+pub mod dead_letters;
+pub mod metrics;
+pub mod outbox;
+pub mod topology;
+
+use std::time::Duration;
+
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+
+pub use consumer::{Consumer, Handler, HandlerError, Received};
+pub use dead_letters::{DeadLetter, discard_dead_letters, list_dead_letters, replay_dead_letters};
+pub use metrics::MessagingMetrics;
+pub use outbox::{Relay, SCHEMA, enqueue, ensure_schema};
+pub use topology::{Topology, declare_exchange};
+
+/// The platform's event exchange.
+pub const EXCHANGE: &str = "retail.events";
+/// Header counting delivery attempts of a retried message.
+pub const ATTEMPT_HEADER: &str = "x-attempt";
+/// Header with the last failure of a retried or dead-lettered message.
+pub const ERROR_HEADER: &str = "x-error";
+/// Header with the id of the aggregate an event belongs to (the outbox's `aggregate_id`), so
+/// forwarders can keep each aggregate's events in order without parsing bodies.
+pub const AGGREGATE_HEADER: &str = "x-aggregate-id";
+/// Upper bound on one broker call.
+const BROKER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why a broker operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MessagingError {
+    /// The broker refused or the connection broke.
+    #[error("broker: {0}")]
+    Broker(#[from] lapin::Error),
+    /// No answer within the time limit.
+    #[error("broker did not answer in time")]
+    Timeout,
+    /// The broker nacked a publish or returned it as unroutable.
+    #[error("message not accepted: {0}")]
+    Rejected(String),
+    /// Database failure.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+pub(crate) async fn timed<T>(
+    future: impl Future<Output = lapin::Result<T>>,
+) -> Result<T, MessagingError> {
+    tokio::time::timeout(BROKER_TIMEOUT, future)
+        .await
+        .map_err(|_| MessagingError::Timeout)?
+        .map_err(Into::into)
+}
+
+/// Opens a connection and a channel with publisher confirms.
+pub async fn connect(uri: &str) -> Result<(Connection, Channel), MessagingError> {
+    let connection = timed(Connection::connect(uri, ConnectionProperties::default())).await?;
+    let channel = timed(connection.create_channel()).await?;
+    timed(channel.confirm_select(ConfirmSelectOptions::default())).await?;
+    Ok((connection, channel))
+}
+
+/// Publishes and waits for the broker's confirm; a nack or a return is an error.
+pub async fn publish_confirmed(
+    channel: &Channel,
+    exchange: &str,
+    routing_key: &str,
+    body: &[u8],
+    headers: FieldTable,
+    message_id: &str,
+) -> Result<(), MessagingError> {
+    let properties = BasicProperties::default()
+        .with_content_type("application/cloudevents+json".into())
+        .with_delivery_mode(2)
+        .with_message_id(message_id.into())
+        .with_headers(headers);
+    let options = BasicPublishOptions {
+        mandatory: true,
+        ..BasicPublishOptions::default()
+    };
+    let confirm = timed(channel.basic_publish(
+        exchange.into(),
+        routing_key.into(),
+        options,
+        body,
+        properties,
+    ))
+    .await?;
+    let confirmation = timed(confirm).await?;
+    if confirmation.is_nack() {
+        return Err(MessagingError::Rejected(format!(
+            "{routing_key}: nacked by the broker"
+        )));
+    }
+    if let Some(returned) = confirmation.take_message() {
+        return Err(MessagingError::Rejected(format!(
+            "{routing_key}: unroutable ({})",
+            returned.reply_text
+        )));
+    }
+    Ok(())
+}
+
+pub(crate) fn header_table(pairs: &[(String, String)]) -> FieldTable {
+    let mut table = FieldTable::default();
+    for (key, value) in pairs {
+        table.insert(
+            key.as_str().into(),
+            AMQPValue::LongString(value.as_str().into()),
+        );
+    }
+    table
+}
+
+/// A header's value as text, if present and textual or numeric.
+pub fn header_text(headers: Option<&FieldTable>, key: &str) -> Option<String> {
+    match headers?.inner().get(key)? {
+        AMQPValue::LongString(s) => Some(s.to_string()),
+        AMQPValue::ShortString(s) => Some(s.as_str().to_owned()),
+        AMQPValue::LongLongInt(n) => Some(n.to_string()),
+        AMQPValue::LongInt(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
