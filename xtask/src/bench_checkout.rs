@@ -1,312 +1,588 @@
-//! The checkout part of `cargo xtask bench`: orders per second reaching CONFIRMED, and
-//! accept-to-confirmed latency, with catalog, users, inventory, orders, payments and the
-//! provider simulator as release builds on the local PostgreSQL and RabbitMQ; printed beside
-//! `pgbench` (TPC-B-like) TPS measured on the same PostgreSQL in the same run.
+//! `cargo xtask bench checkout`: how fast an order goes from accepted to CONFIRMED, and how
+//! many the platform confirms per second, against what the same PostgreSQL commits
+//! (`pgbench`, TPC-B-like) in the same run. Measured the way `../shared/BENCHMARKS.md` says:
+//! release builds; the load generator (this process, `pgbench`) on core 0 and every server
+//! (the services, PostgreSQL, RabbitMQ) on core 1; three runs of each figure, median with the
+//! range; the same log level (`warn`) and connection counts as in the baseline's spirit.
+//!
+//! Figures:
+//! - **max sustained throughput**: 2,000 checkouts from 32 shoppers at a time (a closed
+//!   loop that keeps the pipeline saturated), confirmed orders per second from the first accept
+//!   to the last confirmation;
+//! - **open-loop latency** at half that rate: checkouts sent on a fixed schedule, whatever the
+//!   earlier ones are doing, for 10 s; each one's latency is from the client's send to the
+//!   `clock_timestamp()` of its `confirmed` timeline step, written in the transaction that
+//!   commits CONFIRMED;
+//! - **idle latency**: single orders, one at a time, the platform quiet in between;
+//! - **CPU per order**: `utime + stime` of each process (services, PostgreSQL, RabbitMQ) over
+//!   the throughput runs, divided by the orders, read from `/proc`.
+//!
+//! Accepts go straight to the orders service (no gateway in the way; the gateway has its own
+//! group). Shoppers buy one of 20 SKUs, with stock for the whole run, and pay with `tok_visa`.
 
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use service_kit::messaging;
+use time::OffsetDateTime;
 
-use crate::infra::{self, AMQP_URL, POSTGRES_URL, psql};
-use crate::stack::{spawn_service, stop_pid, wait_path};
-use crate::util::{run, step, target_dir};
+use crate::bench::{Figure, Pinning, median_of, percentile, pgbench_tps};
+use crate::infra::{self, AMQP_URL, psql};
+use crate::stack::{stop_pid, wait_path};
+use crate::util::step;
 
-/// Orders placed in the measured run.
-pub const ORDERS: usize = 1000;
-/// Shoppers checking out at once.
-pub const CONCURRENCY: usize = 16;
-const SERVICES: &[(&str, &str, u16)] = &[
-    ("catalog", "catalog", 18181),
-    ("users", "users", 18185),
-    ("inventory", "inventory", 18182),
-    ("psp-simulator", "payments", 18190),
-    ("payments", "payments", 18184),
-    ("orders", "orders", 18183),
+/// Orders per throughput run.
+pub const THROUGHPUT_ORDERS: usize = 2000;
+/// Shoppers checking out at once in the throughput runs.
+pub const CONCURRENCY: usize = 32;
+/// Length of an open-loop run.
+const OPEN_LOOP: Duration = Duration::from_secs(10);
+/// Orders per idle run.
+const IDLE_ORDERS: usize = 30;
+/// Runs of each figure.
+const RUNS: usize = 3;
+/// Distinct SKUs the shoppers buy.
+const SKUS: usize = 20;
+
+const SERVICES: &[(&str, u16)] = &[
+    ("catalog", 18181),
+    ("users", 18185),
+    ("inventory", 18182),
+    ("psp-simulator", 18190),
+    ("payments", 18184),
+    ("orders", 18183),
 ];
 
 fn database(service: &str) -> String {
-    format!("{service}_cobench")
+    let owner = if service == "psp-simulator" {
+        "payments"
+    } else {
+        service
+    };
+    format!("{owner}_cobench")
 }
 
-/// Figures of one checkout run.
-pub struct CheckoutFigures {
-    /// Orders confirmed per second, first accept to last confirmation.
-    pub confirmed_per_second: f64,
-    /// Accept-to-confirmed latency percentiles, ms.
-    pub p50_ms: f64,
-    /// 95th percentile, ms.
-    pub p95_ms: f64,
-    /// Checkouts accepted per second (HTTP 202).
-    pub accepted_per_second: f64,
-    /// pgbench TPS on the same server.
-    pub pgbench_tps: f64,
+fn url(service: &str) -> String {
+    let port = SERVICES.iter().find(|s| s.0 == service).map_or(0, |s| s.1);
+    format!("http://127.0.0.1:{port}")
 }
 
-struct Processes(Vec<std::process::Child>);
+struct Processes(Vec<(String, Child)>);
 
 impl Drop for Processes {
     fn drop(&mut self) {
-        for child in self.0.iter_mut().rev() {
+        for (_, child) in self.0.iter_mut().rev() {
             stop_pid(child.id());
             let _ = child.wait();
         }
     }
 }
 
-/// Runs the checkout benchmark. The release binaries must be built.
-pub async fn run_checkout() -> anyhow::Result<CheckoutFigures> {
-    let release = target_dir().join("release");
-    let tag = std::process::id();
-    let exchange = format!("bench.events.{tag}");
-    for (service, _, _) in SERVICES {
-        let db = database(service);
-        infra::drop_database(&db)?;
-        infra::ensure_database(&db)?;
-    }
-    // Everything the platform emits must be routable, as the bridge makes it in a deployment.
-    let (connection, channel) = messaging::connect(AMQP_URL).await?;
-    let sink = messaging::Topology {
-        exchange: exchange.clone(),
-        queue: format!("bench.sink.{tag}"),
-        bindings: vec!["#".into()],
-        retry_delays: Vec::new(),
-    };
-    messaging::declare_exchange(&channel, &exchange).await?;
-    sink.declare(&channel).await?;
-
-    let url = |port: u16| format!("http://127.0.0.1:{port}");
-    let port = |name: &str| SERVICES.iter().find(|s| s.0 == name).map_or(0, |s| s.2);
-    let client = reqwest::Client::new();
-    let mut processes = Processes(Vec::new());
-    for (name, _, service_port) in SERVICES {
-        let db = database(if *name == "psp-simulator" {
-            "payments"
-        } else {
-            name
-        });
-        let env = vec![
-            ("APP__AMQP__EXCHANGE", exchange.clone()),
-            ("APP__AMQP__QUEUE", format!("bench.{name}.{tag}")),
-            ("APP__UPSTREAMS__CATALOG_URL", url(port("catalog"))),
-            ("APP__UPSTREAMS__USERS_URL", url(port("users"))),
-            ("APP__PROVIDER__URL", url(port("psp-simulator"))),
-            (
-                "APP__PROVIDER__CALLBACK_URL",
-                format!("{}/internal/psp/callback", url(port("payments"))),
-            ),
-            ("APP__TELEMETRY__LOG_FILTER", "warn".to_owned()),
-        ];
-        let mut child = spawn_service(
-            &release.join(name),
-            &format!("{name}-cobench"),
-            *service_port,
-            &db,
-            &format!("cobench:{tag}:{name}:"),
-            &env,
-        )?;
-        let ready = if *name == "psp-simulator" {
-            "/healthz"
-        } else {
-            "/readyz"
-        };
-        wait_path(&client, name, &url(*service_port), ready, &mut child).await?;
-        processes.0.push(child);
-    }
-
-    step(&format!(
-        "checkout: {ORDERS} orders, {CONCURRENCY} shoppers at a time"
-    ));
-    let admin = |r: reqwest::RequestBuilder| {
-        r.header("x-auth-subject", "bench-admin")
-            .header("x-auth-roles", "admin")
-    };
-    let created = admin(client.post(format!("{}/admin/products", url(port("catalog")))))
-        .json(&json!({"sku": "BENCH-1", "name": "Bench lamp", "description": "A lamp", "price": {"amount": 1000, "currency": "EUR"}}))
-        .send()
-        .await?;
-    if !created.status().is_success() {
-        bail!("creating the bench product: {}", created.text().await?);
-    }
-    let stocked = admin(client.put(format!(
-        "{}/admin/inventory/BENCH-1",
-        url(port("inventory"))
-    )))
-    .json(&json!({"on_hand": 1_000_000, "reason": "bench", "low_threshold": 0}))
-    .send()
-    .await?;
-    if !stocked.status().is_success() {
-        bail!("stocking the bench product: {}", stocked.text().await?);
-    }
-    let ids = psql(
-        &database("users"),
-        &format!(
-            "insert into users (id, email, password_hash, name) \
-             select gen_random_uuid(), 'bench' || g || '@example.com', 'x', 'Bench Shopper' \
-             from generate_series(1, {ORDERS}) g returning id"
-        ),
-    )?;
-    // Registration writes default preferences with the account; so does the bench.
-    psql(
-        &database("users"),
-        "insert into preferences (user_id) select id from users on conflict do nothing",
-    )?;
-    let shoppers: Vec<String> = ids
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(str::to_owned)
-        .collect();
-    let orders_url = url(port("orders"));
-    for chunk in shoppers.chunks(CONCURRENCY) {
-        let mut adds = tokio::task::JoinSet::new();
-        for shopper in chunk {
-            let request = client
-                .put(format!("{orders_url}/cart/lines/BENCH-1"))
-                .header("x-auth-subject", shopper)
-                .header("x-auth-roles", "shopper")
-                .json(&json!({"quantity": 1}));
-            adds.spawn(async move {
-                let response = request.send().await?;
-                if !response.status().is_success() {
-                    bail!("filling a cart: {}", response.text().await?);
-                }
-                anyhow::Ok(())
-            });
-        }
-        while let Some(added) = adds.join_next().await {
-            added??;
-        }
-    }
-
-    let started = Instant::now();
-    let queue = std::sync::Arc::new(tokio::sync::Mutex::new(shoppers));
-    let mut workers = Vec::new();
-    for _ in 0..CONCURRENCY {
-        let queue = queue.clone();
-        let client = client.clone();
-        let orders_url = orders_url.clone();
-        workers.push(tokio::spawn(async move {
-            let mut accepted = Vec::new();
-            loop {
-                let Some(shopper) = queue.lock().await.pop() else {
-                    break;
-                };
-                let response = client
-                    .post(format!("{orders_url}/checkout"))
-                    .header("x-auth-subject", &shopper)
-                    .header("x-auth-roles", "shopper")
-                    .header("idempotency-key", format!("bench-{shopper}"))
-                    .json(&json!({"payment_method": "tok_visa"}))
-                    .send()
-                    .await?;
-                if response.status() != reqwest::StatusCode::ACCEPTED {
-                    bail!(
-                        "checkout answered {}: {}",
-                        response.status(),
-                        response.text().await?
-                    );
-                }
-                let body: Value = response.json().await?;
-                accepted.push(body["order_id"].as_str().unwrap_or_default().to_owned());
-            }
-            anyhow::Ok(accepted)
-        }));
-    }
-    let mut accepted = 0;
-    for worker in workers {
-        accepted += worker.await??.len();
-    }
-    let accept_seconds = started.elapsed().as_secs_f64();
-    let deadline = Instant::now() + Duration::from_secs(300);
-    loop {
-        let open = psql(
-            &database("orders"),
-            "select count(*) from orders where status not in ('CONFIRMED', 'CANCELLED')",
-        )?;
-        if open.trim() == "0" {
-            break;
-        }
-        if Instant::now() > deadline {
-            bail!("{} orders still open after 5 minutes", open.trim());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let figures = psql(
-        &database("orders"),
-        "with t as (select o.id, o.created_at as accepted, \
-             (select at from order_timeline s where s.order_id = o.id and s.step = 'confirmed') as confirmed \
-           from orders o) \
-         select count(confirmed), \
-           extract(epoch from max(confirmed) - min(accepted)), \
-           1000 * extract(epoch from percentile_cont(0.5) within group (order by confirmed - accepted)), \
-           1000 * extract(epoch from percentile_cont(0.95) within group (order by confirmed - accepted)) \
-         from t",
-    )?;
-    let parts: Vec<f64> = figures
-        .trim()
-        .split('|')
-        .map(|p| p.parse().unwrap_or(f64::NAN))
-        .collect();
-    let [confirmed, span, p50_ms, p95_ms] = parts[..] else {
-        bail!("unexpected figures: {figures}");
-    };
-    if confirmed as usize != ORDERS {
-        bail!("{confirmed} of {ORDERS} orders confirmed");
-    }
-    drop(processes);
-    for (service, _, _) in SERVICES {
-        infra::drop_database(&database(service))?;
-    }
-    for service in ["inventory", "orders", "payments", "sink"] {
-        let name = format!("bench.{service}.{tag}");
-        for queue in [
-            name.clone(),
-            format!("{name}.dlq"),
-            format!("{name}.retry.1000ms"),
-            format!("{name}.retry.5000ms"),
-            format!("{name}.retry.30000ms"),
-        ] {
-            let _ = channel
-                .queue_delete(
-                    queue.as_str().into(),
-                    lapin::options::QueueDeleteOptions::default(),
-                )
-                .await;
-        }
-    }
-    let _ = channel
-        .exchange_delete(
-            exchange.as_str().into(),
-            lapin::options::ExchangeDeleteOptions::default(),
-        )
-        .await;
-    drop((channel, connection));
-
-    let pgbench_tps = pgbench()?;
-    Ok(CheckoutFigures {
-        confirmed_per_second: confirmed / span,
-        p50_ms,
-        p95_ms,
-        accepted_per_second: accepted as f64 / accept_seconds,
-        pgbench_tps,
-    })
+/// CPU time (user + system) of a process, in clock ticks.
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.rsplit_once(") ")?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
 }
 
-/// TPC-B-like pgbench on the same server: 16 clients, 10 s.
-fn pgbench() -> anyhow::Result<f64> {
-    let db = "pgbench_cobench";
-    infra::drop_database(db)?;
-    infra::ensure_database(db)?;
-    let target = format!("{POSTGRES_URL}/{db}");
-    run("pgbench", &["-i", "-q", "-s", "10", &target])?;
-    let output = run("pgbench", &["-c", "16", "-j", "2", "-T", "10", &target])?;
-    infra::drop_database(db)?;
-    output
-        .lines()
-        .find(|l| l.starts_with("tps = "))
-        .and_then(|l| l.trim_start_matches("tps = ").split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .context("pgbench printed no tps")
+/// Every process whose command name is `comm`.
+pub fn pids_named(comm: &str) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == comm)
+        })
+        .collect()
+}
+
+/// CPU ticks per process group: each service, all of PostgreSQL, all of RabbitMQ.
+fn cpu_snapshot(processes: &Processes) -> BTreeMap<String, BTreeMap<u32, u64>> {
+    let mut groups: BTreeMap<String, BTreeMap<u32, u64>> = BTreeMap::new();
+    for (name, child) in &processes.0 {
+        if let Some(ticks) = cpu_ticks(child.id()) {
+            groups
+                .entry(name.clone())
+                .or_default()
+                .insert(child.id(), ticks);
+        }
+    }
+    for (group, comm) in [("postgresql", "postgres"), ("rabbitmq", "beam.smp")] {
+        for pid in pids_named(comm) {
+            if let Some(ticks) = cpu_ticks(pid) {
+                groups.entry(group.into()).or_default().insert(pid, ticks);
+            }
+        }
+    }
+    groups
+}
+
+/// Microseconds of CPU per order for each group between two snapshots.
+fn cpu_per_order(
+    before: &BTreeMap<String, BTreeMap<u32, u64>>,
+    after: &BTreeMap<String, BTreeMap<u32, u64>>,
+    orders: usize,
+) -> BTreeMap<String, f64> {
+    let tick_us = 1e6 / clock_ticks_per_second();
+    after
+        .iter()
+        .map(|(group, pids)| {
+            let spent: u64 = pids
+                .iter()
+                .map(|(pid, ticks)| {
+                    let start = before.get(group).and_then(|b| b.get(pid)).copied();
+                    ticks.saturating_sub(start.unwrap_or(0))
+                })
+                .sum();
+            (group.clone(), spent as f64 * tick_us / orders as f64)
+        })
+        .collect()
+}
+
+fn clock_ticks_per_second() -> f64 {
+    crate::util::run("getconf", &["CLK_TCK"])
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// The platform under test, with shoppers ready to buy.
+struct Bench {
+    client: reqwest::Client,
+    processes: Processes,
+    exchange: String,
+    tag: u32,
+    /// product id and SKU of each bench product.
+    products: Vec<(String, String)>,
+}
+
+impl Bench {
+    async fn start(binaries: &Path, pinning: &Pinning) -> anyhow::Result<Self> {
+        let tag = std::process::id();
+        let exchange = format!("bench.events.{tag}");
+        for (service, _) in SERVICES {
+            infra::drop_database(&database(service))?;
+            infra::ensure_database(&database(service))?;
+        }
+        // Everything the platform emits must be routable, as the bridge makes it in a deployment.
+        let (connection, channel) = messaging::connect(AMQP_URL).await?;
+        messaging::declare_exchange(&channel, &exchange).await?;
+        let sink = messaging::Topology {
+            exchange: exchange.clone(),
+            queue: format!("bench.sink.{tag}"),
+            bindings: vec!["#".into()],
+            retry_delays: Vec::new(),
+        };
+        sink.declare(&channel).await?;
+        drop((channel, connection));
+
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(CONCURRENCY * 2)
+            .build()?;
+        let mut processes = Processes(Vec::new());
+        for (name, port) in SERVICES {
+            let env = vec![
+                ("APP__AMQP__EXCHANGE", exchange.clone()),
+                ("APP__AMQP__QUEUE", format!("bench.{name}.{tag}")),
+                ("APP__UPSTREAMS__CATALOG_URL", url("catalog")),
+                ("APP__UPSTREAMS__USERS_URL", url("users")),
+                ("APP__PROVIDER__URL", url("psp-simulator")),
+                (
+                    "APP__PROVIDER__CALLBACK_URL",
+                    format!("{}/internal/psp/callback", url("payments")),
+                ),
+                ("APP__TELEMETRY__LOG_FILTER", "warn".to_owned()),
+            ];
+            let mut child = pinning.spawn_server(
+                &binaries.join(name),
+                &format!("{name}-cobench"),
+                *port,
+                &database(name),
+                &format!("cobench:{tag}:{name}:"),
+                &env,
+            )?;
+            let ready = if *name == "psp-simulator" {
+                "/healthz"
+            } else {
+                "/readyz"
+            };
+            wait_path(&client, name, &url(name), ready, &mut child).await?;
+            processes.0.push(((*name).to_owned(), child));
+        }
+        let mut products = Vec::new();
+        for n in 1..=SKUS {
+            let sku = format!("BENCH-{n:02}");
+            let created: Value = crate::demo::admin(
+                client.post(format!("{}/admin/products", url("catalog"))),
+            )
+            .json(&json!({"sku": sku, "name": format!("Bench lamp {n}"), "description": "A lamp", "price": {"amount": 1000, "currency": "EUR"}}))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+            let id = created["id"]
+                .as_str()
+                .context("the created product has no id")?
+                .to_owned();
+            crate::demo::admin(client.put(format!("{}/admin/inventory/{sku}", url("inventory"))))
+                .json(&json!({"on_hand": 10_000_000, "reason": "bench", "low_threshold": 0}))
+                .send()
+                .await?
+                .error_for_status()?;
+            products.push((id, sku));
+        }
+        Ok(Self {
+            client,
+            processes,
+            exchange,
+            tag,
+            products,
+        })
+    }
+
+    /// `count` new shoppers, each with one unit of one bench SKU in the cart (written the way
+    /// registration and the cart API write them); returns their ids.
+    fn shoppers(&self, count: usize) -> anyhow::Result<Vec<String>> {
+        let ids = psql(
+            &database("users"),
+            &format!(
+                "with made as (insert into users (id, email, password_hash, name) \
+                 select gen_random_uuid(), 'bench-' || gen_random_uuid() || '@example.com', 'x', 'Bench Shopper' \
+                 from generate_series(1, {count}) returning id), \
+                 prefs as (insert into preferences (user_id) select id from made) \
+                 select id from made"
+            ),
+        )?;
+        let shoppers: Vec<String> = ids
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect();
+        let products: Vec<String> = self
+            .products
+            .iter()
+            .map(|(id, sku)| format!("('{sku}', '{id}'::uuid)"))
+            .collect();
+        let values: Vec<String> = shoppers
+            .iter()
+            .enumerate()
+            .map(|(i, s)| format!("('{s}', {})", i % SKUS))
+            .collect();
+        psql(
+            &database("orders"),
+            &format!(
+                "with p as (select row_number() over () - 1 as n, sku, id from (values {}) v (sku, id)), \
+                 s (customer, n) as (values {}), \
+                 c as (insert into carts (customer_id, version) select customer, 1 from s) \
+                 insert into cart_lines (customer_id, sku, product_id, name, quantity, unit_amount, currency) \
+                 select s.customer, p.sku, p.id, 'Bench lamp', 1, 1000, 'EUR' from s join p on p.n = s.n",
+                products.join(", "),
+                values.join(", ")
+            ),
+        )?;
+        Ok(shoppers)
+    }
+
+    /// Checks out for `shopper`; the send time and the order id.
+    async fn checkout(
+        client: &reqwest::Client,
+        shopper: &str,
+    ) -> anyhow::Result<(OffsetDateTime, String)> {
+        let sent = OffsetDateTime::now_utc();
+        let response = client
+            .post(format!("{}/checkout", url("orders")))
+            .header("x-auth-subject", shopper)
+            .header("x-auth-roles", "shopper")
+            .header("idempotency-key", format!("bench-{shopper}"))
+            .json(&json!({"payment_method": "tok_visa"}))
+            .send()
+            .await?;
+        if response.status() != reqwest::StatusCode::ACCEPTED {
+            bail!(
+                "checkout answered {}: {}",
+                response.status(),
+                response.text().await?
+            );
+        }
+        let body: Value = response.json().await?;
+        let id = body["order_id"].as_str().context("no order id")?.to_owned();
+        Ok((sent, id))
+    }
+
+    /// Waits until none of the orders is in flight (bounded).
+    async fn settle(&self, within: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + within;
+        loop {
+            let open = psql(
+                &database("orders"),
+                "select count(*) from orders where status not in ('CONFIRMED', 'CANCELLED')",
+            )?;
+            if open.trim() == "0" {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("{} orders still open after {within:?}", open.trim());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Unix seconds of the `confirmed` step of each order (`clock_timestamp()` in the
+    /// confirming transaction), keyed by order id; cancelled orders are an error.
+    fn confirmations(&self, ids: &[String]) -> anyhow::Result<BTreeMap<String, f64>> {
+        let list: Vec<String> = ids.iter().map(|id| format!("'{id}'")).collect();
+        let rows = psql(
+            &database("orders"),
+            &format!(
+                "select o.id, o.status, coalesce(extract(epoch from t.at)::text, '') from orders o \
+                 left join order_timeline t on t.order_id = o.id and t.step = 'confirmed' \
+                 where o.id in ({})",
+                list.join(", ")
+            ),
+        )?;
+        let mut confirmed = BTreeMap::new();
+        for line in rows.lines().filter(|l| !l.trim().is_empty()) {
+            let parts: Vec<&str> = line.split('|').map(str::trim).collect();
+            let [id, status, at] = parts[..] else {
+                bail!("unexpected row: {line}");
+            };
+            if status != "CONFIRMED" {
+                bail!("order {id} ended {status}");
+            }
+            confirmed.insert(id.to_owned(), at.parse::<f64>().context("confirmed at")?);
+        }
+        if confirmed.len() != ids.len() {
+            bail!("{} of {} orders found", confirmed.len(), ids.len());
+        }
+        Ok(confirmed)
+    }
+
+    /// One closed-loop run: orders confirmed per second, and the CPU each process spent.
+    async fn throughput(&self) -> anyhow::Result<(f64, f64, BTreeMap<String, f64>)> {
+        let shoppers = self.shoppers(THROUGHPUT_ORDERS)?;
+        let queue = Arc::new(tokio::sync::Mutex::new(shoppers));
+        let before = cpu_snapshot(&self.processes);
+        let started = Instant::now();
+        let mut workers = Vec::new();
+        for _ in 0..CONCURRENCY {
+            let queue = queue.clone();
+            let client = self.client.clone();
+            workers.push(tokio::spawn(async move {
+                let mut placed = Vec::new();
+                loop {
+                    let Some(shopper) = queue.lock().await.pop() else {
+                        break;
+                    };
+                    placed.push(Self::checkout(&client, &shopper).await?);
+                }
+                anyhow::Ok(placed)
+            }));
+        }
+        let mut placed = Vec::new();
+        for worker in workers {
+            placed.extend(worker.await??);
+        }
+        let accept_seconds = started.elapsed().as_secs_f64();
+        self.settle(Duration::from_secs(300)).await?;
+        let after = cpu_snapshot(&self.processes);
+        let ids: Vec<String> = placed.iter().map(|(_, id)| id.clone()).collect();
+        let confirmed = self.confirmations(&ids)?;
+        let first_sent = placed
+            .iter()
+            .map(|(sent, _)| unix(*sent))
+            .fold(f64::INFINITY, f64::min);
+        let last_confirmed = confirmed.values().copied().fold(0.0, f64::max);
+        Ok((
+            ids.len() as f64 / (last_confirmed - first_sent),
+            ids.len() as f64 / accept_seconds,
+            cpu_per_order(&before, &after, ids.len()),
+        ))
+    }
+
+    /// One open-loop run at `rate` checkouts per second: sorted latencies, ms.
+    async fn open_loop(&self, rate: f64) -> anyhow::Result<Vec<f64>> {
+        let count = (rate * OPEN_LOOP.as_secs_f64()).round().max(1.0) as usize;
+        let shoppers = self.shoppers(count)?;
+        let interval = Duration::from_secs_f64(1.0 / rate);
+        let start = tokio::time::Instant::now() + Duration::from_millis(100);
+        let mut sends = tokio::task::JoinSet::new();
+        for (n, shopper) in shoppers.into_iter().enumerate() {
+            let at = start + interval * u32::try_from(n).unwrap_or(u32::MAX);
+            let client = self.client.clone();
+            sends.spawn(async move {
+                tokio::time::sleep_until(at).await;
+                Self::checkout(&client, &shopper).await
+            });
+        }
+        let mut placed = Vec::new();
+        while let Some(sent) = sends.join_next().await {
+            placed.push(sent??);
+        }
+        self.settle(Duration::from_secs(300)).await?;
+        self.latencies(&placed)
+    }
+
+    /// Orders one at a time, each after the previous one was confirmed: sorted latencies, ms.
+    async fn idle(&self) -> anyhow::Result<Vec<f64>> {
+        let shoppers = self.shoppers(IDLE_ORDERS)?;
+        let mut placed = Vec::new();
+        for shopper in shoppers {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let order = Self::checkout(&self.client, &shopper).await?;
+            self.settle(Duration::from_secs(30)).await?;
+            placed.push(order);
+        }
+        self.latencies(&placed)
+    }
+
+    fn latencies(&self, placed: &[(OffsetDateTime, String)]) -> anyhow::Result<Vec<f64>> {
+        let ids: Vec<String> = placed.iter().map(|(_, id)| id.clone()).collect();
+        let confirmed = self.confirmations(&ids)?;
+        let mut latencies: Vec<f64> = placed
+            .iter()
+            .map(|(sent, id)| (confirmed[id] - unix(*sent)) * 1000.0)
+            .collect();
+        latencies.sort_by(f64::total_cmp);
+        Ok(latencies)
+    }
+
+    async fn stop(self) -> anyhow::Result<()> {
+        drop(self.processes);
+        for (service, _) in SERVICES {
+            infra::drop_database(&database(service))?;
+        }
+        let (connection, channel) = messaging::connect(AMQP_URL).await?;
+        for service in ["inventory", "orders", "payments", "sink"] {
+            let name = format!("bench.{service}.{}", self.tag);
+            let mut queues = vec![name.clone(), format!("{name}.dlq")];
+            queues.extend(["1000ms", "5000ms", "30000ms"].map(|d| format!("{name}.retry.{d}")));
+            for queue in queues {
+                let _ = channel
+                    .queue_delete(
+                        queue.as_str().into(),
+                        lapin::options::QueueDeleteOptions::default(),
+                    )
+                    .await;
+            }
+        }
+        let _ = channel
+            .exchange_delete(
+                self.exchange.as_str().into(),
+                lapin::options::ExchangeDeleteOptions::default(),
+            )
+            .await;
+        drop((channel, connection));
+        Ok(())
+    }
+}
+
+fn unix(at: OffsetDateTime) -> f64 {
+    at.unix_timestamp_nanos() as f64 / 1e9
+}
+
+/// Runs the checkout group with the release binaries in `binaries`; returns its figures.
+pub async fn run(binaries: PathBuf, pinning: &Pinning) -> anyhow::Result<Vec<Figure>> {
+    step("checkout: pgbench baseline on the same PostgreSQL (3 runs)");
+    let mut tps = Vec::new();
+    for _ in 0..RUNS {
+        tps.push(pgbench_tps(pinning)?);
+    }
+    let bench = Bench::start(&binaries, pinning).await?;
+    step(&format!(
+        "checkout: max sustained throughput, {THROUGHPUT_ORDERS} orders by {CONCURRENCY} shoppers at a time (3 runs)"
+    ));
+    let mut confirmed_rates = Vec::new();
+    let mut accepted_rates = Vec::new();
+    let mut cpu: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for _ in 0..RUNS {
+        let (confirmed, accepted, per_process) = bench.throughput().await?;
+        println!("    {confirmed:.1} orders confirmed/s ({accepted:.1} accepted/s)");
+        confirmed_rates.push(confirmed);
+        accepted_rates.push(accepted);
+        for (process, us) in per_process {
+            cpu.entry(process).or_default().push(us);
+        }
+    }
+    let max_rate = median_of(&confirmed_rates).value;
+    let rate = (max_rate / 2.0).max(1.0);
+    step(&format!(
+        "checkout: open-loop latency at {rate:.0} orders/s (half the max), {} s each (3 runs)",
+        OPEN_LOOP.as_secs()
+    ));
+    let mut open = [Vec::new(), Vec::new(), Vec::new()];
+    for _ in 0..RUNS {
+        let latencies = bench.open_loop(rate).await?;
+        for (slot, p) in open.iter_mut().zip([0.50, 0.95, 0.99]) {
+            slot.push(percentile(&latencies, p));
+        }
+    }
+    step(&format!(
+        "checkout: idle latency, {IDLE_ORDERS} single orders one at a time (3 runs)"
+    ));
+    let mut idle = [Vec::new(), Vec::new()];
+    for _ in 0..RUNS {
+        let latencies = bench.idle().await?;
+        for (slot, p) in idle.iter_mut().zip([0.50, 0.95]) {
+            slot.push(percentile(&latencies, p));
+        }
+    }
+    bench.stop().await?;
+
+    let tps_figure = Figure::measured("pgbench_tps", &tps, "tx/s");
+    let mut figures = vec![tps_figure.clone()];
+    figures.push(
+        Figure::measured(
+            "checkout_confirmed_orders_per_s",
+            &confirmed_rates,
+            "orders/s",
+        )
+        .against(&tps_figure),
+    );
+    figures.push(Figure::measured(
+        "checkout_accepted_per_s",
+        &accepted_rates,
+        "orders/s",
+    ));
+    figures.push(Figure::single("checkout_open_loop_rate", rate, "orders/s"));
+    for (name, samples) in ["p50", "p95", "p99"].iter().zip(&open) {
+        figures.push(Figure::measured(
+            &format!("checkout_open_loop_{name}_ms"),
+            samples,
+            "ms",
+        ));
+    }
+    for (name, samples) in ["p50", "p95"].iter().zip(&idle) {
+        figures.push(Figure::measured(
+            &format!("checkout_idle_{name}_ms"),
+            samples,
+            "ms",
+        ));
+    }
+    for (process, samples) in &cpu {
+        figures.push(Figure::measured(
+            &format!("checkout_cpu_us_per_order_{}", process.replace('-', "_")),
+            samples,
+            "us",
+        ));
+    }
+    let total: Vec<f64> = (0..RUNS)
+        .map(|run| cpu.values().filter_map(|s| s.get(run)).sum())
+        .collect();
+    figures.push(Figure::measured(
+        "checkout_cpu_us_per_order_total",
+        &total,
+        "us",
+    ));
+    Ok(figures)
 }

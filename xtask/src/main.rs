@@ -55,7 +55,9 @@ commands:
                               --observe adds Prometheus on 127.0.0.1:9090 with the rules
   down                        stop a platform started with `up --detach`
   test                        formatting, lints and every test, on real infrastructure
-  bench                       benchmarks against an in-run baseline
+  bench [read|checkout|serverless|all] [--binaries DIR]
+                              benchmarks against an in-run baseline; tables, and
+                              .local/bench/<group>.json
   schemas                     regenerate events/schemas from the event types
   dlq list                    dead-letter queues and how many messages each holds
   dlq show <queue>            the parked messages of a consumer queue, with their failure
@@ -78,7 +80,7 @@ fn main() -> anyhow::Result<()> {
         "up" => runtime.block_on(stack::up(&stack::UpOptions::parse(&flags)?)),
         "down" => stack::down(),
         "test" => run_tests(),
-        "bench" => runtime.block_on(bench::run()),
+        "bench" => runtime.block_on(bench::run(&flags)),
         "schemas" => write_schemas(),
         "dlq" => runtime.block_on(dlq::run(&flags)),
         "esm" => runtime.block_on(functions::run_mappings()),

@@ -2,7 +2,7 @@
 
 use std::fs::{self, File};
 use std::os::unix::process::CommandExt as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -204,16 +204,25 @@ fn running_pids() -> Vec<(String, u32)> {
 /// Starts a service binary with the local settings; it gets its own process group so a
 /// terminal's Ctrl-C reaches it only through us (and `--detach` survives the terminal).
 pub fn spawn_service(
-    binary: &PathBuf,
+    binary: &Path,
     name: &str,
     port: u16,
     database: &str,
     redis_prefix: &str,
     extra_env: &[(&str, String)],
+    wrapper: &[String],
 ) -> anyhow::Result<Child> {
     fs::create_dir_all(log_dir())?;
     let log = File::create(log_dir().join(format!("{name}.log")))?;
-    Command::new(binary)
+    let mut command = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut command = Command::new(program);
+            command.args(args).arg(binary);
+            command
+        }
+        None => Command::new(binary),
+    };
+    command
         .env("APP__HTTP__PORT", port.to_string())
         .env("APP__DATABASE__URL", format!("{POSTGRES_URL}/{database}"))
         .env("APP__REDIS__URL", REDIS_URL)
@@ -341,6 +350,7 @@ pub async fn up(options: &UpOptions) -> anyhow::Result<()> {
             service.database,
             &format!("{}:", service.name),
             &env,
+            &[],
         )?;
         fs::write(
             run_dir().join(format!("{}.pid", service.name)),

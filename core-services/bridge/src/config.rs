@@ -40,8 +40,6 @@ pub struct SnsSettings {
     pub topic_arn: String,
     /// Most events per `PublishBatch` (1 to 10).
     pub batch_size: usize,
-    /// How long to wait for more events before sending a partial batch.
-    pub linger_ms: u64,
     /// Longest wait between retries when SNS fails.
     pub max_backoff_ms: u64,
 }
@@ -59,7 +57,6 @@ impl Settings {
                     "arn:aws:sns:us-east-1:123456789012:retail-events",
                 )?
                 .set_default("sns.batch_size", 10_i64)?
-                .set_default("sns.linger_ms", 20_i64)?
                 .set_default("sns.max_backoff_ms", 10_000_i64)
         })
     }

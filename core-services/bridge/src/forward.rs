@@ -1,8 +1,10 @@
 //! The forwarding loop: RabbitMQ queue -> SNS topic.
 //!
-//! Deliveries are gathered into batches of at most `batch_size` events with **distinct
-//! aggregates** (a second event of an aggregate already in the batch starts the next batch), and
-//! sent with `PublishBatch`. Each delivery is acked only after SNS accepted its entry. Entries
+//! Each event is sent as soon as it arrives: a batch is the first delivery plus those already
+//! waiting in the prefetch buffer, at most `batch_size` events with **distinct aggregates** (a
+//! second event of an aggregate already in the batch starts the next batch), sent with
+//! `PublishBatch`. A quiet queue never waits for company; a busy one fills batches while the
+//! previous one is with SNS. Each delivery is acked only after SNS accepted its entry. Entries
 //! SNS refused are retried, with exponential backoff, before anything newer is taken, so the
 //! events of an aggregate reach SNS in the order they left their producer. Messages that can
 //! never be published (not an event, or larger than SNS allows) go to the queue's DLQ with the
@@ -13,7 +15,7 @@ use std::time::Duration;
 
 use aws_sdk_sns::types::PublishBatchRequestEntry;
 use events::Attributes;
-use futures::StreamExt as _;
+use futures::{FutureExt as _, StreamExt as _};
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString};
@@ -39,8 +41,6 @@ pub struct Forwarder {
     pub topology: Topology,
     /// Most entries per batch (1 to 10).
     pub batch_size: usize,
-    /// Wait for more events before sending a partial batch.
-    pub linger: Duration,
     /// Longest wait between retries.
     pub max_backoff: Duration,
     /// Counters and gauges.
@@ -150,11 +150,11 @@ impl Forwarder {
             let mut batch = vec![first];
             let mut aggregates: HashSet<String> =
                 batch.iter().filter_map(Self::aggregate_of).collect();
-            let deadline = tokio::time::Instant::now() + self.linger;
+            // Only what has already arrived joins the batch: a quiet queue sends at once, a
+            // busy one fills batches while the previous one is with SNS.
             while batch.len() < self.batch_size {
-                let next = tokio::select! {
-                    next = deliveries.next() => next,
-                    () = tokio::time::sleep_until(deadline) => break,
+                let Some(next) = deliveries.next().now_or_never() else {
+                    break;
                 };
                 let Some(delivery) = next else { break };
                 let delivery = delivery?;

@@ -17,6 +17,7 @@ use service_kit::health::Readiness;
 use service_kit::http::{Server, ServiceApp};
 use service_kit::messaging::Topology;
 use service_kit::metrics::Metrics;
+use service_kit::tasks::Supervisor;
 use tokio::sync::watch;
 
 use crate::config::{SERVICE, Settings};
@@ -27,8 +28,7 @@ use crate::metrics::BridgeMetrics;
 #[derive(Debug)]
 pub struct Application {
     server: Server,
-    stop: watch::Sender<bool>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    supervisor: Supervisor,
 }
 
 /// The AWS configuration from the environment (standard variables and chain).
@@ -56,7 +56,7 @@ impl Application {
         let metrics = Metrics::new(SERVICE)?;
         let bridge_metrics = BridgeMetrics::new(&metrics)?;
         let sns = aws_sdk_sns::Client::new(aws);
-        let (stop, stop_rx) = watch::channel(false);
+        let mut supervisor = Supervisor::new();
         let (connected, connected_rx) = watch::channel(false);
         let forwarder = Forwarder {
             sns: sns.clone(),
@@ -69,7 +69,6 @@ impl Application {
                 retry_delays: Vec::new(),
             },
             batch_size: settings.sns.batch_size,
-            linger: Duration::from_millis(settings.sns.linger_ms),
             max_backoff: Duration::from_millis(settings.sns.max_backoff_ms),
             metrics: bridge_metrics,
             connected,
@@ -78,7 +77,7 @@ impl Application {
         let (connection, channel) = service_kit::messaging::connect(&settings.amqp.url).await?;
         forwarder.topology.declare(&channel).await?;
         drop((channel, connection));
-        let tasks = vec![tokio::spawn(forwarder.run(stop_rx))];
+        supervisor.spawn("forwarder", forwarder.run(supervisor.stop_signal()));
 
         let topic = settings.sns.topic_arn.clone();
         let readiness = Readiness::new(Duration::from_secs(1))
@@ -109,14 +108,10 @@ impl Application {
                 &settings.amqp.url,
                 vec![settings.amqp.queue.clone()],
             )))
-            .readiness(readiness)
+            .readiness(readiness.supervised(&supervisor))
             .bind()
             .await?;
-        Ok(Self {
-            server,
-            stop,
-            tasks,
-        })
+        Ok(Self { server, supervisor })
     }
 
     /// The address the service listens on.
@@ -124,16 +119,12 @@ impl Application {
         self.server.local_addr()
     }
 
-    /// Serves until `shutdown` completes, then stops forwarding.
+    /// Serves until `shutdown` completes, then stops forwarding. Fails when the forwarder
+    /// died (the bridge stopped itself).
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        let result = self.server.run_until_stopped(shutdown).await;
-        let _ = self.stop.send(true);
-        for task in self.tasks {
-            let _ = task.await;
-        }
-        result
+    ) -> anyhow::Result<()> {
+        self.supervisor.serve(self.server, shutdown).await
     }
 }

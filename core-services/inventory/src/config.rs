@@ -1,7 +1,9 @@
 //! Inventory settings.
 
 use serde::Deserialize;
-use service_kit::config::{DatabaseSettings, HttpSettings, RedisSettings, TelemetrySettings};
+use service_kit::config::{
+    AmqpSettings, DatabaseSettings, HttpSettings, RedisSettings, TelemetrySettings,
+};
 
 /// The service name.
 pub const SERVICE: &str = "inventory";
@@ -25,19 +27,6 @@ pub struct Settings {
     pub reservations: ReservationSettings,
 }
 
-/// RabbitMQ settings.
-#[derive(Debug, Clone, Deserialize)]
-pub struct AmqpSettings {
-    /// Broker URL.
-    pub url: String,
-    /// Event exchange.
-    pub exchange: String,
-    /// This service's queue.
-    pub queue: String,
-    /// Waits before retries, in milliseconds (attempts = entries + 1).
-    pub retry_delays_ms: Vec<u64>,
-}
-
 /// Reservation settings.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ReservationSettings {
@@ -51,11 +40,7 @@ impl Settings {
     /// Defaults, overridden by `APP__...` environment variables.
     pub fn load() -> Result<Self, config::ConfigError> {
         service_kit::config::load(SERVICE, DEFAULT_PORT, |builder| {
-            builder
-                .set_default("amqp.url", "amqp://guest:guest@127.0.0.1:5672/%2f")?
-                .set_default("amqp.exchange", service_kit::messaging::EXCHANGE)?
-                .set_default("amqp.queue", "inventory")?
-                .set_default("amqp.retry_delays_ms", vec![1000_i64, 5000, 30_000])?
+            service_kit::config::amqp_defaults(builder, "inventory")?
                 .set_default("reservations.hold_seconds", 900_i64)?
                 .set_default("reservations.sweep_interval_ms", 1000_i64)
         })

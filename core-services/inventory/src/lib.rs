@@ -20,11 +20,11 @@ use std::time::Duration;
 use service_kit::db;
 use service_kit::health::Readiness;
 use service_kit::http::{Server, ServiceApp};
-use service_kit::messaging::{self, Consumer, Relay, Topology};
+use service_kit::messaging;
 use service_kit::metrics::Metrics;
 use service_kit::redis::RedisClient;
+use service_kit::tasks::Supervisor;
 use sqlx::PgPool;
-use tokio::sync::watch;
 use utoipa::OpenApi as _;
 
 use crate::config::{SERVICE, Settings};
@@ -43,8 +43,7 @@ pub struct AppState {
 #[derive(Debug)]
 pub struct Application {
     server: Server,
-    stop: watch::Sender<bool>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    supervisor: Supervisor,
 }
 
 impl Application {
@@ -57,52 +56,33 @@ impl Application {
         messaging::ensure_schema(&pool).await?;
         let redis = RedisClient::new(&settings.redis)?;
 
-        let (stop, stop_rx) = watch::channel(false);
-        let topology = Topology {
-            exchange: settings.amqp.exchange.clone(),
-            queue: settings.amqp.queue.clone(),
-            bindings: events::CONSUMES.iter().map(|k| (*k).to_owned()).collect(),
-            retry_delays: settings
-                .amqp
-                .retry_delays_ms
-                .iter()
-                .map(|ms| Duration::from_millis(*ms))
-                .collect(),
-        };
-        // Declare the queues before serving, so events published from now on are kept even
-        // before the consumer task is up (the consumer declares again on every reconnect).
-        let (connection, channel) = messaging::connect(&settings.amqp.url).await?;
-        topology.declare(&channel).await?;
-        drop((channel, connection));
-        let consumer = Consumer {
-            name: SERVICE.into(),
-            topology,
-            prefetch: 16,
-            metrics: Some(messaging_metrics.clone()),
-        };
-        let handler = events::OrderEvents {
-            hold: Duration::from_secs(settings.reservations.hold_seconds),
-        };
-        let relay = Relay::new(pool.clone(), &settings.amqp.url, &settings.amqp.exchange)
-            .with_metrics(messaging_metrics);
+        let mut supervisor = Supervisor::new();
+        messaging::start(
+            &settings.amqp,
+            SERVICE,
+            events::CONSUMES,
+            &pool,
+            events::OrderEvents {
+                hold: Duration::from_secs(settings.reservations.hold_seconds),
+            },
+            &messaging_metrics,
+            &mut supervisor,
+        )
+        .await?;
         let sweeper = {
             let pool = pool.clone();
             let interval = Duration::from_millis(settings.reservations.sweep_interval_ms);
-            service_kit::shutdown::every("expiry sweep", interval, stop_rx.clone(), move || {
-                let pool = pool.clone();
-                async move { events::sweep_expired(&pool).await }
-            })
+            service_kit::shutdown::every(
+                "expiry sweep",
+                interval,
+                supervisor.stop_signal(),
+                move || {
+                    let pool = pool.clone();
+                    async move { events::sweep_expired(&pool).await }
+                },
+            )
         };
-        let tasks = vec![
-            tokio::spawn(consumer.run(
-                pool.clone(),
-                settings.amqp.url.clone(),
-                handler,
-                stop_rx.clone(),
-            )),
-            tokio::spawn(relay.run(stop_rx)),
-            tokio::spawn(sweeper),
-        ];
+        supervisor.spawn("expiry sweep", sweeper);
 
         let server = ServiceApp::new(metrics, settings.http.clone())
             .routes(routes::router(AppState { pool: pool.clone() }).merge(
@@ -111,15 +91,11 @@ impl Application {
                     vec![settings.amqp.queue.clone()],
                 ),
             ))
-            .readiness(Readiness::postgres_and_redis(pool, redis))
+            .readiness(Readiness::postgres_and_redis(pool, redis).supervised(&supervisor))
             .openapi(&openapi::ApiDoc::openapi())
             .bind()
             .await?;
-        Ok(Self {
-            server,
-            stop,
-            tasks,
-        })
+        Ok(Self { server, supervisor })
     }
 
     /// The address the service listens on.
@@ -127,16 +103,12 @@ impl Application {
         self.server.local_addr()
     }
 
-    /// Serves until `shutdown` completes, then stops the consumer, relay and sweeper.
+    /// Serves until `shutdown` completes, then stops the consumer, relay and sweeper. Fails
+    /// when one of them died (the service stopped itself).
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        let result = self.server.run_until_stopped(shutdown).await;
-        let _ = self.stop.send(true);
-        for task in self.tasks {
-            let _ = task.await;
-        }
-        result
+    ) -> anyhow::Result<()> {
+        self.supervisor.serve(self.server, shutdown).await
     }
 }

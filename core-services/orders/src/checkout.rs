@@ -1,10 +1,16 @@
 //! `POST /checkout`: the cart becomes a PENDING order and `order.placed`, in one transaction,
 //! behind an `Idempotency-Key`.
 //!
-//! Keys are per customer and kept 24 hours. A key is claimed (`in_progress`) before any work;
-//! the same key with the same body then replays the stored answer, with another body is 422,
-//! and while the first request is still running is 409. A failed attempt releases its key so
-//! the client can retry with it; a claim left by a crashed process is taken over after a minute.
+//! Keys are per customer and kept 24 hours. The key is claimed in the transaction that places
+//! the order, together with the answer: a failed attempt leaves no claim behind, and a second
+//! request with the same key waits for the first to commit, then replays its answer. The same
+//! key with another body is 422. (A claim still marked `in_progress`, as left by a process that
+//! died between two commits in an older release, answers 409 and is taken over after a minute.)
+//!
+//! The shopper's contact details come in one call to users and the prices in one call per
+//! line to catalog, all before the transaction, which then makes seven round trips: begin,
+//! claim, cart version, order with its lines and timeline in one statement, outbox, cart
+//! emptied, commit.
 
 use aws_lc_rs::digest;
 use events::Envelope;
@@ -14,12 +20,12 @@ use serde_json::{Value, json};
 use service_kit::identity::Identity;
 use service_kit::messaging::enqueue;
 use service_kit::{ApiError, FieldError};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::cart::{self, Cart, CartStore, Price};
-use crate::saga::{self, SOURCE, status};
+use crate::saga::{SOURCE, status};
 use crate::upstream::Upstream;
 
 /// The header carrying the client's idempotency key.
@@ -64,12 +70,12 @@ pub struct CheckoutAccepted {
     pub total: Price,
 }
 
-/// How a key claim went.
+/// How a checkout went.
 #[derive(Debug)]
 pub enum Claim {
-    /// The key is ours to use.
-    Fresh,
-    /// Already answered: this status and body.
+    /// The order was placed now: this status and body.
+    Fresh(u16, Value),
+    /// Already answered for this key: this status and body.
     Replay(u16, Value),
 }
 
@@ -109,66 +115,82 @@ type StoredKey = (
     Option<sqlx::types::Json<Value>>,
 );
 
-/// Claims `key` for this request, or says why not.
-pub async fn claim(
+/// A stored key, and whether it no longer binds (older than a day, or an abandoned claim).
+type StoredRow = (
+    String,
+    String,
+    Option<i32>,
+    Option<sqlx::types::Json<Value>>,
+    bool,
+);
+
+/// What an earlier request with this key decided, if one did: its answer to replay, or why
+/// this request cannot go ahead. `None` when the key is free (never used, expired, or an
+/// abandoned claim).
+pub async fn stored(
     pool: &PgPool,
     customer: &str,
     key: &str,
     hash: &str,
-) -> Result<Claim, ApiError> {
-    let inserted = sqlx::query(
-        "insert into idempotency_keys (customer_id, key, request_hash, state) values ($1, $2, $3, 'in_progress') \
-         on conflict (customer_id, key) do update set request_hash = excluded.request_hash, \
-           state = 'in_progress', response_status = null, response_body = null, created_at = now() \
-         where idempotency_keys.created_at < now() - interval '24 hours' \
-            or (idempotency_keys.state = 'in_progress' and idempotency_keys.created_at < now() - interval '1 minute')",
-    )
-    .bind(customer)
-    .bind(key)
-    .bind(hash)
-    .execute(pool)
-    .await?
-    .rows_affected();
-    if inserted == 1 {
-        return Ok(Claim::Fresh);
-    }
-    let row: Option<StoredKey> = sqlx::query_as(
-        "select request_hash, state, response_status, response_body from idempotency_keys \
-             where customer_id = $1 and key = $2",
+) -> Result<Option<Claim>, ApiError> {
+    let row: Option<StoredRow> = sqlx::query_as(
+        "select request_hash, state, response_status, response_body, \
+             created_at < now() - interval '24 hours' \
+               or (state = 'in_progress' and created_at < now() - interval '1 minute') \
+             from idempotency_keys where customer_id = $1 and key = $2",
     )
     .bind(customer)
     .bind(key)
     .fetch_optional(pool)
     .await?;
     match row {
-        None => Err(ApiError::Conflict(
-            "this Idempotency-Key is being released; retry".into(),
-        )),
-        Some((stored, _, _, _)) if stored != hash => Err(ApiError::invalid_field(
+        None | Some((_, _, _, _, true)) => Ok(None),
+        Some((stored, state, code, body, false)) => {
+            decide((stored, state, code, body), hash).map(Some)
+        }
+    }
+}
+
+fn decide(row: StoredKey, hash: &str) -> Result<Claim, ApiError> {
+    match row {
+        (stored, _, _, _) if stored != hash => Err(ApiError::invalid_field(
             "Idempotency-Key",
             "this key was already used with a different request body; use a new key",
         )),
-        Some((_, state, Some(code), Some(body))) if state == "done" => {
+        (_, state, Some(code), Some(body)) if state == "done" => {
             Ok(Claim::Replay(u16::try_from(code).unwrap_or(500), body.0))
         }
-        Some(_) => Err(ApiError::Conflict(
+        _ => Err(ApiError::Conflict(
             "a request with this Idempotency-Key is still being processed; retry later".into(),
         )),
     }
 }
 
-/// Gives a key back after a failed attempt.
-pub async fn release(pool: &PgPool, customer: &str, key: &str) {
-    let released = sqlx::query(
-        "delete from idempotency_keys where customer_id = $1 and key = $2 and state = 'in_progress'",
+/// Claims `key` with its answer inside the order's transaction. False when another request
+/// holds it (that request's transaction committed first; this one waited for it).
+async fn claim(
+    tx: &mut PgConnection,
+    customer: &str,
+    key: &str,
+    hash: &str,
+    answer: &Value,
+) -> Result<bool, sqlx::Error> {
+    let inserted = sqlx::query(
+        "insert into idempotency_keys (customer_id, key, request_hash, state, response_status, response_body) \
+         values ($1, $2, $3, 'done', 202, $4) \
+         on conflict (customer_id, key) do update set request_hash = excluded.request_hash, \
+           state = 'done', response_status = 202, response_body = excluded.response_body, created_at = now() \
+         where idempotency_keys.created_at < now() - interval '24 hours' \
+            or (idempotency_keys.state = 'in_progress' and idempotency_keys.created_at < now() - interval '1 minute')",
     )
     .bind(customer)
     .bind(key)
-    .execute(pool)
-    .await;
-    if let Err(err) = released {
-        tracing::warn!(error = %err, "could not release an idempotency key; it lapses in a minute");
-    }
+    .bind(hash)
+    .bind(sqlx::types::Json(answer))
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    Ok(inserted == 1)
 }
 
 /// Checks the cart against catalog: every product still sold at the price in the cart. Prices
@@ -220,26 +242,34 @@ async fn recheck(
     }
 }
 
-/// Places the order. Call after a fresh claim; the claim is completed in the same
-/// transaction as the order.
-pub async fn place(
+/// Places the order behind `key` (the request's fingerprint is `hash`), or replays what an
+/// earlier request with the key answered.
+pub async fn checkout(
     pool: &PgPool,
     carts: &CartStore,
     upstream: &Upstream,
     identity: &Identity,
     key: &str,
+    hash: &str,
     input: &CheckoutInput,
-) -> Result<(u16, Value), ApiError> {
+) -> Result<Claim, ApiError> {
     input.validate()?;
     let customer = identity.subject.as_str();
+    if let Some(decided) = stored(pool, customer, key, hash).await? {
+        return Ok(decided);
+    }
     let mut conn = pool.acquire().await?;
     let cart = cart::load(&mut conn, customer).await?;
     drop(conn);
     if cart.lines.is_empty() {
         return Err(ApiError::invalid_field("cart", "the cart is empty"));
     }
-    recheck(carts, upstream, identity, &cart).await?;
-    let contact: Contact = upstream.contact(identity).await?;
+    let (checked, contact) = tokio::join!(
+        recheck(carts, upstream, identity, &cart),
+        upstream.contact(identity)
+    );
+    checked?;
+    let contact: Contact = contact?;
     let total = cart
         .subtotal
         .clone()
@@ -250,55 +280,78 @@ pub async fn place(
             "the order total is too large",
         ));
     }
+    let id = Uuid::now_v7();
+    let accepted = CheckoutAccepted {
+        order_id: id,
+        status: status::PENDING.into(),
+        total: total.clone(),
+    };
+    let answer = serde_json::to_value(&accepted).map_err(|e| ApiError::Internal(e.into()))?;
 
     let mut tx = pool.begin().await?;
+    if !claim(&mut tx, customer, key, hash, &answer).await? {
+        drop(tx);
+        return match stored(pool, customer, key, hash).await? {
+            Some(decided) => Ok(decided),
+            None => Err(ApiError::Conflict(
+                "this Idempotency-Key is being released; retry".into(),
+            )),
+        };
+    }
     let version = cart::bump(&mut tx, customer).await?;
     if version != cart.version + 1 {
         return Err(ApiError::Conflict(
             "the cart changed while checking out; review it and try again".into(),
         ));
     }
-    let id = Uuid::now_v7();
-    sqlx::query(
-        "insert into orders (id, customer_id, status, total_amount, currency, contact) values ($1, $2, 'PENDING', $3, $4, $5)",
-    )
-    .bind(id)
-    .bind(customer)
-    .bind(total.amount)
-    .bind(&total.currency)
-    .bind(sqlx::types::Json(&contact))
-    .execute(&mut *tx)
-    .await?;
-    let mut lines = Vec::with_capacity(cart.lines.len());
-    for line in &cart.lines {
-        sqlx::query(
-            "insert into order_lines (order_id, sku, product_id, name, quantity, unit_amount) values ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(id)
-        .bind(&line.sku)
-        .bind(line.product_id)
-        .bind(&line.name)
-        .bind(line.quantity)
-        .bind(line.unit_price.amount)
-        .execute(&mut *tx)
-        .await?;
-        lines.push(OrderLine {
+    let lines: Vec<OrderLine> = cart
+        .lines
+        .iter()
+        .map(|line| OrderLine {
             sku: line.sku.clone(),
             quantity: u32::try_from(line.quantity).unwrap_or(0),
             unit_price: Amount {
                 amount: line.unit_price.amount,
                 currency: line.unit_price.currency.clone(),
             },
-        });
-    }
-    saga::record(
-        &mut tx,
-        id,
-        "placed",
-        status::PENDING,
-        json!({"lines": cart.lines.len(), "total": total.amount, "currency": total.currency}),
-        None,
+        })
+        .collect();
+    let timeline =
+        json!({"lines": cart.lines.len(), "total": total.amount, "currency": total.currency});
+    sqlx::query(
+        "with placed as ( \
+           insert into orders (id, customer_id, status, total_amount, currency, contact) \
+           values ($1, $2, 'PENDING', $3, $4, $5) returning id), \
+         lines as ( \
+           insert into order_lines (order_id, sku, product_id, name, quantity, unit_amount) \
+           select placed.id, l.sku, l.product_id, l.name, l.quantity, l.unit_amount from placed, \
+             unnest($6::text[], $7::uuid[], $8::text[], $9::int4[], $10::int8[]) \
+               as l (sku, product_id, name, quantity, unit_amount)) \
+         insert into order_timeline (order_id, step, status, detail) \
+         select id, 'placed', 'PENDING', $11 from placed",
     )
+    .bind(id)
+    .bind(customer)
+    .bind(total.amount)
+    .bind(&total.currency)
+    .bind(sqlx::types::Json(&contact))
+    .bind(cart.lines.iter().map(|l| l.sku.clone()).collect::<Vec<_>>())
+    .bind(cart.lines.iter().map(|l| l.product_id).collect::<Vec<_>>())
+    .bind(
+        cart.lines
+            .iter()
+            .map(|l| l.name.clone())
+            .collect::<Vec<_>>(),
+    )
+    .bind(cart.lines.iter().map(|l| l.quantity).collect::<Vec<_>>())
+    .bind(
+        cart.lines
+            .iter()
+            .map(|l| l.unit_price.amount)
+            .collect::<Vec<_>>(),
+    )
+    .bind(sqlx::types::Json(&timeline))
+    .execute(&mut *tx)
     .await?;
     let placed = OrderPlaced {
         order_id: id.to_string(),
@@ -319,21 +372,6 @@ pub async fn place(
         .bind(customer)
         .execute(&mut *tx)
         .await?;
-    let accepted = CheckoutAccepted {
-        order_id: id,
-        status: status::PENDING.into(),
-        total,
-    };
-    let body = serde_json::to_value(&accepted).map_err(|e| ApiError::Internal(e.into()))?;
-    sqlx::query(
-        "update idempotency_keys set state = 'done', response_status = 202, response_body = $3 \
-         where customer_id = $1 and key = $2",
-    )
-    .bind(customer)
-    .bind(key)
-    .bind(sqlx::types::Json(&body))
-    .execute(&mut *tx)
-    .await?;
     tx.commit().await?;
     carts
         .cache(
@@ -345,5 +383,5 @@ pub async fn place(
             },
         )
         .await;
-    Ok((202, body))
+    Ok(Claim::Fresh(202, answer))
 }

@@ -177,26 +177,19 @@ pub async fn checkout(
     let key = checkout::key(&headers)?;
     let input: CheckoutInput = parse_json(&serde_json::to_vec(&body).unwrap_or_default())?;
     let hash = checkout::fingerprint(&body);
-    match checkout::claim(&state.pool, &identity.subject, &key, &hash).await? {
+    match checkout::checkout(
+        &state.pool,
+        &state.carts,
+        &state.upstream,
+        &identity,
+        &key,
+        &hash,
+        &input,
+    )
+    .await?
+    {
         Claim::Replay(code, body) => Ok(accepted(code, body, true)),
-        Claim::Fresh => {
-            match checkout::place(
-                &state.pool,
-                &state.carts,
-                &state.upstream,
-                &identity,
-                &key,
-                &input,
-            )
-            .await
-            {
-                Ok((code, body)) => Ok(accepted(code, body, false)),
-                Err(err) => {
-                    checkout::release(&state.pool, &identity.subject, &key).await;
-                    Err(err)
-                }
-            }
-        }
+        Claim::Fresh(code, body) => Ok(accepted(code, body, false)),
     }
 }
 

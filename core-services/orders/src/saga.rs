@@ -117,7 +117,8 @@ pub async fn lock(tx: &mut PgConnection, id: Uuid) -> Result<Option<OrderHead>, 
     .await
 }
 
-/// Appends a step to an order's timeline.
+/// Appends a step to an order's timeline, stamped with the time it was written
+/// (`clock_timestamp()`, not the transaction's start), so a step's time is when it happened.
 pub async fn record(
     tx: &mut PgConnection,
     id: Uuid,
@@ -127,7 +128,8 @@ pub async fn record(
     event_id: Option<&str>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "insert into order_timeline (order_id, step, status, detail, event_id) values ($1, $2, $3, $4, $5)",
+        "insert into order_timeline (order_id, step, status, detail, event_id, at) \
+         values ($1, $2, $3, $4, $5, clock_timestamp())",
     )
     .bind(id)
     .bind(step)

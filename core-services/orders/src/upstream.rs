@@ -38,10 +38,11 @@ pub struct CatalogPrice {
 }
 
 #[derive(Debug, Deserialize)]
-struct UserProfile {
+struct UserContact {
     email: String,
     name: String,
     phone: Option<String>,
+    preferences: UserPreferences,
 }
 
 #[derive(Debug, Deserialize)]
@@ -116,36 +117,31 @@ impl Upstream {
         }
     }
 
-    /// The shopper's contact snapshot: profile plus notification preferences.
+    /// The shopper's contact snapshot: profile plus notification preferences, in one call.
     pub async fn contact(&self, identity: &Identity) -> Result<Contact, ApiError> {
-        let profile = self.client.get(format!("{}/me", self.users));
-        let preferences = self.client.get(format!("{}/me/preferences", self.users));
-        let (profile, preferences) = tokio::try_join!(
-            profile.headers(Self::headers(identity)).send(),
-            preferences.headers(Self::headers(identity)).send()
-        )
-        .map_err(|e| unavailable("users", e))?;
-        for response in [&profile, &preferences] {
-            match response.status() {
-                s if s.is_success() => {}
-                reqwest::StatusCode::NOT_FOUND | reqwest::StatusCode::UNAUTHORIZED => {
-                    return Err(ApiError::Unauthorized(
-                        "this account no longer exists; sign in again".into(),
-                    ));
-                }
-                s => return Err(unavailable("users", format!("status {s}"))),
-            }
-        }
-        let profile: UserProfile = profile.json().await.map_err(|e| unavailable("users", e))?;
-        let preferences: UserPreferences = preferences
-            .json()
+        let response = self
+            .client
+            .get(format!("{}/me/contact", self.users))
+            .headers(Self::headers(identity))
+            .send()
             .await
             .map_err(|e| unavailable("users", e))?;
+        match response.status() {
+            s if s.is_success() => {}
+            reqwest::StatusCode::NOT_FOUND | reqwest::StatusCode::UNAUTHORIZED => {
+                return Err(ApiError::Unauthorized(
+                    "this account no longer exists; sign in again".into(),
+                ));
+            }
+            s => return Err(unavailable("users", format!("status {s}"))),
+        }
+        let contact: UserContact = response.json().await.map_err(|e| unavailable("users", e))?;
+        let preferences = contact.preferences;
         Ok(Contact {
-            email: profile.email,
-            notify_sms: preferences.sms_notifications && profile.phone.is_some(),
-            phone: profile.phone,
-            name: profile.name,
+            email: contact.email,
+            notify_sms: preferences.sms_notifications && contact.phone.is_some(),
+            phone: contact.phone,
+            name: contact.name,
             locale: preferences.locale,
             notify_email: preferences.email_notifications,
         })

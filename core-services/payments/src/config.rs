@@ -2,7 +2,9 @@
 
 use secrecy::SecretString;
 use serde::Deserialize;
-use service_kit::config::{DatabaseSettings, HttpSettings, RedisSettings, TelemetrySettings};
+use service_kit::config::{
+    AmqpSettings, DatabaseSettings, HttpSettings, RedisSettings, TelemetrySettings,
+};
 
 /// The service name.
 pub const SERVICE: &str = "payments";
@@ -28,19 +30,6 @@ pub struct Settings {
     pub provider: ProviderSettings,
 }
 
-/// RabbitMQ settings.
-#[derive(Debug, Clone, Deserialize)]
-pub struct AmqpSettings {
-    /// Broker URL.
-    pub url: String,
-    /// Event exchange.
-    pub exchange: String,
-    /// This service's queue.
-    pub queue: String,
-    /// Waits before retries, in milliseconds (attempts = entries + 1).
-    pub retry_delays_ms: Vec<u64>,
-}
-
 /// Provider settings.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ProviderSettings {
@@ -62,11 +51,7 @@ impl Settings {
     /// Defaults, overridden by `APP__...` environment variables.
     pub fn load() -> Result<Self, config::ConfigError> {
         service_kit::config::load(SERVICE, DEFAULT_PORT, |builder| {
-            builder
-                .set_default("amqp.url", "amqp://guest:guest@127.0.0.1:5672/%2f")?
-                .set_default("amqp.exchange", service_kit::messaging::EXCHANGE)?
-                .set_default("amqp.queue", "payments")?
-                .set_default("amqp.retry_delays_ms", vec![1000_i64, 5000, 30_000])?
+            service_kit::config::amqp_defaults(builder, "payments")?
                 .set_default("provider.url", format!("http://127.0.0.1:{SIMULATOR_PORT}"))?
                 .set_default("provider.timeout_ms", 2000_i64)?
                 .set_default(

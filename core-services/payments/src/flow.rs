@@ -9,8 +9,18 @@
 //!   or cancels a payment not yet authorized (a later approval is voided on arrival);
 //! - admin refunds return captured money (`payment.refunded`).
 //!
-//! Provider calls happen inside the transaction that holds the payment's row lock, so two
-//! deliveries for one order can never act on the provider concurrently.
+//! No transaction is open while the provider answers. Each event is handled in two steps
+//! ([`StagedHandler`]): `prepare` reads the payment, records the intent where a crash must be
+//! recognised (`authorizing`), and calls the provider with an idempotency key derived from the
+//! payment; `apply` then locks the payment and records the outcome with the event, if what
+//! `prepare` saw still holds (otherwise the delivery is retried and looks again). A crash between
+//! the call and the record repeats the call with the same key: the provider answers the first
+//! outcome again and never authorizes, captures or refunds twice. Deliveries of one order are
+//! never handled at once by one consumer; across replicas, the states above decide:
+//!
+//! - cancelled while the provider authorizes: the answer's record sees `cancelled` and the next
+//!   attempt asks the provider again (same key, so the same authorization) and voids the hold;
+//! - authorized while a cancellation voids: the void's record retries and voids what is held.
 
 use events::payloads::{
     Amount, InventoryReserved, OrderCancelled, OrderConfirmed, OrderPlaced, PaymentAuthorized,
@@ -18,7 +28,7 @@ use events::payloads::{
 };
 use events::{Envelope, Event};
 use service_kit::ApiError;
-use service_kit::messaging::{Handler, HandlerError, Received, enqueue};
+use service_kit::messaging::{HandlerError, Received, StagedHandler, enqueue};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -109,66 +119,170 @@ pub struct PaymentEvents {
     pub max_attempts: u32,
 }
 
+/// What `prepare` did at the provider for one event, for `apply` to record.
+#[derive(Debug)]
+pub enum ProviderStep {
+    /// Nothing to ask the provider.
+    Nothing,
+    /// The authorization's answer, or why there was none.
+    Authorization(Result<Authorization, ProviderError>),
+    /// The order was cancelled while its authorization was with the provider: the authorization
+    /// was asked for again (same key) and its hold, if any (this reference), released.
+    ReleasedAfterCancel(Option<String>),
+    /// The capture's result.
+    Capture(Result<(), ProviderError>),
+    /// The void's result.
+    Void(Result<(), ProviderError>),
+}
+
 fn parse<T: Event>(event: &Received) -> Result<T, HandlerError> {
     Envelope::<T>::parse(&event.body)
         .map(|e| e.data)
         .map_err(|e| HandlerError::Permanent(e.to_string()))
 }
 
+fn retryable(err: impl std::fmt::Display) -> HandlerError {
+    HandlerError::Retryable(err.to_string())
+}
+
+fn authorize_request(payment: &Payment, method: &str) -> AuthorizeRequest {
+    AuthorizeRequest {
+        reference: payment.id.to_string(),
+        amount: payment.amount,
+        currency: payment.currency.clone(),
+        payment_method: method.to_owned(),
+    }
+}
+
+fn void_key(payment: &Payment) -> String {
+    format!("{}:void", payment.id)
+}
+
 impl PaymentEvents {
-    async fn authorize(
+    /// Asks the provider to authorize, after recording the intent.
+    async fn start_authorization(
         &self,
-        tx: &mut PgConnection,
-        event: &Received,
+        pool: &PgPool,
         order_id: &str,
-        cause: Cause<'_>,
-    ) -> Result<(), HandlerError> {
-        let Some(payment) = store::lock_by_order(tx, order_id).await? else {
+    ) -> Result<ProviderStep, HandlerError> {
+        let Some(payment) = store::by_order(pool, order_id).await? else {
             // `order.placed` is published first; it may still be waiting for a retry here.
             return Err(HandlerError::Retryable(format!(
                 "no payment yet for order {order_id}"
             )));
         };
-        if payment.status != "created" {
-            return Ok(());
-        }
-        let Some(method) = payment.payment_method.clone() else {
-            failed(
-                tx,
-                &payment,
-                "error",
-                "the order carries no payment method",
-                cause,
-            )
-            .await?;
-            return Ok(());
-        };
-        let request = AuthorizeRequest {
-            reference: payment.id.to_string(),
-            amount: payment.amount,
-            currency: payment.currency.clone(),
-            payment_method: method,
-        };
-        match self.provider.authorize(&request).await {
-            Ok(Authorization::Approved { reference }) => {
-                authorized(tx, &payment, &reference, cause).await?;
-            }
-            Ok(Authorization::Declined { code }) => {
-                failed(tx, &payment, "declined", &code, cause).await?;
-            }
-            Ok(Authorization::Pending { reference }) => {
-                store::set_status(tx, payment.id, "pending", None, Some(&reference)).await?;
-            }
-            Err(err @ (ProviderError::Timeout | ProviderError::Unavailable(_))) => {
-                if event.attempt < self.max_attempts {
-                    return Err(HandlerError::Retryable(err.to_string()));
+        match payment.status.as_str() {
+            "created" | "authorizing" => {
+                let Some(method) = payment.payment_method.as_deref() else {
+                    return Ok(ProviderStep::Nothing);
+                };
+                if !store::mark_authorizing(pool, payment.id).await? {
+                    // Decided meanwhile (cancelled): `apply` sees the new state.
+                    return Ok(ProviderStep::Nothing);
                 }
-                tracing::warn!(order = order_id, error = %err, "payment provider gave no answer; payment failed");
-                failed(tx, &payment, "timeout", &err.to_string(), cause).await?;
+                let answer = self
+                    .provider
+                    .authorize(&authorize_request(&payment, method))
+                    .await;
+                Ok(ProviderStep::Authorization(answer))
             }
-            Err(err @ ProviderError::Rejected(_)) => {
-                failed(tx, &payment, "error", &err.to_string(), cause).await?;
+            "cancelled" if payment.authorize_requested_at.is_some() => {
+                let Some(method) = payment.payment_method.as_deref() else {
+                    return Ok(ProviderStep::ReleasedAfterCancel(None));
+                };
+                // The same key answers the authorization made before, or makes none.
+                let answer = self
+                    .provider
+                    .authorize(&authorize_request(&payment, method))
+                    .await;
+                match answer {
+                    Ok(
+                        Authorization::Approved { reference }
+                        | Authorization::Pending { reference },
+                    ) => {
+                        self.provider
+                            .void(&reference, &void_key(&payment))
+                            .await
+                            .map_err(retryable)?;
+                        Ok(ProviderStep::ReleasedAfterCancel(Some(reference)))
+                    }
+                    Ok(Authorization::Declined { .. }) | Err(ProviderError::Rejected(_)) => {
+                        Ok(ProviderStep::ReleasedAfterCancel(None))
+                    }
+                    Err(err) => Err(retryable(err)),
+                }
             }
+            _ => Ok(ProviderStep::Nothing),
+        }
+    }
+
+    /// Records what the provider answered to an authorization.
+    async fn authorize(
+        &self,
+        tx: &mut PgConnection,
+        event: &Received,
+        order_id: &str,
+        step: ProviderStep,
+        cause: Cause<'_>,
+    ) -> Result<(), HandlerError> {
+        let Some(payment) = store::lock_by_order(tx, order_id).await? else {
+            return Err(HandlerError::Retryable(format!(
+                "no payment yet for order {order_id}"
+            )));
+        };
+        match (payment.status.as_str(), step) {
+            ("created", ProviderStep::Nothing) if payment.payment_method.is_none() => {
+                failed(
+                    tx,
+                    &payment,
+                    "error",
+                    "the order carries no payment method",
+                    cause,
+                )
+                .await?;
+            }
+            ("created" | "authorizing", ProviderStep::Authorization(answer)) => match answer {
+                Ok(Authorization::Approved { reference }) => {
+                    authorized(tx, &payment, &reference, cause).await?;
+                }
+                Ok(Authorization::Declined { code }) => {
+                    failed(tx, &payment, "declined", &code, cause).await?;
+                }
+                Ok(Authorization::Pending { reference }) => {
+                    store::set_status(tx, payment.id, "pending", None, Some(&reference)).await?;
+                }
+                Err(err @ (ProviderError::Timeout | ProviderError::Unavailable(_))) => {
+                    if event.attempt < self.max_attempts {
+                        return Err(HandlerError::Retryable(err.to_string()));
+                    }
+                    tracing::warn!(order = order_id, error = %err, "payment provider gave no answer; payment failed");
+                    failed(tx, &payment, "timeout", &err.to_string(), cause).await?;
+                }
+                Err(err @ ProviderError::Rejected(_)) => {
+                    failed(tx, &payment, "error", &err.to_string(), cause).await?;
+                }
+            },
+            ("created" | "authorizing", _) => {
+                return Err(HandlerError::Retryable(
+                    "the payment changed while the provider was asked; looking again".into(),
+                ));
+            }
+            (
+                "cancelled",
+                ProviderStep::Authorization(Ok(
+                    Authorization::Approved { .. } | Authorization::Pending { .. },
+                )),
+            ) => {
+                return Err(HandlerError::Retryable(
+                    "the order was cancelled while the provider authorized; the next attempt releases the hold"
+                        .into(),
+                ));
+            }
+            ("cancelled", ProviderStep::ReleasedAfterCancel(reference)) => {
+                store::released_after_cancel(tx, &payment, reference.as_deref()).await?;
+            }
+            // Decided before (a repeated delivery, or cancelled before the provider was asked).
+            _ => {}
         }
         Ok(())
     }
@@ -177,6 +291,7 @@ impl PaymentEvents {
         &self,
         tx: &mut PgConnection,
         order_id: &str,
+        step: ProviderStep,
         cause: Cause<'_>,
     ) -> Result<(), HandlerError> {
         let Some(payment) = store::lock_by_order(tx, order_id).await? else {
@@ -184,24 +299,22 @@ impl PaymentEvents {
                 "order {order_id} was confirmed without a payment"
             )));
         };
-        match payment.status.as_str() {
-            "authorized" => {}
-            "captured" => return Ok(()),
-            other => {
+        match (payment.status.as_str(), step) {
+            ("authorized", ProviderStep::Capture(Ok(()))) => {}
+            ("authorized", ProviderStep::Capture(Err(err))) => return Err(retryable(err)),
+            ("authorized", _) => {
+                return Err(HandlerError::Retryable(
+                    "the payment was authorized while the capture was prepared; looking again"
+                        .into(),
+                ));
+            }
+            ("captured", _) => return Ok(()),
+            (other, _) => {
                 return Err(HandlerError::Permanent(format!(
                     "order {order_id} was confirmed while its payment is {other}"
                 )));
             }
         }
-        let reference = payment.psp_reference.clone().unwrap_or_default();
-        self.provider
-            .capture(
-                &reference,
-                payment.amount,
-                &format!("{}:capture", payment.id),
-            )
-            .await
-            .map_err(|e| HandlerError::Retryable(e.to_string()))?;
         store::set_status(tx, payment.id, "captured", None, None).await?;
         store::post(tx, &payment, "capture", payment.amount, None).await?;
         let data = PaymentCaptured {
@@ -213,22 +326,36 @@ impl PaymentEvents {
         Ok(())
     }
 
-    async fn cancel(&self, tx: &mut PgConnection, order_id: &str) -> Result<(), HandlerError> {
+    async fn cancel(
+        &self,
+        tx: &mut PgConnection,
+        order_id: &str,
+        step: ProviderStep,
+    ) -> Result<(), HandlerError> {
         let Some(payment) = store::lock_by_order(tx, order_id).await? else {
             return Ok(());
         };
-        match payment.status.as_str() {
-            "authorized" => {
-                self.void(&payment).await?;
+        match (payment.status.as_str(), step) {
+            ("authorized", ProviderStep::Void(Ok(()))) => {
                 store::set_status(tx, payment.id, "voided", None, None).await?;
                 store::post(tx, &payment, "void", payment.amount, None).await?;
             }
-            "pending" => {
-                self.void(&payment).await?;
+            ("pending", ProviderStep::Void(Ok(()))) => {
                 store::set_status(tx, payment.id, "cancelled", Some("order cancelled"), None)
                     .await?;
             }
-            "created" => {
+            ("authorized" | "pending", ProviderStep::Void(Err(err))) => {
+                return Err(retryable(err));
+            }
+            ("authorized" | "pending", _) => {
+                return Err(HandlerError::Retryable(
+                    "the payment was authorized while the cancellation was prepared; voiding on the next attempt"
+                        .into(),
+                ));
+            }
+            // Not authorized yet: nothing is held. An authorization in flight is released by
+            // its own step, which finds the payment cancelled.
+            ("created" | "authorizing", _) => {
                 store::set_status(tx, payment.id, "cancelled", Some("order cancelled"), None)
                     .await?;
             }
@@ -238,18 +365,58 @@ impl PaymentEvents {
         }
         Ok(())
     }
-
-    async fn void(&self, payment: &Payment) -> Result<(), HandlerError> {
-        let reference = payment.psp_reference.clone().unwrap_or_default();
-        self.provider
-            .void(&reference, &format!("{}:void", payment.id))
-            .await
-            .map_err(|e| HandlerError::Retryable(e.to_string()))
-    }
 }
 
-impl Handler for PaymentEvents {
-    async fn handle(&self, tx: &mut PgConnection, event: &Received) -> Result<(), HandlerError> {
+impl StagedHandler for PaymentEvents {
+    type Prepared = ProviderStep;
+
+    async fn prepare(&self, pool: &PgPool, event: &Received) -> Result<ProviderStep, HandlerError> {
+        match event.attributes.event_type.as_str() {
+            InventoryReserved::TYPE => {
+                let reserved = parse::<InventoryReserved>(event)?;
+                self.start_authorization(pool, &reserved.order_id).await
+            }
+            OrderConfirmed::TYPE => {
+                let order = parse::<OrderConfirmed>(event)?;
+                match store::by_order(pool, &order.order_id).await? {
+                    Some(payment) if payment.status == "authorized" => {
+                        let reference = payment.psp_reference.clone().unwrap_or_default();
+                        let captured = self
+                            .provider
+                            .capture(
+                                &reference,
+                                payment.amount,
+                                &format!("{}:capture", payment.id),
+                            )
+                            .await;
+                        Ok(ProviderStep::Capture(captured))
+                    }
+                    _ => Ok(ProviderStep::Nothing),
+                }
+            }
+            OrderCancelled::TYPE => {
+                let order = parse::<OrderCancelled>(event)?;
+                match store::by_order(pool, &order.order_id).await? {
+                    Some(payment)
+                        if payment.status == "authorized" || payment.status == "pending" =>
+                    {
+                        let reference = payment.psp_reference.clone().unwrap_or_default();
+                        let voided = self.provider.void(&reference, &void_key(&payment)).await;
+                        Ok(ProviderStep::Void(voided))
+                    }
+                    _ => Ok(ProviderStep::Nothing),
+                }
+            }
+            _ => Ok(ProviderStep::Nothing),
+        }
+    }
+
+    async fn apply(
+        &self,
+        tx: &mut PgConnection,
+        event: &Received,
+        step: ProviderStep,
+    ) -> Result<(), HandlerError> {
         let cause = Cause {
             correlation_id: &event.attributes.correlationid,
             event_id: Some(&event.attributes.id),
@@ -271,22 +438,24 @@ impl Handler for PaymentEvents {
             }
             InventoryReserved::TYPE => {
                 let reserved = parse::<InventoryReserved>(event)?;
-                self.authorize(tx, event, &reserved.order_id, cause).await
+                self.authorize(tx, event, &reserved.order_id, step, cause)
+                    .await
             }
             OrderConfirmed::TYPE => {
                 let order = parse::<OrderConfirmed>(event)?;
-                self.capture(tx, &order.order_id, cause).await
+                self.capture(tx, &order.order_id, step, cause).await
             }
             OrderCancelled::TYPE => {
                 let order = parse::<OrderCancelled>(event)?;
-                self.cancel(tx, &order.order_id).await
+                self.cancel(tx, &order.order_id, step).await
             }
             _ => Ok(()),
         }
     }
 }
 
-/// The provider's verdict on a pending authorization (from a verified callback).
+/// The provider's verdict on a pending authorization (from a verified callback). An approval
+/// for an order cancelled meanwhile is voided first, with no transaction open.
 pub async fn settle_pending(
     pool: &PgPool,
     provider: &Provider,
@@ -294,6 +463,19 @@ pub async fn settle_pending(
     approved: bool,
     code: Option<&str>,
 ) -> Result<(), ApiError> {
+    let Some(seen) = store::by_reference(pool, reference).await? else {
+        return Err(ApiError::NotFound(
+            "no payment with this provider reference".into(),
+        ));
+    };
+    let voided = approved && seen.status == "cancelled";
+    if voided {
+        // The order was cancelled while the provider decided: release the hold.
+        provider
+            .void(reference, &void_key(&seen))
+            .await
+            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    }
     let mut tx = pool.begin().await?;
     let Some(payment) = store::lock_by_reference(&mut tx, reference).await? else {
         return Err(ApiError::NotFound(
@@ -317,12 +499,12 @@ pub async fn settle_pending(
             )
             .await?;
         }
-        ("cancelled", true) => {
-            // The order was cancelled while the provider decided: release the hold.
-            provider
-                .void(reference, &format!("{}:void", payment.id))
-                .await
-                .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+        ("cancelled", true) if !voided => {
+            // Cancelled after the look above: the provider sends the callback again, and the
+            // next one voids.
+            return Err(ApiError::Unavailable(
+                "the order was cancelled meanwhile; send the callback again".into(),
+            ));
         }
         // Already settled (a repeated callback): nothing to do.
         _ => {}
@@ -388,7 +570,9 @@ pub struct Refund {
 }
 
 /// Refunds `amount` (default: everything not yet refunded) of a captured payment.
-/// `key` makes retries safe: the same key answers the refund it made the first time.
+/// `key` makes retries safe: the same key answers the refund it made the first time, and
+/// completes one whose provider call had no answer. The refund is recorded as `requested`
+/// before the provider is asked and settled after, with no transaction open in between.
 pub async fn refund(
     pool: &PgPool,
     provider: &Provider,
@@ -402,81 +586,145 @@ pub async fn refund(
     let payment = store::lock_by_order(&mut tx, order_id)
         .await?
         .ok_or_else(|| ApiError::NotFound("no payment for this order".into()))?;
-    if let Some(key) = key {
-        let existing: Option<(Uuid, i64, String)> = sqlx::query_as(
-            "select id, amount, reason from refunds where payment_id = $1 and idempotency_key = $2",
-        )
-        .bind(payment.id)
-        .bind(key)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some((id, amount, reason)) = existing {
-            return Ok((
-                false,
-                Refund {
-                    id,
-                    order_id: order_id.to_owned(),
-                    amount,
-                    currency: payment.currency,
-                    reason,
-                },
-            ));
+    let existing = match key {
+        Some(key) => {
+            sqlx::query_as::<_, (Uuid, i64, String, String, Option<String>)>(
+                "select id, amount, reason, status, failure_reason from refunds \
+                 where payment_id = $1 and idempotency_key = $2",
+            )
+            .bind(payment.id)
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await?
         }
-    }
-    if payment.status != "captured" {
-        return Err(ApiError::Conflict(format!(
-            "only captured payments can be refunded; this one is {}",
-            payment.status
-        )));
-    }
-    let balance = store::balance(&store::entries(&mut tx, payment.id).await?);
-    let refundable = balance.captured - balance.refunded;
-    let amount = requested.unwrap_or(refundable);
-    if amount <= 0 || amount > refundable {
-        return Err(ApiError::invalid_field(
-            "amount",
-            format!(
-                "must be 1 to {refundable} (captured {}, refunded {})",
-                balance.captured, balance.refunded
-            ),
-        ));
-    }
-    let id = Uuid::now_v7();
+        None => None,
+    };
+    let refund = match existing {
+        Some((id, amount, reason, status, failure)) => {
+            let refund = Refund {
+                id,
+                order_id: order_id.to_owned(),
+                amount,
+                currency: payment.currency.clone(),
+                reason,
+            };
+            match status.as_str() {
+                "succeeded" => return Ok((false, refund)),
+                "failed" => {
+                    return Err(ApiError::Conflict(format!(
+                        "the payment provider refused this refund: {}",
+                        failure.unwrap_or_default()
+                    )));
+                }
+                // Asked before without an answer: ask again with the same key.
+                _ => refund,
+            }
+        }
+        None => {
+            if payment.status != "captured" {
+                return Err(ApiError::Conflict(format!(
+                    "only captured payments can be refunded; this one is {}",
+                    payment.status
+                )));
+            }
+            let balance = store::balance(&store::entries(&mut tx, payment.id).await?);
+            let in_flight: i64 = sqlx::query_scalar(
+                "select coalesce(sum(amount), 0)::bigint from refunds \
+                 where payment_id = $1 and status = 'requested'",
+            )
+            .bind(payment.id)
+            .fetch_one(&mut *tx)
+            .await?;
+            let refundable = balance.captured - balance.refunded - in_flight;
+            let amount = requested.unwrap_or(refundable);
+            if amount <= 0 || amount > refundable {
+                return Err(ApiError::invalid_field(
+                    "amount",
+                    format!(
+                        "must be 1 to {refundable} (captured {}, refunded {}, in progress {in_flight})",
+                        balance.captured, balance.refunded
+                    ),
+                ));
+            }
+            let id = Uuid::now_v7();
+            sqlx::query(
+                "insert into refunds (id, payment_id, amount, reason, idempotency_key, requested_by, status) \
+                 values ($1, $2, $3, $4, $5, $6, 'requested')",
+            )
+            .bind(id)
+            .bind(payment.id)
+            .bind(amount)
+            .bind(reason)
+            .bind(key)
+            .bind(actor)
+            .execute(&mut *tx)
+            .await?;
+            Refund {
+                id,
+                order_id: order_id.to_owned(),
+                amount,
+                currency: payment.currency.clone(),
+                reason: reason.to_owned(),
+            }
+        }
+    };
+    tx.commit().await?;
+
     let reference = payment.psp_reference.clone().unwrap_or_default();
     let provider_key = format!(
         "{}:refund:{}",
         payment.id,
-        key.map_or_else(|| id.to_string(), str::to_owned)
+        key.map_or_else(|| refund.id.to_string(), str::to_owned)
     );
-    let psp_refund = provider
-        .refund(&reference, amount, &provider_key)
-        .await
-        .map_err(|e| match e {
-            ProviderError::Rejected(m) => {
-                ApiError::Conflict(format!("the payment provider refused the refund: {m}"))
-            }
-            other => ApiError::Unavailable(other.to_string()),
-        })?;
-    sqlx::query(
-        "insert into refunds (id, payment_id, amount, reason, idempotency_key, psp_reference, requested_by) \
-         values ($1, $2, $3, $4, $5, $6, $7)",
+    let answer = provider
+        .refund(&reference, refund.amount, &provider_key)
+        .await;
+
+    let mut tx = pool.begin().await?;
+    let payment = store::lock_by_order(&mut tx, order_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no payment for this order".into()))?;
+    let psp_refund = match answer {
+        Ok(psp_refund) => psp_refund,
+        Err(ProviderError::Rejected(m)) => {
+            sqlx::query(
+                "update refunds set status = 'failed', failure_reason = $2 where id = $1 and status = 'requested'",
+            )
+            .bind(refund.id)
+            .bind(&m)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            return Err(ApiError::Conflict(format!(
+                "the payment provider refused the refund: {m}"
+            )));
+        }
+        Err(other) => {
+            // Left `requested`: retrying with the same key asks the provider again.
+            return Err(ApiError::Unavailable(format!(
+                "{other}; retry with the same Idempotency-Key"
+            )));
+        }
+    };
+    let settled = sqlx::query(
+        "update refunds set status = 'succeeded', psp_reference = $2 where id = $1 and status = 'requested'",
     )
-    .bind(id)
-    .bind(payment.id)
-    .bind(amount)
-    .bind(reason)
-    .bind(key)
+    .bind(refund.id)
     .bind(&psp_refund)
-    .bind(actor)
     .execute(&mut *tx)
-    .await?;
-    store::post(&mut tx, &payment, "refund", amount, Some(id)).await?;
+    .await?
+    .rows_affected();
+    if settled == 0 {
+        // A concurrent retry with the same key recorded it first.
+        return Ok((false, refund));
+    }
+    store::post(&mut tx, &payment, "refund", refund.amount, Some(refund.id)).await?;
     let data = PaymentRefunded {
         order_id: payment.order_id.clone(),
         payment_id: payment.id.to_string(),
-        refund_id: id.to_string(),
+        refund_id: refund.id.to_string(),
         amount: Amount {
-            amount,
+            amount: refund.amount,
             currency: payment.currency.clone(),
         },
         contact: payment.contact.as_ref().map(|c| c.0.clone()),
@@ -493,14 +741,5 @@ pub async fn refund(
     )
     .await?;
     tx.commit().await?;
-    Ok((
-        true,
-        Refund {
-            id,
-            order_id: order_id.to_owned(),
-            amount,
-            currency: payment.currency,
-            reason: reason.to_owned(),
-        },
-    ))
+    Ok((true, refund))
 }

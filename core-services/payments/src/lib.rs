@@ -28,11 +28,11 @@ use secrecy::SecretString;
 use service_kit::db;
 use service_kit::health::Readiness;
 use service_kit::http::{Server, ServiceApp};
-use service_kit::messaging::{self, Consumer, Relay, Topology};
+use service_kit::messaging;
 use service_kit::metrics::Metrics;
 use service_kit::redis::RedisClient;
+use service_kit::tasks::Supervisor;
 use sqlx::PgPool;
-use tokio::sync::watch;
 use utoipa::OpenApi as _;
 
 use crate::config::{SERVICE, Settings};
@@ -56,8 +56,7 @@ pub struct AppState {
 #[derive(Debug)]
 pub struct Application {
     server: Server,
-    stop: watch::Sender<bool>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    supervisor: Supervisor,
 }
 
 impl Application {
@@ -80,48 +79,41 @@ impl Application {
         settings: Settings,
         aws: Option<&aws_config::SdkConfig>,
     ) -> anyhow::Result<Self> {
+        let provider: Provider = Arc::new(HttpProvider::new(
+            &settings.provider.url,
+            Duration::from_millis(settings.provider.timeout_ms),
+            Some(settings.provider.callback_url.clone()),
+        )?);
+        Self::build_with_provider(settings, aws, provider).await
+    }
+
+    /// As [`Application::build_with`], with the given payment provider adapter.
+    pub async fn build_with_provider(
+        settings: Settings,
+        aws: Option<&aws_config::SdkConfig>,
+        provider: Provider,
+    ) -> anyhow::Result<Self> {
         let metrics = Metrics::new(SERVICE)?;
         let messaging_metrics = messaging::MessagingMetrics::new(&metrics)?;
         let pool = db::pool(&settings.database, SERVICE, &[])?;
         db::migrate(&pool, &MIGRATOR).await?;
         messaging::ensure_schema(&pool).await?;
         let redis = RedisClient::new(&settings.redis)?;
-        let provider: Provider = Arc::new(HttpProvider::new(
-            &settings.provider.url,
-            Duration::from_millis(settings.provider.timeout_ms),
-            Some(settings.provider.callback_url.clone()),
-        )?);
 
-        let (stop, stop_rx) = watch::channel(false);
-        let retry_delays: Vec<Duration> = settings
-            .amqp
-            .retry_delays_ms
-            .iter()
-            .map(|ms| Duration::from_millis(*ms))
-            .collect();
-        let max_attempts = u32::try_from(retry_delays.len()).unwrap_or(0) + 1;
-        let topology = Topology {
-            exchange: settings.amqp.exchange.clone(),
-            queue: settings.amqp.queue.clone(),
-            bindings: flow::CONSUMES.iter().map(|k| (*k).to_owned()).collect(),
-            retry_delays,
-        };
-        let (connection, channel) = messaging::connect(&settings.amqp.url).await?;
-        topology.declare(&channel).await?;
-        drop((channel, connection));
-        let consumer = Consumer {
-            name: SERVICE.into(),
-            topology,
-            prefetch: 16,
-            metrics: Some(messaging_metrics.clone()),
-        };
-        let handler = flow::PaymentEvents {
-            provider: provider.clone(),
-            max_attempts,
-        };
-        let relay = Relay::new(pool.clone(), &settings.amqp.url, &settings.amqp.exchange)
-            .with_metrics(messaging_metrics);
-        let mut tasks = Vec::new();
+        let mut supervisor = Supervisor::new();
+        messaging::start(
+            &settings.amqp,
+            SERVICE,
+            flow::CONSUMES,
+            &pool,
+            flow::PaymentEvents {
+                provider: provider.clone(),
+                max_attempts: settings.amqp.max_attempts(),
+            },
+            &messaging_metrics,
+            &mut supervisor,
+        )
+        .await?;
         if let (Some(queue_url), Some(aws)) = (&settings.provider.callbacks_queue_url, aws) {
             let queue = callbacks::CallbackQueue {
                 sqs: aws_sdk_sqs::Client::new(aws),
@@ -131,17 +123,11 @@ impl Application {
                 secret: settings.provider.callback_secret.clone(),
                 wait: Duration::from_secs(5),
             };
-            tasks.push(tokio::spawn(queue.run(stop_rx.clone())));
+            supervisor.spawn(
+                "provider callback queue",
+                queue.run(supervisor.stop_signal()),
+            );
         }
-        tasks.extend([
-            tokio::spawn(consumer.run(
-                pool.clone(),
-                settings.amqp.url.clone(),
-                handler,
-                stop_rx.clone(),
-            )),
-            tokio::spawn(relay.run(stop_rx)),
-        ]);
         let state = AppState {
             pool: pool.clone(),
             provider,
@@ -154,15 +140,11 @@ impl Application {
                     vec![settings.amqp.queue.clone()],
                 )),
             )
-            .readiness(Readiness::postgres_and_redis(pool, redis))
+            .readiness(Readiness::postgres_and_redis(pool, redis).supervised(&supervisor))
             .openapi(&openapi::ApiDoc::openapi())
             .bind()
             .await?;
-        Ok(Self {
-            server,
-            stop,
-            tasks,
-        })
+        Ok(Self { server, supervisor })
     }
 
     /// The address the service listens on.
@@ -170,16 +152,12 @@ impl Application {
         self.server.local_addr()
     }
 
-    /// Serves until `shutdown` completes, then stops the consumer and relay.
+    /// Serves until `shutdown` completes, then stops the consumer and relay. Fails when one of
+    /// them died (the service stopped itself).
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        let result = self.server.run_until_stopped(shutdown).await;
-        let _ = self.stop.send(true);
-        for task in self.tasks {
-            let _ = task.await;
-        }
-        result
+    ) -> anyhow::Result<()> {
+        self.supervisor.serve(self.server, shutdown).await
     }
 }

@@ -91,6 +91,7 @@ pub struct PaymentPage {
 
 const STATES: &[&str] = &[
     "created",
+    "authorizing",
     "pending",
     "authorized",
     "captured",

@@ -9,6 +9,9 @@
 //! | `tok_async`               | answers `pending`, approves later by signed callback        |
 //! | `tok_asyncDeclined`       | answers `pending`, declines later by signed callback        |
 //!
+//! `GET /_simulator/authorizations` counts the authorizations made per idempotency key and per
+//! merchant reference, for tests.
+//!
 //! It enforces what a processor enforces: `Idempotency-Key` replays the first answer, captures
 //! never exceed the authorization, refunds never exceed what was captured, a voided
 //! authorization cannot be captured. Its state is process memory: it stands in for an external
@@ -51,6 +54,10 @@ struct Auth {
 struct Ledger {
     authorizations: HashMap<String, Auth>,
     answers: HashMap<String, (StatusCode, Value)>,
+    /// Authorizations made, by the `Idempotency-Key` they were asked with (`-` for none).
+    made_by_key: HashMap<String, u32>,
+    /// Authorizations made, by the merchant's reference (our payment id).
+    made_by_reference: HashMap<String, u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -72,6 +79,10 @@ pub fn router(config: SimulatorConfig) -> Router {
         .route("/v1/authorizations/{id}/capture", post(capture))
         .route("/v1/authorizations/{id}/void", post(void))
         .route("/v1/refunds", post(refund))
+        .route(
+            "/_simulator/authorizations",
+            axum::routing::get(authorizations_made),
+        )
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .with_state(sim)
 }
@@ -131,6 +142,11 @@ async fn authorize(
     }
     let id = format!("auth_{}", Uuid::new_v4().simple());
     let method = body.payment_method.clone();
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_owned();
     let mut callback = None;
     let response = idempotent(&sim, &headers, "authorize", |ledger| {
         let (status, auth_status, code) = match method.as_str() {
@@ -146,6 +162,8 @@ async fn authorize(
             id.clone(),
             Auth { amount: body.amount, status: auth_status, captured: 0, refunded: 0 },
         );
+        *ledger.made_by_key.entry(key).or_default() += 1;
+        *ledger.made_by_reference.entry(body.reference.clone()).or_default() += 1;
         if auth_status == "pending" {
             callback = Some((id.clone(), method == "tok_async"));
         }
@@ -156,6 +174,16 @@ async fn authorize(
         tokio::spawn(send_callback(sim, url, id, body.reference, approve));
     }
     response
+}
+
+/// How many authorizations the simulator made, per idempotency key and per merchant reference:
+/// what a test checks to prove a retried or repeated call never authorized twice.
+async fn authorizations_made(State(sim): State<Sim>) -> Response {
+    let ledger = sim.ledger.lock().await;
+    answer(
+        StatusCode::OK,
+        json!({"by_key": ledger.made_by_key, "by_reference": ledger.made_by_reference}),
+    )
 }
 
 /// Decides a pending authorization and tells the merchant, retrying like a real provider.

@@ -20,7 +20,8 @@ pub struct Payment {
     pub amount: i64,
     /// ISO 4217.
     pub currency: String,
-    /// `created`, `pending`, `authorized`, `captured`, `voided`, `failed` or `cancelled`.
+    /// `created`, `authorizing`, `pending`, `authorized`, `captured`, `voided`, `failed` or
+    /// `cancelled`.
     pub status: String,
     /// Why it failed.
     pub failure_reason: Option<String>,
@@ -40,6 +41,9 @@ pub struct Payment {
     /// Contact snapshot from the order (not shown).
     #[serde(skip)]
     pub contact: Option<sqlx::types::Json<Contact>>,
+    /// When the provider was first asked to authorize (not shown).
+    #[serde(skip)]
+    pub authorize_requested_at: Option<OffsetDateTime>,
 }
 
 /// One ledger entry.
@@ -82,7 +86,7 @@ pub struct Balance {
 }
 
 const COLUMNS: &str = "id, order_id, customer_id, amount, currency, status, failure_reason, psp_reference, \
-     created_at, updated_at, payment_method, contact";
+     created_at, updated_at, payment_method, contact, authorize_requested_at";
 
 /// Locks the payment of an order.
 pub async fn lock_by_order(
@@ -108,6 +112,32 @@ pub async fn lock_by_reference(
     .bind(reference)
     .fetch_optional(&mut *tx)
     .await
+}
+
+/// The payment with this provider reference, unlocked (to decide what to ask the provider
+/// before a transaction locks it).
+pub async fn by_reference(pool: &PgPool, reference: &str) -> Result<Option<Payment>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {COLUMNS} from payments where psp_reference = $1"
+    )))
+    .bind(reference)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Records the intent to authorize (committed on its own, before the provider is asked), so a
+/// crash after the call is recognised and the call repeated with the same key. False when the
+/// payment is no longer waiting for an authorization.
+pub async fn mark_authorizing(pool: &PgPool, id: Uuid) -> Result<bool, sqlx::Error> {
+    let updated = sqlx::query(
+        "update payments set status = 'authorizing', \
+         authorize_requested_at = coalesce(authorize_requested_at, now()), updated_at = now() \
+         where id = $1 and status in ('created', 'authorizing')",
+    )
+    .bind(id)
+    .execute(pool)
+    .await?;
+    Ok(updated.rows_affected() == 1)
 }
 
 /// The payment of an order.
@@ -224,6 +254,31 @@ pub async fn set_status(
     .bind(psp_reference)
     .execute(&mut *tx)
     .await?;
+    Ok(())
+}
+
+/// Settles a payment cancelled while its authorization was with the provider: the hold it made
+/// (`reference`), if any, was released, so the ledger shows the authorization and its void and
+/// the payment is `voided`; with none, it stays `cancelled`. Either way nothing is left to
+/// release.
+pub async fn released_after_cancel(
+    tx: &mut PgConnection,
+    payment: &Payment,
+    reference: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "update payments set authorize_requested_at = null, updated_at = now() where id = $1",
+    )
+    .bind(payment.id)
+    .execute(&mut *tx)
+    .await?;
+    if let Some(reference) = reference {
+        set_status(tx, payment.id, "voided", None, Some(reference)).await?;
+        let mut held = payment.clone();
+        held.psp_reference = Some(reference.to_owned());
+        post(tx, &held, "authorization", payment.amount, None).await?;
+        post(tx, &held, "void", payment.amount, None).await?;
+    }
     Ok(())
 }
 

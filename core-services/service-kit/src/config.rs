@@ -83,6 +83,56 @@ pub struct TelemetrySettings {
     pub otlp_endpoint: Option<String>,
 }
 
+/// RabbitMQ settings of a service that publishes and consumes events (section `amqp`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct AmqpSettings {
+    /// Broker URL; may hold a password.
+    pub url: String,
+    /// Event exchange.
+    pub exchange: String,
+    /// This service's queue.
+    pub queue: String,
+    /// Waits before retries, in milliseconds (attempts = entries + 1).
+    pub retry_delays_ms: Vec<u64>,
+    /// Deliveries handled at once (the broker's prefetch): never two of one aggregate.
+    pub prefetch: u16,
+    /// How often the outbox relay looks at the outbox when no commit signalled it.
+    pub relay_poll_ms: u64,
+}
+
+impl AmqpSettings {
+    /// The retry delays as durations.
+    pub fn retry_delays(&self) -> Vec<Duration> {
+        self.retry_delays_ms
+            .iter()
+            .map(|ms| Duration::from_millis(*ms))
+            .collect()
+    }
+
+    /// Attempts a message gets before it is parked (the first and every retry).
+    pub fn max_attempts(&self) -> u32 {
+        u32::try_from(self.retry_delays_ms.len())
+            .unwrap_or(u32::MAX)
+            .saturating_add(1)
+    }
+}
+
+/// The defaults of an [`AmqpSettings`] section consuming from `queue`: the local broker, the
+/// platform's exchange, retries after 1 s, 5 s and 30 s, 16 deliveries at once and a relay
+/// fallback poll of one second.
+pub fn amqp_defaults(
+    builder: ConfigBuilder<DefaultState>,
+    queue: &str,
+) -> Result<ConfigBuilder<DefaultState>, ConfigError> {
+    builder
+        .set_default("amqp.url", "amqp://guest:guest@127.0.0.1:5672/%2f")?
+        .set_default("amqp.exchange", crate::messaging::EXCHANGE)?
+        .set_default("amqp.queue", queue)?
+        .set_default("amqp.retry_delays_ms", vec![1000_i64, 5000, 30_000])?
+        .set_default("amqp.prefetch", 16_i64)?
+        .set_default("amqp.relay_poll_ms", 1000_i64)
+}
+
 /// Builds settings of type `T` from the common defaults for a service, the service's own
 /// defaults (`extra`) and the environment, in that order of precedence (environment wins).
 pub fn load<T: DeserializeOwned>(

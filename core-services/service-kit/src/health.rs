@@ -105,6 +105,16 @@ impl Readiness {
             })
     }
 
+    /// Adds the critical check `background_tasks`, down once a supervised task died.
+    #[must_use]
+    pub fn supervised(self, supervisor: &crate::tasks::Supervisor) -> Self {
+        let failure = supervisor.failure();
+        self.with_check("background_tasks", true, move || {
+            let failure = failure.borrow().clone();
+            async move { failure.map_or(Ok(()), Err) }
+        })
+    }
+
     /// Runs every check concurrently.
     pub async fn report(&self) -> ReadinessReport {
         let timeout = self.timeout;

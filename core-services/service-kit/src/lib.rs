@@ -6,7 +6,8 @@
 //! routes and hands them to [`http::ServiceApp`], which adds the shared middleware stack
 //! (request id, trace span per matched route, RED metrics, timeout, body limit, panic -> 500),
 //! the operational endpoints (`/healthz`, `/readyz`, `/metrics`, `/openapi.json`) and graceful
-//! shutdown ([`shutdown`]).
+//! shutdown ([`shutdown`]). Background tasks (consumers, relays, sweepers) run under a
+//! [`tasks::Supervisor`]: one that dies makes the service unready and stops it.
 //!
 //! Errors leave every service as RFC 9457 `application/problem+json` ([`error`]); request bodies
 //! and query strings are read through extractors whose rejections are problems too ([`extract`]).
@@ -33,6 +34,7 @@ pub mod redis;
 pub mod shutdown;
 pub mod singleflight;
 pub mod sku;
+pub mod tasks;
 pub mod telemetry;
 #[cfg(feature = "test-util")]
 pub mod testing;

@@ -455,3 +455,196 @@ async fn parked_ids(fixture: &Fixture, queue: &str, expected: usize) -> Vec<Stri
     }
     ids
 }
+
+#[tokio::test]
+async fn with_the_fallback_poll_at_a_minute_a_committed_event_still_leaves_at_once() {
+    let fixture = Fixture::new().await;
+    let (stop, stop_rx) = watch::channel(false);
+    let relay = fixture.relay().with_poll(Duration::from_secs(60));
+    let running = tokio::spawn(relay.run(stop_rx));
+    // The first event shows the relay is up (it drains what is pending when it starts).
+    fixture.emit("W-1").await;
+    assert_eq!(fixture.wait_for_effects(1).await, ["W-1"]);
+    // From here only the commit's notification can wake it within the minute.
+    for (n, sku) in ["W-2", "W-3", "W-4"].into_iter().enumerate() {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let committed = std::time::Instant::now();
+        fixture.emit(sku).await;
+        let effects = fixture.wait_for_effects(n + 2).await;
+        let took = committed.elapsed();
+        assert_eq!(effects.last().map(String::as_str), Some(sku));
+        assert!(
+            took < Duration::from_secs(1),
+            "{sku} took {took:?} with a 60 s fallback poll: the wake-up on commit did not work"
+        );
+    }
+    let _ = stop.send(true);
+    running.await.unwrap();
+    fixture.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_second_relay_waits_while_the_first_leads_and_takes_over_when_it_stops() {
+    let fixture = Fixture::new().await;
+    let (stop_first, first_rx) = watch::channel(false);
+    let first = tokio::spawn(fixture.relay().run(first_rx));
+    fixture.emit("L-1").await;
+    assert_eq!(fixture.wait_for_effects(1).await, ["L-1"]);
+    let (stop_second, second_rx) = watch::channel(false);
+    let second = tokio::spawn(
+        fixture
+            .relay()
+            .with_poll(Duration::from_millis(100))
+            .run(second_rx),
+    );
+    for sku in ["L-2", "L-3"] {
+        fixture.emit(sku).await;
+    }
+    assert_eq!(fixture.wait_for_effects(3).await, ["L-1", "L-2", "L-3"]);
+    let _ = stop_first.send(true);
+    first.await.unwrap();
+    fixture.emit("L-4").await;
+    assert_eq!(
+        fixture.wait_for_effects(4).await,
+        ["L-1", "L-2", "L-3", "L-4"],
+        "the standby relay took over"
+    );
+    let processed: i64 = sqlx::query_scalar("select count(*) from processed_events")
+        .fetch_one(&fixture.pool)
+        .await
+        .unwrap();
+    assert_eq!(processed, 4);
+    let _ = stop_second.send(true);
+    second.await.unwrap();
+    fixture.cleanup().await;
+}
+
+/// Records when each delivery of an aggregate started and ended, taking a while each.
+struct Timed;
+
+impl Handler for Timed {
+    async fn handle(&self, tx: &mut PgConnection, event: &Received) -> Result<(), HandlerError> {
+        let envelope = Envelope::<StockLow>::parse(&event.body)
+            .map_err(|e| HandlerError::Permanent(e.to_string()))?;
+        let started = std::time::Instant::now();
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        sqlx::query(
+            "insert into spans (aggregate, sku, started_us, ended_us) values ($1, $2, $3, $4)",
+        )
+        .bind(event.attributes.correlationid.as_str())
+        .bind(&envelope.data.sku)
+        .bind(micros_since_epoch(started))
+        .bind(micros_since_epoch(std::time::Instant::now()))
+        .execute(tx)
+        .await
+        .map_err(|e| HandlerError::Retryable(e.to_string()))?;
+        Ok(())
+    }
+}
+
+fn micros_since_epoch(at: std::time::Instant) -> i64 {
+    static ORIGIN: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let origin = *ORIGIN.get_or_init(std::time::Instant::now);
+    i64::try_from(at.saturating_duration_since(origin).as_micros()).unwrap()
+}
+
+#[tokio::test]
+async fn deliveries_run_concurrently_but_never_two_of_one_aggregate_and_each_aggregate_in_order() {
+    let db = TestDatabase::create("messaging_concurrency").await;
+    let pool = PgPool::connect(&db.url).await.unwrap();
+    ensure_schema(&pool).await.unwrap();
+    sqlx::query(
+        "create table spans (id bigserial primary key, aggregate text not null, sku text not null, \
+         started_us bigint not null, ended_us bigint not null)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    micros_since_epoch(std::time::Instant::now());
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let topology = Topology {
+        exchange: format!("test.events.{id}"),
+        queue: format!("test.timed.{id}"),
+        bindings: vec!["stock.low".into()],
+        retry_delays: vec![Duration::from_millis(100)],
+    };
+    let (connection, channel) = messaging::connect(&amqp_url()).await.unwrap();
+    topology.declare(&channel).await.unwrap();
+    // Four aggregates, five events each, written in an interleaved order.
+    let aggregates = ["agg-a", "agg-b", "agg-c", "agg-d"];
+    let mut tx = pool.begin().await.unwrap();
+    for n in 0..5 {
+        for aggregate in aggregates {
+            let event = Envelope::new(
+                "/inventory",
+                aggregate,
+                None,
+                StockLow {
+                    sku: format!("{aggregate}-{n}"),
+                    available: 1,
+                    threshold: 5,
+                },
+            );
+            enqueue(&mut tx, &event, aggregate).await.unwrap();
+        }
+    }
+    tx.commit().await.unwrap();
+    let relay = Relay::new(pool.clone(), &amqp_url(), &topology.exchange);
+    assert_eq!(relay.publish_pending(&channel).await.unwrap(), 20);
+
+    let (stop, stop_rx) = watch::channel(false);
+    let consumer = Consumer {
+        name: "timed".into(),
+        topology: topology.clone(),
+        prefetch: 16,
+        metrics: None,
+    };
+    let running = tokio::spawn(consumer.run(pool.clone(), amqp_url(), Timed, stop_rx));
+    let mut spans: Vec<(String, String, i64, i64)> = Vec::new();
+    for _ in 0..200 {
+        spans =
+            sqlx::query_as("select aggregate, sku, started_us, ended_us from spans order by id")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        if spans.len() == 20 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(spans.len(), 20, "{spans:?}");
+    for aggregate in aggregates {
+        let mine: Vec<_> = spans.iter().filter(|s| s.0 == aggregate).collect();
+        let order: Vec<&str> = mine.iter().map(|s| s.1.as_str()).collect();
+        let expected: Vec<String> = (0..5).map(|n| format!("{aggregate}-{n}")).collect();
+        assert_eq!(order, expected, "{aggregate} was handled out of order");
+        for pair in mine.windows(2) {
+            assert!(
+                pair[1].2 >= pair[0].3,
+                "two deliveries of {aggregate} overlapped: {pair:?}"
+            );
+        }
+    }
+    let overlapping = spans
+        .iter()
+        .any(|a| spans.iter().any(|b| a.0 != b.0 && a.2 < b.3 && b.2 < a.3));
+    assert!(
+        overlapping,
+        "different aggregates never ran at the same time: {spans:?}"
+    );
+    let _ = stop.send(true);
+    running.await.unwrap();
+    for queue in [
+        topology.queue.clone(),
+        topology.dlq(),
+        topology.retry_queue(Duration::from_millis(100)),
+    ] {
+        let _ = channel
+            .queue_delete(queue.into(), QueueDeleteOptions::default())
+            .await;
+    }
+    let _ = channel
+        .exchange_delete(topology.exchange.into(), ExchangeDeleteOptions::default())
+        .await;
+    drop(connection);
+}

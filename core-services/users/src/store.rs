@@ -5,7 +5,7 @@ use sqlx::PgPool;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::domain::account::{Preferences, ProfileChange, Registration};
+use crate::domain::account::{Contact, Preferences, ProfileChange, Registration};
 
 /// An account as clients see it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -163,6 +163,42 @@ impl Store {
                 sms_notifications,
                 marketing_opt_in,
                 locale,
+            },
+        ))
+    }
+
+    /// An account's contact fields and preferences, in one query.
+    pub async fn contact(&self, id: Uuid) -> Result<Option<Contact>, ApiError> {
+        type Row = (String, String, Option<String>, bool, bool, bool, String);
+        let row: Option<Row> = sqlx::query_as(
+            "select u.email, u.name, u.phone, p.email_notifications, p.sms_notifications, \
+             p.marketing_opt_in, p.locale from users u join preferences p on p.user_id = u.id \
+             where u.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(
+            |(
+                email,
+                name,
+                phone,
+                email_notifications,
+                sms_notifications,
+                marketing_opt_in,
+                locale,
+            )| {
+                Contact {
+                    email,
+                    name,
+                    phone,
+                    preferences: Preferences {
+                        email_notifications,
+                        sms_notifications,
+                        marketing_opt_in,
+                        locale,
+                    },
+                }
             },
         ))
     }

@@ -44,6 +44,9 @@ pub struct Options {
     /// psp-webhook function), which queues them on this SQS queue for payments; with the
     /// signing secret given.
     pub psp_function: Option<PspFunction>,
+    /// Wraps the payments service's provider adapter (to make it fail in a chosen way); the
+    /// adapter is the plain HTTP one after [`Platform::restart_payments`].
+    pub provider_wrapper: Option<fn(payments::provider::Provider) -> payments::provider::Provider>,
 }
 
 /// Where provider callbacks go in the AWS shape of the platform.
@@ -70,6 +73,7 @@ impl Default for Options {
             callbacks_queue: false,
             lambda_endpoint: None,
             psp_function: None,
+            provider_wrapper: None,
         }
     }
 }
@@ -96,6 +100,8 @@ pub struct Platform {
     pub orders: String,
     /// Payments base URL.
     pub payments: String,
+    /// The payment provider simulator's base URL.
+    pub simulator: String,
     /// Gateway base URL.
     pub gateway: String,
     /// The event exchange of this platform.
@@ -120,6 +126,9 @@ pub struct Platform {
     pub users_db: PgPool,
     shutdowns: Vec<oneshot::Sender<()>>,
     servers: Vec<JoinHandle<()>>,
+    payments_settings: payments::config::Settings,
+    payments_aws: Option<aws_config::SdkConfig>,
+    payments_server: Option<(oneshot::Sender<()>, JoinHandle<anyhow::Result<()>>)>,
     _redis: TestRedisPrefix,
     _databases: Vec<TestDatabase>,
 }
@@ -147,6 +156,17 @@ macro_rules! serve {
         }));
         addr
     }};
+}
+
+/// Serves payments, keeping its stop trigger and how it ended.
+fn serve_payments(
+    app: payments::Application,
+) -> (oneshot::Sender<()>, JoinHandle<anyhow::Result<()>>) {
+    let (tx, rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async move {
+        let _ = rx.await;
+    }));
+    (tx, server)
 }
 
 impl Platform {
@@ -275,13 +295,26 @@ impl Platform {
             None
         };
         queues.push(("payments".to_owned(), s.amqp.queue.clone()));
-        let payments_addr = serve!(
-            payments::Application::build_with(s, callbacks.as_ref().map(|(_, aws)| aws))
+        let payments_settings = s.clone();
+        let payments_aws = callbacks.as_ref().map(|(_, aws)| aws.clone());
+        let provider: payments::provider::Provider = std::sync::Arc::new(
+            payments::provider::HttpProvider::new(
+                &s.provider.url,
+                Duration::from_millis(s.provider.timeout_ms),
+                Some(s.provider.callback_url.clone()),
+            )
+            .unwrap(),
+        );
+        let provider = match options.provider_wrapper {
+            Some(wrap) => wrap(provider),
+            None => provider,
+        };
+        let payments_server = serve_payments(
+            payments::Application::build_with_provider(s, payments_aws.as_ref(), provider)
                 .await
                 .unwrap(),
-            shutdowns,
-            servers
         );
+        let payments_addr: SocketAddr = format!("127.0.0.1:{payments_port}").parse().unwrap();
 
         // orders
         let orders_db = TestDatabase::create("co_orders").await;
@@ -394,6 +427,7 @@ impl Platform {
             inventory: base(inventory_addr),
             orders: base(orders_addr),
             payments: base(payments_addr),
+            simulator: base(sim_addr),
             gateway: base(gateway_addr),
             exchange,
             queues,
@@ -407,13 +441,42 @@ impl Platform {
             users_db: connect(&users_db),
             shutdowns,
             servers,
+            payments_settings,
+            payments_aws,
+            payments_server: Some(payments_server),
             _redis: redis,
             _databases: vec![users_db, catalog_db, inventory_db, payments_db, orders_db],
         }
     }
 
+    /// Waits until the payments service stops by itself (a background task died); returns
+    /// how it ended (an error is what makes the process exit non-zero).
+    pub async fn payments_stopped(&mut self, within: Duration) -> anyhow::Result<()> {
+        let (_stop, server) = self.payments_server.take().expect("payments is running");
+        tokio::time::timeout(within, server)
+            .await
+            .expect("payments did not stop")
+            .unwrap()
+    }
+
+    /// Starts the payments service again on its database, queues and port, with the plain
+    /// HTTP provider adapter (what Kubernetes does after the process exited).
+    pub async fn restart_payments(&mut self) {
+        let app = payments::Application::build_with(
+            self.payments_settings.clone(),
+            self.payments_aws.as_ref(),
+        )
+        .await
+        .unwrap();
+        self.payments_server = Some(serve_payments(app));
+    }
+
     /// Stops every service and deletes the platform's queues and exchange.
     pub async fn stop(mut self) {
+        if let Some((stop, server)) = self.payments_server.take() {
+            let _ = stop.send(());
+            let _ = server.await;
+        }
         for tx in self.shutdowns.drain(..) {
             let _ = tx.send(());
         }

@@ -160,7 +160,7 @@ export interface PaymentsSummary {
   currencies: MoneyMoved[];
 }
 
-export const PAYMENT_STATUSES = ['created', 'pending', 'authorized', 'captured', 'voided', 'failed', 'cancelled'] as const;
+export const PAYMENT_STATUSES = ['created', 'authorizing', 'pending', 'authorized', 'captured', 'voided', 'failed', 'cancelled'] as const;
 
 export interface Payment {
   id: string;

@@ -47,7 +47,7 @@ struct Fixture {
     _connection: lapin::Connection,
     base: String,
     shutdown: Option<oneshot::Sender<()>>,
-    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
 impl Fixture {

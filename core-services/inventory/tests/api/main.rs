@@ -29,7 +29,7 @@ struct TestApp {
     channel: lapin::Channel,
     _connection: lapin::Connection,
     shutdown: Option<oneshot::Sender<()>>,
-    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _db: TestDatabase,
 }
 

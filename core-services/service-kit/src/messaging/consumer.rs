@@ -1,21 +1,37 @@
 //! The idempotent consumer: each delivery's effect and its event id (`processed_events`) are
 //! committed in one transaction, then the delivery is acked; failures go to the retry queues,
 //! then to the dead-letter queue.
+//!
+//! Deliveries run concurrently, up to the prefetch, but never two of one aggregate at once:
+//! a delivery whose aggregate (the `x-aggregate-id` header the relay sets, else the event's
+//! correlation id) is already being handled waits behind it, in arrival order. So a saga never
+//! sees the events of one order out of the order the broker gave them, while different orders
+//! proceed side by side. Each delivery is acked only after its transaction committed (or after
+//! it was parked in a retry or dead-letter queue); one that was not acked when the consumer
+//! stops is delivered again.
+//!
+//! A handler that has to call another system does it in [`StagedHandler::prepare`], with no
+//! transaction open, and records the outcome in [`StagedHandler::apply`]. A plain [`Handler`]
+//! only has the transactional step.
 
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 
 use events::Attributes;
 use futures::StreamExt as _;
 use lapin::Channel;
+use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 
 use super::topology::Topology;
 use super::{
-    ATTEMPT_HEADER, ERROR_HEADER, MessagingError, MessagingMetrics, connect, header_text,
-    publish_confirmed, timed,
+    AGGREGATE_HEADER, ATTEMPT_HEADER, ERROR_HEADER, MessagingError, MessagingMetrics, connect,
+    header_text, publish_confirmed, timed,
 };
 
 /// A handler's verdict on a message it could not process.
@@ -57,6 +73,48 @@ pub trait Handler: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), HandlerError>> + Send + 'a;
 }
 
+/// Handles events in two steps: [`prepare`](Self::prepare) with no transaction open (the place
+/// for calls to other systems), then [`apply`](Self::apply) inside the transaction that also
+/// records the event as processed. A redelivery runs both steps again, so `prepare` must be
+/// safe to repeat: calls carry idempotency keys, and `apply` checks under its row locks that
+/// what `prepare` saw still holds.
+pub trait StagedHandler: Send + Sync + 'static {
+    /// What `prepare` learned, handed to `apply`.
+    type Prepared: Send;
+
+    /// Work outside any transaction.
+    fn prepare<'a>(
+        &'a self,
+        pool: &'a PgPool,
+        event: &'a Received,
+    ) -> impl Future<Output = Result<Self::Prepared, HandlerError>> + Send + 'a;
+
+    /// Applies the event's effect using `tx`; the consumer commits it with the event's id.
+    fn apply<'a>(
+        &'a self,
+        tx: &'a mut PgConnection,
+        event: &'a Received,
+        prepared: Self::Prepared,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send + 'a;
+}
+
+impl<H: Handler> StagedHandler for H {
+    type Prepared = ();
+
+    async fn prepare(&self, _pool: &PgPool, _event: &Received) -> Result<(), HandlerError> {
+        Ok(())
+    }
+
+    fn apply<'a>(
+        &'a self,
+        tx: &'a mut PgConnection,
+        event: &'a Received,
+        (): (),
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send + 'a {
+        self.handle(tx, event)
+    }
+}
+
 /// An idempotent consumer of one queue.
 #[derive(Debug, Clone)]
 pub struct Consumer {
@@ -64,27 +122,54 @@ pub struct Consumer {
     pub name: String,
     /// Queues and bindings.
     pub topology: Topology,
-    /// Unacknowledged messages in flight.
+    /// Unacknowledged messages in flight, which is also how many are handled at once.
     pub prefetch: u16,
     /// Where to count deliveries and dead letters, if anywhere.
     pub metrics: Option<MessagingMetrics>,
 }
 
+/// The attempt a delivery is on: its `x-attempt` header, or 1 when the header is missing,
+/// zero, negative or not a number. A broken header is therefore retried and then parked like
+/// any other failure, never a crash.
+pub fn attempt_of(headers: Option<&FieldTable>) -> u32 {
+    header_text(headers, ATTEMPT_HEADER)
+        .and_then(|a| a.trim().parse::<u32>().ok())
+        .filter(|a| *a >= 1)
+        .unwrap_or(1)
+}
+
+/// The aggregate whose deliveries must not overlap: the relay's `x-aggregate-id` header, else
+/// the event's correlation id (replayed dead letters carry no aggregate header).
+fn aggregate_of(delivery: &Delivery) -> Option<String> {
+    header_text(delivery.properties.headers().as_ref(), AGGREGATE_HEADER).or_else(|| {
+        Attributes::peek(&delivery.data)
+            .ok()
+            .map(|a| a.correlationid)
+    })
+}
+
 impl Consumer {
-    /// Consumes until `shutdown` turns true, reconnecting after broker failures.
-    pub async fn run<H: Handler>(
+    /// Consumes until `shutdown` turns true, reconnecting after broker failures. A handler
+    /// that panics takes the consumer down with it (the task ends in that panic), so the
+    /// service's supervisor sees it.
+    pub async fn run<H: StagedHandler>(
         self,
         pool: PgPool,
         uri: String,
         handler: H,
         mut shutdown: watch::Receiver<bool>,
     ) {
+        let worker = Arc::new(Worker {
+            consumer: self,
+            pool,
+            handler,
+        });
         let mut backoff = Duration::from_millis(200);
         while !*shutdown.borrow() {
-            match self.consume(&pool, &uri, &handler, &mut shutdown).await {
+            match worker.consume(&uri, &mut shutdown).await {
                 Ok(()) => return,
                 Err(err) => {
-                    tracing::warn!(consumer = %self.name, error = %err, "consumer: broker failure; reconnecting");
+                    tracing::warn!(consumer = %worker.consumer.name, error = %err, "consumer: broker failure; reconnecting");
                     tokio::select! {
                         () = tokio::time::sleep(backoff) => {}
                         _ = shutdown.changed() => {}
@@ -94,150 +179,224 @@ impl Consumer {
             }
         }
     }
+}
 
-    async fn consume<H: Handler>(
-        &self,
-        pool: &PgPool,
+/// What every delivery task of one consumer shares.
+struct Worker<H> {
+    consumer: Consumer,
+    pool: PgPool,
+    handler: H,
+}
+
+/// A finished delivery task: its aggregate, and whether the broker took its ack.
+type Finished = (Option<String>, Result<(), MessagingError>);
+
+impl<H: StagedHandler> Worker<H> {
+    async fn consume(
+        self: &Arc<Self>,
         uri: &str,
-        handler: &H,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<(), MessagingError> {
+        let consumer = &self.consumer;
         let (_connection, channel) = connect(uri).await?;
-        self.topology.declare(&channel).await?;
-        timed(channel.basic_qos(self.prefetch, BasicQosOptions::default())).await?;
+        consumer.topology.declare(&channel).await?;
+        timed(channel.basic_qos(consumer.prefetch.max(1), BasicQosOptions::default())).await?;
         let mut deliveries = timed(channel.basic_consume(
-            self.topology.queue.as_str().into(),
-            ShortString::from(format!("{}-{}", self.name, uuid::Uuid::new_v4().simple())),
+            consumer.topology.queue.as_str().into(),
+            ShortString::from(format!(
+                "{}-{}",
+                consumer.name,
+                uuid::Uuid::new_v4().simple()
+            )),
             BasicConsumeOptions::default(),
             FieldTable::default(),
         ))
         .await?;
-        if let Some(metrics) = &self.metrics {
+        if let Some(metrics) = &consumer.metrics {
             // Every outcome exported from the start (0), so rates and alerts have a series.
             for outcome in ["handled", "duplicate", "retried", "dead_lettered"] {
                 metrics
                     .consumed
-                    .with_label_values(&[self.topology.queue.as_str(), outcome]);
+                    .with_label_values(&[consumer.topology.queue.as_str(), outcome]);
             }
         }
         let mut depth_check = tokio::time::interval(Duration::from_secs(15));
+        let mut running: JoinSet<Finished> = JoinSet::new();
+        // Aggregates being handled, each with the deliveries waiting behind the running one.
+        let mut busy: HashMap<String, VecDeque<Delivery>> = HashMap::new();
         loop {
-            let delivery = tokio::select! {
-                next = deliveries.next() => next,
-                _ = depth_check.tick() => {
-                    self.observe_dlq(&channel).await;
-                    continue;
-                }
-                _ = shutdown.changed() => return Ok(()),
-            };
-            let Some(delivery) = delivery else {
-                return Err(MessagingError::Rejected(
-                    "the broker cancelled the consumer".into(),
-                ));
-            };
-            let delivery = delivery?;
-            let headers = delivery.properties.headers().as_ref();
-            let attempt = header_text(headers, ATTEMPT_HEADER)
-                .and_then(|a| a.parse().ok())
-                .unwrap_or(1);
-            let outcome = match Attributes::peek(&delivery.data) {
-                Err(err) => Outcome::DeadLetter(format!("malformed: {err}")),
-                Ok(attributes) => {
-                    let received = Received {
-                        attributes,
-                        body: delivery.data.clone(),
-                        attempt,
+            tokio::select! {
+                next = deliveries.next() => {
+                    let Some(delivery) = next else {
+                        return Err(MessagingError::Rejected(
+                            "the broker cancelled the consumer".into(),
+                        ));
                     };
-                    self.process(pool, handler, &received).await
+                    let delivery = delivery?;
+                    match aggregate_of(&delivery) {
+                        Some(key) => {
+                            if let Some(waiting) = busy.get_mut(&key) {
+                                waiting.push_back(delivery);
+                            } else {
+                                busy.insert(key.clone(), VecDeque::new());
+                                self.start(&mut running, &channel, Some(key), delivery);
+                            }
+                        }
+                        None => self.start(&mut running, &channel, None, delivery),
+                    }
                 }
-            };
-            if let Some(metrics) = &self.metrics {
-                let label = match &outcome {
-                    Outcome::Done => "handled",
-                    Outcome::Duplicate => "duplicate",
-                    Outcome::Retry(_) => "retried",
-                    Outcome::DeadLetter(_) => "dead_lettered",
-                };
-                metrics
-                    .consumed
-                    .with_label_values(&[self.topology.queue.as_str(), label])
-                    .inc();
-            }
-            let parked = matches!(outcome, Outcome::DeadLetter(_));
-            match outcome {
-                Outcome::Done | Outcome::Duplicate => {}
-                Outcome::Retry(error) => {
-                    let delay =
-                        self.topology.retry_delays[usize::try_from(attempt - 1).unwrap_or(0)];
-                    let mut table = headers.cloned().unwrap_or_default();
-                    table.insert(
-                        ATTEMPT_HEADER.into(),
-                        AMQPValue::LongString((attempt + 1).to_string().into()),
-                    );
-                    table.insert(
-                        ERROR_HEADER.into(),
-                        AMQPValue::LongString(LongString::from(error)),
-                    );
-                    let id = delivery
-                        .properties
-                        .message_id()
-                        .as_ref()
-                        .map(|m| m.as_str().to_owned())
-                        .unwrap_or_default();
-                    publish_confirmed(
-                        &channel,
-                        "",
-                        &self.topology.retry_queue(delay),
-                        &delivery.data,
-                        table,
-                        &id,
-                    )
-                    .await?;
+                Some(finished) = running.join_next() => {
+                    let (key, acked) = match finished {
+                        Ok(finished) => finished,
+                        // A panicking handler is a bug: end this task in the same panic.
+                        Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+                        Err(err) => {
+                            return Err(MessagingError::Rejected(format!(
+                                "a delivery task stopped: {err}"
+                            )));
+                        }
+                    };
+                    acked?;
+                    if let Some(key) = key {
+                        match busy.get_mut(&key).and_then(VecDeque::pop_front) {
+                            Some(next) => self.start(&mut running, &channel, Some(key), next),
+                            None => {
+                                busy.remove(&key);
+                            }
+                        }
+                    }
                 }
-                Outcome::DeadLetter(reason) => {
-                    tracing::warn!(consumer = %self.name, reason = %reason, "dead-lettering a message");
-                    let mut table = headers.cloned().unwrap_or_default();
-                    table.insert(
-                        ERROR_HEADER.into(),
-                        AMQPValue::LongString(LongString::from(reason)),
-                    );
-                    let id = delivery
-                        .properties
-                        .message_id()
-                        .as_ref()
-                        .map(|m| m.as_str().to_owned())
-                        .unwrap_or_default();
-                    publish_confirmed(
-                        &channel,
-                        "",
-                        &self.topology.dlq(),
-                        &delivery.data,
-                        table,
-                        &id,
-                    )
-                    .await?;
+                _ = depth_check.tick() => self.observe_dlq(&channel).await,
+                _ = shutdown.changed() => {
+                    // Deliveries in hand finish; those waiting go back to the queue unacked.
+                    while let Some(finished) = running.join_next().await {
+                        match finished {
+                            Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+                            Ok((_, Err(err))) => {
+                                tracing::warn!(consumer = %consumer.name, error = %err, "consumer: ack failed while stopping; the delivery comes again");
+                            }
+                            _ => {}
+                        }
+                    }
+                    return Ok(());
                 }
-            }
-            // Only after the effect is committed, or the message is safely parked elsewhere.
-            timed(delivery.ack(BasicAckOptions::default())).await?;
-            if parked {
-                self.observe_dlq(&channel).await;
             }
         }
     }
 
-    async fn process<H: Handler>(
-        &self,
-        pool: &PgPool,
-        handler: &H,
-        received: &Received,
-    ) -> Outcome {
+    fn start(
+        self: &Arc<Self>,
+        running: &mut JoinSet<Finished>,
+        channel: &Channel,
+        key: Option<String>,
+        delivery: Delivery,
+    ) {
+        let worker = Arc::clone(self);
+        let channel = channel.clone();
+        running.spawn(async move {
+            let acked = worker.deliver(&channel, delivery).await;
+            (key, acked)
+        });
+    }
+
+    /// Handles one delivery to the end: effect committed, or parked in a retry queue or the
+    /// DLQ; then acked.
+    async fn deliver(&self, channel: &Channel, delivery: Delivery) -> Result<(), MessagingError> {
+        let consumer = &self.consumer;
+        let headers = delivery.properties.headers().as_ref();
+        let attempt = attempt_of(headers);
+        let outcome = match Attributes::peek(&delivery.data) {
+            Err(err) => Outcome::DeadLetter(format!("malformed: {err}")),
+            Ok(attributes) => {
+                let received = Received {
+                    attributes,
+                    body: delivery.data.clone(),
+                    attempt,
+                };
+                self.process(&received).await
+            }
+        };
+        if let Some(metrics) = &consumer.metrics {
+            let label = match &outcome {
+                Outcome::Done => "handled",
+                Outcome::Duplicate => "duplicate",
+                Outcome::Retry(..) => "retried",
+                Outcome::DeadLetter(_) => "dead_lettered",
+            };
+            metrics
+                .consumed
+                .with_label_values(&[consumer.topology.queue.as_str(), label])
+                .inc();
+        }
+        let id = delivery
+            .properties
+            .message_id()
+            .as_ref()
+            .map(|m| m.as_str().to_owned())
+            .unwrap_or_default();
+        let parked = matches!(outcome, Outcome::DeadLetter(_));
+        match outcome {
+            Outcome::Done | Outcome::Duplicate => {}
+            Outcome::Retry(delay, error) => {
+                let mut table = headers.cloned().unwrap_or_default();
+                table.insert(
+                    ATTEMPT_HEADER.into(),
+                    AMQPValue::LongString(attempt.saturating_add(1).to_string().into()),
+                );
+                table.insert(
+                    ERROR_HEADER.into(),
+                    AMQPValue::LongString(LongString::from(error)),
+                );
+                publish_confirmed(
+                    channel,
+                    "",
+                    &consumer.topology.retry_queue(delay),
+                    &delivery.data,
+                    table,
+                    &id,
+                )
+                .await?;
+            }
+            Outcome::DeadLetter(reason) => {
+                tracing::warn!(consumer = %consumer.name, reason = %reason, "dead-lettering a message");
+                let mut table = headers.cloned().unwrap_or_default();
+                table.insert(
+                    ERROR_HEADER.into(),
+                    AMQPValue::LongString(LongString::from(reason)),
+                );
+                publish_confirmed(
+                    channel,
+                    "",
+                    &consumer.topology.dlq(),
+                    &delivery.data,
+                    table,
+                    &id,
+                )
+                .await?;
+            }
+        }
+        // Only after the effect is committed, or the message is safely parked elsewhere.
+        timed(delivery.ack(BasicAckOptions::default())).await?;
+        if parked {
+            self.observe_dlq(channel).await;
+        }
+        Ok(())
+    }
+
+    async fn process(&self, received: &Received) -> Outcome {
+        let prepared = match self.handler.prepare(&self.pool, received).await {
+            Ok(prepared) => prepared,
+            Err(HandlerError::Permanent(reason)) => return Outcome::DeadLetter(reason),
+            Err(HandlerError::Retryable(reason)) => {
+                return self.retry_or_give_up(received.attempt, reason);
+            }
+        };
         let result: Result<Outcome, sqlx::Error> = async {
-            let mut tx = pool.begin().await?;
+            let mut tx = self.pool.begin().await?;
             let fresh = sqlx::query(
                 "insert into processed_events (consumer, event_id) values ($1, $2) on conflict do nothing",
             )
-            .bind(&self.name)
+            .bind(&self.consumer.name)
             .bind(&received.attributes.id)
             .execute(&mut *tx)
             .await?
@@ -247,7 +406,7 @@ impl Consumer {
                 tracing::debug!(event = %received.attributes.id, "duplicate delivery ignored");
                 return Ok(Outcome::Duplicate);
             }
-            match handler.handle(&mut tx, received).await {
+            match self.handler.apply(&mut tx, received, prepared).await {
                 Ok(()) => {
                     tx.commit().await?;
                     Ok(Outcome::Done)
@@ -263,8 +422,11 @@ impl Consumer {
     }
 
     async fn observe_dlq(&self, channel: &Channel) {
-        let Some(metrics) = &self.metrics else { return };
-        let dlq = self.topology.dlq();
+        let consumer = &self.consumer;
+        let Some(metrics) = &consumer.metrics else {
+            return;
+        };
+        let dlq = consumer.topology.dlq();
         let declared = timed(channel.queue_declare(
             dlq.as_str().into(),
             QueueDeclareOptions {
@@ -277,16 +439,18 @@ impl Consumer {
         if let Ok(queue) = declared {
             metrics
                 .dlq_depth
-                .with_label_values(&[self.topology.queue.as_str()])
+                .with_label_values(&[consumer.topology.queue.as_str()])
                 .set(i64::from(queue.message_count()));
         }
     }
 
+    /// Attempt `n` waits `retry_delays[n - 1]` before the next; after the last, it is parked.
     fn retry_or_give_up(&self, attempt: u32, reason: String) -> Outcome {
-        if usize::try_from(attempt).unwrap_or(usize::MAX) <= self.topology.retry_delays.len() {
-            Outcome::Retry(reason)
-        } else {
-            Outcome::DeadLetter(format!("gave up after {attempt} attempts: {reason}"))
+        let delays = &self.consumer.topology.retry_delays;
+        let index = usize::try_from(attempt.saturating_sub(1)).unwrap_or(usize::MAX);
+        match delays.get(index) {
+            Some(delay) => Outcome::Retry(*delay, reason),
+            None => Outcome::DeadLetter(format!("gave up after {attempt} attempts: {reason}")),
         }
     }
 }
@@ -294,6 +458,53 @@ impl Consumer {
 enum Outcome {
     Done,
     Duplicate,
-    Retry(String),
+    Retry(Duration, String),
     DeadLetter(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(value: AMQPValue) -> FieldTable {
+        let mut table = FieldTable::default();
+        table.insert(ATTEMPT_HEADER.into(), value);
+        table
+    }
+
+    #[test]
+    fn any_attempt_header_a_broker_or_a_person_can_send_is_read_without_panicking() {
+        assert_eq!(attempt_of(None), 1);
+        assert_eq!(attempt_of(Some(&FieldTable::default())), 1);
+        assert_eq!(
+            attempt_of(Some(&with(AMQPValue::LongString("2".into())))),
+            2
+        );
+        assert_eq!(attempt_of(Some(&with(AMQPValue::LongLongInt(3)))), 3);
+        for broken in [
+            AMQPValue::LongString("0".into()),
+            AMQPValue::LongString("-4".into()),
+            AMQPValue::LongString("three".into()),
+            AMQPValue::LongString("".into()),
+            AMQPValue::LongString("99999999999999999999".into()),
+            AMQPValue::LongLongInt(0),
+            AMQPValue::LongLongInt(-1),
+            AMQPValue::LongLongInt(i64::MIN),
+            AMQPValue::Boolean(true),
+            AMQPValue::Void,
+        ] {
+            assert_eq!(
+                attempt_of(Some(&with(broken.clone()))),
+                1,
+                "{broken:?} counts as a first attempt"
+            );
+        }
+        assert_eq!(
+            attempt_of(Some(&with(AMQPValue::LongString(
+                u32::MAX.to_string().into()
+            )))),
+            u32::MAX,
+            "a huge attempt number is kept (and parked at once: it is past every retry)"
+        );
+    }
 }

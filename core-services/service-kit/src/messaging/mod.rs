@@ -27,12 +27,12 @@ use std::time::Duration;
 
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, PublisherConfirm};
 
-pub use consumer::{Consumer, Handler, HandlerError, Received};
+pub use consumer::{Consumer, Handler, HandlerError, Received, StagedHandler, attempt_of};
 pub use dead_letters::{DeadLetter, discard_dead_letters, list_dead_letters, replay_dead_letters};
 pub use metrics::MessagingMetrics;
-pub use outbox::{Relay, SCHEMA, enqueue, ensure_schema};
+pub use outbox::{NOTIFY_CHANNEL, Relay, SCHEMA, enqueue, ensure_schema};
 pub use topology::{Topology, declare_exchange};
 
 /// The platform's event exchange.
@@ -90,6 +90,20 @@ pub async fn publish_confirmed(
     headers: FieldTable,
     message_id: &str,
 ) -> Result<(), MessagingError> {
+    let confirm = publish(channel, exchange, routing_key, body, headers, message_id).await?;
+    confirmed(confirm, routing_key).await
+}
+
+/// Sends a persistent, `mandatory` message without waiting for its confirm, so a publisher
+/// can keep a window of messages in flight; [`confirmed`] then waits for each.
+pub async fn publish(
+    channel: &Channel,
+    exchange: &str,
+    routing_key: &str,
+    body: &[u8],
+    headers: FieldTable,
+    message_id: &str,
+) -> Result<PublisherConfirm, MessagingError> {
     let properties = BasicProperties::default()
         .with_content_type("application/cloudevents+json".into())
         .with_delivery_mode(2)
@@ -99,14 +113,18 @@ pub async fn publish_confirmed(
         mandatory: true,
         ..BasicPublishOptions::default()
     };
-    let confirm = timed(channel.basic_publish(
+    timed(channel.basic_publish(
         exchange.into(),
         routing_key.into(),
         options,
         body,
         properties,
     ))
-    .await?;
+    .await
+}
+
+/// Waits for the broker's verdict on one publish; a nack or a return is an error.
+pub async fn confirmed(confirm: PublisherConfirm, routing_key: &str) -> Result<(), MessagingError> {
     let confirmation = timed(confirm).await?;
     if confirmation.is_nack() {
         return Err(MessagingError::Rejected(format!(
@@ -119,6 +137,51 @@ pub async fn publish_confirmed(
             returned.reply_text
         )));
     }
+    Ok(())
+}
+
+/// Starts a service's messaging under `supervisor`: declares its queues (before it serves, so
+/// no answer to an event it causes is lost), then runs its consumer (`handler`, recording
+/// processed events as `name`) and its outbox relay.
+pub async fn start<H: StagedHandler>(
+    settings: &crate::config::AmqpSettings,
+    name: &str,
+    bindings: &[&str],
+    pool: &sqlx::PgPool,
+    handler: H,
+    metrics: &MessagingMetrics,
+    supervisor: &mut crate::tasks::Supervisor,
+) -> Result<(), MessagingError> {
+    let topology = Topology {
+        exchange: settings.exchange.clone(),
+        queue: settings.queue.clone(),
+        bindings: bindings.iter().map(|k| (*k).to_owned()).collect(),
+        retry_delays: settings.retry_delays(),
+    };
+    let (connection, channel) = connect(&settings.url).await?;
+    topology.declare(&channel).await?;
+    drop((channel, connection));
+    // More deliveries at once than the pool has connections would only queue for them.
+    let connections = u16::try_from(pool.options().get_max_connections()).unwrap_or(u16::MAX);
+    let consumer = Consumer {
+        name: name.to_owned(),
+        topology,
+        prefetch: settings.prefetch.min(connections).max(1),
+        metrics: Some(metrics.clone()),
+    };
+    let relay = Relay::new(pool.clone(), &settings.url, &settings.exchange)
+        .with_metrics(metrics.clone())
+        .with_poll(Duration::from_millis(settings.relay_poll_ms));
+    supervisor.spawn(
+        "event consumer",
+        consumer.run(
+            pool.clone(),
+            settings.url.clone(),
+            handler,
+            supervisor.stop_signal(),
+        ),
+    );
+    supervisor.spawn("outbox relay", relay.run(supervisor.stop_signal()));
     Ok(())
 }
 

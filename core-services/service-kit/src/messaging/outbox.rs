@@ -1,22 +1,45 @@
 //! The transactional outbox: producers [`enqueue`] events in the transaction of their state
 //! change; the [`Relay`] publishes them with publisher confirms and marks them sent.
+//!
+//! - **Wake-up on commit.** Every insert into `outbox` runs a statement trigger that does
+//!   `NOTIFY outbox`; PostgreSQL delivers it when the writing transaction commits. The relay
+//!   listens on a connection of its own and drains the outbox as soon as it hears one. A slow
+//!   fallback poll (1 s by default) covers a notification lost while that connection was down.
+//! - **One publisher per database.** The relay that holds the session advisory lock
+//!   `outbox-relay` on its listening connection publishes; the others wait. The lock goes with
+//!   the connection, so a relay that loses its connection stops publishing and reconnects.
+//! - **A window of confirms in flight.** Each round sends up to `window` events, the oldest
+//!   pending event of each aggregate, without waiting between them, then collects the broker's
+//!   confirms and marks every confirmed row with one statement. No transaction stays open
+//!   while the broker answers. Only one event per aggregate is in flight, so the events of an
+//!   aggregate reach the broker in the order they were written, and an event the broker refuses
+//!   (unroutable, nacked) holds back the later events of its own aggregate only.
+//! - The pending count and lag gauges are refreshed on a timer, and published rows are pruned
+//!   after a retention period, by the leading relay.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use events::Envelope;
 use lapin::Channel;
 use serde::Serialize;
-use sqlx::{PgConnection, PgPool};
+use sqlx::postgres::{PgListener, PgPoolOptions};
+use sqlx::{PgConnection, PgPool, Postgres};
 use tokio::sync::watch;
 
 use super::topology::declare_exchange;
 use super::{
-    AGGREGATE_HEADER, MessagingError, MessagingMetrics, connect, header_table, publish_confirmed,
+    AGGREGATE_HEADER, MessagingError, MessagingMetrics, confirmed, connect, header_table, publish,
 };
 
-/// The outbox and idempotency tables every producing or consuming service has; created at
-/// start-up (idempotent DDL), so services share one definition.
+/// The channel the outbox trigger notifies on commit.
+pub const NOTIFY_CHANNEL: &str = "outbox";
+/// The outbox and idempotency tables every producing or consuming service has, and the trigger
+/// that wakes the relay; created at start-up (idempotent DDL, serialized between replicas by an
+/// advisory lock), so services share one definition.
 pub const SCHEMA: &str = "
+begin;
+select pg_advisory_xact_lock(hashtext('service-kit-messaging-schema'));
 create table if not exists outbox (
     seq           bigserial primary key,
     id            text not null unique,
@@ -28,21 +51,45 @@ create table if not exists outbox (
     published_at  timestamptz
 );
 create index if not exists outbox_pending_idx on outbox (seq) where published_at is null;
+create index if not exists outbox_published_idx on outbox (published_at) where published_at is not null;
 create table if not exists processed_events (
     consumer      text not null,
     event_id      text not null,
     processed_at  timestamptz not null default now(),
     primary key (consumer, event_id)
 );
+create index if not exists processed_events_age_idx on processed_events (processed_at);
+create or replace function outbox_notify() returns trigger language plpgsql as $$
+begin
+    perform pg_notify('outbox', '');
+    return null;
+end
+$$;
+drop trigger if exists outbox_notify on outbox;
+create trigger outbox_notify after insert on outbox
+    for each statement execute function outbox_notify();
+commit;
 ";
 
-/// Creates the outbox and processed-events tables if missing.
+/// Published outbox rows and processed event ids are kept this long (for audits and for
+/// recognising late redeliveries), then pruned by the leading relay.
+pub const RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+const LEADER_LOCK: &str = "select pg_try_advisory_lock(hashtext('outbox-relay'))";
+const LEADER_UNLOCK: &str = "select pg_advisory_unlock(hashtext('outbox-relay'))";
+const OBSERVE_EVERY: Duration = Duration::from_secs(5);
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// Rows pruned per statement, so pruning never holds long locks.
+const PRUNE_BATCH: i64 = 5000;
+
+/// Creates the outbox and processed-events tables and the outbox trigger if missing.
 pub async fn ensure_schema(pool: &PgPool) -> Result<(), sqlx::Error> {
     sqlx::raw_sql(SCHEMA).execute(pool).await.map(|_| ())
 }
 
 /// Writes an event to the outbox inside the caller's transaction. An event without a
-/// `traceparent` gets the current span's, so the trace continues through the broker.
+/// `traceparent` gets the current span's, so the trace continues through the broker. The
+/// insert signals the relay in the same transaction (the outbox's statement trigger runs
+/// `NOTIFY outbox`, delivered when the transaction commits), so the event leaves at once.
 pub async fn enqueue<T: Serialize>(
     tx: &mut PgConnection,
     envelope: &Envelope<T>,
@@ -100,20 +147,21 @@ pub struct Relay {
     pool: PgPool,
     uri: String,
     exchange: String,
-    batch: i64,
-    idle: Duration,
+    window: i64,
+    poll: Duration,
     metrics: Option<MessagingMetrics>,
 }
 
 impl Relay {
-    /// A relay from `pool`'s outbox to `exchange` at `uri`.
+    /// A relay from `pool`'s outbox to `exchange` at `uri`: 256 events in flight, a fallback
+    /// poll every second.
     pub fn new(pool: PgPool, uri: &str, exchange: &str) -> Self {
         Self {
             pool,
             uri: uri.to_owned(),
             exchange: exchange.to_owned(),
-            batch: 100,
-            idle: Duration::from_millis(200),
+            window: 256,
+            poll: Duration::from_secs(1),
             metrics: None,
         }
     }
@@ -125,14 +173,24 @@ impl Relay {
         self
     }
 
-    async fn observe(&self, published: usize, failed: bool) {
+    /// How often the outbox is looked at when no commit signalled it (the fallback for a
+    /// missed notification; the wake-up on commit does not wait for it).
+    #[must_use]
+    pub fn with_poll(mut self, poll: Duration) -> Self {
+        self.poll = poll.max(Duration::from_millis(10));
+        self
+    }
+
+    /// Most events sent before waiting for their confirms.
+    #[must_use]
+    pub fn with_window(mut self, window: usize) -> Self {
+        self.window = i64::try_from(window.max(1)).unwrap_or(i64::MAX);
+        self
+    }
+
+    /// Refreshes the pending and lag gauges (one query; on a timer, never per publish).
+    async fn observe(&self) {
         let Some(metrics) = &self.metrics else { return };
-        metrics
-            .published
-            .inc_by(u64::try_from(published).unwrap_or(0));
-        if failed {
-            metrics.publish_failures.inc();
-        }
         let state: Result<(i64, f64), sqlx::Error> = sqlx::query_as(
             "select count(*), coalesce(extract(epoch from now() - min(created_at))::float8, 0) \
              from outbox where published_at is null",
@@ -145,121 +203,270 @@ impl Relay {
         }
     }
 
-    /// Publishes pending rows in order; returns how many were confirmed. A message the broker
-    /// refuses (unroutable, nacked) holds back the later events of its aggregate only, so one
-    /// bad event cannot stall every order; a broken connection stops the batch.
-    pub async fn publish_pending(&self, channel: &Channel) -> Result<usize, MessagingError> {
-        let mut tx = self.pool.begin().await?;
-        let leader: bool =
-            sqlx::query_scalar("select pg_try_advisory_xact_lock(hashtext('outbox-relay'))")
-                .fetch_one(&mut *tx)
-                .await?;
-        if !leader {
-            return Ok(0);
-        }
-        let rows: Vec<OutboxRow> = sqlx::query_as(
-            "select seq, id, aggregate_id, event_type, payload, headers from outbox \
-             where published_at is null order by seq limit $1",
-        )
-        .bind(self.batch)
-        .fetch_all(&mut *tx)
-        .await?;
-        let mut sent = Vec::with_capacity(rows.len());
-        let mut held: std::collections::HashSet<String> = std::collections::HashSet::new();
-        let mut failure = None;
-        for (seq, id, aggregate, event_type, payload, headers) in rows {
-            if held.contains(&aggregate) {
-                continue;
-            }
-            let mut pairs: Vec<(String, String)> = headers
-                .0
-                .into_iter()
-                .map(|(k, v)| (k, v.as_str().unwrap_or_default().to_owned()))
-                .collect();
-            pairs.push((AGGREGATE_HEADER.to_owned(), aggregate.clone()));
-            match publish_confirmed(
-                channel,
-                &self.exchange,
-                &event_type,
-                &payload,
-                header_table(&pairs),
-                &id,
-            )
-            .await
-            {
-                Ok(()) => sent.push(seq),
-                Err(MessagingError::Rejected(reason)) => {
-                    tracing::error!(event = %id, aggregate = %aggregate, reason = %reason,
-                        "relay: the broker refused an event; its aggregate waits for a fix");
-                    held.insert(aggregate);
-                    failure.get_or_insert(MessagingError::Rejected(reason));
-                }
-                Err(err) => {
-                    failure = Some(err);
-                    break;
-                }
-            }
-        }
-        if !sent.is_empty() {
-            sqlx::query("update outbox set published_at = now() where seq = any($1)")
-                .bind(&sent)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        self.observe(sent.len(), failure.is_some()).await;
-        match failure {
-            Some(MessagingError::Rejected(_)) if !sent.is_empty() => Ok(sent.len()),
-            Some(err) => Err(err),
-            None => Ok(sent.len()),
-        }
-    }
-
-    /// Publishes until `shutdown` turns true, reconnecting with backoff after broker failures.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        let mut backoff = Duration::from_millis(200);
-        while !*shutdown.borrow() {
-            let channel = match connect(&self.uri).await {
-                Ok((connection, channel)) => match declare_exchange(&channel, &self.exchange).await
-                {
-                    Ok(()) => Some((connection, channel)),
-                    Err(err) => {
-                        tracing::warn!(error = %err, "relay: cannot declare the exchange");
-                        None
-                    }
-                },
-                Err(err) => {
-                    tracing::warn!(error = %err, "relay: broker unavailable");
-                    None
-                }
-            };
-            let Some((_connection, channel)) = channel else {
-                tokio::select! {
-                    () = tokio::time::sleep(backoff) => {}
-                    _ = shutdown.changed() => {}
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(10));
-                continue;
-            };
-            backoff = Duration::from_millis(200);
+    /// Deletes published rows and processed event ids older than [`RETENTION`], in batches.
+    async fn prune(&self) {
+        let seconds = RETENTION.as_secs_f64();
+        for statement in [
+            "delete from outbox where seq in (select seq from outbox \
+             where published_at < now() - make_interval(secs => $1) limit $2)",
+            "delete from processed_events where ctid in (select ctid from processed_events \
+             where processed_at < now() - make_interval(secs => $1) limit $2)",
+        ] {
             loop {
-                match self.publish_pending(&channel).await {
-                    Ok(n) if n > 0 => continue,
-                    // Refused events wait; the connection is fine.
-                    Ok(_) | Err(MessagingError::Rejected(_)) => {}
+                let deleted = sqlx::query(statement)
+                    .bind(seconds)
+                    .bind(PRUNE_BATCH)
+                    .execute(&self.pool)
+                    .await;
+                match deleted {
+                    Ok(done) if done.rows_affected() == u64::try_from(PRUNE_BATCH).unwrap_or(0) => {
+                    }
+                    Ok(_) => break,
                     Err(err) => {
-                        tracing::warn!(error = %err, "relay: publishing failed; reconnecting");
+                        tracing::warn!(error = %err, "relay: pruning old outbox rows failed");
                         break;
                     }
                 }
-                tokio::select! {
-                    () = tokio::time::sleep(self.idle) => {}
-                    _ = shutdown.changed() => {}
+            }
+        }
+    }
+
+    /// Publishes every pending event, unless another relay of this database is publishing
+    /// (then 0); returns how many the broker confirmed. An event the broker refuses holds back
+    /// the later events of its aggregate only; when nothing else could be sent, the refusal is
+    /// the error. A broken connection stops the run.
+    pub async fn publish_pending(&self, channel: &Channel) -> Result<usize, MessagingError> {
+        let mut conn = self.pool.acquire().await?;
+        let leader: bool = sqlx::query_scalar(LEADER_LOCK)
+            .fetch_one(&mut *conn)
+            .await?;
+        if !leader {
+            return Ok(0);
+        }
+        let result = self.drain(&mut *conn, channel).await;
+        if sqlx::query_scalar::<_, bool>(LEADER_UNLOCK)
+            .fetch_one(&mut *conn)
+            .await
+            .is_err()
+        {
+            // A connection that cannot unlock must not go back to the pool holding the lock.
+            conn.close_on_drop();
+        }
+        self.observe().await;
+        result
+    }
+
+    /// Sends the pending events in windows until none is left; the caller leads.
+    async fn drain<C>(&self, conn: &mut C, channel: &Channel) -> Result<usize, MessagingError>
+    where
+        for<'c> &'c mut C: sqlx::Executor<'c, Database = Postgres>,
+    {
+        let mut held: Vec<String> = Vec::new();
+        let mut total = 0;
+        let mut refused = None;
+        loop {
+            let rows: Vec<OutboxRow> = sqlx::query_as(
+                "select seq, id, aggregate_id, event_type, payload, headers from outbox \
+                 where published_at is null and aggregate_id <> all($2) order by seq limit $1",
+            )
+            .bind(self.window)
+            .bind(&held)
+            .fetch_all(&mut *conn)
+            .await?;
+            if rows.is_empty() {
+                break;
+            }
+            let mut aggregates = HashSet::with_capacity(rows.len());
+            let mut in_flight = Vec::with_capacity(rows.len());
+            let mut broken = None;
+            for (seq, id, aggregate, event_type, payload, headers) in rows {
+                // The oldest pending event of each aggregate only: the next one goes out after
+                // this one is confirmed.
+                if !aggregates.insert(aggregate.clone()) {
+                    continue;
                 }
-                if *shutdown.borrow() {
-                    return;
+                let mut pairs: Vec<(String, String)> = headers
+                    .0
+                    .into_iter()
+                    .map(|(k, v)| (k, v.as_str().unwrap_or_default().to_owned()))
+                    .collect();
+                pairs.push((AGGREGATE_HEADER.to_owned(), aggregate.clone()));
+                let sent = publish(
+                    channel,
+                    &self.exchange,
+                    &event_type,
+                    &payload,
+                    header_table(&pairs),
+                    &id,
+                )
+                .await;
+                match sent {
+                    Ok(confirm) => in_flight.push((seq, id, aggregate, event_type, confirm)),
+                    Err(err) => {
+                        broken = Some(err);
+                        break;
+                    }
+                }
+            }
+            let mut sent = Vec::with_capacity(in_flight.len());
+            for (seq, id, aggregate, event_type, confirm) in in_flight {
+                if broken.is_some() {
+                    break;
+                }
+                match confirmed(confirm, &event_type).await {
+                    Ok(()) => sent.push(seq),
+                    Err(MessagingError::Rejected(reason)) => {
+                        tracing::error!(event = %id, aggregate = %aggregate, reason = %reason,
+                            "relay: the broker refused an event; its aggregate waits for a fix");
+                        held.push(aggregate);
+                        refused.get_or_insert(MessagingError::Rejected(reason));
+                    }
+                    Err(err) => broken = Some(err),
+                }
+            }
+            if !sent.is_empty() {
+                sqlx::query("update outbox set published_at = now() where seq = any($1)")
+                    .bind(&sent)
+                    .execute(&mut *conn)
+                    .await?;
+                total += sent.len();
+                if let Some(metrics) = &self.metrics {
+                    metrics
+                        .published
+                        .inc_by(u64::try_from(sent.len()).unwrap_or(0));
+                }
+            }
+            if let Some(err) = broken {
+                self.count_failure();
+                return Err(err);
+            }
+        }
+        match refused {
+            Some(err) => {
+                self.count_failure();
+                if total == 0 { Err(err) } else { Ok(total) }
+            }
+            None => Ok(total),
+        }
+    }
+
+    fn count_failure(&self) {
+        if let Some(metrics) = &self.metrics {
+            metrics.publish_failures.inc();
+        }
+    }
+
+    /// A connection of the relay's own (not one of the pool's), listening for commits.
+    async fn listener(&self) -> Result<PgListener, sqlx::Error> {
+        let options = (*self.pool.connect_options()).clone();
+        let own = PgPoolOptions::new()
+            .max_connections(1)
+            .max_lifetime(None)
+            .idle_timeout(None)
+            .connect_lazy_with(options);
+        let mut listener = PgListener::connect_with(&own).await?;
+        // A lost connection must surface (it took the leader lock with it), not be hidden.
+        listener.eager_reconnect(false);
+        listener.ignore_pool_close_event(true);
+        listener.listen(NOTIFY_CHANNEL).await?;
+        Ok(listener)
+    }
+
+    /// Publishes until `shutdown` turns true, reconnecting with backoff after database or
+    /// broker failures; on shutdown, sends what is pending once more.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let mut backoff = Duration::from_millis(200);
+        while !*shutdown.borrow() {
+            match self.lead(&mut shutdown, &mut backoff).await {
+                Ok(()) => return,
+                Err(err) => {
+                    tracing::warn!(error = %err, "relay: failure; reconnecting");
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
                 }
             }
         }
     }
+
+    /// Waits to lead, then publishes on every commit signal and every fallback poll.
+    async fn lead(
+        &self,
+        shutdown: &mut watch::Receiver<bool>,
+        backoff: &mut Duration,
+    ) -> Result<(), MessagingError> {
+        let mut listener = self.listener().await?;
+        loop {
+            let leader: bool = sqlx::query_scalar(LEADER_LOCK)
+                .fetch_one(&mut listener)
+                .await?;
+            if leader {
+                break;
+            }
+            // Another replica publishes; take over if it goes away. Signals meanwhile are
+            // read and dropped, so they do not pile up in memory.
+            let retry = tokio::time::sleep(self.poll);
+            tokio::pin!(retry);
+            loop {
+                tokio::select! {
+                    signal = listener.try_recv() => {
+                        if signal?.is_none() {
+                            return Err(lost_connection());
+                        }
+                        while listener.next_buffered().is_some() {}
+                    }
+                    () = &mut retry => break,
+                    _ = shutdown.changed() => return Ok(()),
+                }
+            }
+            if *shutdown.borrow() {
+                return Ok(());
+            }
+        }
+        let (_connection, channel) = connect(&self.uri).await?;
+        declare_exchange(&channel, &self.exchange).await?;
+        *backoff = Duration::from_millis(200);
+        let mut observe = tokio::time::interval(OBSERVE_EVERY);
+        let mut prune = tokio::time::interval(PRUNE_EVERY);
+        loop {
+            match self.drain(&mut listener, &channel).await {
+                // Refused events wait; the connections are fine.
+                Ok(_) | Err(MessagingError::Rejected(_)) => {}
+                Err(err) => return Err(err),
+            }
+            let stop = loop {
+                tokio::select! {
+                    signal = listener.try_recv() => {
+                        if signal?.is_none() {
+                            return Err(lost_connection());
+                        }
+                        // One drain answers every commit signalled so far.
+                        while listener.next_buffered().is_some() {}
+                        break false;
+                    }
+                    () = tokio::time::sleep(self.poll) => break false,
+                    _ = observe.tick() => self.observe().await,
+                    _ = prune.tick() => self.prune().await,
+                    _ = shutdown.changed() => break true,
+                }
+            };
+            if stop || *shutdown.borrow() {
+                // What was committed before the stop still leaves.
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(5),
+                    self.drain(&mut listener, &channel),
+                )
+                .await;
+                return Ok(());
+            }
+        }
+    }
+}
+
+fn lost_connection() -> MessagingError {
+    MessagingError::Database(sqlx::Error::Protocol(
+        "the relay's database connection was lost".into(),
+    ))
 }

@@ -229,6 +229,19 @@ pub struct Preferences {
     pub locale: String,
 }
 
+/// How to reach an account holder: the profile's contact fields and the preferences.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Contact {
+    /// Email address.
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// Phone in E.164.
+    pub phone: Option<String>,
+    /// Notification preferences.
+    pub preferences: Preferences,
+}
+
 impl Preferences {
     /// Checks the locale tag.
     pub fn validate(&self) -> Result<(), Vec<FieldError>> {

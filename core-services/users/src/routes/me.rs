@@ -9,7 +9,7 @@ use service_kit::{ApiError, FieldError};
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::domain::account::{Preferences, ProfilePatch};
+use crate::domain::account::{Contact, Preferences, ProfilePatch};
 use crate::store::User;
 
 /// The profile routes.
@@ -17,6 +17,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/me", get(get_me).patch(patch_me))
         .route("/me/preferences", get(get_preferences).put(put_preferences))
+        .route("/me/contact", get(get_contact))
         .route("/users/{id}", get(get_user))
 }
 
@@ -70,6 +71,21 @@ pub async fn get_preferences(
     state
         .store
         .preferences(subject(&identity)?)
+        .await?
+        .map(Json)
+        .ok_or_else(gone)
+}
+
+/// How to reach the caller and how they want to hear from us: profile and preferences in one
+/// answer (what checkout snapshots onto an order).
+#[utoipa::path(get, path = "/me/contact", tag = "me", responses((status = 200, description = "Contact details and preferences", body = Contact)))]
+pub async fn get_contact(
+    identity: Identity,
+    State(state): State<AppState>,
+) -> Result<Json<Contact>, ApiError> {
+    state
+        .store
+        .contact(subject(&identity)?)
         .await?
         .map(Json)
         .ok_or_else(gone)

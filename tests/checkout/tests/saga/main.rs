@@ -6,6 +6,7 @@
 mod exported;
 mod idempotency;
 mod outcomes;
+mod pipeline;
 mod reliability;
 
 use std::time::Duration;

@@ -148,7 +148,7 @@ pub struct Chain {
     watch: WatchGuard,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
-    bridge: Option<(oneshot::Sender<()>, JoinHandle<std::io::Result<()>>)>,
+    bridge: Option<(oneshot::Sender<()>, JoinHandle<anyhow::Result<()>>)>,
     _env_dir: tempdir::Dir,
 }
 

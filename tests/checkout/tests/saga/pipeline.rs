@@ -1,0 +1,313 @@
+//! The concurrent event pipeline: deliveries handled side by side, out of order and twice,
+//! still drive every order to its one right outcome; a payments process that dies between the
+//! provider's answer and its record never charges twice.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use checkout_tests::{Options, Platform, queue_depth};
+use futures::StreamExt as _;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, QueueBindOptions,
+    QueueDeclareOptions, QueueDeleteOptions,
+};
+use lapin::types::FieldTable;
+use payments::provider::{
+    Authorization, AuthorizeRequest, BoxFuture, PaymentProvider, Provider, ProviderError,
+};
+use serde_json::Value;
+use service_kit::messaging;
+
+use crate::SETTLE;
+
+/// A number below `n` drawn from a fresh UUID (good enough to shuffle test deliveries).
+fn below(n: u64) -> u64 {
+    u64::try_from(uuid::Uuid::new_v4().as_u128() % u128::from(n)).unwrap()
+}
+
+/// Takes every event the orders service consumes off its queue's bindings and hands each to
+/// the queue later, after a random delay (so one order's events arrive in any order), and
+/// about a third of them twice.
+async fn shuffle_deliveries_to_orders(
+    platform: &Platform,
+) -> (String, tokio::task::JoinHandle<()>) {
+    let (connection, channel) = messaging::connect(&platform.amqp_url).await.unwrap();
+    let orders_queue = platform.queue("orders");
+    let shuffler = format!("{orders_queue}.shuffler");
+    channel
+        .queue_declare(
+            shuffler.as_str().into(),
+            QueueDeclareOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    for key in orders::saga::CONSUMES {
+        channel
+            .queue_unbind(
+                orders_queue.as_str().into(),
+                platform.exchange.as_str().into(),
+                (*key).into(),
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        channel
+            .queue_bind(
+                shuffler.as_str().into(),
+                platform.exchange.as_str().into(),
+                (*key).into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+    }
+    let mut deliveries = channel
+        .basic_consume(
+            shuffler.as_str().into(),
+            "shuffler".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let task = tokio::spawn(async move {
+        let _connection = connection;
+        while let Some(Ok(delivery)) = deliveries.next().await {
+            let copies = if below(3) == 0 { 2 } else { 1 };
+            for _ in 0..copies {
+                let channel = channel.clone();
+                let queue = orders_queue.clone();
+                let body = delivery.data.clone();
+                let properties = delivery.properties.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(below(250))).await;
+                    channel
+                        .basic_publish(
+                            "".into(),
+                            queue.as_str().into(),
+                            BasicPublishOptions::default(),
+                            &body,
+                            properties,
+                        )
+                        .await
+                        .unwrap()
+                        .await
+                        .unwrap();
+                });
+            }
+            delivery.ack(BasicAckOptions::default()).await.unwrap();
+        }
+    });
+    (shuffler, task)
+}
+
+#[tokio::test]
+async fn a_hundred_orders_delivered_concurrently_reordered_and_twice_each_end_right() {
+    let platform = Arc::new(Platform::start(Options::default()).await);
+    platform.product("MIX-A", 1250, 1000).await;
+    platform.product("MIX-B", 990, 0).await;
+    let (shuffler, shuffling) = shuffle_deliveries_to_orders(&platform).await;
+
+    // 60 paid and in stock, 20 declined, 20 out of stock: all at once.
+    let mut placing = Vec::new();
+    for n in 0..100 {
+        let (sku, quantity, token, expected) = match n % 5 {
+            0 => (
+                "MIX-A",
+                1,
+                "tok_chargeDeclined",
+                "CANCELLED payment_declined",
+            ),
+            1 => ("MIX-B", 1, "tok_visa", "CANCELLED out_of_stock"),
+            _ => ("MIX-A", 2, "tok_visa", "CONFIRMED "),
+        };
+        let platform = platform.clone();
+        placing.push(tokio::spawn(async move {
+            let id = platform.place(sku, quantity, token).await;
+            (id, expected)
+        }));
+    }
+    let mut expected = HashMap::new();
+    for placed in placing {
+        let (id, outcome) = placed.await.unwrap();
+        expected.insert(id, outcome);
+    }
+    for (id, outcome) in &expected {
+        let order = platform.settled(id, SETTLE * 3).await;
+        let got = format!(
+            "{} {}",
+            order["status"].as_str().unwrap(),
+            order["cancel_reason"].as_str().unwrap_or("")
+        );
+        assert_eq!(&got, outcome, "order {id}: {order}");
+    }
+
+    // Stock: exactly the 60 confirmed orders' units left, nothing held.
+    let deadline = tokio::time::Instant::now() + SETTLE;
+    while platform.stock("MIX-A").await != (1000 - 120, 0) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "stock {:?}",
+            platform.stock("MIX-A").await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(platform.stock("MIX-B").await, (0, 0));
+
+    // Ledger: every confirmed order captured once for its total; nothing else moved money.
+    for (id, outcome) in &expected {
+        let want = match *outcome {
+            "CONFIRMED " => "captured",
+            "CANCELLED payment_declined" => "failed",
+            _ => "cancelled",
+        };
+        let payment = platform.payment_reaches(id, want, SETTLE).await;
+        let balance = &payment["balance"];
+        assert_eq!(balance["reconciles"], true, "{payment}");
+        if want == "captured" {
+            assert_eq!(balance["authorized"], 2500, "{payment}");
+            assert_eq!(balance["captured"], 2500, "{payment}");
+        } else {
+            assert_eq!(balance["authorized"], 0, "{payment}");
+            assert_eq!(balance["captured"], 0, "{payment}");
+        }
+    }
+    let captures: i64 =
+        sqlx::query_scalar("select count(*) from ledger_entries where kind = 'capture'")
+            .fetch_one(&platform.payments_db)
+            .await
+            .unwrap();
+    assert_eq!(captures, 60);
+    platform.outboxes_drained(SETTLE).await;
+    let (_connection, channel) = messaging::connect(&platform.amqp_url).await.unwrap();
+    for service in ["orders", "inventory", "payments"] {
+        assert_eq!(
+            queue_depth(&channel, &format!("{}.dlq", platform.queue(service))).await,
+            0,
+            "{service} parked a message"
+        );
+    }
+    shuffling.abort();
+    let _ = channel
+        .queue_delete(shuffler.as_str().into(), QueueDeleteOptions::default())
+        .await;
+    Arc::into_inner(platform).unwrap().stop().await;
+}
+
+/// The provider adapter, except that the first authorization "crashes the process" right
+/// after the provider answered, before payments could record the answer.
+#[derive(Debug)]
+struct CrashAfterFirstAuthorization {
+    inner: Provider,
+    crashed: AtomicBool,
+}
+
+impl PaymentProvider for CrashAfterFirstAuthorization {
+    fn authorize<'a>(
+        &'a self,
+        request: &'a AuthorizeRequest,
+    ) -> BoxFuture<'a, Result<Authorization, ProviderError>> {
+        Box::pin(async move {
+            let answer = self.inner.authorize(request).await;
+            assert!(
+                self.crashed.swap(true, Ordering::SeqCst),
+                "crash: the provider answered {answer:?}, and the process died before recording it"
+            );
+            answer
+        })
+    }
+
+    fn capture<'a>(
+        &'a self,
+        reference: &'a str,
+        amount: i64,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<(), ProviderError>> {
+        self.inner.capture(reference, amount, key)
+    }
+
+    fn void<'a>(
+        &'a self,
+        reference: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<(), ProviderError>> {
+        self.inner.void(reference, key)
+    }
+
+    fn refund<'a>(
+        &'a self,
+        reference: &'a str,
+        amount: i64,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<String, ProviderError>> {
+        self.inner.refund(reference, amount, key)
+    }
+}
+
+fn crash_after_first_authorization(inner: Provider) -> Provider {
+    Arc::new(CrashAfterFirstAuthorization {
+        inner,
+        crashed: AtomicBool::new(false),
+    })
+}
+
+#[tokio::test]
+async fn a_crash_between_the_provider_call_and_its_record_authorizes_exactly_once() {
+    let mut platform = Platform::start(Options {
+        provider_wrapper: Some(crash_after_first_authorization),
+        ..Options::default()
+    })
+    .await;
+    platform.product("CRASH-1", 1500, 10).await;
+    let order = platform.place("CRASH-1", 1, "tok_visa").await;
+
+    // The handler died after the provider authorized: payments takes itself down, with an
+    // error (its process exits non-zero), and the payment shows the intent only.
+    let ended = platform.payments_stopped(SETTLE).await;
+    let error = ended.expect_err("payments must fail when its consumer dies");
+    assert!(
+        error.to_string().contains("event consumer panicked"),
+        "{error}"
+    );
+    let (payment_id, status): (uuid::Uuid, String) =
+        sqlx::query_as("select id, status from payments where order_id = $1")
+            .bind(&order)
+            .fetch_one(&platform.payments_db)
+            .await
+            .unwrap();
+    assert_eq!(status, "authorizing");
+
+    // Restarted, it gets the delivery again and asks again with the same key.
+    platform.restart_payments().await;
+    let settled = platform.settled(&order, SETTLE).await;
+    assert_eq!(settled["status"], "CONFIRMED", "{settled}");
+    let payment = platform.payment_reaches(&order, "captured", SETTLE).await;
+    assert_eq!(payment["balance"]["authorized"], 1500, "{payment}");
+    assert_eq!(payment["balance"]["captured"], 1500, "{payment}");
+    assert_eq!(payment["balance"]["reconciles"], true, "{payment}");
+
+    let made: Value = platform
+        .client
+        .get(format!("{}/_simulator/authorizations", platform.simulator))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        made["by_reference"][payment_id.to_string()],
+        1,
+        "the provider authorized once for this payment: {made}"
+    );
+    assert_eq!(
+        made["by_key"][format!("{payment_id}:authorize")],
+        1,
+        "{made}"
+    );
+    platform.stop().await;
+}
