@@ -158,6 +158,9 @@ fn clock_ticks_per_second() -> f64 {
 /// The platform under test, with shoppers ready to buy.
 struct Bench {
     client: reqwest::Client,
+    /// The orders database, on one connection kept open (a `psql` per poll would cost
+    /// PostgreSQL a backend start each time, counted against the orders).
+    orders_db: sqlx::PgPool,
     processes: Processes,
     exchange: String,
     tag: u32,
@@ -241,8 +244,13 @@ impl Bench {
                 .error_for_status()?;
             products.push((id, sku));
         }
+        let orders_db = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect(&format!("{}/{}", infra::POSTGRES_URL, database("orders")))
+            .await?;
         Ok(Self {
             client,
+            orders_db,
             processes,
             exchange,
             tag,
@@ -320,47 +328,44 @@ impl Bench {
         Ok((sent, id))
     }
 
-    /// Waits until none of the orders is in flight (bounded).
+    /// Waits until none of the orders is in flight (bounded), looking every 100 ms.
     async fn settle(&self, within: Duration) -> anyhow::Result<()> {
         let deadline = Instant::now() + within;
         loop {
-            let open = psql(
-                &database("orders"),
+            let open: i64 = sqlx::query_scalar(
                 "select count(*) from orders where status not in ('CONFIRMED', 'CANCELLED')",
-            )?;
-            if open.trim() == "0" {
+            )
+            .fetch_one(&self.orders_db)
+            .await?;
+            if open == 0 {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                bail!("{} orders still open after {within:?}", open.trim());
+                bail!("{open} orders still open after {within:?}");
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
     /// Unix seconds of the `confirmed` step of each order (`clock_timestamp()` in the
     /// confirming transaction), keyed by order id; cancelled orders are an error.
-    fn confirmations(&self, ids: &[String]) -> anyhow::Result<BTreeMap<String, f64>> {
-        let list: Vec<String> = ids.iter().map(|id| format!("'{id}'")).collect();
-        let rows = psql(
-            &database("orders"),
-            &format!(
-                "select o.id, o.status, coalesce(extract(epoch from t.at)::text, '') from orders o \
-                 left join order_timeline t on t.order_id = o.id and t.step = 'confirmed' \
-                 where o.id in ({})",
-                list.join(", ")
-            ),
-        )?;
+    async fn confirmations(&self, ids: &[String]) -> anyhow::Result<BTreeMap<String, f64>> {
+        let rows: Vec<(String, String, Option<f64>)> = sqlx::query_as(
+            "select o.id::text, o.status, extract(epoch from t.at)::float8 from orders o \
+             left join order_timeline t on t.order_id = o.id and t.step = 'confirmed' \
+             where o.id::text = any($1)",
+        )
+        .bind(ids)
+        .fetch_all(&self.orders_db)
+        .await?;
         let mut confirmed = BTreeMap::new();
-        for line in rows.lines().filter(|l| !l.trim().is_empty()) {
-            let parts: Vec<&str> = line.split('|').map(str::trim).collect();
-            let [id, status, at] = parts[..] else {
-                bail!("unexpected row: {line}");
-            };
-            if status != "CONFIRMED" {
-                bail!("order {id} ended {status}");
+        for (id, status, at) in rows {
+            match at {
+                Some(at) if status == "CONFIRMED" => {
+                    confirmed.insert(id, at);
+                }
+                _ => bail!("order {id} ended {status}"),
             }
-            confirmed.insert(id.to_owned(), at.parse::<f64>().context("confirmed at")?);
         }
         if confirmed.len() != ids.len() {
             bail!("{} of {} orders found", confirmed.len(), ids.len());
@@ -397,7 +402,7 @@ impl Bench {
         self.settle(Duration::from_secs(300)).await?;
         let after = cpu_snapshot(&self.processes);
         let ids: Vec<String> = placed.iter().map(|(_, id)| id.clone()).collect();
-        let confirmed = self.confirmations(&ids)?;
+        let confirmed = self.confirmations(&ids).await?;
         let first_sent = placed
             .iter()
             .map(|(sent, _)| unix(*sent))
@@ -430,7 +435,7 @@ impl Bench {
             placed.push(sent??);
         }
         self.settle(Duration::from_secs(300)).await?;
-        self.latencies(&placed)
+        self.latencies(&placed).await
     }
 
     /// Orders one at a time, each after the previous one was confirmed: sorted latencies, ms.
@@ -443,12 +448,12 @@ impl Bench {
             self.settle(Duration::from_secs(30)).await?;
             placed.push(order);
         }
-        self.latencies(&placed)
+        self.latencies(&placed).await
     }
 
-    fn latencies(&self, placed: &[(OffsetDateTime, String)]) -> anyhow::Result<Vec<f64>> {
+    async fn latencies(&self, placed: &[(OffsetDateTime, String)]) -> anyhow::Result<Vec<f64>> {
         let ids: Vec<String> = placed.iter().map(|(_, id)| id.clone()).collect();
-        let confirmed = self.confirmations(&ids)?;
+        let confirmed = self.confirmations(&ids).await?;
         let mut latencies: Vec<f64> = placed
             .iter()
             .map(|(sent, id)| (confirmed[id] - unix(*sent)) * 1000.0)
@@ -458,6 +463,7 @@ impl Bench {
     }
 
     async fn stop(self) -> anyhow::Result<()> {
+        self.orders_db.close().await;
         drop(self.processes);
         for (service, _) in SERVICES {
             infra::drop_database(&database(service))?;

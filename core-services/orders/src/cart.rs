@@ -244,17 +244,42 @@ async fn load_lines(conn: &mut PgConnection, customer: &str) -> Result<Vec<LineR
     .await
 }
 
-/// The cart as PostgreSQL has it.
+/// The cart as PostgreSQL has it (version and lines in one query).
 pub async fn load(conn: &mut PgConnection, customer: &str) -> Result<Cart, sqlx::Error> {
-    let version: Option<i64> =
-        sqlx::query_scalar("select version from carts where customer_id = $1")
-            .bind(customer)
-            .fetch_optional(&mut *conn)
-            .await?;
-    Ok(assemble(
-        load_lines(conn, customer).await?,
-        version.unwrap_or(0),
-    ))
+    type Row = (
+        i64,
+        Option<String>,
+        Option<Uuid>,
+        Option<String>,
+        Option<i32>,
+        Option<i64>,
+        Option<String>,
+    );
+    let rows: Vec<Row> = sqlx::query_as(
+        "select c.version, l.sku, l.product_id, l.name, l.quantity, l.unit_amount, l.currency \
+         from carts c left join cart_lines l on l.customer_id = c.customer_id \
+         where c.customer_id = $1 order by l.sku",
+    )
+    .bind(customer)
+    .fetch_all(&mut *conn)
+    .await?;
+    let version = rows.first().map_or(0, |row| row.0);
+    let lines = rows
+        .into_iter()
+        .filter_map(
+            |(_, sku, product_id, name, quantity, unit_amount, currency)| {
+                Some(LineRow {
+                    sku: sku?,
+                    product_id: product_id?,
+                    name: name?,
+                    quantity: quantity?,
+                    unit_amount: unit_amount?,
+                    currency: currency?,
+                })
+            },
+        )
+        .collect();
+    Ok(assemble(lines, version))
 }
 
 fn assemble(rows: Vec<LineRow>, version: i64) -> Cart {

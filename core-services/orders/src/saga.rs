@@ -219,29 +219,20 @@ async fn confirm(
     payment: &PaymentAuthorized,
     cause: Cause<'_>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("update orders set payment_id = $2 where id = $1")
-        .bind(order.id)
-        .bind(&payment.payment_id)
-        .execute(&mut *tx)
-        .await?;
-    record(
-        tx,
-        order.id,
-        "payment_authorized",
-        status::PAID,
-        json!({"payment_id": payment.payment_id, "amount": payment.amount.amount, "currency": payment.amount.currency}),
-        cause.event_id,
+    // One statement: the order confirmed with its payment, and both steps on the timeline.
+    sqlx::query(
+        "with confirmed as ( \
+           update orders set payment_id = $2, status = 'CONFIRMED', cancel_reason = null, \
+             updated_at = now() where id = $1) \
+         insert into order_timeline (order_id, step, status, detail, event_id, at) values \
+           ($1, 'payment_authorized', 'PAID', $3, $4, clock_timestamp()), \
+           ($1, 'confirmed', 'CONFIRMED', '{}', $4, clock_timestamp())",
     )
-    .await?;
-    set_status(tx, order.id, status::CONFIRMED, None).await?;
-    record(
-        tx,
-        order.id,
-        "confirmed",
-        status::CONFIRMED,
-        json!({}),
-        cause.event_id,
-    )
+    .bind(order.id)
+    .bind(&payment.payment_id)
+    .bind(sqlx::types::Json(json!({"payment_id": payment.payment_id, "amount": payment.amount.amount, "currency": payment.amount.currency})))
+    .bind(cause.event_id)
+    .execute(&mut *tx)
     .await?;
     let confirmed = OrderConfirmed {
         order_id: order.id.to_string(),
@@ -396,12 +387,20 @@ impl SagaEvents {
                         OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
                             .ok()
                     });
-                    sqlx::query("update orders set status = 'RESERVED', reservation_expires_at = $2, updated_at = now() where id = $1")
-                        .bind(id)
-                        .bind(expires)
-                        .execute(&mut *tx)
-                        .await?;
-                    record(tx, id, "stock_reserved", status::RESERVED, json!({"reservation_id": data["reservation_id"], "expires_at": data["expires_at"]}), event_id).await
+                    sqlx::query(
+                        "with reserved as ( \
+                           update orders set status = 'RESERVED', reservation_expires_at = $2, \
+                             updated_at = now() where id = $1) \
+                         insert into order_timeline (order_id, step, status, detail, event_id, at) \
+                         values ($1, 'stock_reserved', 'RESERVED', $3, $4, clock_timestamp())",
+                    )
+                    .bind(id)
+                    .bind(expires)
+                    .bind(sqlx::types::Json(json!({"reservation_id": data["reservation_id"], "expires_at": data["expires_at"]})))
+                    .bind(event_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map(|_| ())
                 } else {
                     note(tx, &order, "stock_reserved", event_id).await
                 }

@@ -165,21 +165,15 @@ impl PaymentEvents {
         pool: &PgPool,
         order_id: &str,
     ) -> Result<ProviderStep, HandlerError> {
-        let Some(payment) = store::by_order(pool, order_id).await? else {
+        let Some((payment, marked)) = store::mark_authorizing(pool, order_id).await? else {
             // `order.placed` is published first; it may still be waiting for a retry here.
             return Err(HandlerError::Retryable(format!(
                 "no payment yet for order {order_id}"
             )));
         };
         match payment.status.as_str() {
-            "created" | "authorizing" => {
-                let Some(method) = payment.payment_method.as_deref() else {
-                    return Ok(ProviderStep::Nothing);
-                };
-                if !store::mark_authorizing(pool, payment.id).await? {
-                    // Decided meanwhile (cancelled): `apply` sees the new state.
-                    return Ok(ProviderStep::Nothing);
-                }
+            "authorizing" if marked => {
+                let method = payment.payment_method.as_deref().unwrap_or_default();
                 let answer = self
                     .provider
                     .authorize(&authorize_request(&payment, method))

@@ -125,19 +125,36 @@ pub async fn by_reference(pool: &PgPool, reference: &str) -> Result<Option<Payme
     .await
 }
 
-/// Records the intent to authorize (committed on its own, before the provider is asked), so a
-/// crash after the call is recognised and the call repeated with the same key. False when the
-/// payment is no longer waiting for an authorization.
-pub async fn mark_authorizing(pool: &PgPool, id: Uuid) -> Result<bool, sqlx::Error> {
-    let updated = sqlx::query(
-        "update payments set status = 'authorizing', \
-         authorize_requested_at = coalesce(authorize_requested_at, now()), updated_at = now() \
-         where id = $1 and status in ('created', 'authorizing')",
-    )
-    .bind(id)
-    .execute(pool)
+/// The payment of an order, after recording the intent to authorize it when it waits for
+/// one (`created` or already `authorizing`, with a payment method): the intent is committed on
+/// its own, before the provider is asked, so a crash after the call is recognised and the call
+/// repeated with the same key. One statement; the flag says whether the intent was recorded.
+pub async fn mark_authorizing(
+    pool: &PgPool,
+    order_id: &str,
+) -> Result<Option<(Payment, bool)>, sqlx::Error> {
+    #[derive(sqlx::FromRow)]
+    struct Marked {
+        #[sqlx(flatten)]
+        payment: Payment,
+        marked: bool,
+    }
+    let row: Option<Marked> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "with marked as ( \
+           update payments set status = 'authorizing', \
+             authorize_requested_at = coalesce(authorize_requested_at, now()), updated_at = now() \
+           where order_id = $1 and status in ('created', 'authorizing') \
+             and payment_method is not null \
+           returning {COLUMNS}) \
+         select {COLUMNS}, true as marked from marked \
+         union all \
+         select {COLUMNS}, false as marked from payments \
+         where order_id = $1 and not exists (select 1 from marked)"
+    )))
+    .bind(order_id)
+    .fetch_optional(pool)
     .await?;
-    Ok(updated.rows_affected() == 1)
+    Ok(row.map(|r| (r.payment, r.marked)))
 }
 
 /// The payment of an order.

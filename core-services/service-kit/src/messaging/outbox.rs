@@ -276,6 +276,9 @@ impl Relay {
             if rows.is_empty() {
                 break;
             }
+            // A short window with one event per aggregate was everything pending: no need to
+            // look again (a later commit signals again).
+            let mut last = i64::try_from(rows.len()).unwrap_or(i64::MAX) < self.window;
             let mut aggregates = HashSet::with_capacity(rows.len());
             let mut in_flight = Vec::with_capacity(rows.len());
             let mut broken = None;
@@ -283,6 +286,7 @@ impl Relay {
                 // The oldest pending event of each aggregate only: the next one goes out after
                 // this one is confirmed.
                 if !aggregates.insert(aggregate.clone()) {
+                    last = false;
                     continue;
                 }
                 let mut pairs: Vec<(String, String)> = headers
@@ -318,6 +322,7 @@ impl Relay {
                     Err(MessagingError::Rejected(reason)) => {
                         tracing::error!(event = %id, aggregate = %aggregate, reason = %reason,
                             "relay: the broker refused an event; its aggregate waits for a fix");
+                        last = false;
                         held.push(aggregate);
                         refused.get_or_insert(MessagingError::Rejected(reason));
                     }
@@ -339,6 +344,9 @@ impl Relay {
             if let Some(err) = broken {
                 self.count_failure();
                 return Err(err);
+            }
+            if last {
+                break;
             }
         }
         match refused {
@@ -369,6 +377,11 @@ impl Relay {
         listener.eager_reconnect(false);
         listener.ignore_pool_close_event(true);
         listener.listen(NOTIFY_CHANNEL).await?;
+        // Marking rows sent need not wait for the disk: a mark lost in a crash only sends the
+        // event again, which consumers recognise.
+        sqlx::query("set synchronous_commit = off")
+            .execute(&mut listener)
+            .await?;
         Ok(listener)
     }
 
