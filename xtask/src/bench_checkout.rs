@@ -13,10 +13,12 @@
 //!   earlier ones are doing, for 10 s; each one's latency is from the client's send to the
 //!   `clock_timestamp()` of its `confirmed` timeline step, written in the transaction that
 //!   commits CONFIRMED;
-//! - **idle latency**: single orders, one at a time, the platform quiet in between;
+//! - **idle latency** (measured first, on the fresh platform): single orders, one at a time,
+//!   the platform quiet in between;
 //! - **CPU per order**: `utime + stime` of each process (services, PostgreSQL, RabbitMQ) over
 //!   the throughput runs, divided by the orders, read from `/proc`.
 //!
+//! The sink queue the bridge would consume in a deployment is drained as events arrive.
 //! Accepts go straight to the orders service (no gateway in the way; the gateway has its own
 //! group). Shoppers buy one of 20 SKUs, with stock for the whole run, and pay with `tok_visa`.
 
@@ -161,6 +163,7 @@ struct Bench {
     /// The orders database, on one connection kept open (a `psql` per poll would cost
     /// PostgreSQL a backend start each time, counted against the orders).
     orders_db: sqlx::PgPool,
+    drain: tokio::task::JoinHandle<anyhow::Result<()>>,
     processes: Processes,
     exchange: String,
     tag: u32,
@@ -187,6 +190,9 @@ impl Bench {
         };
         sink.declare(&channel).await?;
         drop((channel, connection));
+        // What the bridge does in a deployment: take every event off the sink, so nothing
+        // piles up in the broker while the platform runs.
+        let drain = tokio::spawn(drain_sink(sink.queue.clone()));
 
         let client = reqwest::Client::builder()
             .pool_max_idle_per_host(CONCURRENCY * 2)
@@ -251,6 +257,7 @@ impl Bench {
         Ok(Self {
             client,
             orders_db,
+            drain,
             processes,
             exchange,
             tag,
@@ -373,10 +380,24 @@ impl Bench {
         Ok(confirmed)
     }
 
-    /// One closed-loop run: orders confirmed per second, and the CPU each process spent.
+    /// Transactions committed so far in each service's database (PostgreSQL's statistics).
+    async fn commits(&self) -> anyhow::Result<BTreeMap<String, i64>> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "select datname::text, xact_commit from pg_stat_database where datname like '%\\_cobench'",
+        )
+        .fetch_all(&self.orders_db)
+        .await?;
+        Ok(rows.into_iter().collect())
+    }
+
+    /// One closed-loop run: orders confirmed per second, the CPU each process spent, and the
+    /// transactions each database committed, per order.
     async fn throughput(&self) -> anyhow::Result<(f64, f64, BTreeMap<String, f64>)> {
         let shoppers = self.shoppers(THROUGHPUT_ORDERS)?;
         let queue = Arc::new(tokio::sync::Mutex::new(shoppers));
+        // Statistics reach the shared counters within a second of a backend going idle.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let commits_before = self.commits().await?;
         let before = cpu_snapshot(&self.processes);
         let started = Instant::now();
         let mut workers = Vec::new();
@@ -401,6 +422,8 @@ impl Bench {
         let accept_seconds = started.elapsed().as_secs_f64();
         self.settle(Duration::from_secs(300)).await?;
         let after = cpu_snapshot(&self.processes);
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let commits_after = self.commits().await?;
         let ids: Vec<String> = placed.iter().map(|(_, id)| id.clone()).collect();
         let confirmed = self.confirmations(&ids).await?;
         let first_sent = placed
@@ -408,10 +431,18 @@ impl Bench {
             .map(|(sent, _)| unix(*sent))
             .fold(f64::INFINITY, f64::min);
         let last_confirmed = confirmed.values().copied().fold(0.0, f64::max);
+        let mut per_order = cpu_per_order(&before, &after, ids.len());
+        for (database, committed) in commits_after {
+            let start = commits_before.get(&database).copied().unwrap_or(0);
+            per_order.insert(
+                format!("commits:{}", database.trim_end_matches("_cobench")),
+                (committed - start) as f64 / ids.len() as f64,
+            );
+        }
         Ok((
             ids.len() as f64 / (last_confirmed - first_sent),
             ids.len() as f64 / accept_seconds,
-            cpu_per_order(&before, &after, ids.len()),
+            per_order,
         ))
     }
 
@@ -464,6 +495,7 @@ impl Bench {
 
     async fn stop(self) -> anyhow::Result<()> {
         self.orders_db.close().await;
+        self.drain.abort();
         drop(self.processes);
         for (service, _) in SERVICES {
             infra::drop_database(&database(service))?;
@@ -493,6 +525,27 @@ impl Bench {
     }
 }
 
+/// Consumes the sink queue (no acks, as cheaply as the broker allows) until aborted.
+async fn drain_sink(queue: String) -> anyhow::Result<()> {
+    use futures::StreamExt as _;
+    let (_connection, channel) = messaging::connect(AMQP_URL).await?;
+    let mut deliveries = channel
+        .basic_consume(
+            queue.as_str().into(),
+            "bench-sink".into(),
+            lapin::options::BasicConsumeOptions {
+                no_ack: true,
+                ..lapin::options::BasicConsumeOptions::default()
+            },
+            lapin::types::FieldTable::default(),
+        )
+        .await?;
+    while let Some(delivery) = deliveries.next().await {
+        delivery?;
+    }
+    Ok(())
+}
+
 fn unix(at: OffsetDateTime) -> f64 {
     at.unix_timestamp_nanos() as f64 / 1e9
 }
@@ -505,6 +558,16 @@ pub async fn run(binaries: PathBuf, pinning: &Pinning) -> anyhow::Result<Vec<Fig
         tps.push(pgbench_tps(pinning)?);
     }
     let bench = Bench::start(&binaries, pinning).await?;
+    step(&format!(
+        "checkout: idle latency, {IDLE_ORDERS} single orders one at a time (3 runs)"
+    ));
+    let mut idle = [Vec::new(), Vec::new()];
+    for _ in 0..RUNS {
+        let latencies = bench.idle().await?;
+        for (slot, p) in idle.iter_mut().zip([0.50, 0.95]) {
+            slot.push(percentile(&latencies, p));
+        }
+    }
     step(&format!(
         "checkout: max sustained throughput, {THROUGHPUT_ORDERS} orders by {CONCURRENCY} shoppers at a time (3 runs)"
     ));
@@ -530,16 +593,6 @@ pub async fn run(binaries: PathBuf, pinning: &Pinning) -> anyhow::Result<Vec<Fig
     for _ in 0..RUNS {
         let latencies = bench.open_loop(rate).await?;
         for (slot, p) in open.iter_mut().zip([0.50, 0.95, 0.99]) {
-            slot.push(percentile(&latencies, p));
-        }
-    }
-    step(&format!(
-        "checkout: idle latency, {IDLE_ORDERS} single orders one at a time (3 runs)"
-    ));
-    let mut idle = [Vec::new(), Vec::new()];
-    for _ in 0..RUNS {
-        let latencies = bench.idle().await?;
-        for (slot, p) in idle.iter_mut().zip([0.50, 0.95]) {
             slot.push(percentile(&latencies, p));
         }
     }
@@ -576,14 +629,27 @@ pub async fn run(binaries: PathBuf, pinning: &Pinning) -> anyhow::Result<Vec<Fig
         ));
     }
     for (process, samples) in &cpu {
-        figures.push(Figure::measured(
-            &format!("checkout_cpu_us_per_order_{}", process.replace('-', "_")),
-            samples,
-            "us",
-        ));
+        let figure = match process.strip_prefix("commits:") {
+            Some(database) => Figure::measured(
+                &format!("checkout_pg_commits_per_order_{database}"),
+                samples,
+                "tx",
+            ),
+            None => Figure::measured(
+                &format!("checkout_cpu_us_per_order_{}", process.replace('-', "_")),
+                samples,
+                "us",
+            ),
+        };
+        figures.push(figure);
     }
     let total: Vec<f64> = (0..RUNS)
-        .map(|run| cpu.values().filter_map(|s| s.get(run)).sum())
+        .map(|run| {
+            cpu.iter()
+                .filter(|(process, _)| !process.starts_with("commits:"))
+                .filter_map(|(_, s)| s.get(run))
+                .sum()
+        })
         .collect();
     figures.push(Figure::measured(
         "checkout_cpu_us_per_order_total",

@@ -261,11 +261,14 @@ impl PaymentEvents {
                     "the payment changed while the provider was asked; looking again".into(),
                 ));
             }
+            // Cancelled while the provider was asked, and it may hold funds (approved, pending,
+            // or no answer): the next attempt asks again with the same key and releases them.
             (
                 "cancelled",
-                ProviderStep::Authorization(Ok(
-                    Authorization::Approved { .. } | Authorization::Pending { .. },
-                )),
+                ProviderStep::Authorization(
+                    Ok(Authorization::Approved { .. } | Authorization::Pending { .. })
+                    | Err(ProviderError::Timeout | ProviderError::Unavailable(_)),
+                ),
             ) => {
                 return Err(HandlerError::Retryable(
                     "the order was cancelled while the provider authorized; the next attempt releases the hold"

@@ -176,13 +176,19 @@ async fn authorize(
     response
 }
 
-/// How many authorizations the simulator made, per idempotency key and per merchant reference:
-/// what a test checks to prove a retried or repeated call never authorized twice.
+/// How many authorizations the simulator made, per idempotency key and per merchant reference,
+/// and the state of each (by authorization id): what a test checks to prove a retried or
+/// repeated call never authorized twice, and that a hold was released.
 async fn authorizations_made(State(sim): State<Sim>) -> Response {
     let ledger = sim.ledger.lock().await;
+    let status: HashMap<&str, &str> = ledger
+        .authorizations
+        .iter()
+        .map(|(id, auth)| (id.as_str(), auth.status))
+        .collect();
     answer(
         StatusCode::OK,
-        json!({"by_key": ledger.made_by_key, "by_reference": ledger.made_by_reference}),
+        json!({"by_key": ledger.made_by_key, "by_reference": ledger.made_by_reference, "status": status}),
     )
 }
 

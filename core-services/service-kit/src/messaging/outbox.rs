@@ -8,9 +8,12 @@
 //! - **One publisher per database.** The relay that holds the session advisory lock
 //!   `outbox-relay` on its listening connection publishes; the others wait. The lock goes with
 //!   the connection, so a relay that loses its connection stops publishing and reconnects.
+//! - **Busy databases are drained in windows.** After a drain that sent something, the relay
+//!   gathers commits for 2 ms before the next; a quiet database is drained at once.
 //! - **A window of confirms in flight.** Each round sends up to `window` events, the oldest
 //!   pending event of each aggregate, without waiting between them, then collects the broker's
-//!   confirms and marks every confirmed row with one statement. No transaction stays open
+//!   confirms; the confirmed rows are marked by the next round's query (marking and looking in
+//!   one statement), or on their own 50 ms later when no commit came. No transaction stays open
 //!   while the broker answers. Only one event per aggregate is in flight, so the events of an
 //!   aggregate reach the broker in the order they were written, and an event the broker refuses
 //!   (unroutable, nacked) holds back the later events of its own aggregate only.
@@ -77,6 +80,10 @@ pub const RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 const LEADER_LOCK: &str = "select pg_try_advisory_lock(hashtext('outbox-relay'))";
 const LEADER_UNLOCK: &str = "select pg_advisory_unlock(hashtext('outbox-relay'))";
 const OBSERVE_EVERY: Duration = Duration::from_secs(5);
+/// After a drain that sent events, how long commits are gathered before the next one.
+const COALESCE: Duration = Duration::from_millis(2);
+/// How long confirmed rows wait for the next drain to mark them before they are marked alone.
+const MARK_AFTER: Duration = Duration::from_millis(50);
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// Rows pruned per statement, so pruning never holds long locks.
 const PRUNE_BATCH: i64 = 5000;
@@ -243,7 +250,13 @@ impl Relay {
         if !leader {
             return Ok(0);
         }
-        let result = self.drain(&mut *conn, channel).await;
+        let mut unmarked = Vec::new();
+        let mut result = self.drain(&mut *conn, channel, &mut unmarked).await;
+        if let Err(err) = Self::mark(&mut *conn, &mut unmarked).await
+            && result.is_ok()
+        {
+            result = Err(err.into());
+        }
         if sqlx::query_scalar::<_, bool>(LEADER_UNLOCK)
             .fetch_one(&mut *conn)
             .await
@@ -256,8 +269,16 @@ impl Relay {
         result
     }
 
-    /// Sends the pending events in windows until none is left; the caller leads.
-    async fn drain<C>(&self, conn: &mut C, channel: &Channel) -> Result<usize, MessagingError>
+    /// Sends the pending events in windows until none is left; the caller leads. Confirmed
+    /// rows are marked sent by the next window's query (one statement: the marking and the
+    /// next look); those of the last window stay in `unmarked` for the caller to mark
+    /// ([`Relay::mark`]), or for the next drain to fold in.
+    async fn drain<C>(
+        &self,
+        conn: &mut C,
+        channel: &Channel,
+        unmarked: &mut Vec<i64>,
+    ) -> Result<usize, MessagingError>
     where
         for<'c> &'c mut C: sqlx::Executor<'c, Database = Postgres>,
     {
@@ -265,14 +286,20 @@ impl Relay {
         let mut total = 0;
         let mut refused = None;
         loop {
+            // The marking and the look share a snapshot, so the rows just marked are left out
+            // of the look by their numbers.
             let rows: Vec<OutboxRow> = sqlx::query_as(
-                "select seq, id, aggregate_id, event_type, payload, headers from outbox \
-                 where published_at is null and aggregate_id <> all($2) order by seq limit $1",
+                "with marked as (update outbox set published_at = now() where seq = any($3)) \
+                 select seq, id, aggregate_id, event_type, payload, headers from outbox \
+                 where published_at is null and seq <> all($3) and aggregate_id <> all($2) \
+                 order by seq limit $1",
             )
             .bind(self.window)
             .bind(&held)
+            .bind(&*unmarked)
             .fetch_all(&mut *conn)
             .await?;
+            unmarked.clear();
             if rows.is_empty() {
                 break;
             }
@@ -330,16 +357,13 @@ impl Relay {
                 }
             }
             if !sent.is_empty() {
-                sqlx::query("update outbox set published_at = now() where seq = any($1)")
-                    .bind(&sent)
-                    .execute(&mut *conn)
-                    .await?;
                 total += sent.len();
                 if let Some(metrics) = &self.metrics {
                     metrics
                         .published
                         .inc_by(u64::try_from(sent.len()).unwrap_or(0));
                 }
+                unmarked.extend(sent);
             }
             if let Some(err) = broken {
                 self.count_failure();
@@ -356,6 +380,22 @@ impl Relay {
             }
             None => Ok(total),
         }
+    }
+
+    /// Marks confirmed rows sent.
+    async fn mark<C>(conn: &mut C, unmarked: &mut Vec<i64>) -> Result<(), sqlx::Error>
+    where
+        for<'c> &'c mut C: sqlx::Executor<'c, Database = Postgres>,
+    {
+        if unmarked.is_empty() {
+            return Ok(());
+        }
+        sqlx::query("update outbox set published_at = now() where seq = any($1)")
+            .bind(&*unmarked)
+            .execute(&mut *conn)
+            .await?;
+        unmarked.clear();
+        Ok(())
     }
 
     fn count_failure(&self) {
@@ -443,14 +483,30 @@ impl Relay {
         *backoff = Duration::from_millis(200);
         let mut observe = tokio::time::interval(OBSERVE_EVERY);
         let mut prune = tokio::time::interval(PRUNE_EVERY);
+        let mut busy_until = tokio::time::Instant::now();
+        let mut unmarked = Vec::new();
         loop {
-            match self.drain(&mut listener, &channel).await {
+            // Right after a drain that found work, commits are coming fast: gather them for a
+            // moment, so a busy database is drained in windows rather than one event a time.
+            // A quiet database is drained at once.
+            tokio::time::sleep_until(busy_until).await;
+            match self.drain(&mut listener, &channel, &mut unmarked).await {
+                Ok(sent) if sent > 0 => busy_until = tokio::time::Instant::now() + COALESCE,
                 // Refused events wait; the connections are fine.
                 Ok(_) | Err(MessagingError::Rejected(_)) => {}
-                Err(err) => return Err(err),
+                Err(err) => {
+                    // What was confirmed before the failure need not go out again.
+                    let _ = Self::mark(&mut listener, &mut unmarked).await;
+                    return Err(err);
+                }
             }
+            // Marked with the next drain's look when commits keep coming, else on their own.
+            let mark_at = tokio::time::Instant::now() + MARK_AFTER;
             let stop = loop {
                 tokio::select! {
+                    () = tokio::time::sleep_until(mark_at), if !unmarked.is_empty() => {
+                        Self::mark(&mut listener, &mut unmarked).await?;
+                    }
                     signal = listener.try_recv() => {
                         if signal?.is_none() {
                             return Err(lost_connection());
@@ -467,10 +523,10 @@ impl Relay {
             };
             if stop || *shutdown.borrow() {
                 // What was committed before the stop still leaves.
-                let _ = tokio::time::timeout(
-                    Duration::from_secs(5),
-                    self.drain(&mut listener, &channel),
-                )
+                let _ = tokio::time::timeout(Duration::from_secs(5), async {
+                    let _ = self.drain(&mut listener, &channel, &mut unmarked).await;
+                    Self::mark(&mut listener, &mut unmarked).await
+                })
                 .await;
                 return Ok(());
             }

@@ -311,3 +311,136 @@ async fn a_crash_between_the_provider_call_and_its_record_authorizes_exactly_onc
     );
     platform.stop().await;
 }
+
+/// The payments database of the test below, for its provider wrapper.
+static RACE_DB: std::sync::OnceLock<sqlx::PgPool> = std::sync::OnceLock::new();
+
+/// The provider adapter, except that while the first authorization is with the provider,
+/// another replica records the order's cancellation (the payment goes from `authorizing` to
+/// `cancelled` in the database, as that replica's cancellation step does).
+#[derive(Debug)]
+struct CancelledWhileAuthorizing {
+    inner: Provider,
+    raced: AtomicBool,
+}
+
+impl PaymentProvider for CancelledWhileAuthorizing {
+    fn authorize<'a>(
+        &'a self,
+        request: &'a AuthorizeRequest,
+    ) -> BoxFuture<'a, Result<Authorization, ProviderError>> {
+        Box::pin(async move {
+            let answer = self.inner.authorize(request).await;
+            if !self.raced.swap(true, Ordering::SeqCst) {
+                let pool = RACE_DB.get().expect("the test set the database");
+                sqlx::query(
+                    "update payments set status = 'cancelled', failure_reason = 'order cancelled' \
+                     where id = $1::uuid and status = 'authorizing'",
+                )
+                .bind(&request.reference)
+                .execute(pool)
+                .await
+                .unwrap();
+            }
+            answer
+        })
+    }
+
+    fn capture<'a>(
+        &'a self,
+        reference: &'a str,
+        amount: i64,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<(), ProviderError>> {
+        self.inner.capture(reference, amount, key)
+    }
+
+    fn void<'a>(
+        &'a self,
+        reference: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<(), ProviderError>> {
+        self.inner.void(reference, key)
+    }
+
+    fn refund<'a>(
+        &'a self,
+        reference: &'a str,
+        amount: i64,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<String, ProviderError>> {
+        self.inner.refund(reference, amount, key)
+    }
+}
+
+fn cancelled_while_authorizing(inner: Provider) -> Provider {
+    Arc::new(CancelledWhileAuthorizing {
+        inner,
+        raced: AtomicBool::new(false),
+    })
+}
+
+#[tokio::test]
+async fn an_approval_that_arrives_after_another_replica_cancelled_is_voided() {
+    let platform = Platform::start(Options {
+        provider_wrapper: Some(cancelled_while_authorizing),
+        ..Options::default()
+    })
+    .await;
+    RACE_DB.set(platform.payments_db.clone()).unwrap();
+    platform.product("RACE-1", 2200, 10).await;
+    let order = platform.place("RACE-1", 1, "tok_visa").await;
+
+    // The provider approved after the payment was cancelled: the hold is released, and the
+    // ledger shows the authorization and its void.
+    let payment = platform.payment_reaches(&order, "voided", SETTLE).await;
+    let balance = &payment["balance"];
+    assert_eq!(balance["authorized"], 2200, "{payment}");
+    assert_eq!(balance["voided"], 2200, "{payment}");
+    assert_eq!(balance["captured"], 0, "{payment}");
+    assert_eq!(balance["reconciles"], true, "{payment}");
+    let payment_id = payment["id"].as_str().unwrap().to_owned();
+    let made: Value = platform
+        .client
+        .get(format!("{}/_simulator/authorizations", platform.simulator))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(made["by_reference"][&payment_id], 1, "{made}");
+    let reference = payment["psp_reference"].as_str().unwrap();
+    assert_eq!(made["status"][reference], "voided", "{made}");
+
+    // The order was never confirmed; the shop cancels it, which releases the stock.
+    assert_ne!(platform.order(&order).await["status"], "CONFIRMED");
+    let response = platform
+        .as_admin(
+            reqwest::Method::POST,
+            format!("{}/admin/orders/{order}/cancel", platform.orders),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.status().is_success(),
+        "{}",
+        response.text().await.unwrap()
+    );
+    assert_eq!(
+        platform.settled(&order, SETTLE).await["status"],
+        "CANCELLED"
+    );
+    let deadline = tokio::time::Instant::now() + SETTLE;
+    while platform.stock("RACE-1").await != (10, 0) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "stock never released"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let payment = platform.payment_reaches(&order, "voided", SETTLE).await;
+    assert_eq!(payment["balance"]["voided"], 2200, "{payment}");
+    platform.stop().await;
+}
