@@ -163,6 +163,9 @@ struct Bench {
     /// The orders database, on one connection kept open (a `psql` per poll would cost
     /// PostgreSQL a backend start each time, counted against the orders).
     orders_db: sqlx::PgPool,
+    /// The inventory and payments databases, for the time each hop took.
+    inventory_db: sqlx::PgPool,
+    payments_db: sqlx::PgPool,
     drain: tokio::task::JoinHandle<anyhow::Result<()>>,
     processes: Processes,
     exchange: String,
@@ -250,13 +253,19 @@ impl Bench {
                 .error_for_status()?;
             products.push((id, sku));
         }
-        let orders_db = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(1)
-            .connect(&format!("{}/{}", infra::POSTGRES_URL, database("orders")))
-            .await?;
+        let connect = |service: &str| {
+            sqlx::postgres::PgPoolOptions::new()
+                .max_connections(1)
+                .connect_lazy(&format!("{}/{}", infra::POSTGRES_URL, database(service)))
+        };
+        let orders_db = connect("orders")?;
+        let inventory_db = connect("inventory")?;
+        let payments_db = connect("payments")?;
         Ok(Self {
             client,
             orders_db,
+            inventory_db,
+            payments_db,
             drain,
             processes,
             exchange,
@@ -390,6 +399,107 @@ impl Bench {
         Ok(rows.into_iter().collect())
     }
 
+    /// Where each order's time went, per hop, from the times the services wrote down: the
+    /// client's send; inventory's transaction on `order.placed`; payments' intent to
+    /// authorize (before the provider call) on `inventory.reserved`; payments' transaction
+    /// recording the answer; orders' transaction on `payment.authorized`; its `confirmed`
+    /// step. Each hop from one service to the next includes the outbox relay and the broker.
+    /// Median milliseconds per hop.
+    async fn hops(
+        &self,
+        placed: &[(OffsetDateTime, String)],
+    ) -> anyhow::Result<Vec<(&'static str, f64)>> {
+        let ids: Vec<String> = placed.iter().map(|(_, id)| id.clone()).collect();
+        let events = |pool: &sqlx::PgPool, event_type: &'static str| {
+            let pool = pool.clone();
+            let ids = ids.clone();
+            async move {
+                let rows: Vec<(String, String)> = sqlx::query_as(
+                    "select aggregate_id, id from outbox where event_type = $1 and aggregate_id = any($2)",
+                )
+                .bind(event_type)
+                .bind(&ids)
+                .fetch_all(&pool)
+                .await?;
+                anyhow::Ok(rows.into_iter().collect::<BTreeMap<String, String>>())
+            }
+        };
+        let handled = |pool: &sqlx::PgPool, event_ids: Vec<String>| {
+            let pool = pool.clone();
+            async move {
+                let rows: Vec<(String, f64)> = sqlx::query_as(
+                    "select event_id, extract(epoch from processed_at)::float8 from processed_events \
+                     where event_id = any($1)",
+                )
+                .bind(&event_ids)
+                .fetch_all(&pool)
+                .await?;
+                anyhow::Ok(rows.into_iter().collect::<BTreeMap<String, f64>>())
+            }
+        };
+        let placed_events = events(&self.orders_db, "order.placed").await?;
+        let reserved_events = events(&self.inventory_db, "inventory.reserved").await?;
+        let authorized_events = events(&self.payments_db, "payment.authorized").await?;
+        let at_inventory = handled(
+            &self.inventory_db,
+            placed_events.values().cloned().collect(),
+        )
+        .await?;
+        let at_payments = handled(
+            &self.payments_db,
+            reserved_events.values().cloned().collect(),
+        )
+        .await?;
+        let at_orders = handled(
+            &self.orders_db,
+            authorized_events.values().cloned().collect(),
+        )
+        .await?;
+        let intents: BTreeMap<String, f64> = sqlx::query_as::<_, (String, f64)>(
+            "select order_id, extract(epoch from authorize_requested_at)::float8 from payments \
+             where order_id = any($1) and authorize_requested_at is not null",
+        )
+        .bind(&ids)
+        .fetch_all(&self.payments_db)
+        .await?
+        .into_iter()
+        .collect();
+        let confirmed = self.confirmations(&ids).await?;
+        let names = [
+            "send -> inventory reserves",
+            "-> payments asks the provider",
+            "-> payments records the answer",
+            "-> orders confirms",
+            "-> CONFIRMED committed",
+        ];
+        let mut samples: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+        for (sent, id) in placed {
+            let times = (|| {
+                Some([
+                    unix(*sent),
+                    *at_inventory.get(placed_events.get(id)?)?,
+                    *intents.get(id)?,
+                    *at_payments.get(reserved_events.get(id)?)?,
+                    *at_orders.get(authorized_events.get(id)?)?,
+                    *confirmed.get(id)?,
+                ])
+            })();
+            if let Some(times) = times {
+                for (hop, pair) in times.windows(2).enumerate() {
+                    samples[hop].push((pair[1] - pair[0]) * 1000.0);
+                }
+            }
+        }
+        Ok(names
+            .into_iter()
+            .zip(samples)
+            .map(|(name, mut values)| {
+                values.sort_by(f64::total_cmp);
+                (name, percentile(&values, 0.5))
+            })
+            .collect())
+    }
+
     /// One closed-loop run: orders confirmed per second, the CPU each process spent, and the
     /// transactions each database committed, per order.
     async fn throughput(&self) -> anyhow::Result<(f64, f64, BTreeMap<String, f64>)> {
@@ -446,8 +556,8 @@ impl Bench {
         ))
     }
 
-    /// One open-loop run at `rate` checkouts per second: sorted latencies, ms.
-    async fn open_loop(&self, rate: f64) -> anyhow::Result<Vec<f64>> {
+    /// One open-loop run at `rate` checkouts per second: sorted latencies, ms, and the hops.
+    async fn open_loop(&self, rate: f64) -> anyhow::Result<(Vec<f64>, Vec<(&'static str, f64)>)> {
         let count = (rate * OPEN_LOOP.as_secs_f64()).round().max(1.0) as usize;
         let shoppers = self.shoppers(count)?;
         let interval = Duration::from_secs_f64(1.0 / rate);
@@ -466,11 +576,12 @@ impl Bench {
             placed.push(sent??);
         }
         self.settle(Duration::from_secs(300)).await?;
-        self.latencies(&placed).await
+        Ok((self.latencies(&placed).await?, self.hops(&placed).await?))
     }
 
-    /// Orders one at a time, each after the previous one was confirmed: sorted latencies, ms.
-    async fn idle(&self) -> anyhow::Result<Vec<f64>> {
+    /// Orders one at a time, each after the previous one was confirmed: sorted latencies, ms,
+    /// and the hops.
+    async fn idle(&self) -> anyhow::Result<(Vec<f64>, Vec<(&'static str, f64)>)> {
         let shoppers = self.shoppers(IDLE_ORDERS)?;
         let mut placed = Vec::new();
         for shopper in shoppers {
@@ -479,7 +590,7 @@ impl Bench {
             self.settle(Duration::from_secs(30)).await?;
             placed.push(order);
         }
-        self.latencies(&placed).await
+        Ok((self.latencies(&placed).await?, self.hops(&placed).await?))
     }
 
     async fn latencies(&self, placed: &[(OffsetDateTime, String)]) -> anyhow::Result<Vec<f64>> {
@@ -494,7 +605,9 @@ impl Bench {
     }
 
     async fn stop(self) -> anyhow::Result<()> {
-        self.orders_db.close().await;
+        for pool in [&self.orders_db, &self.inventory_db, &self.payments_db] {
+            pool.close().await;
+        }
         self.drain.abort();
         drop(self.processes);
         for (service, _) in SERVICES {
@@ -562,8 +675,15 @@ pub async fn run(binaries: PathBuf, pinning: &Pinning) -> anyhow::Result<Vec<Fig
         "checkout: idle latency, {IDLE_ORDERS} single orders one at a time (3 runs)"
     ));
     let mut idle = [Vec::new(), Vec::new()];
+    let mut idle_hops: Vec<(&str, Vec<f64>)> = Vec::new();
     for _ in 0..RUNS {
-        let latencies = bench.idle().await?;
+        let (latencies, hops) = bench.idle().await?;
+        for (n, (hop, ms)) in hops.into_iter().enumerate() {
+            if idle_hops.len() <= n {
+                idle_hops.push((hop, Vec::new()));
+            }
+            idle_hops[n].1.push(ms);
+        }
         for (slot, p) in idle.iter_mut().zip([0.50, 0.95]) {
             slot.push(percentile(&latencies, p));
         }
@@ -590,13 +710,26 @@ pub async fn run(binaries: PathBuf, pinning: &Pinning) -> anyhow::Result<Vec<Fig
         OPEN_LOOP.as_secs()
     ));
     let mut open = [Vec::new(), Vec::new(), Vec::new()];
+    let mut open_hops: Vec<(&str, Vec<f64>)> = Vec::new();
     for _ in 0..RUNS {
-        let latencies = bench.open_loop(rate).await?;
+        let (latencies, hops) = bench.open_loop(rate).await?;
+        for (n, (hop, ms)) in hops.into_iter().enumerate() {
+            if open_hops.len() <= n {
+                open_hops.push((hop, Vec::new()));
+            }
+            open_hops[n].1.push(ms);
+        }
         for (slot, p) in open.iter_mut().zip([0.50, 0.95, 0.99]) {
             slot.push(percentile(&latencies, p));
         }
     }
     bench.stop().await?;
+    for (label, hops) in [("idle", &idle_hops), ("open loop", &open_hops)] {
+        println!("  {label}: median time per hop (ms, median of runs)");
+        for (hop, runs) in hops.iter() {
+            println!("    {hop:<34} {:>8.2}", median_of(runs).value);
+        }
+    }
 
     let tps_figure = Figure::measured("pgbench_tps", &tps, "tx/s");
     let mut figures = vec![tps_figure.clone()];
