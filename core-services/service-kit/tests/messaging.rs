@@ -648,3 +648,88 @@ async fn deliveries_run_concurrently_but_never_two_of_one_aggregate_and_each_agg
         .await;
     drop(connection);
 }
+
+#[tokio::test]
+async fn any_attempt_header_is_handled_retried_or_parked_and_never_crashes_the_consumer() {
+    let fixture = Fixture::new().await;
+    let publish = |sku: &str, attempt: Option<lapin::types::AMQPValue>| {
+        let body = Envelope::new(
+            "/inventory",
+            sku,
+            None,
+            StockLow {
+                sku: sku.into(),
+                available: 1,
+                threshold: 5,
+            },
+        )
+        .to_json()
+        .unwrap();
+        let mut headers = FieldTable::default();
+        if let Some(attempt) = attempt {
+            headers.insert(messaging::ATTEMPT_HEADER.into(), attempt);
+        }
+        let channel = fixture.channel.clone();
+        let exchange = fixture.topology.exchange.clone();
+        let id = format!("m-{sku}");
+        async move {
+            messaging::publish_confirmed(&channel, &exchange, "stock.low", &body, headers, &id)
+                .await
+                .unwrap();
+        }
+    };
+    use lapin::types::AMQPValue;
+    // Handled at once, whatever the header says.
+    publish("H-0", Some(AMQPValue::LongString("0".into()))).await;
+    publish("H-neg", Some(AMQPValue::LongLongInt(-3))).await;
+    publish("H-junk", Some(AMQPValue::LongString("banana".into()))).await;
+    publish("H-bool", Some(AMQPValue::Boolean(true))).await;
+    let mut effects = fixture.wait_for_effects(4).await;
+    effects.sort();
+    assert_eq!(effects, ["H-0", "H-bool", "H-junk", "H-neg"]);
+    // Failing with a broken header: retried from the first attempt, then parked.
+    publish("POISON-junk", Some(AMQPValue::LongString("0".into()))).await;
+    // Failing with an attempt past every retry: parked at once.
+    publish(
+        "POISON-max",
+        Some(AMQPValue::LongString(u32::MAX.to_string().into())),
+    )
+    .await;
+    let mut reasons = Vec::new();
+    for _ in 0..2 {
+        let message = fixture.dead_letter().await.expect("a dead letter");
+        let event = Envelope::<StockLow>::parse(&message.delivery.data).unwrap();
+        reasons.push((event.data.sku, error_header(&message)));
+    }
+    reasons.sort();
+    assert_eq!(reasons[0].0, "POISON-junk");
+    assert!(
+        reasons[0].1.contains("gave up after 3 attempts"),
+        "{}",
+        reasons[0].1
+    );
+    assert_eq!(reasons[1].0, "POISON-max");
+    assert!(
+        reasons[1]
+            .1
+            .contains(&format!("gave up after {} attempts", u32::MAX)),
+        "{}",
+        reasons[1].1
+    );
+    // The consumer is still there.
+    fixture.emit("AFTER-1").await;
+    fixture
+        .relay()
+        .publish_pending(&fixture.channel)
+        .await
+        .unwrap();
+    assert!(
+        fixture
+            .wait_for_effects(5)
+            .await
+            .contains(&"AFTER-1".to_owned())
+    );
+    assert_eq!(fixture.metric(r#"outcome="retried""#), Some(2.0));
+    assert_eq!(fixture.metric(r#"outcome="dead_lettered""#), Some(2.0));
+    fixture.cleanup().await;
+}
