@@ -38,6 +38,13 @@ pub struct CatalogPrice {
 }
 
 #[derive(Debug, Deserialize)]
+struct UserProfile {
+    email: String,
+    name: String,
+    phone: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
 struct UserContact {
     email: String,
     name: String,
@@ -58,6 +65,26 @@ pub struct Upstream {
     client: reqwest::Client,
     catalog: String,
     users: String,
+}
+
+fn gone() -> ApiError {
+    ApiError::Unauthorized("this account no longer exists; sign in again".into())
+}
+
+fn snapshot(
+    email: String,
+    name: String,
+    phone: Option<String>,
+    preferences: UserPreferences,
+) -> Contact {
+    Contact {
+        email,
+        notify_sms: preferences.sms_notifications && phone.is_some(),
+        phone,
+        name,
+        locale: preferences.locale,
+        notify_email: preferences.email_notifications,
+    }
 }
 
 fn unavailable(service: &str, err: impl std::fmt::Display) -> ApiError {
@@ -128,22 +155,49 @@ impl Upstream {
             .map_err(|e| unavailable("users", e))?;
         match response.status() {
             s if s.is_success() => {}
-            reqwest::StatusCode::NOT_FOUND | reqwest::StatusCode::UNAUTHORIZED => {
-                return Err(ApiError::Unauthorized(
-                    "this account no longer exists; sign in again".into(),
-                ));
-            }
+            // A users release older than `/me/contact` (during a rolling deploy), or an
+            // account that is gone: the two older routes tell which.
+            reqwest::StatusCode::NOT_FOUND => return self.contact_from_profile(identity).await,
+            reqwest::StatusCode::UNAUTHORIZED => return Err(gone()),
             s => return Err(unavailable("users", format!("status {s}"))),
         }
         let contact: UserContact = response.json().await.map_err(|e| unavailable("users", e))?;
-        let preferences = contact.preferences;
-        Ok(Contact {
-            email: contact.email,
-            notify_sms: preferences.sms_notifications && contact.phone.is_some(),
-            phone: contact.phone,
-            name: contact.name,
-            locale: preferences.locale,
-            notify_email: preferences.email_notifications,
-        })
+        Ok(snapshot(
+            contact.email,
+            contact.name,
+            contact.phone,
+            contact.preferences,
+        ))
+    }
+
+    /// The contact snapshot from `/me` and `/me/preferences`.
+    async fn contact_from_profile(&self, identity: &Identity) -> Result<Contact, ApiError> {
+        let profile = self.client.get(format!("{}/me", self.users));
+        let preferences = self.client.get(format!("{}/me/preferences", self.users));
+        let (profile, preferences) = tokio::try_join!(
+            profile.headers(Self::headers(identity)).send(),
+            preferences.headers(Self::headers(identity)).send()
+        )
+        .map_err(|e| unavailable("users", e))?;
+        for response in [&profile, &preferences] {
+            match response.status() {
+                s if s.is_success() => {}
+                reqwest::StatusCode::NOT_FOUND | reqwest::StatusCode::UNAUTHORIZED => {
+                    return Err(gone());
+                }
+                s => return Err(unavailable("users", format!("status {s}"))),
+            }
+        }
+        let profile: UserProfile = profile.json().await.map_err(|e| unavailable("users", e))?;
+        let preferences: UserPreferences = preferences
+            .json()
+            .await
+            .map_err(|e| unavailable("users", e))?;
+        Ok(snapshot(
+            profile.email,
+            profile.name,
+            profile.phone,
+            preferences,
+        ))
     }
 }
