@@ -502,6 +502,7 @@ impl Relay {
             }
             // Marked with the next drain's look when commits keep coming, else on their own.
             let mark_at = tokio::time::Instant::now() + MARK_AFTER;
+            let poll_at = tokio::time::Instant::now() + self.poll;
             let stop = loop {
                 tokio::select! {
                     () = tokio::time::sleep_until(mark_at), if !unmarked.is_empty() => {
@@ -515,7 +516,7 @@ impl Relay {
                         while listener.next_buffered().is_some() {}
                         break false;
                     }
-                    () = tokio::time::sleep(self.poll) => break false,
+                    () = tokio::time::sleep_until(poll_at) => break false,
                     _ = observe.tick() => self.observe().await,
                     _ = prune.tick() => self.prune().await,
                     _ = shutdown.changed() => break true,
