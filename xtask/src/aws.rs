@@ -16,7 +16,7 @@ pub const MOTO_PORT: u16 = 5000;
 /// moto's endpoint, as AWS SDKs take it (`AWS_ENDPOINT_URL`).
 pub const MOTO_URL: &str = "http://127.0.0.1:5000";
 /// The pinned moto.
-const MOTO: &str = "moto[server]==5.2.5";
+pub const MOTO: &str = "moto[server]==5.2.5";
 
 fn answering() -> bool {
     std::net::TcpStream::connect_timeout(

@@ -2,9 +2,17 @@
 //! baseline measured in the same run, the way `../shared/BENCHMARKS.md` says. Each group prints
 //! a table and writes `.local/bench/<group>.json`; no argument (or `all`) runs every group.
 //!
-//! - `read`: `GET /products/{id}` answered from the cache, directly and through the gateway,
-//!   against a bare Axum handler returning the same bytes (`bench-baseline`), all driven by
-//!   `wrk`; search latency over the 10,000-product demo catalog (cache miss, then hit).
+//! - `read`: `GET /products/{id}` answered from cache, directly from catalog, through the
+//!   gateway anonymously (its response cache) and signed in (claims and session held in
+//!   memory, catalog's first level), against a bare Axum handler returning the same bytes
+//!   (`bench-baseline`): `wrk`, 3 runs each, the median, with the CPU each process spent per
+//!   request (from `/proc`); p99 at a fixed rate of half the gateway's maximum (`hey`); the
+//!   services' resident memory after the load; search latency over the 10,000-product demo
+//!   catalog (cache miss, then hit) and over the demo catalog grown to 1,000,000 products with
+//!   `COPY` (see `bench_search`); the idle memory of the other four services. Every process runs
+//!   the platform's telemetry at its defaults (`info`, one access log line per 100 successful
+//!   requests, no new trace sampled): the baseline installs the same subscriber, and has no
+//!   request of its own to log.
 //! - `checkout`: orders confirmed per second beside `pgbench` TPS, open-loop and idle
 //!   accept -> CONFIRMED latency, CPU per order per process (see `bench_checkout`).
 //! - `serverless`: function cold starts, and order confirmed -> e-mail recorded against the
@@ -27,14 +35,20 @@ use crate::stack::{spawn_service, stop_pid, wait_ready};
 use crate::util::{cargo, root, run as run_program, step, target_dir};
 
 const BENCH_DB: &str = "catalog_bench";
+const USERS_BENCH_DB: &str = "users_bench";
 const CATALOG_PORT: u16 = 18081;
+const USERS_PORT: u16 = 18085;
 const BASELINE_PORT: u16 = 18090;
 const GATEWAY_PORT: u16 = 18080;
 /// wrk settings shared by every run: one thread, 32 connections, 10 s (2 cores: wrk gets one).
 const WRK_ARGS: &[&str] = &["-t1", "-c32", "-d10s", "--latency"];
+/// Runs per wrk figure; the median is published.
+const RUNS: usize = 3;
 
 struct Figures {
     requests_per_second: f64,
+    /// Requests completed in the run.
+    requests: f64,
     p50_ms: f64,
     p99_ms: f64,
 }
@@ -345,12 +359,13 @@ pub async fn run(flags: &[&str]) -> anyhow::Result<()> {
     }
     infra::ensure_all()?;
     ensure_program("wrk", &["wrk"])?;
+    ensure_program("hey", &["hey"])?;
     ensure_program("pgbench", &["postgresql"])?;
     let binaries = match binaries {
         Some(dir) => dir,
         None => {
             step(
-                "building release binaries (catalog, gateway, users, inventory, orders, payments, bench-baseline)",
+                "building release binaries (catalog, gateway, users, inventory, orders, payments, bridge, bench-baseline)",
             );
             let packages = [
                 "-p",
@@ -365,6 +380,8 @@ pub async fn run(flags: &[&str]) -> anyhow::Result<()> {
                 "orders",
                 "-p",
                 "payments",
+                "-p",
+                "bridge",
                 "-p",
                 "bench-baseline",
             ];
@@ -415,12 +432,38 @@ async fn run_read(release: &Path, pinning: &Pinning) -> anyhow::Result<Vec<Figur
     let client = reqwest::Client::new();
     let catalog_url = format!("http://127.0.0.1:{CATALOG_PORT}");
     wait_ready(&client, "catalog-bench", &catalog_url, &mut catalog).await?;
+    infra::drop_database(USERS_BENCH_DB)?;
+    infra::ensure_database(USERS_BENCH_DB)?;
+    let mut users = pinning.spawn_server(
+        &release.join("users"),
+        "users-bench",
+        USERS_PORT,
+        USERS_BENCH_DB,
+        &format!("{prefix}users:"),
+        &[],
+    )?;
+    let users_url = format!("http://127.0.0.1:{USERS_PORT}");
+    wait_ready(&client, "users-bench", &users_url, &mut users).await?;
     let gateway_env = [
         ("APP__UPSTREAMS__CATALOG__URL", catalog_url.clone()),
+        ("APP__UPSTREAMS__USERS__URL", users_url.clone()),
+        (
+            "APP__AUTH__JWKS_URL",
+            format!("{users_url}/.well-known/jwks.json"),
+        ),
         // One wrk client is one IP: lift the anonymous quota so the limiter runs but never refuses.
         (
             "APP__RATE_LIMITS__ANONYMOUS__LIMIT",
             "1000000000".to_owned(),
+        ),
+        (
+            "APP__RATE_LIMITS__AUTHENTICATED__LIMIT",
+            "1000000000".to_owned(),
+        ),
+        // The announcements of this catalog's invalidations.
+        (
+            "APP__RESPONSE_CACHE__INVALIDATION_CHANNEL",
+            format!("{prefix}cache:invalidated"),
         ),
     ];
     let mut gateway = pinning.spawn_server(
@@ -433,7 +476,7 @@ async fn run_read(release: &Path, pinning: &Pinning) -> anyhow::Result<Vec<Figur
     )?;
     let gateway_url = format!("http://127.0.0.1:{GATEWAY_PORT}");
     wait_ready(&client, "gateway-bench", &gateway_url, &mut gateway).await?;
-    let mut processes = Stopper(vec![catalog, gateway]);
+    let mut processes = Stopper(vec![catalog, users, gateway]);
 
     step(&format!("loading {} demo products", demo::DEMO_PRODUCTS));
     let started = Instant::now();
@@ -453,7 +496,10 @@ async fn run_read(release: &Path, pinning: &Pinning) -> anyhow::Result<Vec<Figur
     let product_url = format!("{catalog_url}/products/{id}");
     client.get(&product_url).send().await?;
     let warm = client.get(&product_url).send().await?;
-    if warm.headers().get("x-cache").and_then(|v| v.to_str().ok()) != Some("hit") {
+    if !matches!(
+        warm.headers().get("x-cache").and_then(|v| v.to_str().ok()),
+        Some("hit" | "local")
+    ) {
         bail!("the product was not served from the cache after warming");
     }
     let body = warm.bytes().await?;
@@ -468,51 +514,178 @@ async fn run_read(release: &Path, pinning: &Pinning) -> anyhow::Result<Vec<Figur
     processes.0.push(baseline);
     let baseline_url = format!("http://127.0.0.1:{BASELINE_PORT}/products/{id}");
     wait_http(&client, &baseline_url).await?;
+    let token = shopper_token(&client, &users_url).await?;
+    let bearer = format!("Authorization: Bearer {token}");
+    // One signed-in request first: the gateway fetches the JWK Set on the first token it sees.
+    client
+        .get(format!("{gateway_url}/api/v1/products/{id}"))
+        .bearer_auth(&token)
+        .send()
+        .await?
+        .error_for_status()?;
 
     step(&format!(
-        "wrk {} (response body {} bytes)",
+        "wrk {} x{RUNS} per target (response body {} bytes)",
         WRK_ARGS.join(" "),
         body.len()
     ));
-    let base = wrk(pinning, &baseline_url)?;
-    let hit = wrk(pinning, &product_url)?;
-    let through_gateway = wrk(pinning, &format!("{gateway_url}/api/v1/products/{id}"))?;
+    let pid = |index: usize| processes.0[index].id();
+    let (catalog_pid, gateway_pid, baseline_pid) = (pid(0), pid(2), pid(3));
+    let gateway_product = format!("{gateway_url}/api/v1/products/{id}");
+    let base = wrk_runs(pinning, &baseline_url, &[], &[("baseline", baseline_pid)])?;
+    let hit = wrk_runs(pinning, &product_url, &[], &[("catalog", catalog_pid)])?;
+    let through_gateway = wrk_runs(
+        pinning,
+        &gateway_product,
+        &[],
+        &[("gateway", gateway_pid), ("catalog", catalog_pid)],
+    )?;
+    // Signed-in callers are served what anonymous ones stored (catalog marks its pages
+    // `public`) but never fill the cache: anonymous browsing, one request a second here, keeps
+    // the hot product in it, as it does in a shop.
+    let browsing = {
+        let client = client.clone();
+        let url = gateway_product.clone();
+        tokio::spawn(async move {
+            loop {
+                let _ = client.get(&url).send().await;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        })
+    };
+    let signed_in = wrk_runs(
+        pinning,
+        &gateway_product,
+        &["-H", &bearer],
+        &[("gateway", gateway_pid), ("catalog", catalog_pid)],
+    );
+    browsing.abort();
+    let signed_in = signed_in?;
+    // Latency at an offered rate the gateway can keep: half its maximum, `hey` holding the rate.
+    let half = (through_gateway.requests_per_second / 2.0).round();
+    step(&format!(
+        "hey at a fixed {half:.0} requests/s through the gateway"
+    ));
+    let mut fixed = Vec::with_capacity(RUNS);
+    for _ in 0..RUNS {
+        fixed.push(hey_fixed_rate(pinning, &gateway_product, half)?);
+    }
+    let fixed_p99: Vec<f64> = fixed.iter().map(|f| f.p99_ms).collect();
+    let fixed_rps: Vec<f64> = fixed.iter().map(|f| f.requests_per_second).collect();
+    // Settled: what each release service holds once the load is over.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let rss: Vec<(&str, f64)> = [
+        ("catalog", catalog_pid),
+        ("users", pid(1)),
+        ("gateway", gateway_pid),
+    ]
+    .into_iter()
+    .filter_map(|(name, pid)| rss_mb(pid).map(|mb| (name, mb)))
+    .collect();
 
     step("search latency over the demo catalog");
     let terms = DemoCatalog::search_terms();
     let cold = measure_searches(&client, &catalog_url, &terms).await?;
     let hot = measure_searches(&client, &catalog_url, &terms).await?;
 
+    let grown = crate::bench_search::grow_catalog(
+        &format!("{POSTGRES_URL}/{BENCH_DB}"),
+        crate::bench_search::MILLION,
+    )
+    .await?;
+    // Every answer cached so far is of the small catalog: a new generation in Redis, and the
+    // announcement that empties catalog's first level.
+    for command in [
+        vec!["INCR".to_owned(), format!("{prefix}cache:gen")],
+        vec![
+            "PUBLISH".to_owned(),
+            format!("{prefix}cache:invalidated"),
+            "bench".to_owned(),
+        ],
+    ] {
+        let mut args = vec!["-u", infra::REDIS_URL];
+        args.extend(command.iter().map(String::as_str));
+        run_program("redis-cli", &args)?;
+    }
+    step(&format!(
+        "search latency over {} products",
+        crate::bench_search::MILLION
+    ));
+    // Every third term (the same ones each run): a slow query here can take catalog's whole
+    // statement timeout, and the run must finish. Failed answers are counted, their time kept.
+    let mut million_failed = 0_usize;
+    let (million_cold, slowest) = {
+        let mut timed = Vec::with_capacity(terms.len() / 3 + 1);
+        for term in terms.iter().step_by(3) {
+            let url = reqwest::Url::parse_with_params(
+                &format!("{catalog_url}/products"),
+                &[("q", term.as_str())],
+            )?;
+            let started = Instant::now();
+            let answered = match client
+                .get(url)
+                .timeout(Duration::from_secs(10))
+                .send()
+                .await
+            {
+                Ok(response) => {
+                    let ok = response.status().is_success();
+                    ok && response.bytes().await.is_ok()
+                }
+                Err(_) => false,
+            };
+            if !answered {
+                million_failed += 1;
+            }
+            timed.push((started.elapsed().as_secs_f64() * 1000.0, term.clone()));
+        }
+        timed.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let mut samples: Vec<f64> = timed.iter().map(|(ms, _)| *ms).collect();
+        samples.sort_by(f64::total_cmp);
+        timed.truncate(5);
+        (samples, timed)
+    };
+
+    let rest = idle_rss_of_the_rest(release, pinning, &client).await?;
     drop(processes);
     let _ = std::fs::remove_file(&body_file);
     infra::drop_database(BENCH_DB)?;
+    infra::drop_database(USERS_BENCH_DB)?;
 
     println!();
     println!(
-        "GET /products/{{id}} (cache hit) directly, and as /api/v1/products/{{id}} through the gateway, vs a bare Axum handler with the same {} bytes",
+        "GET /products/{{id}} (cache hit) directly, and as /api/v1/products/{{id}} through the gateway, vs a bare Axum handler with the same {} bytes; median of {RUNS} runs, CPU per request from /proc",
         body.len()
     );
     println!(
-        "  {:<28} {:>12} {:>10} {:>10}",
+        "  {:<28} {:>12} {:>10} {:>10}  CPU us/request",
         "", "requests/s", "p50 ms", "p99 ms"
     );
     let rows = [
         ("bare axum (baseline)", &base),
         ("catalog direct (cache hit)", &hit),
-        ("gateway -> catalog", &through_gateway),
+        ("gateway anonymous", &through_gateway),
+        ("gateway signed in", &signed_in),
     ];
     for (name, f) in rows {
+        let cpu: Vec<String> = f
+            .cpu_us_per_request
+            .iter()
+            .map(|(process, us)| format!("{process} {us:.1}"))
+            .collect();
         println!(
-            "  {name:<28} {:>12.0} {:>10.3} {:>10.3}",
-            f.requests_per_second, f.p50_ms, f.p99_ms
+            "  {name:<28} {:>12.0} {:>10.3} {:>10.3}  {}",
+            f.requests_per_second,
+            f.p50_ms,
+            f.p99_ms,
+            cpu.join(", ")
         );
     }
-    let ratios = [
+    for (name, f, against) in [
         ("catalog/baseline", &hit, &base),
-        ("gateway/baseline", &through_gateway, &base),
-        ("gateway/catalog", &through_gateway, &hit),
-    ];
-    for (name, f, against) in ratios {
+        ("gateway anonymous/baseline", &through_gateway, &base),
+        ("gateway signed in/baseline", &signed_in, &base),
+    ] {
         println!(
             "  ratio {name}: throughput {:.2}x, p50 {:.2}x, p99 {:.2}x",
             f.requests_per_second / against.requests_per_second,
@@ -520,6 +693,24 @@ async fn run_read(release: &Path, pinning: &Pinning) -> anyhow::Result<Vec<Figur
             f.p99_ms / against.p99_ms
         );
     }
+    println!(
+        "  gateway anonymous at a fixed {half:.0}/s (half its maximum): achieved {:.0}/s, p99 {:.3} ms",
+        median_of(&fixed_rps).value,
+        median_of(&fixed_p99).value
+    );
+    println!();
+    println!(
+        "Resident memory, settled 5 s: catalog, users and gateway after the load above; the rest idle after start"
+    );
+    for (name, mb) in rss.iter().chain(&rest) {
+        println!("  {name:<28} {mb:>8.1} MB");
+    }
+    let total_mb: f64 = rss.iter().chain(&rest).map(|(_, mb)| mb).sum();
+    println!(
+        "  {:<28} {total_mb:>8.1} MB ({} services)",
+        "all",
+        rss.len() + rest.len()
+    );
     println!();
     println!(
         "GET /products?q=... over {} products, {} distinct queries, sequential",
@@ -545,26 +736,322 @@ async fn run_read(release: &Path, pinning: &Pinning) -> anyhow::Result<Vec<Figur
         "  ratio miss/hit p50: {:.1}x",
         percentile(&cold, 0.50) / percentile(&hot, 0.50)
     );
+    println!(
+        "GET /products?q=... over {} products, every third query (the demo catalog grown by COPY: {} rows in {:.1} s, GIN indexes and ANALYZE {:.1} s)",
+        crate::bench_search::MILLION,
+        grown.added,
+        grown.copy_s,
+        grown.index_s
+    );
+    println!(
+        "  {:<28} {:>10.3} {:>10.3} {:>10.3}",
+        "cache miss (PostgreSQL)",
+        percentile(&million_cold, 0.50),
+        percentile(&million_cold, 0.95),
+        percentile(&million_cold, 0.99)
+    );
+    let slowest: Vec<String> = slowest
+        .iter()
+        .map(|(ms, term)| format!("{term:?} {ms:.1} ms"))
+        .collect();
+    println!("  slowest: {}", slowest.join(", "));
+    println!(
+        "  {million_failed} of {} queries failed (catalog's statement timeout is 5 s; their time is in the percentiles)",
+        million_cold.len()
+    );
+    let base_rps = Figure::measured("bare_axum_rps", &base.rps_runs, "req/s");
     let mut figures = vec![
-        Figure::single("bare_axum_rps", base.requests_per_second, "req/s"),
-        Figure::single(
-            "catalog_direct_cache_hit_rps",
-            hit.requests_per_second,
-            "req/s",
-        ),
-        Figure::single(
+        base_rps.clone(),
+        Figure::measured("catalog_direct_cache_hit_rps", &hit.rps_runs, "req/s").against(&base_rps),
+        Figure::measured(
             "gateway_anonymous_cache_hit_rps",
-            through_gateway.requests_per_second,
+            &through_gateway.rps_runs,
             "req/s",
-        ),
-        Figure::single("gateway_cache_hit_p99_ms", through_gateway.p99_ms, "ms"),
+        )
+        .against(&base_rps),
+        Figure::measured("gateway_signed_in_read_rps", &signed_in.rps_runs, "req/s")
+            .against(&base_rps),
+        Figure::measured("gateway_cache_hit_p99_ms", &through_gateway.p99_runs, "ms"),
+        Figure::measured("gateway_signed_in_p99_ms", &signed_in.p99_runs, "ms"),
+        Figure::measured("gateway_p99_at_half_max_ms", &fixed_p99, "ms"),
+        Figure::measured("gateway_half_max_achieved_rps", &fixed_rps, "req/s"),
+        Figure::single("search_cache_miss_p50_ms", percentile(&cold, 0.50), "ms"),
         Figure::single("search_cache_miss_p95_ms", percentile(&cold, 0.95), "ms"),
+        Figure::single("search_cache_miss_p99_ms", percentile(&cold, 0.99), "ms"),
         Figure::single("search_cache_hit_p95_ms", percentile(&hot, 0.95), "ms"),
+        Figure::single(
+            "search_1m_cache_miss_p50_ms",
+            percentile(&million_cold, 0.50),
+            "ms",
+        ),
+        Figure::single(
+            "search_1m_cache_miss_p95_ms",
+            percentile(&million_cold, 0.95),
+            "ms",
+        ),
+        Figure::single(
+            "search_1m_cache_miss_p99_ms",
+            percentile(&million_cold, 0.99),
+            "ms",
+        ),
+        Figure::single("search_1m_failed_queries", million_failed as f64, "queries"),
+        Figure::single("search_1m_queries", million_cold.len() as f64, "queries"),
     ];
-    let base_figure = figures[0].clone();
-    figures[1] = figures[1].clone().against(&base_figure);
-    figures[2] = figures[2].clone().against(&base_figure);
+    for (target, f) in [
+        ("baseline", &base),
+        ("catalog_direct", &hit),
+        ("gateway_anonymous", &through_gateway),
+        ("gateway_signed_in", &signed_in),
+    ] {
+        for (process, us) in &f.cpu_us_per_request {
+            figures.push(Figure::single(
+                &format!("{target}_cpu_us_per_request_{process}"),
+                *us,
+                "us",
+            ));
+        }
+    }
+    for (name, mb) in rss {
+        figures.push(Figure::single(
+            &format!("rss_after_load_mb_{name}"),
+            mb,
+            "MB",
+        ));
+    }
+    for (name, mb) in rest {
+        figures.push(Figure::single(&format!("rss_idle_mb_{name}"), mb, "MB"));
+    }
+    figures.push(Figure::single("rss_all_services_mb", total_mb, "MB"));
     Ok(figures)
+}
+
+/// The resident memory of the services `read` does not load (inventory, orders, payments,
+/// bridge), each started on a database of its own and a RabbitMQ virtual host of its own
+/// (the bridge with a topic on moto), ready, then settled 5 s. Removes what it created.
+async fn idle_rss_of_the_rest(
+    release: &Path,
+    pinning: &Pinning,
+    client: &reqwest::Client,
+) -> anyhow::Result<Vec<(&'static str, f64)>> {
+    const REST: [(&str, u16); 4] = [
+        ("inventory", 18282),
+        ("orders", 18283),
+        ("payments", 18284),
+        ("bridge", 18286),
+    ];
+    step("idle memory of inventory, orders, payments and bridge");
+    let tag = std::process::id();
+    let vhost = format!("bench-rss-{tag}");
+    run_program("rabbitmqctl", &["-q", "add_vhost", &vhost])?;
+    run_program(
+        "rabbitmqctl",
+        &[
+            "-q",
+            "set_permissions",
+            "-p",
+            &vhost,
+            "guest",
+            ".*",
+            ".*",
+            ".*",
+        ],
+    )?;
+    let config = function_kit::aws::for_endpoint(crate::aws::MOTO_URL).await;
+    let sns = aws_sdk_sns::Client::new(&config);
+    let topic = sns
+        .create_topic()
+        .name(format!("bench-rss-{tag}"))
+        .send()
+        .await
+        .context("creating the bridge's topic on moto")?
+        .topic_arn()
+        .map(str::to_owned)
+        .context("moto returned no topic ARN")?;
+    let measured = async {
+        let mut processes = Stopper(Vec::new());
+        for (name, port) in REST {
+            let database = format!("{name}_rssbench");
+            infra::drop_database(&database)?;
+            infra::ensure_database(&database)?;
+            let mut env = vec![(
+                "APP__AMQP__URL",
+                format!("amqp://guest:guest@127.0.0.1:5672/{vhost}"),
+            )];
+            if name == "bridge" {
+                env.push(("APP__SNS__TOPIC_ARN", topic.clone()));
+                for (key, value) in crate::aws::SDK_ENV {
+                    env.push((key, (*value).to_owned()));
+                }
+            }
+            let mut child = pinning.spawn_server(
+                &release.join(name),
+                &format!("{name}-rssbench"),
+                port,
+                &database,
+                &format!("bench:{tag}:rss:{name}:"),
+                &env,
+            )?;
+            wait_ready(
+                client,
+                name,
+                &format!("http://127.0.0.1:{port}"),
+                &mut child,
+            )
+            .await?;
+            processes.0.push(child);
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let rss: Vec<(&'static str, f64)> = REST
+            .iter()
+            .zip(&processes.0)
+            .filter_map(|((name, _), child)| rss_mb(child.id()).map(|mb| (*name, mb)))
+            .collect();
+        drop(processes);
+        anyhow::Ok(rss)
+    }
+    .await;
+    for (name, _) in REST {
+        let _ = infra::drop_database(&format!("{name}_rssbench"));
+    }
+    let _ = sns.delete_topic().topic_arn(&topic).send().await;
+    let _ = run_program("rabbitmqctl", &["-q", "delete_vhost", &vhost]);
+    measured
+}
+
+/// The median figures of [`RUNS`] wrk runs against one URL, with the CPU each listed process
+/// spent per request over those runs.
+struct Runs {
+    requests_per_second: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    rps_runs: Vec<f64>,
+    p99_runs: Vec<f64>,
+    cpu_us_per_request: Vec<(&'static str, f64)>,
+}
+
+fn wrk_runs(
+    pinning: &Pinning,
+    url: &str,
+    extra: &[&str],
+    processes: &[(&'static str, u32)],
+) -> anyhow::Result<Runs> {
+    let ticks = |pid: u32| crate::bench_checkout::cpu_ticks(pid).unwrap_or(0);
+    let before: Vec<u64> = processes.iter().map(|(_, pid)| ticks(*pid)).collect();
+    let mut runs = Vec::with_capacity(RUNS);
+    for _ in 0..RUNS {
+        runs.push(wrk(pinning, url, extra)?);
+    }
+    let requests: f64 = runs.iter().map(|f| f.requests).sum();
+    let tick_us = 1e6 / crate::bench_checkout::clock_ticks_per_second();
+    let cpu_us_per_request = processes
+        .iter()
+        .zip(before)
+        .map(|((name, pid), before)| {
+            let spent = ticks(*pid).saturating_sub(before) as f64 * tick_us;
+            (*name, spent / requests.max(1.0))
+        })
+        .collect();
+    let rps_runs: Vec<f64> = runs.iter().map(|f| f.requests_per_second).collect();
+    let p50_runs: Vec<f64> = runs.iter().map(|f| f.p50_ms).collect();
+    let p99_runs: Vec<f64> = runs.iter().map(|f| f.p99_ms).collect();
+    Ok(Runs {
+        requests_per_second: median_of(&rps_runs).value,
+        p50_ms: median_of(&p50_runs).value,
+        p99_ms: median_of(&p99_runs).value,
+        rps_runs,
+        p99_runs,
+        cpu_us_per_request,
+    })
+}
+
+/// `hey` with 16 workers holding `rate` requests per second between them for 10 s.
+fn hey_fixed_rate(pinning: &Pinning, url: &str, rate: f64) -> anyhow::Result<Figures> {
+    const WORKERS: f64 = 16.0;
+    let per_worker = format!("{:.3}", rate / WORKERS);
+    let output = pinning
+        .load("hey")
+        .args(["-z", "10s", "-c", "16", "-q", &per_worker])
+        .arg(url)
+        .output()
+        .context("running hey")?;
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    if !output.status.success() {
+        bail!(
+            "hey failed: {text}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    parse_hey(&text).with_context(|| format!("cannot read hey output:\n{text}"))
+}
+
+fn parse_hey(text: &str) -> Option<Figures> {
+    let mut p50 = None;
+    let mut p99 = None;
+    let mut rps = None;
+    let mut requests = None;
+    for line in text.lines().map(str::trim) {
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        match parts.as_slice() {
+            ["50%", "in", secs, ..] => p50 = secs.parse::<f64>().ok().map(|s| s * 1000.0),
+            ["99%", "in", secs, ..] => p99 = secs.parse::<f64>().ok().map(|s| s * 1000.0),
+            ["Requests/sec:", value, ..] => rps = value.parse().ok(),
+            [count, "responses"] | ["[200]", count, "responses"] => {
+                requests = count.parse().ok();
+            }
+            _ => {}
+        }
+    }
+    if text.contains("Error distribution") {
+        return None;
+    }
+    Some(Figures {
+        requests_per_second: rps?,
+        requests: requests.unwrap_or(0.0),
+        p50_ms: p50?,
+        p99_ms: p99?,
+    })
+}
+
+/// Registers a shopper with users and signs in; the access token.
+async fn shopper_token(client: &reqwest::Client, users_url: &str) -> anyhow::Result<String> {
+    let email = format!("bench-{}@example.com", std::process::id());
+    let password = "bench password 1234";
+    let registered = client
+        .post(format!("{users_url}/auth/register"))
+        .json(&json!({"email": email, "password": password, "name": "Bench"}))
+        .send()
+        .await?;
+    if !registered.status().is_success() {
+        bail!(
+            "registering the bench shopper answered {}",
+            registered.status()
+        );
+    }
+    let login: Value = client
+        .post(format!("{users_url}/auth/login"))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    login["access_token"]
+        .as_str()
+        .map(str::to_owned)
+        .context("no access token in the login answer")
+}
+
+/// Resident memory of a process, in MB.
+fn rss_mb(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    Some(kb / 1024.0)
 }
 
 /// The serverless group on the platform as `up --release` runs it.
@@ -666,10 +1153,11 @@ async fn measure_searches(
     Ok(samples)
 }
 
-fn wrk(pinning: &Pinning, url: &str) -> anyhow::Result<Figures> {
+fn wrk(pinning: &Pinning, url: &str, extra: &[&str]) -> anyhow::Result<Figures> {
     let output = pinning
         .load("wrk")
         .args(WRK_ARGS)
+        .args(extra)
         .arg(url)
         .output()
         .context("running wrk")?;
@@ -690,17 +1178,20 @@ fn parse_wrk(text: &str) -> Option<Figures> {
     let mut p50 = None;
     let mut p99 = None;
     let mut rps = None;
+    let mut requests = None;
     for line in text.lines().map(str::trim) {
         let mut parts = line.split_whitespace();
         match (parts.next(), parts.next()) {
             (Some("50%"), Some(value)) => p50 = parse_duration_ms(value),
             (Some("99%"), Some(value)) => p99 = parse_duration_ms(value),
             (Some("Requests/sec:"), Some(value)) => rps = value.parse().ok(),
+            (Some(count), Some("requests")) => requests = count.parse().ok(),
             _ => {}
         }
     }
     Some(Figures {
         requests_per_second: rps?,
+        requests: requests?,
         p50_ms: p50?,
         p99_ms: p99?,
     })
@@ -729,6 +1220,17 @@ mod tests {
         let f = parse_wrk(text).unwrap();
         assert!((f.p50_ms - 0.635).abs() < 1e-9);
         assert!((f.p99_ms - 1230.0).abs() < 1e-9);
+        assert!((f.requests - 412_345.0).abs() < 1e-9);
         assert!((f.requests_per_second - 41234.56).abs() < 1e-9);
+    }
+
+    #[test]
+    fn hey_output_is_read() {
+        let text = "\nSummary:\n  Total:\t10.0012 secs\n  Requests/sec:\t9998.1234\n\nLatency distribution:\n  10% in 0.0003 secs\n  50% in 0.0005 secs\n  99% in 0.0021 secs\n\nStatus code distribution:\n  [200]\t99990 responses\n";
+        let f = parse_hey(text).unwrap();
+        assert!((f.p50_ms - 0.5).abs() < 1e-9);
+        assert!((f.p99_ms - 2.1).abs() < 1e-9);
+        assert!((f.requests - 99_990.0).abs() < 1e-9);
+        assert!((f.requests_per_second - 9998.1234).abs() < 1e-9);
     }
 }

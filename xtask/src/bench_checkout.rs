@@ -86,7 +86,7 @@ impl Drop for Processes {
 }
 
 /// CPU time (user + system) of a process, in clock ticks.
-fn cpu_ticks(pid: u32) -> Option<u64> {
+pub fn cpu_ticks(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let rest = stat.rsplit_once(") ")?.1;
     let fields: Vec<&str> = rest.split_whitespace().collect();
@@ -150,7 +150,7 @@ fn cpu_per_order(
         .collect()
 }
 
-fn clock_ticks_per_second() -> f64 {
+pub fn clock_ticks_per_second() -> f64 {
     crate::util::run("getconf", &["CLK_TCK"])
         .ok()
         .and_then(|s| s.trim().parse().ok())

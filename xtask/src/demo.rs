@@ -427,6 +427,115 @@ impl Rng {
     }
 }
 
+/// One generated product.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DemoProduct {
+    /// `ELE-00001`, ... (the position in the sequence, from 1).
+    pub sku: String,
+    /// Brand, series, adjective, kind and model number.
+    pub name: String,
+    /// One sentence naming the series, kind, brand, two qualities and the category.
+    pub description: String,
+    /// The brand.
+    pub brand: &'static str,
+    /// The leaf category's slug.
+    pub category: &'static str,
+    /// Price in euro cents.
+    pub price: i64,
+    /// The leaf's attributes with one value each.
+    pub attributes: serde_json::Map<String, Value>,
+    /// One image URL.
+    pub image_url: String,
+}
+
+impl DemoProduct {
+    /// The body the admin API takes.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "sku": self.sku,
+            "name": self.name,
+            "description": self.description,
+            "brand": self.brand,
+            "category": self.category,
+            "price": {"amount": self.price, "currency": "EUR"},
+            "attributes": self.attributes,
+            "image_urls": [self.image_url],
+            "active": true,
+        })
+    }
+}
+
+/// The demo products in order, from the fixed seed: the first `n` are the same whatever is
+/// taken after them, so a million-product bench catalog starts with the 10,000 of the demo.
+pub struct DemoProducts {
+    rng: Rng,
+    leaves: Vec<(&'static Department, &'static Leaf)>,
+    next: usize,
+}
+
+impl DemoProducts {
+    /// The sequence from its first product.
+    pub fn new() -> Self {
+        let leaves = DEPARTMENTS
+            .iter()
+            .flat_map(|department| department.leaves.iter().map(move |leaf| (department, leaf)))
+            .collect();
+        Self {
+            rng: Rng(0x5eed_0f4e_7a11),
+            leaves,
+            next: 0,
+        }
+    }
+}
+
+impl Default for DemoProducts {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Iterator for DemoProducts {
+    type Item = DemoProduct;
+
+    fn next(&mut self) -> Option<DemoProduct> {
+        let i = self.next;
+        self.next += 1;
+        let rng = &mut self.rng;
+        let (department, leaf) = self.leaves[i % self.leaves.len()];
+        let (kind, low, high) = *rng.pick(leaf.kinds);
+        let brand = *rng.pick(department.brands);
+        let adjective = *rng.pick(ADJECTIVES);
+        let series = *rng.pick(SERIES);
+        let model = 100 + rng.below(900);
+        // Prices end in 9 or 0, like shop prices do.
+        let price = (rng.between(low, high) / 10) * 10 + if rng.below(2) == 0 { 9 } else { 0 };
+        let mut attributes = serde_json::Map::new();
+        for (name, values) in leaf.attributes {
+            attributes.insert((*name).to_owned(), json!(rng.pick(values)));
+        }
+        let quality = rng.pick(QUALITIES);
+        let sku = format!("{}-{:05}", department.slug[..3].to_ascii_uppercase(), i + 1);
+        Some(DemoProduct {
+            name: format!("{brand} {series} {adjective} {kind} {model}"),
+            description: format!(
+                "The {series} {kind} {model} by {brand}: {quality} and {second}. Part of our {leaf} range in {dept}.",
+                second = rng.pick(QUALITIES),
+                leaf = leaf.name.to_lowercase(),
+                dept = department.name,
+            ),
+            brand,
+            category: leaf.slug,
+            price,
+            attributes,
+            image_url: format!(
+                "https://images.retail-platform.example/products/{}.jpg",
+                sku.to_lowercase()
+            ),
+            sku,
+        })
+    }
+}
+
 /// The generated catalog.
 pub struct DemoCatalog {
     /// (slug, name, parent slug) in creation order: parents first.
@@ -438,8 +547,20 @@ pub struct DemoCatalog {
 impl DemoCatalog {
     /// `count` products spread over every leaf category.
     pub fn generate(count: usize) -> Self {
+        let categories = Self::categories();
+        let products = DemoProducts::new()
+            .take(count)
+            .map(|p| p.to_json())
+            .collect();
+        Self {
+            categories,
+            products,
+        }
+    }
+
+    /// (slug, name, parent slug) of every category, parents first.
+    pub fn categories() -> Vec<(String, String, Option<String>)> {
         let mut categories = Vec::new();
-        let mut leaves = Vec::new();
         for department in DEPARTMENTS {
             categories.push((department.slug.to_owned(), department.name.to_owned(), None));
             for leaf in department.leaves {
@@ -448,48 +569,9 @@ impl DemoCatalog {
                     leaf.name.to_owned(),
                     Some(department.slug.to_owned()),
                 ));
-                leaves.push((department, leaf));
             }
         }
-        let mut rng = Rng(0x5eed_0f4e_7a11);
-        let products = (0..count)
-            .map(|i| {
-                let (department, leaf) = leaves[i % leaves.len()];
-                let (kind, low, high) = *rng.pick(leaf.kinds);
-                let brand = *rng.pick(department.brands);
-                let adjective = *rng.pick(ADJECTIVES);
-                let series = *rng.pick(SERIES);
-                let model = 100 + rng.below(900);
-                // Prices end in 9 or 0, like shop prices do.
-                let price = (rng.between(low, high) / 10) * 10 + if rng.below(2) == 0 { 9 } else { 0 };
-                let mut attributes = serde_json::Map::new();
-                for (name, values) in leaf.attributes {
-                    attributes.insert((*name).to_owned(), json!(rng.pick(values)));
-                }
-                let quality = rng.pick(QUALITIES);
-                let sku = format!("{}-{:05}", department.slug[..3].to_ascii_uppercase(), i + 1);
-                json!({
-                    "sku": sku,
-                    "name": format!("{brand} {series} {adjective} {kind} {model}"),
-                    "description": format!(
-                        "The {series} {kind} {model} by {brand}: {quality} and {second}. Part of our {leaf} range in {dept}.",
-                        second = rng.pick(QUALITIES),
-                        leaf = leaf.name.to_lowercase(),
-                        dept = department.name,
-                    ),
-                    "brand": brand,
-                    "category": leaf.slug,
-                    "price": {"amount": price, "currency": "EUR"},
-                    "attributes": attributes,
-                    "image_urls": [format!("https://images.retail-platform.example/products/{}.jpg", sku.to_lowercase())],
-                    "active": true,
-                })
-            })
-            .collect();
-        Self {
-            categories,
-            products,
-        }
+        categories
     }
 
     /// The catalog as one JSON document.

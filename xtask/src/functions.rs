@@ -18,6 +18,11 @@ use crate::util::{root, step, target_dir};
 /// Port of the local Lambda invoke API.
 pub const LAMBDA_PORT: u16 = 9000;
 
+/// Concurrent pollers per queue, and instances per function: Lambda starts an SQS event
+/// source with five concurrent batches. With one at a time, a backlog in a function's queue
+/// only grows under load (and moto's SQS slows down with the length of a queue).
+pub const CONCURRENCY: usize = 5;
+
 /// The queues whose function exists in `functions/`.
 pub fn served(topology: &Topology) -> Vec<QueueSpec> {
     topology
@@ -36,10 +41,31 @@ pub fn served(topology: &Topology) -> Vec<QueueSpec> {
 
 /// Creates the local AWS topology (idempotent) and writes the functions' environment.
 pub async fn prepare() -> anyhow::Result<(Topology, Created)> {
+    let dir = root().join(".local");
+    fs::create_dir_all(&dir)?;
+    prepare_at(MOTO_URL, MOTO_URL, &dir.join("functions.env")).await
+}
+
+/// Creates the AWS topology on the moto at `moto` (idempotent) and writes the functions'
+/// environment to `env_file`, with their AWS clients on `endpoint` (moto, or a proxy to it).
+pub async fn prepare_at(
+    moto: &str,
+    endpoint: &str,
+    env_file: &std::path::Path,
+) -> anyhow::Result<(Topology, Created)> {
     let topology = Topology::committed()?;
-    let config = function_kit::aws::for_endpoint(MOTO_URL).await;
+    let config = function_kit::aws::for_endpoint(moto).await;
     let created = function_kit::topology::ensure(&config, &topology, "").await?;
-    let mut env: Vec<String> = SDK_ENV.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let mut env: Vec<String> = SDK_ENV
+        .iter()
+        .map(|(k, v)| {
+            if *k == "AWS_ENDPOINT_URL" {
+                format!("{k}={endpoint}")
+            } else {
+                format!("{k}={v}")
+            }
+        })
+        .collect();
     env.push(format!(
         "IDEMPOTENCY_TABLE={}",
         created.tables["notifier-idempotency"]
@@ -58,9 +84,7 @@ pub async fn prepare() -> anyhow::Result<(Topology, Created)> {
     // Local partners run on this machine.
     env.push("ALLOW_PRIVATE_ENDPOINTS=true".to_owned());
     env.push("RUST_LOG=info".to_owned());
-    let dir = root().join(".local");
-    fs::create_dir_all(&dir)?;
-    fs::write(dir.join("functions.env"), env.join("\n") + "\n")?;
+    fs::write(env_file, env.join("\n") + "\n")?;
     Ok((topology, created))
 }
 
@@ -71,18 +95,31 @@ pub fn cargo_lambda() -> anyhow::Result<PathBuf> {
 
 /// Starts `cargo lambda watch` for the workspace's functions.
 pub fn spawn_watch(release: bool) -> anyhow::Result<Child> {
-    let bin = venv("cargo-lambda", &["cargo-lambda==1.9.2"])?;
     let logs = root().join(".local").join("logs");
     fs::create_dir_all(&logs)?;
-    let log = File::create(logs.join("lambda.log"))?;
+    spawn_watch_at(
+        release,
+        LAMBDA_PORT,
+        &root().join(".local").join("functions.env"),
+        &logs.join("lambda.log"),
+    )
+}
+
+/// Starts `cargo lambda watch` on `port` with the environment in `env_file`, logging to `log`.
+pub fn spawn_watch_at(
+    release: bool,
+    port: u16,
+    env_file: &std::path::Path,
+    log: &std::path::Path,
+) -> anyhow::Result<Child> {
+    let bin = venv("cargo-lambda", &["cargo-lambda==1.9.2"])?;
+    let log = File::create(log)?;
     let path = format!(
         "{}:{}",
         bin.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    step(&format!(
-        "starting cargo lambda watch on 127.0.0.1:{LAMBDA_PORT}"
-    ));
+    step(&format!("starting cargo lambda watch on 127.0.0.1:{port}"));
     Command::new(bin.join("cargo-lambda"))
         .args([
             "lambda",
@@ -90,10 +127,12 @@ pub fn spawn_watch(release: bool) -> anyhow::Result<Child> {
             "-A",
             "127.0.0.1",
             "-P",
-            &LAMBDA_PORT.to_string(),
+            &port.to_string(),
+            "--concurrency",
+            &CONCURRENCY.to_string(),
             "--env-file",
         ])
-        .arg(root().join(".local").join("functions.env"))
+        .arg(env_file)
         .args(if release { &["--release"][..] } else { &[][..] })
         .env("PATH", path)
         .env("CARGO_TARGET_DIR", target_dir())
@@ -109,29 +148,9 @@ pub fn spawn_watch(release: bool) -> anyhow::Result<Child> {
 /// `cargo xtask esm`: feeds every served queue into its function until Ctrl-C or SIGTERM.
 pub async fn run_mappings() -> anyhow::Result<()> {
     let (topology, created) = prepare().await?;
-    let config = function_kit::aws::for_endpoint(MOTO_URL).await;
-    let sqs = aws_sdk_sqs::Client::new(&config);
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
-    for queue in served(&topology) {
-        let url = created.queue_urls[&queue.name].clone();
-        let arn = format!("arn:aws:sqs:us-east-1:123456789012:{}", queue.name);
-        let mapping = EventSourceMapping {
-            sqs: sqs.clone(),
-            queue_url: url,
-            queue_arn: arn,
-            invoke_url: format!(
-                "http://127.0.0.1:{LAMBDA_PORT}/2015-03-31/functions/{}/invocations",
-                queue.function
-            ),
-            batch_size: 10,
-            http: reqwest::Client::builder()
-                .timeout(std::time::Duration::from_secs(u64::from(
-                    queue.visibility_timeout_seconds,
-                )))
-                .build()?,
-        };
-        println!("event source mapping: {} -> {}", queue.name, queue.function);
+    for mapping in mappings(&topology, &created, MOTO_URL, LAMBDA_PORT).await? {
         tasks.push(tokio::spawn(mapping.run(stop_rx.clone())));
     }
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -146,6 +165,41 @@ pub async fn run_mappings() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The event source mappings of every served queue ([`CONCURRENCY`] pollers each): SQS on
+/// `endpoint`, functions on `lambda_port`.
+pub async fn mappings(
+    topology: &Topology,
+    created: &Created,
+    endpoint: &str,
+    lambda_port: u16,
+) -> anyhow::Result<Vec<EventSourceMapping>> {
+    let config = function_kit::aws::for_endpoint(endpoint).await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let mut mappings = Vec::new();
+    for queue in served(topology) {
+        let url = created.queue_urls[&queue.name].clone();
+        let arn = format!("arn:aws:sqs:us-east-1:123456789012:{}", queue.name);
+        let mapping = EventSourceMapping {
+            sqs: sqs.clone(),
+            queue_url: url,
+            queue_arn: arn,
+            invoke_url: format!(
+                "http://127.0.0.1:{lambda_port}/2015-03-31/functions/{}/invocations",
+                queue.function
+            ),
+            batch_size: 10,
+            http: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(u64::from(
+                    queue.visibility_timeout_seconds,
+                )))
+                .build()?,
+        };
+        mappings.extend(std::iter::repeat_n(mapping, CONCURRENCY));
+        println!("event source mapping: {} -> {}", queue.name, queue.function);
+    }
+    Ok(mappings)
+}
+
 /// The path of the running xtask binary (to start `xtask esm` as its own process).
 pub fn xtask_binary() -> anyhow::Result<PathBuf> {
     std::env::current_exe().context("locating the xtask binary")
@@ -154,6 +208,11 @@ pub fn xtask_binary() -> anyhow::Result<PathBuf> {
 /// Invokes every function once and waits for the answers: `cargo lambda watch` builds a
 /// function on its first invocation, which would otherwise time out the gateway's first call.
 pub async fn warm_up(client: &reqwest::Client) -> anyhow::Result<()> {
+    warm_up_at(client, LAMBDA_PORT).await
+}
+
+/// [`warm_up`] for `cargo lambda watch` on `port`.
+pub async fn warm_up_at(client: &reqwest::Client, port: u16) -> anyhow::Result<()> {
     step("building and starting the functions (first invocation of each)");
     let sqs = serde_json::json!({"Records": []});
     let http = serde_json::json!({
@@ -172,7 +231,7 @@ pub async fn warm_up(client: &reqwest::Client) -> anyhow::Result<()> {
         loop {
             let answer = client
                 .post(format!(
-                    "http://127.0.0.1:{LAMBDA_PORT}/2015-03-31/functions/{function}/invocations"
+                    "http://127.0.0.1:{port}/2015-03-31/functions/{function}/invocations"
                 ))
                 .timeout(std::time::Duration::from_secs(600))
                 .json(payload)

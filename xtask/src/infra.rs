@@ -30,6 +30,17 @@ pub fn ensure_all() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The server programs `cargo xtask chaos` runs instances of its own of: PostgreSQL's
+/// `initdb`/`pg_ctl`, `redis-server`, `rabbitmq-server` (installed with apt-get when missing; moto comes from its
+/// virtualenv).
+pub fn ensure_programs_for_chaos() -> anyhow::Result<()> {
+    if !std::path::Path::new("/usr/lib/postgresql").exists() {
+        apt_install(&["postgresql", "postgresql-contrib"])?;
+    }
+    ensure_program("redis-server", &["redis-server"])?;
+    ensure_program("rabbitmq-server", &["rabbitmq-server"])
+}
+
 /// The environment tests run with.
 pub fn test_env() -> Vec<(String, String)> {
     vec![
@@ -216,6 +227,10 @@ fn ensure_rabbitmq() -> anyhow::Result<()> {
     ensure_program("rabbitmq-server", &["rabbitmq-server"])?;
     step("starting RabbitMQ");
     run("rabbitmq-server", &["-detached"])?;
-    run("rabbitmqctl", &["await_startup", "--timeout", "60"])?;
-    wait_for_port("RabbitMQ", 5672, Duration::from_secs(30))
+    // `-detached` returns before the node registers with epmd, so
+    // `rabbitmqctl await_startup` can fail with "node not running at all".
+    // The AMQP listener opens last in the boot, so the port is the signal.
+    // A node that was killed recovers its queues first: that can take minutes.
+    wait_for_port("RabbitMQ", 5672, Duration::from_secs(300))
+        .context("RabbitMQ did not boot; its log is under /var/log/rabbitmq/")
 }

@@ -10,11 +10,15 @@
 //! - `test`: the same infrastructure, then `cargo fmt --check`, the Terraform checks
 //!   (`terraform fmt`, structure, checkov), `cargo clippy -D warnings`, the pipeline checks
 //!   (actionlint, shellcheck, workflow rules), the dashboard's build and unit tests, every Rust
-//!   test, the deployment and observability checks, and the dashboard's journey in Chromium
-//!   against the platform started with `up --detach`.
+//!   test, the deployment and observability checks, the dashboard's journey in Chromium
+//!   against the platform started with `up --detach`, and a short chaos run (300 checkouts,
+//!   every fault kind once, debug build).
 //! - `bench`: load benchmarks, printed as ratios against a baseline measured in the same run
 //!   (catalog and gateway, search, checkout beside pgbench, function cold starts, event to
 //!   email).
+//! - `chaos`: the platform as separate processes on servers of its own, checkouts at a fixed
+//!   rate through the gateway under a seeded schedule of faults, then every invariant checked
+//!   (nothing lost, duplicated or oversold).
 //! - `dlq list|show|replay|discard`: inspect and act on dead-lettered messages.
 //! - `schemas`: regenerate the JSON Schemas in `events/schemas/` from the event types.
 //! - `demo-data`: print the deterministic demo catalog as JSON.
@@ -22,7 +26,9 @@
 mod aws;
 mod bench;
 mod bench_checkout;
+mod bench_search;
 mod bench_serverless;
+mod chaos;
 mod dashboard;
 mod demo;
 mod dlq;
@@ -41,6 +47,7 @@ const COMMANDS: &[&str] = &[
     "down",
     "test",
     "bench",
+    "chaos",
     "schemas",
     "dlq",
     "esm",
@@ -58,6 +65,13 @@ commands:
   bench [read|checkout|serverless|all] [--binaries DIR]
                               benchmarks against an in-run baseline; tables, and
                               .local/bench/<group>.json
+  chaos [--orders N] [--rate R] [--seed S] [--faults LIST] [--debug]
+                              the platform as separate processes on servers of its own,
+                              N checkouts (10000) at R/s (4) through the gateway while a
+                              seeded schedule of faults (all: kill, rabbitmq-stop-app,
+                              rabbitmq-kill, postgres-stop, redis-restart, aws-outage,
+                              broker-cut) hits it; then every invariant is checked;
+                              .local/chaos/report.json
   schemas                     regenerate events/schemas from the event types
   dlq list                    dead-letter queues and how many messages each holds
   dlq show <queue>            the parked messages of a consumer queue, with their failure
@@ -81,6 +95,16 @@ fn main() -> anyhow::Result<()> {
         "down" => stack::down(),
         "test" => run_tests(),
         "bench" => runtime.block_on(bench::run(&flags)),
+        "chaos" => {
+            let options = chaos::Options::parse(&flags)?;
+            runtime.block_on(async {
+                // Interrupted: the run is dropped, and with it everything it started.
+                tokio::select! {
+                    done = chaos::run(&options) => done,
+                    _ = tokio::signal::ctrl_c() => anyhow::bail!("chaos run interrupted"),
+                }
+            })
+        }
         "schemas" => write_schemas(),
         "dlq" => runtime.block_on(dlq::run(&flags)),
         "esm" => runtime.block_on(functions::run_mappings()),
@@ -169,6 +193,13 @@ fn run_tests() -> anyhow::Result<()> {
     util::step("deployment artifacts and observability");
     tools::check_deploy(&exported)?;
     end_to_end()?;
+    util::step("chaos: 300 checkouts through every fault kind (debug build)");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(chaos::run(&chaos::Options::parse(&[
+        "--orders", "300", "--rate", "1.5", "--seed", "7", "--debug",
+    ])?))?;
     util::step("all checks passed");
     Ok(())
 }

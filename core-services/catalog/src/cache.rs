@@ -8,11 +8,21 @@
 //! unreachable at once and a load that raced with the write lands under a dead generation:
 //! nothing stale is ever served from the cache.
 //!
+//! Every invalidation is also announced on the channel `<prefix>cache:invalidated` (with the
+//! new generation), in the same script: gateway replicas drop the answers they cached from
+//! catalog when they hear it, and so do the other catalog replicas.
+//!
+//! In front of Redis, each replica keeps a small first level in its own memory (bounded in
+//! bytes, entries live at most `local_ttl`), so a hot product costs no Redis round trip. It
+//! is emptied by this replica's writes at once and by the announcements of the others; a read
+//! that raced with a write does not keep what it read (an epoch counter tells).
+//!
 //! Redis is optional: any Redis error or timeout counts `catalog_cache_lookups_total
 //! {result="error"}` and the request is answered from PostgreSQL. An invalidation that fails is
 //! retried in the background until it succeeds or the TTL has passed.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -33,7 +43,9 @@ local gen = redis.call('GET', KEYS[1]) or '0'
 for i = 2, #ARGV do
   redis.call('DEL', ARGV[1] .. gen .. ARGV[i])
 end
-return redis.call('INCR', KEYS[1])
+local next = redis.call('INCR', KEYS[1])
+redis.call('PUBLISH', KEYS[2], next)
+return next
 ";
 
 /// A cached response body and its entity tag.
@@ -65,6 +77,8 @@ impl Entry {
 /// What a cache read found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lookup {
+    /// Served from this replica's memory.
+    Local,
     /// Served from Redis.
     Hit,
     /// Loaded from PostgreSQL (and stored).
@@ -74,8 +88,10 @@ pub enum Lookup {
 }
 
 impl Lookup {
-    fn label(self) -> &'static str {
+    /// The metric label and `x-cache` value.
+    pub fn label(self) -> &'static str {
         match self {
+            Self::Local => "local",
             Self::Hit => "hit",
             Self::Miss => "miss",
             Self::Error => "error",
@@ -95,6 +111,22 @@ pub struct Cache {
     invalidation_failures: prometheus::IntCounter,
     read: Arc<redis::Script>,
     invalidate: Arc<redis::Script>,
+    local: Option<Local>,
+}
+
+/// The in-process first level.
+#[derive(Clone, Debug)]
+struct Local {
+    entries: moka::sync::Cache<String, Entry>,
+    /// Bumped by every invalidation: a read that started before one does not keep its entry.
+    epoch: Arc<AtomicU64>,
+}
+
+impl Local {
+    fn clear(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        self.entries.invalidate_all();
+    }
 }
 
 impl Cache {
@@ -109,7 +141,7 @@ impl Cache {
         )?)?;
         // Exported from the start (0), so dashboards and alerts see every series.
         for cache in ["product", "list"] {
-            for lookup in [Lookup::Hit, Lookup::Miss, Lookup::Error] {
+            for lookup in [Lookup::Local, Lookup::Hit, Lookup::Miss, Lookup::Error] {
                 lookups.with_label_values(&[cache, lookup.label()]);
             }
         }
@@ -125,11 +157,45 @@ impl Cache {
             invalidation_failures,
             read: Arc::new(redis::Script::new(READ_SCRIPT)),
             invalidate: Arc::new(redis::Script::new(INVALIDATE_SCRIPT)),
+            local: None,
         })
+    }
+
+    /// Adds the in-process first level: at most `max_bytes`, each entry for at most `ttl`
+    /// (`max_bytes` 0 leaves it off).
+    #[must_use]
+    pub fn with_local(mut self, max_bytes: u64, ttl: Duration) -> Self {
+        self.local = (max_bytes > 0 && !ttl.is_zero()).then(|| Local {
+            entries: moka::sync::Cache::builder()
+                .max_capacity(max_bytes)
+                .weigher(|key: &String, entry: &Entry| {
+                    u32::try_from(key.len() + entry.etag.len() + entry.body.len() + 96)
+                        .unwrap_or(u32::MAX)
+                })
+                .time_to_live(ttl)
+                .build(),
+            epoch: Arc::default(),
+        });
+        self
+    }
+
+    /// Empties the first level whenever another replica announces an invalidation (and when
+    /// the subscription drops or comes back, since announcements may have been missed).
+    pub async fn follow_invalidations(&self) {
+        if let Some(local) = self.local.clone() {
+            self.redis
+                .follow(self.invalidation_channel(), move || local.clear())
+                .await;
+        }
     }
 
     fn generation_key(&self) -> String {
         self.redis.key("cache:gen")
+    }
+
+    /// The channel invalidations are announced on (the gateway subscribes to it).
+    pub fn invalidation_channel(&self) -> String {
+        self.redis.key("cache:invalidated")
     }
 
     fn entry_prefix(&self) -> String {
@@ -153,6 +219,25 @@ impl Cache {
         Fut: Future<Output = Result<Option<Entry>, ApiError>>,
     {
         let suffix = format!(":{kind}:{key}");
+        let epoch = self.local.as_ref().map(|local| {
+            let epoch = local.epoch.load(Ordering::SeqCst);
+            (local, epoch)
+        });
+        if let Some((local, _)) = epoch
+            && let Some(entry) = local.entries.get(&suffix)
+        {
+            self.count(kind, Lookup::Local);
+            return Ok((Some(entry), Lookup::Local));
+        }
+        let keep = |entry: &Entry| {
+            if let Some((local, epoch)) = epoch {
+                local.entries.insert(suffix.clone(), entry.clone());
+                // An invalidation since the read began: what was read may predate it.
+                if local.epoch.load(Ordering::SeqCst) != epoch {
+                    local.entries.invalidate(&suffix);
+                }
+            }
+        };
         let mut invocation = self.read.prepare_invoke();
         invocation
             .key(self.generation_key())
@@ -166,6 +251,7 @@ impl Cache {
             Ok((_, Some(raw))) => {
                 if let Some(entry) = Entry::decode(raw) {
                     self.count(kind, Lookup::Hit);
+                    keep(&entry);
                     return Ok((Some(entry), Lookup::Hit));
                 }
                 None
@@ -198,9 +284,15 @@ impl Cache {
                 Ok(loaded)
             })
             .await;
-        loaded
+        let loaded = loaded
             .map(|entry| (entry, outcome))
-            .map_err(|err| shared_error(&err))
+            .map_err(|err| shared_error(&err))?;
+        // Only what came with a generation: a load made while Redis failed may race a write
+        // whose invalidation could not be announced.
+        if let (Some(entry), Lookup::Miss) = &loaded {
+            keep(entry);
+        }
+        Ok(loaded)
     }
 
     async fn store(&self, key: &str, entry: &Entry) {
@@ -215,7 +307,13 @@ impl Cache {
     /// Drops the entries of `product_keys` (`kind:key` pairs) and every listing page. Retries
     /// in the background while Redis is unavailable, for at most one TTL.
     pub async fn invalidate(&self, product_keys: Vec<String>) {
-        if self.try_invalidate(&product_keys).await {
+        let announced = self.try_invalidate(&product_keys).await;
+        // After the generation moved: a read racing with it either sees the new one or finds
+        // the epoch changed and drops what it kept.
+        if let Some(local) = &self.local {
+            local.clear();
+        }
+        if announced {
             return;
         }
         self.invalidation_failures.inc();
@@ -240,6 +338,7 @@ impl Cache {
         let mut invocation = self.invalidate.prepare_invoke();
         invocation
             .key(self.generation_key())
+            .key(self.invalidation_channel())
             .arg(self.entry_prefix());
         for key in product_keys {
             invocation.arg(format!(":{key}"));

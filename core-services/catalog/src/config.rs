@@ -30,6 +30,11 @@ pub struct Settings {
 pub struct CacheSettings {
     /// Lifetime of a cached product or listing page, in seconds.
     pub ttl_seconds: u64,
+    /// Memory bound of the in-process first level in front of Redis; 0 turns it off.
+    pub local_max_bytes: u64,
+    /// Longest an entry stays in the first level. Writes anywhere drop it at once through
+    /// the invalidation channel; this bounds staleness while that channel is down.
+    pub local_ttl_seconds: u64,
 }
 
 /// Bulk import limits.
@@ -47,6 +52,8 @@ impl Settings {
         service_kit::config::load(SERVICE, DEFAULT_PORT, |builder| {
             builder
                 .set_default("cache.ttl_seconds", 300_i64)?
+                .set_default("cache.local_max_bytes", 16_i64 * 1024 * 1024)?
+                .set_default("cache.local_ttl_seconds", 5_i64)?
                 .set_default("import.max_products", 1000_i64)?
                 .set_default("import.body_limit_bytes", 8_388_608_i64)
         })

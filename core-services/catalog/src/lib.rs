@@ -76,7 +76,12 @@ impl Application {
             redis.clone(),
             Duration::from_secs(settings.cache.ttl_seconds),
             &metrics,
-        )?;
+        )?
+        .with_local(
+            settings.cache.local_max_bytes,
+            Duration::from_secs(settings.cache.local_ttl_seconds),
+        );
+        cache.follow_invalidations().await;
         let state = AppState {
             store: Store::new(pool.clone()),
             cache,

@@ -29,6 +29,8 @@ pub struct Settings {
     pub breaker: BreakerSettings,
     /// Rate limits by class.
     pub rate_limits: RateLimitSettings,
+    /// The cache of public GET answers.
+    pub response_cache: ResponseCacheSettings,
     /// Cross-origin access.
     pub cors: CorsSettings,
     /// The route table as JSON (see `routes.json`).
@@ -55,6 +57,11 @@ pub struct AuthSettings {
     pub session_key_prefix: String,
     /// Idle lifetime a request extends a session to.
     pub session_idle_seconds: u64,
+    /// How long a session Redis confirmed is trusted before it is checked again: the most a
+    /// revoked session can still be used for. 0 checks on every request.
+    pub session_check_ms: u64,
+    /// Most verified tokens (and confirmed sessions) kept in memory.
+    pub verified_tokens: u64,
 }
 
 /// One upstream service.
@@ -95,6 +102,28 @@ pub struct RateLimitSettings {
     pub auth: Quota,
     /// Checkout, per subject.
     pub checkout: Quota,
+    /// Gateway replicas the browsing quotas (`anonymous`, `authenticated`) are shared
+    /// between. Those classes are limited in each replica's memory (no Redis round trip), so
+    /// each replica allows `limit / replicas` (rounded up); set it to the autoscaler's minimum.
+    /// With more replicas running, a client spread over all of them gets up to that many shares.
+    pub replicas: u32,
+    /// Most clients per browsing class (IPv4 addresses, IPv6 /64 networks, subjects) a replica
+    /// tracks at once; the least recently seen are forgotten first.
+    pub max_tracked_clients: u64,
+}
+
+/// The response cache (see `cache.rs`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ResponseCacheSettings {
+    /// Off: every request goes to its upstream.
+    pub enabled: bool,
+    /// Memory bound of the whole cache (keys, headers and bodies).
+    pub max_bytes: u64,
+    /// Larger answers are passed through, never stored.
+    pub max_entry_bytes: usize,
+    /// The Redis channel catalog announces its invalidations on (its key prefix, then
+    /// `cache:invalidated`).
+    pub invalidation_channel: String,
 }
 
 /// CORS settings.
@@ -122,6 +151,8 @@ impl Settings {
                     service_kit::identity::DEFAULT_SESSION_KEY_PREFIX,
                 )?
                 .set_default("auth.session_idle_seconds", 1800_i64)?
+                .set_default("auth.session_check_ms", 500_i64)?
+                .set_default("auth.verified_tokens", 10_000_i64)?
                 .set_default("upstreams.catalog.url", "http://127.0.0.1:8081")?
                 .set_default("upstreams.catalog.timeout_ms", 5_000_i64)?
                 .set_default("upstreams.inventory.url", "http://127.0.0.1:8082")?
@@ -140,6 +171,15 @@ impl Settings {
                 .set_default("upstreams.bridge.timeout_ms", 5_000_i64)?
                 .set_default("upstreams.webhooks.url", "lambda:webhook-admin")?
                 .set_default("upstreams.webhooks.timeout_ms", 10_000_i64)?
+                .set_default("rate_limits.replicas", 1_i64)?
+                .set_default("rate_limits.max_tracked_clients", 100_000_i64)?
+                .set_default("response_cache.enabled", true)?
+                .set_default("response_cache.max_bytes", 64_i64 * 1024 * 1024)?
+                .set_default("response_cache.max_entry_bytes", 256_i64 * 1024)?
+                .set_default(
+                    "response_cache.invalidation_channel",
+                    "catalog:cache:invalidated",
+                )?
                 .set_default("breaker.failure_threshold", 5_i64)?
                 .set_default("breaker.open_ms", 10_000_i64)?
                 .set_default("rate_limits.anonymous.limit", 120_i64)?

@@ -12,6 +12,7 @@
 pub mod admin_ui;
 pub mod auth;
 pub mod breaker;
+pub mod cache;
 pub mod config;
 pub mod lambda;
 pub mod openapi;
@@ -38,9 +39,10 @@ use service_kit::redis::RedisClient;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::auth::Authenticator;
+use crate::cache::ResponseCache;
 use crate::config::{RateLimitSettings, SERVICE, Settings};
 use crate::proxy::Proxy;
-use crate::ratelimit::RateLimiter;
+use crate::ratelimit::{LocalLimiter, RateLimiter};
 use crate::routes::{Access, RateClass, Route};
 
 /// What every request shares.
@@ -48,8 +50,14 @@ use crate::routes::{Access, RateClass, Route};
 pub struct Gateway {
     /// Token and session verification.
     pub auth: Arc<Authenticator>,
-    /// Rate limits.
+    /// Rate limits kept in Redis (auth, checkout).
     pub limiter: RateLimiter,
+    /// The anonymous rate limit (per client address), kept in this process.
+    pub anonymous: LocalLimiter,
+    /// The signed-in rate limit (per subject), kept in this process.
+    pub authenticated: LocalLimiter,
+    /// Answers to public GETs, when enabled.
+    pub cache: Option<ResponseCache>,
     /// Quotas.
     pub quotas: RateLimitSettings,
     /// Upstreams.
@@ -118,6 +126,40 @@ impl Application {
             ),
             &["upstream", "outcome"],
         )?)?;
+        let cache_lookups = metrics.register(IntCounterVec::new(
+            Opts::new(
+                "gateway_response_cache_total",
+                "Response cache outcomes: hit (200 served), revalidated (304 served), miss, stored, bypass (signed-in or not cacheable).",
+            ),
+            &["result"],
+        )?)?;
+        let cache = settings.response_cache.enabled.then(|| {
+            ResponseCache::new(
+                settings.response_cache.max_bytes,
+                settings.response_cache.max_entry_bytes,
+                cache_lookups,
+            )
+        });
+        if let Some(cache) = &cache {
+            // Catalog's writes made anywhere empty the cache (see `cache.rs`).
+            let cache = cache.clone();
+            redis
+                .follow(
+                    settings.response_cache.invalidation_channel.clone(),
+                    move || cache.clear(),
+                )
+                .await;
+        }
+        let local = |policy, quota| {
+            LocalLimiter::new(
+                policy,
+                ratelimit::share(quota, settings.rate_limits.replicas),
+                settings.rate_limits.max_tracked_clients,
+                decisions.clone(),
+            )
+        };
+        let anonymous = local("anonymous", settings.rate_limits.anonymous);
+        let authenticated = local("authenticated", settings.rate_limits.authenticated);
         let lambda = aws.map(aws_sdk_lambda::Client::new);
         let proxy = Proxy::new(
             &settings.upstreams,
@@ -127,13 +169,24 @@ impl Application {
             lambda,
         )?;
         let routes = routes::parse(&settings.routes_json, &proxy.names())?;
+        let auth_checks = metrics.register(IntCounterVec::new(
+            Opts::new(
+                "gateway_auth_checks_total",
+                "Token signature verifications and session look-ups in Redis actually made (those answered from memory are not counted).",
+            ),
+            &["check"],
+        )?)?;
         let gateway = Gateway {
             auth: Arc::new(Authenticator::new(
                 settings.auth.clone(),
                 redis.clone(),
                 redis_failures.clone(),
+                auth_checks,
             )?),
             limiter: RateLimiter::new(redis.clone(), redis_failures, decisions),
+            anonymous,
+            authenticated,
+            cache,
             quotas: settings.rate_limits.clone(),
             proxy,
             routes: Arc::new(routes),
@@ -210,10 +263,12 @@ fn router(gateway: &Gateway) -> Router {
         "/api/v1/openapi.json",
         get(openapi::merged).with_state(gateway.clone()),
     );
+    // Shared by every route's handler: a request clones one `Arc`, not the whole `Gateway`.
+    let shared = Arc::new(gateway.clone());
     for route in gateway.routes.iter() {
         let route = Arc::new(route.clone());
         let handler = {
-            let gateway = gateway.clone();
+            let gateway = shared.clone();
             let route = route.clone();
             move |ConnectInfo(peer): ConnectInfo<SocketAddr>, request: Request| {
                 let gateway = gateway.clone();
@@ -254,7 +309,7 @@ fn unauthorized(err: ApiError) -> Response {
 }
 
 async fn handle(
-    gateway: Gateway,
+    gateway: Arc<Gateway>,
     route: Arc<Route>,
     peer: SocketAddr,
     request: Request,
@@ -271,30 +326,70 @@ async fn handle(
             err.into_response()
         };
     }
-    let (policy, quota, client) = match (route.rate_class, &identity) {
-        (RateClass::Auth, _) => ("auth", gateway.quotas.auth, format!("ip:{ip}")),
-        (RateClass::Checkout, Some(id)) => (
-            "checkout",
-            gateway.quotas.checkout,
-            format!("sub:{}", id.subject),
-        ),
-        (_, Some(id)) => (
-            "authenticated",
-            gateway.quotas.authenticated,
-            format!("sub:{}", id.subject),
-        ),
-        (_, None) => ("anonymous", gateway.quotas.anonymous, format!("ip:{ip}")),
+    let decision = match (route.rate_class, &identity) {
+        (RateClass::Auth, _) => {
+            gateway
+                .limiter
+                .check("auth", &format!("ip:{ip}"), gateway.quotas.auth)
+                .await
+        }
+        (RateClass::Checkout, Some(id)) => {
+            gateway
+                .limiter
+                .check(
+                    "checkout",
+                    &format!("sub:{}", id.subject),
+                    gateway.quotas.checkout,
+                )
+                .await
+        }
+        (_, Some(id)) => Some(gateway.authenticated.check(&id.subject)),
+        (_, None) => {
+            let client = ip
+                .parse()
+                .map(ratelimit::client_of)
+                .unwrap_or_else(|_| ip.clone());
+            Some(gateway.anonymous.check(&client))
+        }
     };
-    let decision = gateway.limiter.check(policy, &client, quota).await;
     if let Some(decision) = decision.as_ref().filter(|d| !d.allowed) {
         let mut response = ApiError::TooManyRequests {
-            detail: format!("rate limit `{policy}` exceeded"),
+            detail: format!("rate limit `{}` exceeded", decision.policy),
             retry_after_seconds: decision.retry_after_seconds,
         }
         .into_response();
         decision.write_headers(response.headers_mut());
         return response;
     }
+    let lookup = gateway.cache.as_ref().and_then(|cache| {
+        cache.lookup_for(
+            request.method(),
+            route.access == Access::Public,
+            identity.is_some(),
+            request.headers(),
+            &route.upstream,
+            request
+                .uri()
+                .path_and_query()
+                .map_or(request.uri().path(), http::uri::PathAndQuery::as_str),
+        )
+    });
+    if let (Some(cache), Some(lookup)) = (&gateway.cache, &lookup)
+        && let Some(mut response) = cache.get(lookup, request.headers())
+    {
+        if let Some(decision) = decision {
+            decision.write_headers(response.headers_mut());
+        }
+        return response;
+    }
+    // A signed-in request may be served a shared answer, but its own answer is never stored.
+    let lookup = lookup.filter(|lookup| !lookup.signed_in());
+    // What selects a variant (`Vary`) is in the request headers, which forwarding consumes.
+    let request_headers = lookup.as_ref().map(|_| request.headers().clone());
+    let unsafe_method = !matches!(
+        *request.method(),
+        http::Method::GET | http::Method::HEAD | http::Method::OPTIONS
+    );
     let path = request.uri().path();
     let mut target = route.upstream_path(path);
     if let Some(query) = request.uri().query() {
@@ -305,6 +400,16 @@ async fn handle(
         .forward(&route.upstream, &target, request, identity.as_ref(), &ip)
         .await;
     rewrite_location(&gateway.routes, &route.upstream, response.headers_mut());
+    if let Some(cache) = &gateway.cache {
+        if let (Some(lookup), Some(request_headers)) = (lookup, &request_headers) {
+            response = cache.store(lookup, request_headers, response).await;
+        } else if unsafe_method
+            && (response.status().is_success() || response.status().is_redirection())
+        {
+            // A write through this replica: its writer reads it back at once.
+            cache.invalidate_upstream(&route.upstream);
+        }
+    }
     if let Some(decision) = decision {
         decision.write_headers(response.headers_mut());
     }

@@ -1,12 +1,25 @@
-//! Rate limiting with GCRA (generic cell rate algorithm) in one atomic Redis script: each key
-//! stores a "theoretical arrival time"; a request is allowed when it is not too far ahead of
-//! now. Bursts up to the quota are allowed, then requests are spaced evenly.
+//! Rate limiting with GCRA (generic cell rate algorithm): each client has a "theoretical
+//! arrival time"; a request is allowed when it is not too far ahead of now. Bursts up to the
+//! quota are allowed, then requests are spaced evenly.
+//!
+//! Two stores, one algorithm:
+//! - [`RateLimiter`]: one atomic Redis script, shared by every replica. The `auth` and
+//!   `checkout` classes use it: their quotas are small, abuse there costs money (password
+//!   guessing, card testing), and they must hold exactly across replicas. When Redis is
+//!   unavailable the gateway serves anyway (fail open) and counts
+//!   `gateway_redis_failures_total{purpose="rate_limit"}`.
+//! - [`LocalLimiter`]: an atomic per client in this process's memory, for the browsing classes
+//!   (`anonymous` per address, `authenticated` per subject), which every product read pays: no
+//!   round trip, and it keeps working when Redis is down. Each replica allows its share of the
+//!   quota (`rate_limits.replicas`).
 //!
 //! Answers carry `RateLimit-Policy` and `RateLimit` (draft-ietf-httpapi-ratelimit-headers);
-//! refusals are 429 with `Retry-After`. When Redis is unavailable the gateway serves anyway
-//! (fail open) and counts `gateway_redis_failures_total{purpose="rate_limit"}`.
+//! refusals are 429 with `Retry-After`.
 
+use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use http::{HeaderMap, HeaderValue};
 use prometheus::IntCounterVec;
@@ -124,5 +137,200 @@ impl RateLimiter {
                 None
             }
         }
+    }
+}
+
+/// GCRA over atomics in this process, one cell per client, for one quota.
+#[derive(Clone)]
+pub struct LocalLimiter {
+    policy: &'static str,
+    quota: Quota,
+    /// Theoretical arrival time per client, in microseconds since `epoch`. A cell idle for a
+    /// whole window holds nothing a fresh cell would not, so that is when it is forgotten.
+    cells: moka::sync::Cache<String, Arc<AtomicU64>>,
+    epoch: Instant,
+    decisions: IntCounterVec,
+}
+
+impl std::fmt::Debug for LocalLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalLimiter")
+            .field("policy", &self.policy)
+            .field("quota", &self.quota)
+            .field("clients", &self.cells.entry_count())
+            .finish_non_exhaustive()
+    }
+}
+
+impl LocalLimiter {
+    /// A limiter applying `quota` (this replica's share) under `policy`, tracking at most
+    /// `max_clients` clients.
+    pub fn new(
+        policy: &'static str,
+        quota: Quota,
+        max_clients: u64,
+        decisions: IntCounterVec,
+    ) -> Self {
+        let cells = moka::sync::Cache::builder()
+            .max_capacity(max_clients.max(1))
+            .time_to_idle(Duration::from_secs(quota.window_seconds.max(1)))
+            .build();
+        Self {
+            policy,
+            quota,
+            cells,
+            epoch: Instant::now(),
+            decisions,
+        }
+    }
+
+    /// Counts one request of `client`.
+    pub fn check(&self, client: &str) -> Decision {
+        let window = self.quota.window_seconds.saturating_mul(1_000_000);
+        let interval = (window / u64::from(self.quota.limit.max(1))).max(1);
+        let tolerance = window.saturating_sub(interval);
+        let now = u64::try_from(self.epoch.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let cell = self
+            .cells
+            .get_with_by_ref(client, || Arc::new(AtomicU64::new(0)));
+        let mut stored = cell.load(Ordering::Acquire);
+        let decision = loop {
+            let tat = stored.max(now);
+            if tat - now > tolerance {
+                break Decision {
+                    allowed: false,
+                    policy: self.policy,
+                    quota: self.quota,
+                    remaining: 0,
+                    reset_seconds: (tat - now).div_ceil(1_000_000),
+                    retry_after_seconds: (tat - now - tolerance).div_ceil(1_000_000).max(1),
+                };
+            }
+            let new_tat = tat.saturating_add(interval);
+            match cell.compare_exchange_weak(stored, new_tat, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => {
+                    break Decision {
+                        allowed: true,
+                        policy: self.policy,
+                        quota: self.quota,
+                        remaining: window.saturating_sub(new_tat - now) / interval,
+                        reset_seconds: (new_tat - now).div_ceil(1_000_000),
+                        retry_after_seconds: 0,
+                    };
+                }
+                Err(current) => stored = current,
+            }
+        };
+        let label = if decision.allowed {
+            "allowed"
+        } else {
+            "limited"
+        };
+        self.decisions
+            .with_label_values(&[self.policy, label])
+            .inc();
+        decision
+    }
+}
+
+/// This replica's share of a quota shared by `replicas` (rounded up, at least 1).
+pub fn share(quota: Quota, replicas: u32) -> Quota {
+    Quota {
+        limit: quota.limit.div_ceil(replicas.max(1)).max(1),
+        window_seconds: quota.window_seconds,
+    }
+}
+
+/// The client an address stands for: an IPv4 address, or the /64 network of an IPv6 address
+/// (one subscriber's allocation, which it can fill with addresses at will).
+pub fn client_of(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limiter(limit: u32) -> LocalLimiter {
+        let decisions =
+            IntCounterVec::new(prometheus::Opts::new("d", "d"), &["policy", "decision"])
+                .unwrap_or_else(|e| panic!("{e}"));
+        LocalLimiter::new(
+            "anonymous",
+            Quota {
+                limit,
+                window_seconds: 60,
+            },
+            1000,
+            decisions,
+        )
+    }
+
+    #[test]
+    fn a_burst_up_to_the_quota_passes_then_requests_are_refused_with_a_wait() {
+        let limiter = limiter(5);
+        for left in (0..5).rev() {
+            let decision = limiter.check("198.51.100.7");
+            assert!(decision.allowed);
+            assert_eq!(decision.remaining, left);
+        }
+        let refused = limiter.check("198.51.100.7");
+        assert!(!refused.allowed);
+        assert_eq!(refused.remaining, 0);
+        // One request is freed every 12 s.
+        assert!((1..=12).contains(&refused.retry_after_seconds));
+        // Another client is not affected.
+        assert!(limiter.check("198.51.100.8").allowed);
+    }
+
+    #[test]
+    fn concurrent_requests_never_exceed_the_quota() {
+        let limiter = limiter(100);
+        let allowed = AtomicU64::new(0);
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| {
+                    for _ in 0..100 {
+                        if limiter.check("203.0.113.9").allowed {
+                            allowed.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+        });
+        // 100 in the burst, and at most one more freed while the threads ran.
+        let allowed = allowed.load(Ordering::Relaxed);
+        assert!((100..=101).contains(&allowed), "{allowed}");
+    }
+
+    #[test]
+    fn replicas_share_a_quota_and_ipv6_clients_are_networks() {
+        let quota = Quota {
+            limit: 120,
+            window_seconds: 60,
+        };
+        assert_eq!(share(quota, 2).limit, 60);
+        assert_eq!(share(quota, 7).limit, 18);
+        assert_eq!(share(quota, 0).limit, 120);
+        let a: IpAddr = "2001:db8:1:2:aaaa::1"
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let b: IpAddr = "2001:db8:1:2:bbbb::9"
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(client_of(a), client_of(b));
+        assert_ne!(client_of(a), client_of(c));
+        let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(client_of(mapped), "192.0.2.1");
     }
 }

@@ -35,8 +35,9 @@ fn parse<T: Event>(event: &Received) -> Result<Envelope<T>, HandlerError> {
     Envelope::<T>::parse(&event.body).map_err(|e| HandlerError::Permanent(e.to_string()))
 }
 
-fn retry(err: impl std::fmt::Display) -> HandlerError {
-    HandlerError::Retryable(err.to_string())
+/// Database and outbox failures, classified (an unreachable database costs no attempt).
+fn retry(err: impl Into<HandlerError>) -> HandlerError {
+    err.into()
 }
 
 async fn emit<T: Event>(

@@ -305,8 +305,9 @@ fn parse<T: Event>(event: &Received) -> Result<T, HandlerError> {
         .map_err(|e| HandlerError::Permanent(e.to_string()))
 }
 
-fn retry(err: impl std::fmt::Display) -> HandlerError {
-    HandlerError::Retryable(err.to_string())
+/// Database and outbox failures, classified (an unreachable database costs no attempt).
+fn retry(err: impl Into<HandlerError>) -> HandlerError {
+    err.into()
 }
 
 fn order_id(raw: &str) -> Result<Uuid, HandlerError> {

@@ -256,10 +256,8 @@ fn method_label(method: &Method) -> &'static str {
 async fn observe(State(metrics): State<Metrics>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = method_label(req.method());
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    let matched = req.extensions().get::<MatchedPath>().cloned();
+    let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
     let request_id = req
         .headers()
         .get(REQUEST_ID_HEADER)
@@ -289,14 +287,16 @@ async fn observe(State(metrics): State<Metrics>, req: Request, next: Next) -> Re
 
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
-    metrics.observe_request(method, &route, status, elapsed.as_secs_f64());
+    metrics.observe_request(method, route, status, elapsed.as_secs_f64());
     span.record("http.response.status_code", status);
     let latency_ms = elapsed.as_secs_f64() * 1000.0;
     span.in_scope(|| {
         if status >= 500 {
-            tracing::error!(method, route = %route, status, latency_ms, "request completed");
+            tracing::error!(method, route, status, latency_ms, "request completed");
+        } else if status >= 400 || crate::telemetry::access_log_sampled() {
+            tracing::info!(method, route, status, latency_ms, "request completed");
         } else {
-            tracing::info!(method, route = %route, status, latency_ms, "request completed");
+            tracing::debug!(method, route, status, latency_ms, "request completed");
         }
     });
     response

@@ -5,11 +5,18 @@
 //! own collectors with [`Metrics::register`]. Label values are always bounded: matched route
 //! templates, never raw paths or ids.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use anyhow::Context;
 use prometheus::core::Collector;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
+    TextEncoder,
 };
+
+/// One request series: method, status and its two handles.
+type Series = (String, u16, IntCounter, Histogram);
 
 /// Request duration buckets in seconds, dense where latency objectives live (5 ms to 1 s).
 pub const LATENCY_BUCKETS: &[f64] = &[
@@ -25,6 +32,10 @@ pub struct Metrics {
     pub requests: IntCounterVec,
     /// `http_server_request_duration_seconds{service,method,route,status}`.
     pub duration: HistogramVec,
+    /// The handles of every request series seen, by route: a request finds its counter and
+    /// histogram without building label values or hashing them into the vectors.
+    /// Never waited for (`try_` locks): a request that finds it locked uses the vectors.
+    series: Arc<tokio::sync::RwLock<HashMap<String, Vec<Series>>>>,
 }
 
 impl Metrics {
@@ -54,6 +65,7 @@ impl Metrics {
             service,
             requests,
             duration,
+            series: Arc::default(),
         })
     }
 
@@ -72,10 +84,27 @@ impl Metrics {
 
     /// Records one served request.
     pub fn observe_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
-        let status = status.to_string();
-        let labels = [self.service, method, route, status.as_str()];
-        self.requests.with_label_values(&labels).inc();
-        self.duration.with_label_values(&labels).observe(seconds);
+        let matches = |(m, s, _, _): &&Series| m == method && *s == status;
+        if let Ok(series) = self.series.try_read()
+            && let Some((_, _, counter, histogram)) =
+                series.get(route).and_then(|s| s.iter().find(matches))
+        {
+            counter.inc();
+            histogram.observe(seconds);
+            return;
+        }
+        let status_text = status.to_string();
+        let labels = [self.service, method, route, status_text.as_str()];
+        let counter = self.requests.with_label_values(&labels);
+        let histogram = self.duration.with_label_values(&labels);
+        counter.inc();
+        histogram.observe(seconds);
+        if let Ok(mut series) = self.series.try_write() {
+            let of_route = series.entry(route.to_owned()).or_default();
+            if !of_route.iter().any(|s| matches(&s)) {
+                of_route.push((method.to_owned(), status, counter, histogram));
+            }
+        }
     }
 
     /// The registry in the Prometheus text exposition format.

@@ -27,8 +27,10 @@ pub enum CacheError {
 /// A cheap-to-clone Redis client for one service.
 #[derive(Clone)]
 pub struct RedisClient {
+    client: redis::Client,
     connection: ConnectionManager,
     prefix: Arc<str>,
+    connect_timeout: Duration,
     command_timeout: Duration,
 }
 
@@ -61,10 +63,12 @@ impl RedisClient {
             .set_response_timeout(Some(Duration::from_millis(settings.command_timeout_ms)))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
-        let connection = ConnectionManager::new_lazy_with_config(client, config)?;
+        let connection = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
         Ok(Self {
+            client,
             connection,
             prefix: settings.key_prefix.as_str().into(),
+            connect_timeout: Duration::from_millis(settings.connect_timeout_ms),
             command_timeout: Duration::from_millis(settings.command_timeout_ms),
         })
     }
@@ -113,6 +117,69 @@ impl RedisClient {
         .await
         .map_err(|_| CacheError::Timeout)?
         .map_err(CacheError::from)
+    }
+
+    /// Subscribes to `channel` (a full name: no prefix is added) on a connection of its own,
+    /// since a subscribed connection can run no other command. The stream ends when that
+    /// connection drops; the caller subscribes again.
+    pub async fn subscribe(&self, channel: &str) -> Result<redis::aio::PubSubStream, CacheError> {
+        let mut pubsub = tokio::time::timeout(self.connect_timeout, self.client.get_async_pubsub())
+            .await
+            .map_err(|_| CacheError::Timeout)??;
+        tokio::time::timeout(self.command_timeout, pubsub.subscribe(channel))
+            .await
+            .map_err(|_| CacheError::Timeout)??;
+        Ok(pubsub.into_on_message())
+    }
+
+    /// Calls `on_change` for every message on `channel`, and also whenever the subscription
+    /// is established, lost or re-established, since messages may have been missed around
+    /// those moments: what a cache emptied by `on_change` needs. The first subscription is
+    /// tried before this returns (within the connect and command timeouts), so what the caller
+    /// stores afterwards is not emptied by it; a task then keeps the subscription, subscribing
+    /// again with backoff while Redis is away.
+    pub async fn follow(
+        &self,
+        channel: String,
+        on_change: impl Fn() + Send + Sync + 'static,
+    ) -> tokio::task::JoinHandle<()> {
+        let first = self.subscribe(&channel).await;
+        if first.is_ok() {
+            on_change();
+        }
+        let redis = self.clone();
+        tokio::spawn(async move {
+            use futures::StreamExt as _;
+            let mut attempt = Some(first);
+            let mut delay = Duration::from_millis(100);
+            loop {
+                let subscribed = match attempt.take() {
+                    Some(first) => first,
+                    None => {
+                        let again = redis.subscribe(&channel).await;
+                        if again.is_ok() {
+                            on_change();
+                        }
+                        again
+                    }
+                };
+                match subscribed {
+                    Ok(mut messages) => {
+                        delay = Duration::from_millis(100);
+                        while messages.next().await.is_some() {
+                            on_change();
+                        }
+                        on_change();
+                        tracing::warn!(channel, "subscription dropped; subscribing again");
+                    }
+                    Err(err) => {
+                        tracing::warn!(channel, error = %err, "cannot subscribe");
+                    }
+                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        })
     }
 
     /// Readiness probe.

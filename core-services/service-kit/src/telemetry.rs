@@ -4,8 +4,14 @@
 //! (or plain text for local terminals), an OpenTelemetry layer that always assigns W3C trace ids,
 //! and an OTLP/HTTP exporter when an endpoint is configured (`OTEL_EXPORTER_OTLP_ENDPOINT`). [`extract_context`] and
 //! [`inject_current`] carry the trace across HTTP (and later, broker) hops as `traceparent`.
+//!
+//! Cheap on the hot path: log lines go through a bounded queue to a writer thread (a request
+//! never waits for stdout; lines beyond the queue are dropped), successful requests get an
+//! access log line one in `access_log_every` times, and new traces are recorded at
+//! `trace_sample_ratio` under a parent-based sampler.
 
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context as _;
 use http::HeaderMap;
@@ -16,7 +22,7 @@ use opentelemetry::{Context, global};
 use opentelemetry_otlp::WithExportConfig as _;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
@@ -30,10 +36,27 @@ use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::TelemetrySettings;
 
-/// Flushes pending spans when dropped; keep it alive for the life of `main`.
+/// One successful request in this many gets an `info` access log line (see
+/// [`access_log_sampled`]); set by [`init`], every request until then.
+static ACCESS_LOG_EVERY: AtomicU64 = AtomicU64::new(1);
+static ACCESS_LOG_COUNT: AtomicU64 = AtomicU64::new(0);
+
+/// Whether this successful request's access log line is one of the sampled ones.
+pub fn access_log_sampled() -> bool {
+    match ACCESS_LOG_EVERY.load(Ordering::Relaxed) {
+        0 => false,
+        1 => true,
+        every => ACCESS_LOG_COUNT
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(every),
+    }
+}
+
+/// Flushes pending spans and log lines when dropped; keep it alive for the life of `main`.
 #[derive(Debug)]
 pub struct TelemetryGuard {
     provider: SdkTracerProvider,
+    _logs: tracing_appender::non_blocking::WorkerGuard,
 }
 
 impl Drop for TelemetryGuard {
@@ -47,7 +70,12 @@ impl Drop for TelemetryGuard {
 /// Installs the global subscriber and propagator for `service`.
 pub fn init(service: &'static str, settings: &TelemetrySettings) -> anyhow::Result<TelemetryGuard> {
     global::set_text_map_propagator(TraceContextPropagator::new());
+    ACCESS_LOG_EVERY.store(settings.access_log_every, Ordering::Relaxed);
+    let ratio = settings.trace_sample_ratio.clamp(0.0, 1.0);
     let mut builder = SdkTracerProvider::builder()
+        .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
+            ratio,
+        ))))
         .with_resource(Resource::builder().with_service_name(service).build());
     if let Some(endpoint) = settings.otlp_endpoint.as_deref().filter(|e| !e.is_empty()) {
         let exporter = opentelemetry_otlp::SpanExporter::builder()
@@ -61,12 +89,18 @@ pub fn init(service: &'static str, settings: &TelemetrySettings) -> anyhow::Resu
     global::set_tracer_provider(provider.clone());
     let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer(service));
     let filter = EnvFilter::try_new(&settings.log_filter).context("invalid log filter")?;
+    let (writer, logs) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(true)
+        .buffered_lines_limit(settings.log_buffer_lines.max(1))
+        .thread_name("log-writer")
+        .finish(std::io::stdout());
     let fmt = if settings.json_logs {
         tracing_subscriber::fmt::layer()
             .event_format(JsonLines { service })
+            .with_writer(writer)
             .boxed()
     } else {
-        tracing_subscriber::fmt::layer().boxed()
+        tracing_subscriber::fmt::layer().with_writer(writer).boxed()
     };
     tracing_subscriber::registry()
         .with(filter)
@@ -74,7 +108,10 @@ pub fn init(service: &'static str, settings: &TelemetrySettings) -> anyhow::Resu
         .with(fmt)
         .try_init()
         .context("a global subscriber is already installed")?;
-    Ok(TelemetryGuard { provider })
+    Ok(TelemetryGuard {
+        provider,
+        _logs: logs,
+    })
 }
 
 /// The trace context a request carries in its `traceparent`/`tracestate` headers.

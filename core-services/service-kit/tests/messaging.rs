@@ -12,7 +12,8 @@ use lapin::types::FieldTable;
 use service_kit::messaging::{
     self, Consumer, Handler, HandlerError, Received, Relay, Topology, enqueue, ensure_schema,
 };
-use service_kit::testing::{TestDatabase, amqp_url};
+use service_kit::testing::{TcpProxy, TestDatabase, amqp_url};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::watch;
 
@@ -55,11 +56,19 @@ struct Fixture {
     stop: watch::Sender<bool>,
     metrics: service_kit::metrics::Metrics,
     messaging_metrics: messaging::MessagingMetrics,
+    /// Between the consumer and PostgreSQL, when the test asked for one.
+    db_link: Option<TcpProxy>,
     _db: TestDatabase,
 }
 
 impl Fixture {
     async fn new() -> Self {
+        Self::build(false).await
+    }
+
+    /// With `db_link`, the consumer reaches its database through a proxy the test can take
+    /// down, with a pool that gives up on a connection after 300 ms.
+    async fn build(db_link: bool) -> Self {
         let db = TestDatabase::create("messaging_test").await;
         let pool = PgPool::connect(&db.url).await.unwrap();
         ensure_schema(&pool).await.unwrap();
@@ -89,7 +98,25 @@ impl Fixture {
             prefetch: 1,
             metrics: Some(messaging_metrics.clone()),
         };
-        tokio::spawn(consumer.run(pool.clone(), amqp_url(), RecordStock, stop_rx));
+        let options: PgConnectOptions = db.url.parse().unwrap();
+        let db_link = if db_link {
+            let server = tokio::net::lookup_host((options.get_host(), options.get_port()))
+                .await
+                .unwrap()
+                .next()
+                .unwrap();
+            Some(TcpProxy::start(server).await)
+        } else {
+            None
+        };
+        let consumer_pool = match &db_link {
+            None => pool.clone(),
+            Some(proxy) => PgPoolOptions::new()
+                .max_connections(2)
+                .acquire_timeout(Duration::from_millis(300))
+                .connect_lazy_with(options.host("127.0.0.1").port(proxy.addr().port())),
+        };
+        tokio::spawn(consumer.run(consumer_pool, amqp_url(), RecordStock, stop_rx));
         Self {
             pool,
             topology,
@@ -98,6 +125,7 @@ impl Fixture {
             stop,
             metrics,
             messaging_metrics,
+            db_link,
             _db: db,
         }
     }
@@ -731,5 +759,98 @@ async fn any_attempt_header_is_handled_retried_or_parked_and_never_crashes_the_c
     );
     assert_eq!(fixture.metric(r#"outcome="retried""#), Some(2.0));
     assert_eq!(fixture.metric(r#"outcome="dead_lettered""#), Some(2.0));
+    fixture.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_message_on_its_last_attempt_outlives_an_outage_of_the_consumers_database() {
+    let fixture = Fixture::build(true).await;
+    let db_link = fixture.db_link.as_ref().unwrap();
+    db_link.down();
+    // On its last attempt (two retry delays, so attempt 3 is the last): a handler failure
+    // now would park it.
+    let body = Envelope::new(
+        "/inventory",
+        "LAST-1",
+        None,
+        StockLow {
+            sku: "LAST-1".into(),
+            available: 1,
+            threshold: 5,
+        },
+    )
+    .to_json()
+    .unwrap();
+    let mut headers = FieldTable::default();
+    headers.insert(
+        messaging::ATTEMPT_HEADER.into(),
+        lapin::types::AMQPValue::LongString("3".into()),
+    );
+    messaging::publish_confirmed(
+        &fixture.channel,
+        &fixture.topology.exchange,
+        "stock.low",
+        &body,
+        headers,
+        "m-last-1",
+    )
+    .await
+    .unwrap();
+    // The database stays unreachable until the message went round the retry queue at least
+    // three times: each time it costs no attempt, so it is never parked.
+    for _ in 0..200 {
+        if fixture
+            .metric(r#"outcome="retried""#)
+            .is_some_and(|n| n >= 3.0)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        fixture
+            .metric(r#"outcome="retried""#)
+            .is_some_and(|n| n >= 3.0),
+        "{:?}",
+        fixture.metric(r#"outcome="retried""#)
+    );
+    assert!(fixture.effects().await.is_empty());
+    db_link.up();
+    assert_eq!(fixture.wait_for_effects(1).await, ["LAST-1"]);
+    let parked = fixture
+        .channel
+        .basic_get(
+            fixture.topology.dlq().into(),
+            BasicGetOptions { no_ack: true },
+        )
+        .await
+        .unwrap();
+    assert!(parked.is_none(), "parked during the outage");
+    assert_eq!(fixture.metric(r#"outcome="dead_lettered""#), Some(0.0));
+    // A message that itself fails is still parked after its last attempt.
+    let mut tx = fixture.pool.begin().await.unwrap();
+    let poison = Envelope::new(
+        "/inventory",
+        "POISON-last",
+        None,
+        StockLow {
+            sku: "POISON-last".into(),
+            available: 1,
+            threshold: 5,
+        },
+    );
+    enqueue(&mut tx, &poison, "POISON-last").await.unwrap();
+    tx.commit().await.unwrap();
+    fixture
+        .relay()
+        .publish_pending(&fixture.channel)
+        .await
+        .unwrap();
+    let message = fixture.dead_letter().await.expect("a dead letter");
+    assert!(
+        error_header(&message).contains("gave up after 3 attempts"),
+        "{}",
+        error_header(&message)
+    );
     fixture.cleanup().await;
 }

@@ -54,6 +54,10 @@ fn spans_are_exported_to_the_configured_otlp_endpoint() {
         log_filter: "info".into(),
         json_logs: true,
         otlp_endpoint: Some(endpoint),
+        // Record every new trace (the default, 0, records only traces a caller sampled).
+        trace_sample_ratio: 1.0,
+        access_log_every: 1,
+        log_buffer_lines: 1024,
     };
     let guard = service_kit::telemetry::init("otlp-test-service", &settings).unwrap();
     {

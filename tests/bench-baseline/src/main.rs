@@ -2,6 +2,10 @@
 //! `cargo xtask bench` ("how fast can this machine serve this response at all?").
 //!
 //! Usage: `bench-baseline <port> <body-file>`.
+//!
+//! It installs the platform's telemetry with the services' settings (`APP__TELEMETRY__*`,
+//! defaults included), so both sides run at the same log level and sampling; the handler itself
+//! has nothing to log.
 
 use std::net::SocketAddr;
 
@@ -9,6 +13,12 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::http::header;
 use axum::routing::get;
+
+/// The settings it reads: the telemetry section.
+#[derive(Debug, serde::Deserialize)]
+struct Settings {
+    telemetry: service_kit::config::TelemetrySettings,
+}
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -18,6 +28,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .ok_or("usage: bench-baseline <port> <body-file>")?
         .parse()?;
     let body = Bytes::from(std::fs::read(args.next().ok_or("missing body file")?)?);
+    let settings: Settings = service_kit::config::load("bench-baseline", port, Ok)?;
+    let _telemetry = service_kit::telemetry::init("bench-baseline", &settings.telemetry)?;
     let handler = move || {
         let body = body.clone();
         async move { ([(header::CONTENT_TYPE, "application/json")], body) }

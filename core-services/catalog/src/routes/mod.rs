@@ -29,11 +29,7 @@ pub const CACHE_STATUS_HEADER: &str = "x-cache";
 /// A cacheable public response: 304 when the client's `If-None-Match` matches, else the body
 /// with its `ETag`.
 pub fn respond_cached(entry: Entry, request: &HeaderMap, lookup: Lookup) -> Response {
-    let status_label = match lookup {
-        Lookup::Hit => "hit",
-        Lookup::Miss => "miss",
-        Lookup::Error => "error",
-    };
+    let status_label = lookup.label();
     let etag =
         HeaderValue::from_str(&entry.etag).unwrap_or_else(|_| HeaderValue::from_static("\"0\""));
     let mut response = if if_none_match(request, &entry.etag) {

@@ -2,11 +2,18 @@ use redis::Commands;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{product_json, spawn_app};
+use std::time::{Duration, Instant};
+
+use crate::helpers::{TestApp, product_json, spawn_app, spawn_app_with};
+
+/// Without the in-process first level, so reads show what Redis holds.
+async fn redis_only() -> TestApp {
+    spawn_app_with(|settings, _| settings.cache.local_max_bytes = 0).await
+}
 
 #[tokio::test]
 async fn a_cached_product_is_served_from_redis_and_invalidated_by_an_update() {
-    let app = spawn_app().await;
+    let app = redis_only().await;
     let created = app
         .create_product(&product_json("cache-1", "Cached Kettle"))
         .await;
@@ -75,7 +82,7 @@ async fn a_cached_product_is_served_from_redis_and_invalidated_by_an_update() {
 
 #[tokio::test]
 async fn listing_pages_are_cached_and_any_write_makes_them_unreachable() {
-    let app = spawn_app().await;
+    let app = redis_only().await;
     app.create_product(&product_json("list-1", "First Product"))
         .await;
     assert_eq!(app.get("/products").await.headers()["x-cache"], "miss");
@@ -129,4 +136,91 @@ async fn concurrent_misses_for_one_product_store_one_entry() {
         .filter(|k| k.contains(":product:id:"))
         .collect();
     assert_eq!(keys.len(), 1, "{keys:?}");
+}
+
+#[tokio::test]
+async fn a_hot_product_is_served_from_memory_and_a_write_on_any_replica_drops_it() {
+    let app = spawn_app().await;
+    let created = app
+        .create_product(&product_json("hot-1", "Hot Kettle"))
+        .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let path = format!("/products/{id}");
+    assert_eq!(app.get(&path).await.headers()["x-cache"], "miss");
+    let local = app.get(&path).await;
+    assert_eq!(local.headers()["x-cache"], "local");
+    assert_eq!(
+        local.json::<serde_json::Value>().await.unwrap()["name"],
+        "Hot Kettle"
+    );
+    // Proof it is memory, not Redis: Redis loses everything and the answer stays.
+    let mut redis = app.redis.connection();
+    for key in app.redis.keys() {
+        let _: () = redis.del(&key).unwrap();
+    }
+    assert_eq!(app.get(&path).await.headers()["x-cache"], "local");
+
+    // A write on this replica: the next read is fresh at once.
+    let mut body = product_json("hot-1", "Hot Kettle v2");
+    body["price"] = json!({"amount": 2999, "currency": "EUR"});
+    let updated = app
+        .admin(Method::PUT, &format!("/admin/products/{id}"))
+        .header("if-match", "*")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(updated.status(), StatusCode::OK);
+    let fresh = app.get(&path).await;
+    assert_eq!(fresh.headers()["x-cache"], "miss");
+    assert_eq!(
+        fresh.json::<serde_json::Value>().await.unwrap()["name"],
+        "Hot Kettle v2"
+    );
+
+    // A second replica on the same database and Redis keeps the product in its memory; a
+    // write on the first reaches it through the invalidation channel within a second.
+    let database_url = app.database_url.clone();
+    let prefix = app.redis.prefix.clone();
+    let replica = spawn_app_with(move |settings, _| {
+        settings.database.url = database_url.into();
+        settings.redis.key_prefix = prefix;
+    })
+    .await;
+    // (Its subscription empties its memory once when it is established: read until it holds.)
+    let started = Instant::now();
+    while replica.get(&path).await.headers()["x-cache"] != "local" {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "never held locally"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    body["name"] = json!("Hot Kettle v3");
+    let updated = app
+        .admin(Method::PUT, &format!("/admin/products/{id}"))
+        .header("if-match", "*")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(updated.status(), StatusCode::OK);
+    let written = Instant::now();
+    loop {
+        let seen: serde_json::Value = replica.get(&path).await.json().await.unwrap();
+        if seen["name"] == "Hot Kettle v3" {
+            break;
+        }
+        assert!(
+            written.elapsed() < Duration::from_secs(1),
+            "the replica still served {} a second after the write",
+            seen["name"]
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains(r#"catalog_cache_lookups_total{cache="product",result="local"} 2"#),
+        "{metrics}"
+    );
 }

@@ -10,6 +10,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub state: AppState,
     pub redis: TestRedisPrefix,
+    /// The database this instance created (a second replica can share it).
+    pub database_url: String,
     shutdown: Option<oneshot::Sender<()>>,
     // Dropped last: the server must stop before its database goes.
     _db: TestDatabase,
@@ -36,6 +38,8 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings, &TestDatabase)
     settings.database.url = db.url.clone().into();
     settings.redis.url = service_kit::testing::redis_url().into();
     settings.redis.key_prefix = redis.prefix.clone();
+    // Unless `customize` points this instance at another one's database.
+    let database_url = db.url.clone();
     customize(&mut settings, &db);
     let app = Application::build(settings)
         .await
@@ -51,6 +55,7 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings, &TestDatabase)
         client: reqwest::Client::new(),
         state,
         redis,
+        database_url,
         shutdown: Some(tx),
         _db: db,
     }

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use service_kit::jwt::Claims;
 use users::domain::keys::KeyConfig;
 
-use crate::helpers::{Options, Platform, problem, spawn_platform};
+use crate::helpers::{Options, Platform, problem, refused_within_a_second, spawn_platform};
 
 fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
@@ -73,7 +73,7 @@ async fn register_login_use_refresh_logout_and_old_tokens_are_rejected() {
     assert_eq!(logout.status(), StatusCode::NO_CONTENT);
     // Both access tokens still carry valid signatures, but their session is gone.
     for token in [access, new_access] {
-        let response = platform.get("/api/v1/me", Some(token)).await;
+        let response = refused_within_a_second(&platform, token).await;
         assert_eq!(
             response.headers()["www-authenticate"],
             "Bearer error=\"invalid_token\""
@@ -114,9 +114,7 @@ async fn refresh_token_reuse_through_the_gateway_revokes_the_family() {
     .await;
     // The session is revoked: even the newest access token stops working.
     problem(
-        platform
-            .get("/api/v1/me", second["access_token"].as_str())
-            .await,
+        refused_within_a_second(&platform, second["access_token"].as_str().unwrap()).await,
         StatusCode::UNAUTHORIZED,
     )
     .await;
@@ -320,4 +318,79 @@ async fn wrong_password_and_unknown_email_look_the_same_through_the_gateway() {
     for field in ["type", "title", "status", "detail"] {
         assert_eq!(wrong[field], unknown[field], "{field}");
     }
+}
+
+#[tokio::test]
+async fn signed_in_browsing_verifies_a_token_once_and_checks_its_session_once_per_interval() {
+    // An interval no test run outlasts: every check after the first is answered from memory.
+    let platform = spawn_platform(Options {
+        session_check_ms: Some(600_000),
+        ..Options::default()
+    })
+    .await;
+    let (_, tokens) = platform.sign_up("browser@example.com").await;
+    let token = tokens["access_token"].as_str().unwrap();
+    for _ in 0..20 {
+        let response = platform.get("/api/v1/products", Some(token)).await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let metrics = platform.get("/metrics", None).await.text().await.unwrap();
+    assert!(
+        metrics.contains(r#"gateway_auth_checks_total{check="signature"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"gateway_auth_checks_total{check="session"} 1"#),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn with_session_checks_from_memory_a_logout_is_still_refused_within_a_second() {
+    let platform = spawn_platform(Options::default()).await;
+    let (_, tokens) = platform.sign_up("leaver@example.com").await;
+    let access = tokens["access_token"].as_str().unwrap();
+    // Warm: the token is verified and its session confirmed, both now held in memory.
+    for _ in 0..3 {
+        assert_eq!(
+            platform.get("/api/v1/me", Some(access)).await.status(),
+            StatusCode::OK
+        );
+    }
+    let logout = platform
+        .post(
+            "/api/v1/auth/logout",
+            json!({"refresh_token": tokens["refresh_token"]}),
+        )
+        .await;
+    assert_eq!(logout.status(), StatusCode::NO_CONTENT);
+    problem(
+        refused_within_a_second(&platform, access).await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_burst_of_first_signed_in_requests_is_accepted_while_the_key_set_is_fetched_once() {
+    // The deployed minimum between two fetches: the waiters may not fetch again themselves.
+    let platform = spawn_platform(Options {
+        jwks_min_refresh_ms: 10_000,
+        ..Options::default()
+    })
+    .await;
+    let (_, tokens) = platform.sign_up("burst@example.com").await;
+    let token = tokens["access_token"].as_str().unwrap().to_owned();
+    // The gateway has not seen a token yet: its key set is empty. 32 requests at once all find
+    // the key unknown; one fetches the set, the others wait for it and use it.
+    let requests = (0..32).map(|_| platform.get("/api/v1/me", Some(&token)));
+    let statuses: Vec<StatusCode> = futures::future::join_all(requests)
+        .await
+        .iter()
+        .map(reqwest::Response::status)
+        .collect();
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::OK),
+        "{statuses:?}"
+    );
 }

@@ -1,5 +1,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Json;
@@ -13,6 +15,10 @@ use users::domain::keys::KeyConfig;
 
 pub struct Platform {
     pub base: String,
+    /// catalog itself, for writes that do not pass through this gateway.
+    pub catalog_base: String,
+    /// Requests the `cacheable` stub upstream has answered.
+    pub cacheable_calls: Arc<AtomicUsize>,
     pub client: reqwest::Client,
     pub keys: Vec<KeyConfig>,
     pub issuer: String,
@@ -69,10 +75,71 @@ async fn stub(delay: Duration) -> (SocketAddr, oneshot::Sender<()>) {
     (addr, tx)
 }
 
+/// A stub upstream whose answers a shared cache may keep: `Cache-Control` from the `cc` query
+/// parameter (default `public, max-age=60`), `Vary` from `vary`, a fixed `ETag`; it counts
+/// the requests it answers.
+async fn cacheable() -> (SocketAddr, Arc<AtomicUsize>, oneshot::Sender<()>) {
+    #[derive(serde::Deserialize)]
+    struct Params {
+        cc: Option<String>,
+        vary: Option<String>,
+    }
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let app = axum::Router::new().route(
+        "/{*path}",
+        get(
+            move |axum::extract::Query(params): axum::extract::Query<Params>,
+                  headers: http::HeaderMap| {
+                let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+                async move {
+                    let lang = headers
+                        .get("accept-language")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned();
+                    let mut response = axum::response::IntoResponse::into_response(Json(
+                        json!({ "n": n, "lang": lang }),
+                    ));
+                    let h = response.headers_mut();
+                    h.insert(
+                        "cache-control",
+                        params
+                            .cc
+                            .unwrap_or_else(|| "public, max-age=60".into())
+                            .parse()
+                            .unwrap(),
+                    );
+                    h.insert("etag", "\"v1\"".parse().unwrap());
+                    if let Some(vary) = params.vary {
+                        h.insert("vary", vary.parse().unwrap());
+                    }
+                    response
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let tx = serve_with_shutdown(|rx| async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = rx.await;
+            })
+            .await;
+    });
+    (addr, calls, tx)
+}
+
 pub struct Options {
     pub keys: Vec<KeyConfig>,
     pub anonymous_quota: Quota,
+    pub authenticated_quota: Quota,
     pub gateway_redis_url: Option<String>,
+    /// `auth.session_check_ms`, when not the default.
+    pub session_check_ms: Option<u64>,
+    /// `auth.jwks_min_refresh_ms` (0 unless set: tests rotate keys at will).
+    pub jwks_min_refresh_ms: u64,
 }
 
 impl Default for Options {
@@ -83,7 +150,13 @@ impl Default for Options {
                 limit: 1000,
                 window_seconds: 60,
             },
+            authenticated_quota: Quota {
+                limit: 1000,
+                window_seconds: 60,
+            },
             gateway_redis_url: None,
+            session_check_ms: None,
+            jwks_min_refresh_ms: 0,
         }
     }
 }
@@ -130,6 +203,8 @@ pub async fn spawn_platform(options: Options) -> Platform {
     }));
 
     let (echo_addr, echo_stop) = stub(Duration::ZERO).await;
+    let (cacheable_addr, cacheable_calls, cacheable_stop) = cacheable().await;
+    shutdowns.push(cacheable_stop);
     let (slow_addr, slow_stop) = stub(Duration::from_secs(3)).await;
     shutdowns.push(echo_stop);
     shutdowns.push(slow_stop);
@@ -156,12 +231,18 @@ pub async fn spawn_platform(options: Options) -> Platform {
         .unwrap_or_else(service_kit::testing::redis_url)
         .into();
     settings.redis.key_prefix = format!("{}gateway:", redis.prefix);
+    settings.response_cache.invalidation_channel =
+        format!("{}catalog:cache:invalidated", redis.prefix);
     settings.auth.jwks_url = format!("http://{users_addr}/.well-known/jwks.json");
     settings.auth.issuer = users_settings.jwt.issuer.clone();
     settings.auth.audience = users_settings.jwt.audience.clone();
     settings.auth.session_key_prefix = session_prefix;
-    settings.auth.jwks_min_refresh_ms = 0;
+    settings.auth.jwks_min_refresh_ms = options.jwks_min_refresh_ms;
+    if let Some(ms) = options.session_check_ms {
+        settings.auth.session_check_ms = ms;
+    }
     settings.rate_limits.anonymous = options.anonymous_quota;
+    settings.rate_limits.authenticated = options.authenticated_quota;
     let upstream = |addr: SocketAddr, timeout_ms| UpstreamSettings {
         url: format!("http://{addr}"),
         timeout_ms,
@@ -177,6 +258,9 @@ pub async fn spawn_platform(options: Options) -> Platform {
         .insert("echo".into(), upstream(echo_addr, 5000));
     settings
         .upstreams
+        .insert("cacheable".into(), upstream(cacheable_addr, 5000));
+    settings
+        .upstreams
         .insert("slow".into(), upstream(slow_addr, 300));
     settings
         .upstreams
@@ -187,6 +271,8 @@ pub async fn spawn_platform(options: Options) -> Platform {
     let mut routes: Vec<Value> = serde_json::from_str(gateway::config::DEFAULT_ROUTES).unwrap();
     routes.push(json!({"prefix": "/api/v1/echo", "upstream": "echo", "target": "/echo", "access": "public"}));
     routes.push(json!({"prefix": "/api/v1/echo-private", "upstream": "echo", "target": "/echo", "access": "shopper"}));
+    routes.push(json!({"prefix": "/api/v1/cacheable", "upstream": "cacheable", "target": "/c", "access": "public"}));
+    routes.push(json!({"prefix": "/api/v1/cacheable-shopper", "upstream": "cacheable", "target": "/c", "access": "shopper"}));
     routes.push(json!({"prefix": "/api/v1/slow", "upstream": "slow", "target": "/slow", "access": "public"}));
     routes.push(json!({"prefix": "/api/v1/down", "upstream": "down", "target": "/down", "access": "public"}));
     routes.push(json!({"prefix": "/api/v1/garbled", "upstream": "garbled", "target": "/x", "access": "public"}));
@@ -203,6 +289,8 @@ pub async fn spawn_platform(options: Options) -> Platform {
 
     Platform {
         base,
+        catalog_base: format!("http://{catalog_addr}"),
+        cacheable_calls,
         client: reqwest::Client::new(),
         keys: options.keys,
         issuer: users_settings.jwt.issuer,
@@ -255,6 +343,25 @@ impl Platform {
             user["id"].as_str().unwrap().to_owned(),
             login.json().await.unwrap(),
         )
+    }
+}
+
+/// Polls `GET /api/v1/me` with `token` until it is refused; a revoked session must be refused
+/// within a second (`auth.session_check_ms`, 500 ms, is how long a confirmed session is
+/// trusted). Returns the refusal.
+pub async fn refused_within_a_second(platform: &Platform, token: &str) -> Response {
+    let revoked = std::time::Instant::now();
+    loop {
+        let response = platform.get("/api/v1/me", Some(token)).await;
+        if response.status() == StatusCode::UNAUTHORIZED {
+            return response;
+        }
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(
+            revoked.elapsed() < Duration::from_secs(1),
+            "a revoked session was still accepted after a second"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

@@ -4,5 +4,6 @@
 #![allow(clippy::unwrap_used, clippy::needless_pass_by_value)]
 
 mod auth;
+mod cache;
 mod helpers;
 mod resilience;

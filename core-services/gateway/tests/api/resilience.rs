@@ -95,20 +95,57 @@ async fn the_request_over_the_quota_gets_429_with_rate_limit_headers() {
 }
 
 #[tokio::test]
-async fn when_redis_goes_away_the_gateway_fails_open_and_counts_it() {
+async fn a_signed_in_caller_over_the_authenticated_quota_gets_429_while_others_go_on() {
+    let platform = spawn_platform(Options {
+        authenticated_quota: Quota {
+            limit: 3,
+            window_seconds: 60,
+        },
+        ..Options::default()
+    })
+    .await;
+    let (_, first) = platform.sign_up("busy@example.com").await;
+    let (_, second) = platform.sign_up("calm@example.com").await;
+    let busy = first["access_token"].as_str().unwrap();
+    let calm = second["access_token"].as_str().unwrap();
+    for i in 0..3 {
+        let response = platform.get("/api/v1/products", Some(busy)).await;
+        assert_eq!(response.status(), StatusCode::OK, "request {i}");
+        assert_eq!(
+            response.headers()["ratelimit-policy"],
+            "\"authenticated\";q=3;w=60"
+        );
+    }
+    let limited = platform.get("/api/v1/products", Some(busy)).await;
+    assert!(limited.headers().contains_key("retry-after"));
+    problem(limited, StatusCode::TOO_MANY_REQUESTS).await;
+    let other = platform.get("/api/v1/products", Some(calm)).await;
+    assert_eq!(other.status(), StatusCode::OK, "the quota is per subject");
+}
+
+#[tokio::test]
+async fn when_redis_goes_away_the_gateway_fails_open_and_the_anonymous_limit_still_holds() {
     let redis: std::net::SocketAddr = "127.0.0.1:6379".parse().unwrap();
     let proxy = TcpProxy::start(redis).await;
     let platform = spawn_platform(Options {
         anonymous_quota: Quota {
-            limit: 2,
+            limit: 3,
             window_seconds: 60,
         },
         gateway_redis_url: Some(format!("redis://{}", proxy.addr())),
         ..Options::default()
     })
     .await;
-    let limited = platform.get("/api/v1/products", None).await;
-    assert_eq!(limited.status(), StatusCode::OK);
+    // Registration is in the `auth` class, limited in Redis. (An invalid body: nothing is
+    // created, and users answers 422.)
+    let register = || {
+        platform.post(
+            "/api/v1/auth/register",
+            serde_json::json!({"email": "not an email", "password": "x", "name": ""}),
+        )
+    };
+    let limited = register().await;
+    assert_eq!(limited.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
         limited.headers().contains_key("ratelimit"),
         "Redis answers: the limiter runs"
@@ -116,8 +153,12 @@ async fn when_redis_goes_away_the_gateway_fails_open_and_counts_it() {
 
     proxy.cut();
     for _ in 0..5 {
-        let response = platform.get("/api/v1/products", None).await;
-        assert_eq!(response.status(), StatusCode::OK, "fail open");
+        let response = register().await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "fail open"
+        );
         assert!(!response.headers().contains_key("ratelimit"));
     }
     let metrics = platform.get("/metrics", None).await.text().await.unwrap();
@@ -125,6 +166,18 @@ async fn when_redis_goes_away_the_gateway_fails_open_and_counts_it() {
         metrics.contains(r#"gateway_redis_failures_total{purpose="rate_limit"} 5"#),
         "{metrics}"
     );
+    // The anonymous class is limited in the gateway's own memory: Redis gone or not, it holds
+    // (the /metrics call above was not routed, so it did not count).
+    for i in 0..3 {
+        let response = platform.get("/api/v1/products", None).await;
+        assert_eq!(response.status(), StatusCode::OK, "request {i}");
+        assert!(response.headers().contains_key("ratelimit"));
+    }
+    problem(
+        platform.get("/api/v1/products", None).await,
+        StatusCode::TOO_MANY_REQUESTS,
+    )
+    .await;
 }
 
 #[tokio::test]

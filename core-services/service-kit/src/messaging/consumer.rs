@@ -1,6 +1,8 @@
 //! The idempotent consumer: each delivery's effect and its event id (`processed_events`) are
 //! committed in one transaction, then the delivery is acked; failures go to the retry queues,
-//! then to the dead-letter queue.
+//! then to the dead-letter queue. An outage of the consumer's own database is not the
+//! message's fault: it costs no attempt, so however long it lasts it never parks a message
+//! (see [`HandlerError::Unavailable`]).
 //!
 //! Deliveries run concurrently, up to the prefetch, but never two of one aggregate at once:
 //! a delivery whose aggregate (the `x-aggregate-id` header the relay sets, else the event's
@@ -43,6 +45,43 @@ pub enum HandlerError {
     /// Will never work: dead-letter at once.
     #[error("permanent: {0}")]
     Permanent(String),
+    /// The consumer's own database could not be reached (pool timeout, broken connection,
+    /// server shutting down). The message is not at fault, so this costs it no attempt: it
+    /// waits out the first retry delay and comes again, as often as the outage lasts, and is
+    /// never parked for it.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl HandlerError {
+    /// A database error, classified: connection trouble is [`Unavailable`](Self::Unavailable),
+    /// anything else (a conflict, a constraint, a timeout inside a statement) is
+    /// [`Retryable`](Self::Retryable) and counts as an attempt.
+    pub fn database(err: &sqlx::Error) -> Self {
+        if database_unreachable(err) {
+            Self::Unavailable(format!("database unreachable: {err}"))
+        } else {
+            Self::Retryable(format!("database: {err}"))
+        }
+    }
+}
+
+/// Whether `err` says the database could not be reached or dropped the connection, as opposed
+/// to refusing what was asked of it.
+pub fn database_unreachable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // Class 08: connection exception; 57P01..57P03: the server is shutting down,
+            // crashed or not yet accepting connections.
+            code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03")
+        }),
+        _ => false,
+    }
 }
 
 /// One received event, before its payload is parsed by the handler.
@@ -59,7 +98,17 @@ pub struct Received {
 impl From<sqlx::Error> for HandlerError {
     /// Database trouble is worth retrying: the effect was rolled back with the transaction.
     fn from(err: sqlx::Error) -> Self {
-        Self::Retryable(format!("database: {err}"))
+        Self::database(&err)
+    }
+}
+
+impl From<MessagingError> for HandlerError {
+    /// An outbox write that failed is database trouble; anything else is worth a retry.
+    fn from(err: MessagingError) -> Self {
+        match err {
+            MessagingError::Database(err) => Self::database(&err),
+            other => Self::Retryable(other.to_string()),
+        }
     }
 }
 
@@ -320,7 +369,7 @@ impl<H: StagedHandler> Worker<H> {
             let label = match &outcome {
                 Outcome::Done => "handled",
                 Outcome::Duplicate => "duplicate",
-                Outcome::Retry(..) => "retried",
+                Outcome::Retry(_) => "retried",
                 Outcome::DeadLetter(_) => "dead_lettered",
             };
             metrics
@@ -337,20 +386,20 @@ impl<H: StagedHandler> Worker<H> {
         let parked = matches!(outcome, Outcome::DeadLetter(_));
         match outcome {
             Outcome::Done | Outcome::Duplicate => {}
-            Outcome::Retry(delay, error) => {
+            Outcome::Retry(retry) => {
                 let mut table = headers.cloned().unwrap_or_default();
                 table.insert(
                     ATTEMPT_HEADER.into(),
-                    AMQPValue::LongString(attempt.saturating_add(1).to_string().into()),
+                    AMQPValue::LongString(retry.attempt.to_string().into()),
                 );
                 table.insert(
                     ERROR_HEADER.into(),
-                    AMQPValue::LongString(LongString::from(error)),
+                    AMQPValue::LongString(LongString::from(retry.reason)),
                 );
                 publish_confirmed(
                     channel,
                     "",
-                    &consumer.topology.retry_queue(delay),
+                    &consumer.topology.retry_queue(retry.delay),
                     &delivery.data,
                     table,
                     &id,
@@ -386,13 +435,20 @@ impl<H: StagedHandler> Worker<H> {
     async fn process(&self, received: &Received) -> Outcome {
         let prepared = match self.handler.prepare(&self.pool, received).await {
             Ok(prepared) => prepared,
-            Err(HandlerError::Permanent(reason)) => return Outcome::DeadLetter(reason),
-            Err(HandlerError::Retryable(reason)) => {
-                return self.retry_or_give_up(received.attempt, reason);
+            Err(err) => return self.outcome_of(received.attempt, err),
+        };
+        let mut tx = match self.pool.begin().await {
+            Ok(tx) => tx,
+            // No connection to be had, whatever the error says (a timeout, a refusal, a
+            // server that hung up during the handshake): the database is unavailable.
+            Err(err) => {
+                return self.outcome_of(
+                    received.attempt,
+                    HandlerError::Unavailable(format!("database unreachable: {err}")),
+                );
             }
         };
         let result: Result<Outcome, sqlx::Error> = async {
-            let mut tx = self.pool.begin().await?;
             let fresh = sqlx::query(
                 "insert into processed_events (consumer, event_id) values ($1, $2) on conflict do nothing",
             )
@@ -411,14 +467,11 @@ impl<H: StagedHandler> Worker<H> {
                     tx.commit().await?;
                     Ok(Outcome::Done)
                 }
-                Err(HandlerError::Permanent(reason)) => Ok(Outcome::DeadLetter(reason)),
-                Err(HandlerError::Retryable(reason)) => Ok(self.retry_or_give_up(received.attempt, reason)),
+                Err(err) => Ok(self.outcome_of(received.attempt, err)),
             }
         }
         .await;
-        result.unwrap_or_else(|err| {
-            self.retry_or_give_up(received.attempt, format!("database: {err}"))
-        })
+        result.unwrap_or_else(|err| self.outcome_of(received.attempt, HandlerError::database(&err)))
     }
 
     async fn observe_dlq(&self, channel: &Channel) {
@@ -444,12 +497,35 @@ impl<H: StagedHandler> Worker<H> {
         }
     }
 
+    fn outcome_of(&self, attempt: u32, err: HandlerError) -> Outcome {
+        match err {
+            HandlerError::Permanent(reason) => Outcome::DeadLetter(reason),
+            HandlerError::Retryable(reason) => self.retry_or_give_up(attempt, reason),
+            HandlerError::Unavailable(reason) => {
+                match self.consumer.topology.retry_delays.first() {
+                    // The same attempt again, after the shortest delay.
+                    Some(delay) => Outcome::Retry(Retry {
+                        delay: *delay,
+                        attempt,
+                        reason,
+                    }),
+                    // No retry queues to wait in: the ordinary rule (parks at once).
+                    None => self.retry_or_give_up(attempt, reason),
+                }
+            }
+        }
+    }
+
     /// Attempt `n` waits `retry_delays[n - 1]` before the next; after the last, it is parked.
     fn retry_or_give_up(&self, attempt: u32, reason: String) -> Outcome {
         let delays = &self.consumer.topology.retry_delays;
         let index = usize::try_from(attempt.saturating_sub(1)).unwrap_or(usize::MAX);
         match delays.get(index) {
-            Some(delay) => Outcome::Retry(*delay, reason),
+            Some(delay) => Outcome::Retry(Retry {
+                delay: *delay,
+                attempt: attempt.saturating_add(1),
+                reason,
+            }),
             None => Outcome::DeadLetter(format!("gave up after {attempt} attempts: {reason}")),
         }
     }
@@ -458,8 +534,18 @@ impl<H: StagedHandler> Worker<H> {
 enum Outcome {
     Done,
     Duplicate,
-    Retry(Duration, String),
+    Retry(Retry),
     DeadLetter(String),
+}
+
+/// A delivery to park in a retry queue.
+struct Retry {
+    /// Which retry queue: how long it waits there.
+    delay: Duration,
+    /// The `x-attempt` it comes back with.
+    attempt: u32,
+    /// Why, for the `x-error` header.
+    reason: String,
 }
 
 #[cfg(test)]
@@ -506,5 +592,41 @@ mod tests {
             u32::MAX,
             "a huge attempt number is kept (and parked at once: it is past every retry)"
         );
+    }
+
+    #[test]
+    fn only_an_unreachable_database_is_spared_an_attempt() {
+        let io = || std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
+        for unreachable in [
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed,
+            sqlx::Error::Io(io()),
+        ] {
+            assert!(
+                matches!(
+                    HandlerError::from(unreachable),
+                    HandlerError::Unavailable(_)
+                ),
+                "an unreachable database is not the message's fault"
+            );
+        }
+        for refused in [
+            sqlx::Error::RowNotFound,
+            sqlx::Error::Protocol("bad".into()),
+        ] {
+            assert!(matches!(
+                HandlerError::from(refused),
+                HandlerError::Retryable(_)
+            ));
+        }
+        let outbox = MessagingError::Database(sqlx::Error::PoolTimedOut);
+        assert!(matches!(
+            HandlerError::from(outbox),
+            HandlerError::Unavailable(_)
+        ));
+        assert!(matches!(
+            HandlerError::from(MessagingError::Timeout),
+            HandlerError::Retryable(_)
+        ));
     }
 }

@@ -29,7 +29,9 @@ use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, PublisherConfirm};
 
-pub use consumer::{Consumer, Handler, HandlerError, Received, StagedHandler, attempt_of};
+pub use consumer::{
+    Consumer, Handler, HandlerError, Received, StagedHandler, attempt_of, database_unreachable,
+};
 pub use dead_letters::{DeadLetter, discard_dead_letters, list_dead_letters, replay_dead_letters};
 pub use metrics::MessagingMetrics;
 pub use outbox::{NOTIFY_CHANNEL, Relay, SCHEMA, enqueue, ensure_schema};
