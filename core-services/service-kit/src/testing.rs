@@ -263,3 +263,34 @@ pub fn write_exported_metrics(
     let list: Vec<&str> = names.iter().map(String::as_str).collect();
     std::fs::write(dir.join(file), list.join("\n") + "\n")
 }
+
+/// A loopback port for a server that a test starts later (a broker node, a service process).
+///
+/// `bind(":0")` hands out ports from the kernel's ephemeral range, the same range it uses for
+/// the local end of outgoing connections. Between the moment such a port is released and the
+/// moment the server binds it, any outgoing connection of a busy test run may take it, and the
+/// server then fails to start. The port returned here lies below that range, so only another
+/// listener could take it; it was free when this returned.
+pub fn server_port() -> u16 {
+    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32_768);
+    let low = 10_000_u16;
+    if ephemeral_start < low + 1_000 {
+        // An unusual range: nothing sits below it, so take what the kernel gives.
+        return std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .map(|addr| addr.port())
+            .expect("cannot bind a loopback port");
+    }
+    let span = u128::from(ephemeral_start - low);
+    for _ in 0..1_000 {
+        let offset = u16::try_from(uuid::Uuid::new_v4().as_u128() % span).unwrap_or(0);
+        let port = low + offset;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port between {low} and {ephemeral_start}");
+}

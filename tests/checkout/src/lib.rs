@@ -133,14 +133,6 @@ pub struct Platform {
     _databases: Vec<TestDatabase>,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 macro_rules! serve {
     ($app:expr, $shutdowns:expr, $servers:expr) => {{
         let app = $app;
@@ -256,7 +248,7 @@ impl Platform {
                 })
                 .await;
         }));
-        let payments_port = free_port();
+        let payments_port = service_kit::testing::server_port();
         let mut s = payments::config::Settings::load().unwrap();
         s.http.port = payments_port;
         s.database.url = payments_db.url.clone().into();
@@ -845,13 +837,42 @@ pub struct RabbitNode {
 }
 
 impl RabbitNode {
-    /// Starts the node and waits until it accepts AMQP connections.
+    /// Starts the node and waits until it accepts AMQP connections. A node that exits while
+    /// booting (its port taken, say) is started again on fresh ports, up to three times; one
+    /// that neither answers nor exits within 90 s fails the test with its own log.
     pub async fn start() -> Self {
         let id = Uuid::new_v4().simple().to_string();
         let node = format!("rtest{}@localhost", &id[..8]);
-        let amqp_port = free_port();
-        let dist_port = free_port();
         let dir = std::env::temp_dir().join(format!("rabbit-{id}"));
+        let mut attempt = 1;
+        loop {
+            let _ = std::fs::remove_dir_all(&dir);
+            let amqp_port = service_kit::testing::server_port();
+            let child = Self::spawn(&node, &dir, amqp_port);
+            let mut rabbit = Self {
+                node: node.clone(),
+                url: format!("amqp://guest:guest@127.0.0.1:{amqp_port}/%2f"),
+                dir: dir.clone(),
+                child,
+            };
+            match rabbit.boot(Duration::from_secs(90)).await {
+                Ok(()) => return rabbit,
+                Err(exit) if attempt < 3 => {
+                    eprintln!(
+                        "RabbitMQ node {node} exited while booting ({exit}); starting it again\n{}",
+                        rabbit.log_tail()
+                    );
+                    attempt += 1;
+                }
+                Err(reason) => panic!(
+                    "RabbitMQ node {node} did not start: {reason}\n{}",
+                    rabbit.log_tail()
+                ),
+            }
+        }
+    }
+
+    fn spawn(node: &str, dir: &std::path::Path, amqp_port: u16) -> std::process::Child {
         std::fs::create_dir_all(dir.join("mnesia")).unwrap();
         std::fs::create_dir_all(dir.join("log")).unwrap();
         std::fs::write(dir.join("enabled_plugins"), "[].\n").unwrap();
@@ -860,34 +881,63 @@ impl RabbitNode {
             format!("listeners.tcp.local = 127.0.0.1:{amqp_port}\nloopback_users = none\n"),
         )
         .unwrap();
+        let output = std::fs::File::create(dir.join("server.out")).unwrap();
+        let errors = output.try_clone().unwrap();
         // As root, the server script runs the broker as the `rabbitmq` user: let it write.
         let _ = std::process::Command::new("chown")
             .args(["-R", "rabbitmq:rabbitmq"])
-            .arg(&dir)
+            .arg(dir)
             .status();
-        let child = std::process::Command::new("rabbitmq-server")
-            .env("RABBITMQ_NODENAME", &node)
+        std::process::Command::new("rabbitmq-server")
+            .env("RABBITMQ_NODENAME", node)
             .env("RABBITMQ_CONFIG_FILE", dir.join("rabbitmq.conf"))
-            .env("RABBITMQ_DIST_PORT", dist_port.to_string())
+            .env(
+                "RABBITMQ_DIST_PORT",
+                service_kit::testing::server_port().to_string(),
+            )
             .env("RABBITMQ_MNESIA_BASE", dir.join("mnesia"))
             .env("RABBITMQ_MNESIA_DIR", dir.join("mnesia/node"))
             .env("RABBITMQ_FEATURE_FLAGS_FILE", dir.join("feature_flags"))
             .env("RABBITMQ_LOG_BASE", dir.join("log"))
             .env("RABBITMQ_ENABLED_PLUGINS_FILE", dir.join("enabled_plugins"))
             .env("RABBITMQ_PID_FILE", dir.join("pid"))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stdout(output)
+            .stderr(errors)
             .spawn()
-            .expect("rabbitmq-server must be installed (cargo xtask test installs it)");
-        let url = format!("amqp://guest:guest@127.0.0.1:{amqp_port}/%2f");
-        let rabbit = Self {
-            node,
-            url,
-            dir,
-            child,
-        };
-        rabbit.wait_accepting(Duration::from_secs(90)).await;
-        rabbit
+            .expect("rabbitmq-server must be installed (cargo xtask test installs it)")
+    }
+
+    /// Waits until the node accepts AMQP; `Err` says why not (it exited, or time ran out).
+    async fn boot(&mut self, within: Duration) -> Result<(), String> {
+        let deadline = tokio::time::Instant::now() + within;
+        while messaging::connect(&self.url).await.is_err() {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!("the server exited: {status}"));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(format!("no AMQP answer within {}s", within.as_secs()));
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        Ok(())
+    }
+
+    /// The end of the server's output and logs, for a failure message.
+    fn log_tail(&self) -> String {
+        let mut files = vec![self.dir.join("server.out")];
+        if let Ok(entries) = std::fs::read_dir(self.dir.join("log")) {
+            files.extend(entries.flatten().map(|e| e.path()));
+        }
+        files
+            .iter()
+            .filter_map(|path| {
+                let text = std::fs::read_to_string(path).ok()?;
+                let lines: Vec<&str> = text.lines().collect();
+                let tail = lines[lines.len().saturating_sub(30)..].join("\n");
+                Some(format!("--- {}\n{tail}", path.display()))
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     async fn wait_accepting(&self, within: Duration) {
@@ -895,8 +945,9 @@ impl RabbitNode {
         while messaging::connect(&self.url).await.is_err() {
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "RabbitMQ node {} did not start",
-                self.node
+                "RabbitMQ node {} did not accept connections again\n{}",
+                self.node,
+                self.log_tail()
             );
             tokio::time::sleep(Duration::from_millis(250)).await;
         }

@@ -10,16 +10,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use service_kit::testing::TcpProxy;
+use service_kit::testing::{TcpProxy, server_port};
 
 use crate::util::{is_root, step};
-
-/// A free loopback port (the OS picks it; it is free when this returns).
-pub fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
 
 fn wait_port(name: &str, port: u16, within: Duration) -> anyhow::Result<()> {
     let started = Instant::now();
@@ -93,7 +86,7 @@ impl Postgres {
     /// `initdb` in `dir` (trust authentication on loopback only) and start.
     pub fn start(dir: &Path) -> anyhow::Result<Self> {
         let bin = postgres_bin()?;
-        let port = free_port()?;
+        let port = server_port();
         let data = dir.join("pg");
         fs::create_dir_all(&data)?;
         if is_root() {
@@ -187,7 +180,7 @@ impl Redis {
     /// Starts it.
     pub fn start(dir: &Path) -> anyhow::Result<Self> {
         let mut redis = Self {
-            port: free_port()?,
+            port: server_port(),
             log: dir.join("redis.log"),
             child: None,
         };
@@ -266,7 +259,7 @@ impl Rabbit {
         fs::create_dir_all(dir.join("mnesia"))?;
         fs::create_dir_all(dir.join("log"))?;
         fs::write(dir.join("enabled_plugins"), "[].\n")?;
-        let port = free_port()?;
+        let port = server_port();
         fs::write(
             dir.join("rabbitmq.conf"),
             format!("listeners.tcp.local = 127.0.0.1:{port}\nloopback_users = none\n"),
@@ -281,7 +274,7 @@ impl Rabbit {
         let mut rabbit = Self {
             node: format!("chaos{id}@localhost"),
             port,
-            dist_port: free_port()?,
+            dist_port: server_port(),
             dir,
             child: None,
         };
@@ -408,7 +401,7 @@ impl Moto {
     /// Starts moto and its proxy.
     pub async fn start(dir: &Path) -> anyhow::Result<Self> {
         let bin = crate::tools::venv("moto", &[crate::aws::MOTO])?;
-        let port = free_port()?;
+        let port = server_port();
         let log = File::create(dir.join("moto.log"))?;
         let child = Command::new(bin.join("moto_server"))
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])

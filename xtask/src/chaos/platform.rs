@@ -14,11 +14,11 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use service_kit::testing::TcpProxy;
+use service_kit::testing::{TcpProxy, server_port};
 use tokio::sync::{Mutex, watch};
 use tokio::task::JoinHandle;
 
-use super::cluster::{Moto, Postgres, Rabbit, Redis, free_port};
+use super::cluster::{Moto, Postgres, Rabbit, Redis};
 use crate::stack::SERVICES;
 use crate::util::{step, target_dir};
 
@@ -183,13 +183,10 @@ impl Platform {
         let env_file = dir.join("functions.env");
         let (topology, created) =
             crate::functions::prepare_at(&moto.url, &moto.endpoint(), &env_file).await?;
-        let lambda_port = free_port()?;
+        let lambda_port = server_port();
         let lambda = format!("http://127.0.0.1:{lambda_port}");
 
-        let ports: BTreeMap<&str, u16> = SERVICES
-            .iter()
-            .map(|s| Ok((s.name, free_port()?)))
-            .collect::<anyhow::Result<_>>()?;
+        let ports: BTreeMap<&str, u16> = SERVICES.iter().map(|s| (s.name, server_port())).collect();
         let url = |name: &str| format!("http://127.0.0.1:{}", ports[name]);
         let profile = if release { "release" } else { "debug" };
         let (stop, stop_rx) = watch::channel(false);

@@ -92,14 +92,6 @@ pub async fn admin_token_for(platform: &Platform) -> String {
     tokens["access_token"].as_str().unwrap().to_owned()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -193,7 +185,7 @@ impl Chain {
         let chain_aws = function_kit::aws::for_endpoint(&endpoint).await;
 
         // The functions, each invoked as in AWS.
-        let port = free_port();
+        let port = service_kit::testing::server_port();
         let lambda = format!("http://127.0.0.1:{port}");
         let env_dir = std::env::temp_dir().join(format!("serverless-{id}"));
         std::fs::create_dir_all(&env_dir).unwrap();
