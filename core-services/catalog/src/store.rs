@@ -10,7 +10,9 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::domain::category::{CategoryInput, CategoryRow};
-use crate::domain::listing::{After, ListQuery, Sort, StatusFilter};
+use crate::domain::listing::{
+    After, CloseWords, ListQuery, Next, Sort, StatusFilter, close_word_tsquery,
+};
 use crate::domain::product::{Price, Product, ProductDraft};
 
 const PRODUCT_COLUMNS: &str = "p.id, p.sku, p.name, p.description, p.brand, c.slug as category, \
@@ -59,6 +61,22 @@ impl From<ProductRow> for Product {
             updated_at: row.updated_at,
         }
     }
+}
+
+/// Matches ranked for relevance at most: beyond a common word's first thousand matches a
+/// search ranks no further (see `Store::list_matching`).
+const RANK_WINDOW: i64 = 1_000;
+
+/// Known words close to one query word that a search also tries.
+const CLOSE_WORDS_PER_TERM: i64 = 3;
+
+/// How a search matches text: the query's own words, or those and their close words.
+#[derive(Debug, Clone, Copy)]
+struct TextMatch<'a> {
+    /// The query as typed.
+    q: &'a str,
+    /// The query words or their close words.
+    close: Option<&'a CloseWords>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -165,28 +183,118 @@ impl Store {
         Ok(row.map(Product::from))
     }
 
-    /// One page of a listing or search, and the position after its last row when more follow.
+    /// One page of a listing or search, and where the next page starts when more follow.
+    ///
+    /// A search matches the query's words exactly (full text, stemmed). When a short query's
+    /// exact words fill less than the first page, the page is searched again with the known
+    /// words close to each query word (typos, a word still being typed), and the cursor keeps
+    /// that choice for the pages after it.
     #[tracing::instrument(skip_all, fields(sort = ?query.sort, q = query.q.is_some()))]
-    pub async fn list(&self, query: &ListQuery) -> Result<(Vec<Product>, Option<After>), ApiError> {
+    pub async fn list(&self, query: &ListQuery) -> Result<(Vec<Product>, Option<Next>), ApiError> {
+        let Some(q) = query.q.as_deref() else {
+            return self.list_matching(query, None).await;
+        };
+        if query.close_words {
+            let close = self.close_words(query).await?;
+            return self
+                .list_matching(
+                    query,
+                    Some(TextMatch {
+                        q,
+                        close: close.as_ref(),
+                    }),
+                )
+                .await;
+        }
+        let exact = self
+            .list_matching(query, Some(TextMatch { q, close: None }))
+            .await?;
+        if query.after.is_some() || exact.0.len() >= query.limit as usize || !query.is_short_query()
+        {
+            return Ok(exact);
+        }
+        match self.close_words(query).await? {
+            Some(close) => {
+                self.list_matching(
+                    query,
+                    Some(TextMatch {
+                        q,
+                        close: Some(&close),
+                    }),
+                )
+                .await
+            }
+            None => Ok(exact),
+        }
+    }
+
+    /// The query words and the known words close to each (see `search_words` in the
+    /// migrations); `None` when the query has no words to look up.
+    async fn close_words(&self, query: &ListQuery) -> Result<Option<CloseWords>, ApiError> {
+        let terms = query.close_word_terms();
+        if terms.is_empty() {
+            return Ok(None);
+        }
+        // `<%` is word similarity above `pg_trgm.word_similarity_threshold` (set on the pool),
+        // served by the lexicon's trigram index.
+        let rows: Vec<(i64, String)> = sqlx::query_as(
+            "select q.ord, s.word from unnest($1::text[]) with ordinality as q(term, ord) \
+             cross join lateral (select word from search_words where q.term <% word \
+             order by word_similarity(q.term, word) desc, similarity(q.term, word) desc, word \
+             limit $2) s",
+        )
+        .bind(&terms)
+        .bind(CLOSE_WORDS_PER_TERM)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut close: Vec<(String, Vec<String>)> =
+            terms.into_iter().map(|t| (t, Vec::new())).collect();
+        for (ord, word) in rows {
+            let slot = usize::try_from(ord - 1).ok().and_then(|i| close.get_mut(i));
+            if let Some((_, words)) = slot {
+                words.push(word);
+            }
+        }
+        Ok(close_word_tsquery(&close))
+    }
+
+    async fn list_matching(
+        &self,
+        query: &ListQuery,
+        text: Option<TextMatch<'_>>,
+    ) -> Result<(Vec<Product>, Option<Next>), ApiError> {
+        // Ranking reads every matching row's tsvector: over a million products a common word
+        // matches tens of thousands. Relevance is ranked within the first RANK_WINDOW matches
+        // the index finds, which bounds the work.
+        let windowed = text.is_some() && query.sort == Sort::Relevance;
         let mut sql = QueryBuilder::<Postgres>::new("select ");
         sql.push(PRODUCT_COLUMNS).push(", ");
-        push_rank(&mut sql, query);
-        sql.push(" as rank from products p left join categories c on c.id = p.category_id where ");
+        push_rank(&mut sql, text);
+        sql.push(" as rank from ");
+        if windowed {
+            sql.push("(select * from products p where ");
+        } else {
+            sql.push("products p left join categories c on c.id = p.category_id where ");
+        }
         sql.push(match query.status {
             StatusFilter::Active => Visibility::Public.condition(),
             StatusFilter::Inactive => "p.deleted_at is null and not p.active",
             StatusFilter::All => Visibility::Admin.condition(),
         });
-
-        if let Some(q) = &query.q {
-            sql.push(" and (p.search @@ websearch_to_tsquery('english', ")
-                .push_bind(q.clone())
-                .push(")");
-            if query.is_short_query() {
-                // Typo tolerance: `<%` is word similarity, served by the trigram index.
-                sql.push(" or ").push_bind(q.clone()).push(" <% p.name");
+        match text {
+            Some(TextMatch { q, close: None }) => {
+                sql.push(" and p.search @@ websearch_to_tsquery('english', ")
+                    .push_bind(q.to_owned())
+                    .push(")");
             }
-            sql.push(")");
+            Some(TextMatch {
+                close: Some(close), ..
+            }) => {
+                sql.push(" and p.search @@ to_tsquery('english', ")
+                    .push_bind(close.any.clone())
+                    .push(")");
+            }
+            None => {}
         }
         if let Some(category) = &query.category {
             sql.push(
@@ -220,6 +328,11 @@ impl Store {
                 .push(" = ")
                 .push_bind(value.clone());
         }
+        if windowed {
+            sql.push(" limit ")
+                .push_bind(RANK_WINDOW)
+                .push(") p left join categories c on c.id = p.category_id where true");
+        }
         match query.after {
             Some(After::Newest { created_at, id }) => {
                 sql.push(" and (p.created_at, p.id) < (")
@@ -242,7 +355,7 @@ impl Store {
             }
             Some(After::Relevance { rank, id }) => {
                 sql.push(" and (");
-                push_rank(&mut sql, query);
+                push_rank(&mut sql, text);
                 sql.push(", p.id) < (")
                     .push_bind(rank)
                     .push(", ")
@@ -262,27 +375,30 @@ impl Store {
         let mut rows: Vec<ListedRow> = sql.build_query_as().fetch_all(&self.pool).await?;
         let more = rows.len() > query.limit as usize;
         rows.truncate(query.limit as usize);
-        let after = if more {
-            rows.last().map(|last| match query.sort {
-                Sort::Newest => After::Newest {
-                    created_at: last.product.created_at,
-                    id: last.product.id,
+        let next = if more {
+            rows.last().map(|last| Next {
+                after: match query.sort {
+                    Sort::Newest => After::Newest {
+                        created_at: last.product.created_at,
+                        id: last.product.id,
+                    },
+                    Sort::PriceAsc | Sort::PriceDesc => After::Price {
+                        amount: last.product.price_amount,
+                        id: last.product.id,
+                    },
+                    Sort::Relevance => After::Relevance {
+                        rank: last.rank,
+                        id: last.product.id,
+                    },
                 },
-                Sort::PriceAsc | Sort::PriceDesc => After::Price {
-                    amount: last.product.price_amount,
-                    id: last.product.id,
-                },
-                Sort::Relevance => After::Relevance {
-                    rank: last.rank,
-                    id: last.product.id,
-                },
+                close_words: text.is_some_and(|t| t.close.is_some()),
             })
         } else {
             None
         };
         Ok((
             rows.into_iter().map(|r| Product::from(r.product)).collect(),
-            after,
+            next,
         ))
     }
 
@@ -511,20 +627,26 @@ impl Store {
 }
 
 /// The rank expression; constant zero without a search query so every listing has a `rank`.
-fn push_rank(sql: &mut QueryBuilder<Postgres>, query: &ListQuery) {
-    let Some(q) = &query.q else {
+/// With close words, a product that has the exact words, or words that start as typed, ranks
+/// above one that has only close ones.
+fn push_rank(sql: &mut QueryBuilder<Postgres>, text: Option<TextMatch<'_>>) {
+    let Some(text) = text else {
         sql.push("0::real");
         return;
     };
     sql.push(format_args!(
         "(ts_rank_cd({RANK_WEIGHTS}, p.search, websearch_to_tsquery('english', "
     ))
-    .push_bind(q.clone())
+    .push_bind(text.q.to_owned())
     .push("))");
-    if query.is_short_query() {
-        sql.push(" + word_similarity(")
-            .push_bind(q.clone())
-            .push(", p.name)");
+    if let Some(close) = text.close {
+        for tsquery in [&close.typed, &close.any] {
+            sql.push(format_args!(
+                " + ts_rank_cd({RANK_WEIGHTS}, p.search, to_tsquery('english', "
+            ))
+            .push_bind(tsquery.clone())
+            .push("))");
+        }
     }
     sql.push(")::real");
 }

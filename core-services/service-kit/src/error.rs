@@ -278,6 +278,14 @@ impl From<sqlx::Error> for ApiError {
                 }
                 _ => {}
             }
+            // 57014 query_canceled: the statement timeout ended a query that took too long.
+            // The request was sound and may succeed later; nothing was changed.
+            if db.code().as_deref() == Some("57014") {
+                tracing::warn!(error = %db.message(), "a database statement timed out");
+                return Self::Unavailable(
+                    "the database took too long to answer; try again shortly".into(),
+                );
+            }
         }
         if matches!(err, sqlx::Error::PoolTimedOut) {
             return Self::Unavailable("the database is not answering".into());

@@ -87,12 +87,25 @@ pub enum After {
     },
 }
 
+/// Where the next page starts, and how its search words are matched.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Next {
+    /// The position after the last row of this page.
+    pub after: After,
+    /// Whether the search matched words close to the query's (typos), which it does when the
+    /// exact words fill less than the first page; every later page matches the same way.
+    pub close_words: bool,
+}
+
 #[derive(Serialize, Deserialize)]
 struct CursorBody {
     /// Fingerprint of the query the cursor belongs to.
     f: String,
     /// The position.
     a: After,
+    /// Close words matched too ([`Next::close_words`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    w: bool,
 }
 
 /// Which products a listing includes (soft-deleted ones never).
@@ -163,6 +176,8 @@ pub struct ListQuery {
     pub after: Option<After>,
     /// The cursor as received (part of the cache key).
     pub raw_cursor: Option<String>,
+    /// Whether the cursor says the search matches close words too ([`Next::close_words`]).
+    pub close_words: bool,
 }
 
 impl ListQuery {
@@ -296,9 +311,12 @@ impl ListQuery {
             limit: limit.unwrap_or(DEFAULT_LIMIT),
             after: None,
             raw_cursor: None,
+            close_words: false,
         };
         if let Some(raw) = cursor {
-            parsed.after = Some(parsed.decode_cursor(&raw)?);
+            let (after, close_words) = parsed.decode_cursor(&raw)?;
+            parsed.after = Some(after);
+            parsed.close_words = close_words && parsed.is_short_query();
             parsed.raw_cursor = Some(raw);
         }
         Ok(parsed)
@@ -365,16 +383,17 @@ impl ListQuery {
         )
     }
 
-    /// The cursor for the page after the one ending at `after`.
-    pub fn encode_cursor(&self, after: After) -> String {
+    /// The cursor for the page that starts at `next`.
+    pub fn encode_cursor(&self, next: Next) -> String {
         let body = CursorBody {
             f: self.fingerprint(),
-            a: after,
+            a: next.after,
+            w: next.close_words,
         };
         URL_SAFE_NO_PAD.encode(serde_json::to_vec(&body).unwrap_or_default())
     }
 
-    fn decode_cursor(&self, raw: &str) -> Result<After, ApiError> {
+    fn decode_cursor(&self, raw: &str) -> Result<(After, bool), ApiError> {
         let invalid = || ApiError::bad_field("cursor", "is not a cursor this API issued");
         let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| invalid())?;
         let body: CursorBody = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
@@ -398,8 +417,73 @@ impl ListQuery {
         {
             return Err(invalid());
         }
-        Ok(body.a)
+        Ok((body.a, body.w))
     }
+
+    /// The search words (letters and digits, lower case) that close-word matching looks up,
+    /// at most [`MAX_CLOSE_WORDS`]; empty unless this is a short query.
+    pub fn close_word_terms(&self) -> Vec<String> {
+        if !self.is_short_query() {
+            return Vec::new();
+        }
+        let mut terms: Vec<String> = self
+            .q
+            .as_deref()
+            .unwrap_or_default()
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .collect();
+        terms.dedup();
+        terms.truncate(MAX_CLOSE_WORDS);
+        terms
+    }
+}
+
+/// Query words close-word matching looks up at most.
+pub const MAX_CLOSE_WORDS: usize = 6;
+
+/// The `to_tsquery` texts of a search that tolerates typos.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloseWords {
+    /// Every term as typed, as a prefix when it has at least three letters (someone still
+    /// typing): ranks what starts with the typed words above what is merely close.
+    pub typed: String,
+    /// Every term (all of them, as the exact search does), each as typed or by one of its
+    /// known close words: what the search matches.
+    pub any: String,
+}
+
+/// The [`CloseWords`] of `terms`, each with its known close words. Terms and close words are
+/// letters and digits only, so quoting each in `'...'` is all the escaping `to_tsquery`
+/// needs; anything else is left out.
+pub fn close_word_tsquery(terms: &[(String, Vec<String>)]) -> Option<CloseWords> {
+    let quoted = |w: &str| -> Option<String> {
+        (!w.is_empty() && w.chars().all(char::is_alphanumeric)).then(|| format!("'{w}'"))
+    };
+    let mut typed = Vec::new();
+    let mut any = Vec::new();
+    for (term, close) in terms {
+        let Some(own) = quoted(term) else { continue };
+        let own = if term.chars().count() >= 3 {
+            format!("{own}:*")
+        } else {
+            own
+        };
+        let mut options = vec![own.clone()];
+        options.extend(
+            close
+                .iter()
+                .filter(|w| *w != term)
+                .filter_map(|w| quoted(w)),
+        );
+        typed.push(own);
+        any.push(format!("({})", options.join(" | ")));
+    }
+    (!any.is_empty()).then(|| CloseWords {
+        typed: typed.join(" & "),
+        any: any.join(" & "),
+    })
 }
 
 fn parse_amount(field: &str, value: &str) -> Result<i64, ApiError> {
@@ -459,6 +543,47 @@ mod tests {
     }
 
     #[test]
+    fn close_word_queries_keep_every_term_and_quote_only_plain_words() {
+        let query = ListQuery::parse(Some("q=Hedphones+t-shirt")).unwrap();
+        assert_eq!(query.close_word_terms(), ["hedphones", "t", "shirt"]);
+        assert!(
+            ListQuery::parse(Some("q=a+b+c+d"))
+                .unwrap()
+                .close_word_terms()
+                .is_empty()
+        );
+        let terms = vec![
+            ("hedphones".to_owned(), vec!["headphones".to_owned()]),
+            ("tv".to_owned(), vec!["tv".to_owned()]),
+            ("it's".to_owned(), vec![]),
+        ];
+        assert_eq!(
+            close_word_tsquery(&terms).unwrap(),
+            CloseWords {
+                typed: "'hedphones':* & 'tv'".to_owned(),
+                any: "('hedphones':* | 'headphones') & ('tv')".to_owned(),
+            }
+        );
+        assert_eq!(close_word_tsquery(&[]), None);
+    }
+
+    #[test]
+    fn a_cursor_keeps_whether_close_words_matched() {
+        let query = ListQuery::parse(Some("q=kettel&limit=3")).unwrap();
+        let after = After::Relevance {
+            rank: 0.5,
+            id: Uuid::nil(),
+        };
+        for close_words in [false, true] {
+            let cursor = query.encode_cursor(Next { after, close_words });
+            let next =
+                ListQuery::parse(Some(&format!("q=kettel&limit=3&cursor={cursor}"))).unwrap();
+            assert_eq!(next.after, Some(after));
+            assert_eq!(next.close_words, close_words);
+        }
+    }
+
+    #[test]
     fn bad_parameters_name_themselves() {
         assert_eq!(
             field_of(ListQuery::parse(Some("limit=0")).unwrap_err()),
@@ -513,7 +638,10 @@ mod tests {
             amount: 1999,
             id: Uuid::now_v7(),
         };
-        let cursor = first.encode_cursor(after);
+        let cursor = first.encode_cursor(Next {
+            after,
+            close_words: false,
+        });
         let next =
             ListQuery::parse(Some(&format!("sort=price_asc&brand=acme&cursor={cursor}"))).unwrap();
         assert_eq!(next.after, Some(after));
@@ -543,9 +671,12 @@ mod tests {
             ListQuery::parse(None).unwrap().fingerprint()
         );
         // A cursor for all products does not continue a listing of inactive ones.
-        let cursor = admin.encode_cursor(After::Newest {
-            created_at: time::OffsetDateTime::UNIX_EPOCH,
-            id: Uuid::now_v7(),
+        let cursor = admin.encode_cursor(Next {
+            after: After::Newest {
+                created_at: time::OffsetDateTime::UNIX_EPOCH,
+                id: Uuid::now_v7(),
+            },
+            close_words: false,
         });
         let other = ListQuery::parse_for(
             Some(&format!("status=inactive&cursor={cursor}")),

@@ -115,7 +115,7 @@ pub async fn list_products(
     let (items, after) = state.store.list(&query).await?;
     Ok(Json(ProductPage {
         items,
-        next_cursor: after.map(|a| query.encode_cursor(a)),
+        next_cursor: after.map(|next| query.encode_cursor(next)),
     }))
 }
 

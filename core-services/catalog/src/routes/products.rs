@@ -140,7 +140,7 @@ pub async fn list_products(
             let (items, after) = store.list(&query).await?;
             let page = ProductPage {
                 items,
-                next_cursor: after.map(|a| query.encode_cursor(a)),
+                next_cursor: after.map(|next| query.encode_cursor(next)),
             };
             let body = serde_json::to_vec(&page).map_err(|e| ApiError::Internal(e.into()))?;
             let etag = format!("\"{:016x}\"", fnv1a(&body));

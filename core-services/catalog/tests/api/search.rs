@@ -1,6 +1,8 @@
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, spawn_app};
+use reqwest::{Method, StatusCode};
+
+use crate::helpers::{TestApp, product_json, spawn_app};
 
 fn product(
     sku: &str,
@@ -148,6 +150,77 @@ async fn short_queries_tolerate_typos() {
     );
     assert_eq!(skus(&app.get_json("/products?q=speakr").await), ["SP-1"]);
     assert!(skus(&app.get_json("/products?q=zzzzqqq").await).is_empty());
+}
+
+#[tokio::test]
+async fn a_word_being_typed_matches_as_a_prefix_and_exact_words_rank_first() {
+    let app = spawn_app().await;
+    app.import(vec![
+        product_json("LS-1", "Linen Lampshade"),
+        product_json("FL-1", "Oak Floor Lamp"),
+    ])
+    .await;
+    // "lamp" is a word of FL-1; it is also how "lampshade" starts.
+    assert_eq!(
+        skus(&app.get_json("/products?q=lamp").await),
+        ["FL-1", "LS-1"]
+    );
+    // "lampsh" starts "lampshade"; "lamp" is a close word, so FL-1 follows.
+    assert_eq!(skus(&app.get_json("/products?q=lampsh").await)[0], "LS-1");
+    assert!(skus(&app.get_json("/products?q=zzzzqqq").await).is_empty());
+}
+
+#[tokio::test]
+async fn pages_of_a_misspelt_search_keep_matching_close_words_to_the_end() {
+    let app = spawn_app().await;
+    app.import(
+        (0..7)
+            .map(|i| product_json(&format!("KT-{i}"), &format!("Enamel Kettle {i}")))
+            .collect(),
+    )
+    .await;
+    app.import(vec![product_json("MUG-1", "Enamel Mug")]).await;
+    // The first page of three finds no exact "kettel"; its cursor carries the close-word
+    // matching, so the pages after it continue the same result list.
+    let found: Vec<String> = app
+        .all_pages("q=kettel&limit=3")
+        .await
+        .iter()
+        .map(|p| p["sku"].as_str().unwrap().to_owned())
+        .collect();
+    let mut sorted = found.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        (0..7).map(|i| format!("KT-{i}")).collect::<Vec<_>>(),
+        "{found:?}"
+    );
+    // With enough exact matches for a page, nothing close is mixed in.
+    let exact = app.get_json("/products?q=enamel&limit=3").await;
+    assert_eq!(skus(&exact).len(), 3);
+    assert!(exact["next_cursor"].is_string());
+}
+
+#[tokio::test]
+async fn words_of_new_and_renamed_products_are_learnt_for_typos() {
+    let app = spawn_app().await;
+    let created = app
+        .create_product(&product_json("ZZ-1", "Zanzibar Teapot"))
+        .await;
+    assert_eq!(skus(&app.get_json("/products?q=zanzibr").await), ["ZZ-1"]);
+
+    let id = created["id"].as_str().unwrap();
+    let mut renamed = product_json("ZZ-1", "Quokka Teapot");
+    renamed["description"] = json!("A teapot");
+    let response = app
+        .admin(Method::PUT, &format!("/admin/products/{id}"))
+        .header("if-match", "\"1\"")
+        .json(&renamed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(skus(&app.get_json("/products?q=qokka").await), ["ZZ-1"]);
 }
 
 #[tokio::test]
