@@ -507,6 +507,7 @@ async fn run_read(release: &Path, pinning: &Pinning) -> anyhow::Result<Vec<Figur
     std::fs::write(&body_file, &body)?;
     let baseline = pinning
         .server(&release.join("bench-baseline"))
+        .envs(crate::stack::ALLOCATOR_ENV)
         .arg(BASELINE_PORT.to_string())
         .arg(&body_file)
         .spawn()

@@ -201,6 +201,10 @@ fn running_pids() -> Vec<(String, u32)> {
         .collect()
 }
 
+/// What the service images set for the allocator (see the Dockerfiles): local runs, benches
+/// and chaos runs start the release binaries the same way.
+pub const ALLOCATOR_ENV: [(&str, &str); 1] = [("MIMALLOC_PURGE_DELAY", "0")];
+
 /// Starts a service binary with the local settings; it gets its own process group so a
 /// terminal's Ctrl-C reaches it only through us (and `--detach` survives the terminal).
 pub fn spawn_service(
@@ -227,6 +231,7 @@ pub fn spawn_service(
         .env("APP__DATABASE__URL", format!("{POSTGRES_URL}/{database}"))
         .env("APP__REDIS__URL", REDIS_URL)
         .env("APP__REDIS__KEY_PREFIX", redis_prefix)
+        .envs(ALLOCATOR_ENV)
         .envs(extra_env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)

@@ -56,6 +56,7 @@ impl Supervised {
             .append(true)
             .open(&self.log)?;
         let child = Command::new(&self.binary)
+            .envs(crate::stack::ALLOCATOR_ENV)
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
