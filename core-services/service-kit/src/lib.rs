@@ -21,9 +21,10 @@
 /// With the `mimalloc` feature every service allocates with mimalloc instead of glibc's malloc.
 /// glibc keeps freed memory in per-thread arenas: users' password hashing (19 MiB per hash)
 /// left that much resident per hashing thread for good, and small allocations on the request
-/// path cost more. mimalloc returns freed pages to the OS after a short delay. It is built
-/// without transparent huge pages: asked for them (`madvise`), it backed each thread's heap
-/// with 2 MiB pages and doubled the idle services' resident memory.
+/// path cost more. mimalloc returns freed pages to the OS (at once with the images'
+/// `MIMALLOC_PURGE_DELAY=0`; see the README). It is built without transparent huge pages:
+/// asked for them (`madvise`), it backed each thread's heap with 2 MiB pages and doubled the
+/// idle services' resident memory.
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -837,9 +837,9 @@ pub struct RabbitNode {
 }
 
 impl RabbitNode {
-    /// Starts the node and waits until it accepts AMQP connections. A node that exits while
-    /// booting (its port taken, say) is started again on fresh ports, up to three times; one
-    /// that neither answers nor exits within 90 s fails the test with its own log.
+    /// Starts the node and waits until it accepts AMQP connections. A node that does not come
+    /// up (it exits while booting, its port taken say, or does not answer within 90 s) is
+    /// started again on fresh ports; the third failure fails the test with the node's log.
     pub async fn start() -> Self {
         let id = Uuid::new_v4().simple().to_string();
         let node = format!("rtest{}@localhost", &id[..8]);
@@ -857,9 +857,9 @@ impl RabbitNode {
             };
             match rabbit.boot(Duration::from_secs(90)).await {
                 Ok(()) => return rabbit,
-                Err(exit) if attempt < 3 => {
+                Err(reason) if attempt < 3 => {
                     eprintln!(
-                        "RabbitMQ node {node} exited while booting ({exit}); starting it again\n{}",
+                        "RabbitMQ node {node} did not come up ({reason}); starting it again\n{}",
                         rabbit.log_tail()
                     );
                     attempt += 1;
