@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import type { ImportReport } from '../api/types';
-import { attributeValue, chunk, detectDelimiter, mergeImportReports, parseCsv, readProductCsv } from './csv';
+import { attributeValue, chunk, csvCell, detectDelimiter, mergeImportReports, parseCsv, readProductCsv, reportCsv } from './csv';
 
 describe('parseCsv', () => {
   it('handles quotes, doubled quotes, separators and line breaks inside quotes', () => {
@@ -129,5 +129,31 @@ describe('import report', () => {
     expect(summary.created).toBe(10_000);
     expect(summary.rows).toHaveLength(10_000);
     expect(performance.now() - started).toBeLessThan(2000);
+  });
+});
+
+describe('report export', () => {
+  it('neutralises cells a spreadsheet would run as a formula', () => {
+    for (const lead of ['=', '+', '-', '@', '\t', '\r']) {
+      const cell = csvCell(`${lead}HYPERLINK("https://evil.example","x")`);
+      // The cell, read back as CSV, starts with a quote mark that makes it text.
+      expect(parseCsv(`${cell}\n`, ',')[0]?.fields[0]?.startsWith(`'${lead}`)).toBe(true);
+    }
+    expect(csvCell('=1+1')).toBe("'=1+1");
+    expect(csvCell('plain')).toBe('plain');
+    expect(csvCell('a "b", c')).toBe('"a ""b"", c"');
+  });
+
+  it('writes an injected SKU and error text inert, and the file still parses', () => {
+    const csv = reportCsv({
+      created: 0,
+      updated: 0,
+      rejected: 1,
+      unreadable: 0,
+      notSent: 0,
+      rows: [{ line: 2, sku: '=cmd|\' /C calc\'!A0', outcome: 'rejected', errors: [{ field: '', message: '@SUM(1+1)' }] }],
+    });
+    const records = parseCsv(csv, ',');
+    expect(records[1]?.fields).toEqual(['2', "'=cmd|' /C calc'!A0", 'rejected', "'@SUM(1+1)"]);
   });
 });

@@ -282,3 +282,25 @@ export function mergeImportReports(
     rows: result,
   };
 }
+
+/** One row's problems as text: `field: message; …`. */
+export function errorsText(errors: readonly FieldError[]): string {
+  return errors.map((e) => (e.field ? `${e.field}: ${e.message}` : e.message)).join('; ');
+}
+
+/**
+ * One cell of a CSV file the operator will open in a spreadsheet. A cell that starts with
+ * `=`, `+`, `-`, `@`, a tab or a carriage return would be read as a formula (CSV injection, OWASP),
+ * so it is prefixed with `'`, which spreadsheets show as text; a cell holding a quote, separator or
+ * line break is quoted with its quotes doubled (RFC 4180).
+ */
+export function csvCell(value: string): string {
+  const neutral = /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
+  return /[",;\r\n]/.test(neutral) ? `"${neutral.replace(/"/g, '""')}"` : neutral;
+}
+
+/** The import's per-row report as CSV: `line,sku,outcome,errors`. */
+export function reportCsv(summary: ImportSummary): string {
+  const lines = ['line,sku,outcome,errors', ...summary.rows.map((r) => [String(r.line), r.sku, r.outcome, errorsText(r.errors)].map(csvCell).join(','))];
+  return `${lines.join('\n')}\n`;
+}

@@ -8,7 +8,7 @@ import { DataTable } from '../components/DataTable';
 import { SelectField, TextArea } from '../components/Field';
 import { ErrorState } from '../components/Status';
 import { useApi, useNotify } from '../context';
-import { chunk, mergeImportReports, readProductCsv, type ImportSummary, type ParsedImport, type RowOutcome } from '../lib/csv';
+import { chunk, errorsText, mergeImportReports, readProductCsv, reportCsv, type ImportSummary, type ParsedImport, type RowOutcome } from '../lib/csv';
 import { slicePage } from '../lib/paging';
 import { Link } from '../lib/router';
 
@@ -18,16 +18,6 @@ const REPORT_PAGE = 50;
 
 const SAMPLE = `sku,name,description,brand,category,price,currency,active,image_urls,attr.color
 DEMO-0001,Trail mug,Enamel mug,Campfire,,12.90,EUR,true,https://example.com/mug.jpg,blue`;
-
-function errorsText(errors: readonly FieldError[]): string {
-  return errors.map((e) => (e.field ? `${e.field}: ${e.message}` : e.message)).join('; ');
-}
-
-function reportCsv(summary: ImportSummary): string {
-  const quote = (s: string) => (/[",\n;]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
-  const lines = ['line,sku,outcome,errors', ...summary.rows.map((r) => [String(r.line), r.sku, r.outcome, errorsText(r.errors)].map(quote).join(','))];
-  return `${lines.join('\n')}\n`;
-}
 
 function RowReport({ rows, caption }: { rows: readonly RowOutcome[]; caption: string }) {
   const [filter, setFilter] = useState<'all' | 'problems'>('problems');
