@@ -108,6 +108,7 @@ impl Application {
                 &settings.amqp.url,
                 vec![settings.amqp.queue.clone()],
             )))
+            .openapi(&service_kit::dead_letters::document("bridge"))
             .readiness(readiness.supervised(&supervisor))
             .bind()
             .await?;

@@ -7,6 +7,13 @@
 //! `auth.verified_tokens`), and a session found alive is trusted for `auth.session_check_ms`
 //! before Redis is asked again (which also extends its idle lifetime). A revoked session is
 //! therefore refused within that interval (500 ms by default), on every replica.
+//!
+//! Without Redis the session cannot be checked. Reads (GET, HEAD, OPTIONS) then fail open: the
+//! token's signature and expiry still hold, and a signed-out token can read for at most its
+//! remaining lifetime (15 minutes) while Redis is down. Everything else fails closed with 503
+//! and `Retry-After`, so a signed-out or stolen token cannot place orders, change an account or
+//! act as an admin during the outage. A session confirmed within `session_check_ms` before the
+//! outage is still trusted for the rest of that interval.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -166,10 +173,12 @@ impl Authenticator {
         result.map_err(|err| invalid(err.to_string()))
     }
 
-    /// The identity behind `Authorization: Bearer ...`, if the request has one.
+    /// The identity behind `Authorization: Bearer ...`, if the request has one. `read_only`
+    /// says whether the request only reads (see the module's note on Redis outages).
     pub async fn authenticate(
         &self,
         headers: &http::HeaderMap,
+        read_only: bool,
     ) -> Result<Option<Identity>, ApiError> {
         let Some(value) = headers.get(http::header::AUTHORIZATION) else {
             return Ok(None);
@@ -200,12 +209,13 @@ impl Authenticator {
                 verified
             }
         };
-        self.check_session(&verified.session).await?;
+        self.check_session(&verified.session, read_only).await?;
         Ok(Some(verified.identity.clone()))
     }
 
-    /// The session must exist; a request extends its idle lifetime. Fails open without Redis.
-    async fn check_session(&self, session_id: &str) -> Result<(), ApiError> {
+    /// The session must exist; a request extends its idle lifetime. Without Redis, a read is
+    /// let through and anything else is 503.
+    async fn check_session(&self, session_id: &str, read_only: bool) -> Result<(), ApiError> {
         if let Some(live) = &self.live_sessions
             && live.contains_key(session_id)
         {
@@ -224,9 +234,16 @@ impl Authenticator {
             }
             Ok(_) => Err(invalid("the session has ended; sign in again")),
             Err(err) => {
-                tracing::warn!(error = %err, "cannot check the session; accepting the token");
                 self.redis_failures.with_label_values(&["session"]).inc();
-                Ok(())
+                if read_only {
+                    tracing::warn!(error = %err, "cannot check the session; accepting the token for a read");
+                    Ok(())
+                } else {
+                    tracing::warn!(error = %err, "cannot check the session; refusing a write");
+                    Err(ApiError::Unavailable(
+                        "the session cannot be checked right now; try again shortly".into(),
+                    ))
+                }
             }
         }
     }

@@ -35,11 +35,16 @@ pub struct Settings {
     pub cors: CorsSettings,
     /// The route table as JSON (see `routes.json`).
     pub routes_json: String,
-    /// Take the client address from the last `X-Forwarded-For` hop (behind the ALB) instead of
-    /// the TCP peer.
-    pub trust_forwarded_for: bool,
+    /// How many proxies in front of the gateway append the address they saw to
+    /// `X-Forwarded-For`: 1 behind the ALB, 0 (the TCP peer is the client) when nothing is in
+    /// front. The client address (rate limits, the users service's sign-in throttle) is the entry
+    /// this many from the right; entries further left are the client's own and never trusted.
+    pub trusted_proxy_hops: usize,
     /// Where the admin dashboard's built files are (served at `/admin`).
     pub admin_ui_dir: String,
+    /// How long a client has to send a request's whole body; a slower one gets 408 and no
+    /// upstream is called (see `proxy`).
+    pub client_body_timeout_ms: u64,
 }
 
 /// How tokens are verified.
@@ -195,7 +200,8 @@ impl Settings {
                     "http://127.0.0.1:8080,http://localhost:8080",
                 )?
                 .set_default("routes_json", DEFAULT_ROUTES)?
-                .set_default("trust_forwarded_for", false)
+                .set_default("trusted_proxy_hops", 0_i64)?
+                .set_default("client_body_timeout_ms", 10_000_i64)
         })
     }
 }

@@ -64,8 +64,10 @@ pub struct Gateway {
     pub proxy: Proxy,
     /// Route table.
     pub routes: Arc<Vec<Route>>,
-    /// Trust `X-Forwarded-For` from the load balancer.
-    pub trust_forwarded_for: bool,
+    /// Proxies in front of the gateway that append to `X-Forwarded-For` (the ALB: 1).
+    pub trusted_proxy_hops: usize,
+    /// The merged API document, built at most once a minute.
+    pub openapi: Arc<openapi::DocumentCache>,
 }
 
 /// The gateway, bound and ready to serve.
@@ -166,6 +168,7 @@ impl Application {
             &settings.breaker,
             outcomes,
             settings.http.body_limit_bytes,
+            Duration::from_millis(settings.client_body_timeout_ms),
             lambda,
         )?;
         let routes = routes::parse(&settings.routes_json, &proxy.names())?;
@@ -190,7 +193,8 @@ impl Application {
             quotas: settings.rate_limits.clone(),
             proxy,
             routes: Arc::new(routes),
-            trust_forwarded_for: settings.trust_forwarded_for,
+            trusted_proxy_hops: settings.trusted_proxy_hops,
+            openapi: Arc::default(),
         };
         let router = router(&gateway)
             .merge(admin_ui::router(settings.admin_ui_dir.clone().into()))
@@ -285,18 +289,8 @@ fn router(gateway: &Gateway) -> Router {
 }
 
 fn client_ip(gateway: &Gateway, request: &Request, peer: SocketAddr) -> String {
-    if gateway.trust_forwarded_for
-        && let Some(last) = request
-            .headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.rsplit(',').next())
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-    {
-        return last.to_owned();
-    }
-    peer.ip().to_string()
+    service_kit::http::client_address(request.headers(), peer.ip(), gateway.trusted_proxy_hops)
+        .to_string()
 }
 
 fn unauthorized(err: ApiError) -> Response {
@@ -315,9 +309,25 @@ async fn handle(
     request: Request,
 ) -> Response {
     let ip = client_ip(&gateway, &request, peer);
-    let identity = match gateway.auth.authenticate(request.headers()).await {
+    let read_only = matches!(
+        *request.method(),
+        http::Method::GET | http::Method::HEAD | http::Method::OPTIONS
+    );
+    let identity = match gateway
+        .auth
+        .authenticate(request.headers(), read_only)
+        .await
+    {
         Ok(identity) => identity,
-        Err(err) => return unauthorized(err),
+        Err(err) if err.status() == http::StatusCode::UNAUTHORIZED => return unauthorized(err),
+        Err(err) => {
+            // The session store is out: a write with a token may be retried in a moment.
+            let mut response = err.into_response();
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            return response;
+        }
     };
     if let Err(err) = authorize(route.access, identity.as_ref()) {
         return if err.status() == http::StatusCode::UNAUTHORIZED {

@@ -1,16 +1,78 @@
 //! The public API document: every upstream's `/openapi.json` (HTTP services fetched directly,
 //! functions invoked like any request), paths rewritten to their public prefixes, only the
 //! paths the route table exposes, merged into one document.
+//!
+//! The route is anonymous, so it is built at most once per [`FRESH`] (once per
+//! [`FRESH_INCOMPLETE`] while an upstream does not answer), by one request while the others
+//! wait for it, and served from memory with an `ETag` (304 on a match) in between. It counts
+//! against the anonymous rate limit like any public route.
 
-use std::time::Duration;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
-use axum::Json;
-use axum::body::Body;
-use axum::extract::State;
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, State};
 use axum::http::Request;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::{Map, Value, json};
+use service_kit::ApiError;
 
 use crate::Gateway;
+
+/// How long a document built from every upstream is served before it is built again.
+pub const FRESH: Duration = Duration::from_secs(60);
+/// The same for a document that lacks an upstream (it did not answer).
+pub const FRESH_INCOMPLETE: Duration = Duration::from_secs(5);
+
+/// The last merged document.
+#[derive(Debug, Default)]
+pub struct DocumentCache {
+    last: tokio::sync::Mutex<Option<Built>>,
+}
+
+#[derive(Debug, Clone)]
+struct Built {
+    at: Instant,
+    complete: bool,
+    body: Bytes,
+    etag: HeaderValue,
+}
+
+impl DocumentCache {
+    /// The document, built again when stale; concurrent callers wait for one build.
+    async fn get(&self, gateway: &Gateway) -> Built {
+        let mut last = self.last.lock().await;
+        if let Some(built) = last.as_ref() {
+            let fresh = if built.complete {
+                FRESH
+            } else {
+                FRESH_INCOMPLETE
+            };
+            if built.at.elapsed() < fresh {
+                return built.clone();
+            }
+        }
+        let (document, complete) = build(gateway).await;
+        let body = Bytes::from(serde_json::to_vec(&document).unwrap_or_default());
+        // A validator, not a secret: any stable hash of the bytes will do.
+        let tag = {
+            use std::hash::{Hash as _, Hasher as _};
+            let mut hasher = std::hash::DefaultHasher::new();
+            body.hash(&mut hasher);
+            format!("{:016x}", hasher.finish())
+        };
+        let built = Built {
+            at: Instant::now(),
+            complete,
+            body,
+            etag: HeaderValue::from_str(&format!("\"{tag}\""))
+                .unwrap_or_else(|_| HeaderValue::from_static("\"0\"")),
+        };
+        *last = Some(built.clone());
+        built
+    }
+}
 
 /// Largest upstream document read.
 const MAX_DOCUMENT_BYTES: usize = 4 * 1024 * 1024;
@@ -33,8 +95,59 @@ async fn from_function(gateway: &Gateway, upstream: &str) -> Value {
     }
 }
 
-/// `GET /api/v1/openapi.json`.
-pub async fn merged(State(gateway): State<Gateway>) -> Json<Value> {
+/// `GET /api/v1/openapi.json`: rate-limited as an anonymous request, then the cached document.
+pub async fn merged(
+    State(gateway): State<Gateway>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    let ip = service_kit::http::client_address(&headers, peer.ip(), gateway.trusted_proxy_hops);
+    let decision = gateway
+        .anonymous
+        .check(&crate::ratelimit::client_of(ip));
+    if !decision.allowed {
+        let mut response = ApiError::TooManyRequests {
+            detail: format!("rate limit `{}` exceeded", decision.policy),
+            retry_after_seconds: decision.retry_after_seconds,
+        }
+        .into_response();
+        decision.write_headers(response.headers_mut());
+        return response;
+    }
+    let built = gateway.openapi.get(&gateway).await;
+    let matches = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|tags| {
+            tags.split(',')
+                .any(|t| t.trim() == "*" || t.trim().as_bytes() == built.etag.as_bytes())
+        });
+    let mut response = if matches {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        let mut response = Body::from(built.body.clone()).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        response
+    };
+    let max_age = if built.complete {
+        FRESH
+    } else {
+        FRESH_INCOMPLETE
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::ETAG, built.etag.clone());
+    if let Ok(value) = HeaderValue::from_str(&format!("public, max-age={}", max_age.as_secs())) {
+        headers.insert(header::CACHE_CONTROL, value);
+    }
+    decision.write_headers(headers);
+    response
+}
+
+/// Fetches every upstream's document and merges them; `false` when one did not answer.
+async fn build(gateway: &Gateway) -> (Value, bool) {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(2))
         .build()
@@ -52,7 +165,7 @@ pub async fn merged(State(gateway): State<Gateway>) -> Json<Value> {
                 Err(_) => Value::Null,
             },
             // A function upstream: asked through the same invoke path as any request.
-            None => from_function(&gateway, upstream).await,
+            None => from_function(gateway, upstream).await,
         };
         let Some(upstream_paths) = document["paths"].as_object() else {
             missing.push(upstream.to_owned());
@@ -68,7 +181,9 @@ pub async fn merged(State(gateway): State<Gateway>) -> Json<Value> {
                 .max_by_key(|r| r.target.len());
             if let Some(route) = route {
                 let public = format!("{}{}", route.prefix, &path[route.target.len()..]);
-                paths.insert(public, item.clone());
+                let mut item = item.clone();
+                declare_gateway_answers(&mut item, route.access);
+                paths.insert(public, item);
             }
         }
         if let Some(found) = document["components"]["schemas"].as_object() {
@@ -77,7 +192,8 @@ pub async fn merged(State(gateway): State<Gateway>) -> Json<Value> {
             }
         }
     }
-    Json(json!({
+    let complete = missing.is_empty();
+    let document = json!({
         "openapi": "3.1.0",
         "info": {
             "title": "retail-platform public API",
@@ -86,8 +202,93 @@ pub async fn merged(State(gateway): State<Gateway>) -> Json<Value> {
         },
         "components": {
             "schemas": schemas,
+            "responses": gateway_responses(),
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
         },
         "paths": paths,
-    }))
+    });
+    (document, complete)
+}
+
+const METHODS: [&str; 8] = [
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+/// Adds to each operation of a path item the answers the gateway itself may give before or
+/// instead of the upstream's, unless the upstream documents that status already: 401 (a bad
+/// token, on any route), 403 (a role the route does not admit), 408 and 413 (a request body too
+/// slow or too large), 429 (a rate limit), 502, 503 and 504 (the upstream failed, is down or
+/// its circuit is open, or is too slow). Routes that need a token say so in `security`.
+fn declare_gateway_answers(item: &mut Value, access: crate::routes::Access) {
+    use crate::routes::Access;
+    let Some(item) = item.as_object_mut() else {
+        return;
+    };
+    for method in METHODS {
+        let Some(operation) = item.get_mut(method).and_then(Value::as_object_mut) else {
+            continue;
+        };
+        let has_body = operation.contains_key("requestBody");
+        let mut answers = vec![
+            ("401", "Unauthorized"),
+            ("429", "TooManyRequests"),
+            ("502", "BadGateway"),
+            ("503", "Unavailable"),
+            ("504", "GatewayTimeout"),
+        ];
+        if access != Access::Public {
+            answers.push(("403", "Forbidden"));
+            operation.insert("security".into(), json!([{"bearer": []}]));
+        }
+        if has_body {
+            answers.push(("408", "RequestTimeout"));
+            answers.push(("413", "PayloadTooLarge"));
+        }
+        let responses = operation
+            .entry("responses")
+            .or_insert_with(|| json!({}));
+        let Some(responses) = responses.as_object_mut() else {
+            continue;
+        };
+        for (status, name) in answers {
+            responses
+                .entry(status)
+                .or_insert_with(|| json!({"$ref": format!("#/components/responses/{name}")}));
+        }
+    }
+}
+
+/// The gateway's own answers, referenced from every operation.
+fn gateway_responses() -> Value {
+    let problem = |description: &str| {
+        json!({
+            "description": description,
+            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        })
+    };
+    let rate_headers = json!({
+        "RateLimit": {"description": "What is left of the quota (IETF draft `RateLimit` fields: `\"<policy>\";r=<remaining>;t=<seconds to reset>`)", "schema": {"type": "string"}},
+        "RateLimit-Policy": {"description": "The quota in force (`\"<policy>\";q=<limit>;w=<window seconds>`)", "schema": {"type": "string"}},
+        "Retry-After": {"description": "Seconds until a request may succeed", "schema": {"type": "integer", "minimum": 0}},
+    });
+    let mut too_many = problem("A rate limit was reached (by client address, or by account when signed in)");
+    too_many["headers"] = rate_headers;
+    let mut unavailable = problem("The upstream is down, its circuit is open, or the session store is out for a write");
+    unavailable["headers"] = json!({
+        "Retry-After": {"description": "Seconds until a retry may succeed (an open circuit, the session store)", "schema": {"type": "integer", "minimum": 0}},
+    });
+    let mut unauthorized = problem("The bearer token is missing where required, invalid, expired, or its session ended");
+    unauthorized["headers"] = json!({
+        "WWW-Authenticate": {"description": "`Bearer error=\"invalid_token\"`", "schema": {"type": "string"}},
+    });
+    json!({
+        "Unauthorized": unauthorized,
+        "Forbidden": problem("The token's roles do not admit this route"),
+        "RequestTimeout": problem("The request body did not arrive in time; the connection is closed"),
+        "PayloadTooLarge": problem("The request body is larger than the gateway accepts"),
+        "TooManyRequests": too_many,
+        "BadGateway": problem("The upstream gave no valid answer"),
+        "Unavailable": unavailable,
+        "GatewayTimeout": problem("The upstream did not answer in time"),
+    })
 }

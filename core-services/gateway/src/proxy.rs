@@ -1,12 +1,18 @@
-//! Forwarding to upstreams: pooled HTTP/1.1 connections, streamed bodies both ways, a time
-//! limit per upstream, one retry for idempotent body-less requests, a circuit breaker, and
-//! problem answers for every way an upstream can fail (502, 503, 504).
+//! Forwarding to upstreams: pooled HTTP/1.1 connections, a time limit per upstream, one retry
+//! for idempotent body-less requests, a circuit breaker, and problem answers for every way an
+//! upstream can fail (502, 503, 504).
+//!
+//! A request body is read whole from the client before any upstream is called (as a buffering
+//! reverse proxy does), within the body limit (413) and `client_body_timeout` (408). So a
+//! client that sends its body slowly, or goes away halfway, costs only its own request: no
+//! upstream waits on it, and nothing the client does counts against an upstream's circuit
+//! breaker. Responses stream back.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri, header};
 use http_body_util::Limited;
@@ -59,6 +65,7 @@ pub struct Proxy {
     upstreams: Arc<HashMap<String, Upstream>>,
     outcomes: IntCounterVec,
     body_limit: usize,
+    client_body_timeout: Duration,
 }
 
 /// What a forwarded request ended as (metric label).
@@ -79,6 +86,7 @@ impl Proxy {
         breaker: &BreakerSettings,
         outcomes: IntCounterVec,
         body_limit: usize,
+        client_body_timeout: Duration,
         lambda: Option<aws_sdk_lambda::Client>,
     ) -> anyhow::Result<Self> {
         let mut table = HashMap::new();
@@ -125,6 +133,7 @@ impl Proxy {
             upstreams: Arc::new(table),
             outcomes,
             body_limit,
+            client_body_timeout,
         })
     }
 
@@ -165,6 +174,21 @@ impl Proxy {
             return ApiError::PayloadTooLarge("the request body exceeds the size limit".into())
                 .into_response();
         }
+        // Only requests without a body can be sent twice.
+        let bodyless = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS)
+            && parts
+                .headers
+                .get(header::CONTENT_LENGTH)
+                .is_none_or(|v| v == "0")
+            && parts.headers.get(header::TRANSFER_ENCODING).is_none();
+        let bytes = if bodyless {
+            Bytes::new()
+        } else {
+            match self.read_client_body(&upstream.name, body).await {
+                Ok(bytes) => bytes,
+                Err(response) => return response,
+            }
+        };
         let base = match &upstream.target {
             Target::Http(base) => base,
             Target::Lambda(function) => {
@@ -174,7 +198,7 @@ impl Proxy {
                         function,
                         path_and_query,
                         parts,
-                        body,
+                        bytes,
                         identity,
                         client_ip,
                     )
@@ -191,15 +215,7 @@ impl Proxy {
             return ApiError::bad_field("path", "cannot be forwarded").into_response();
         };
         let headers = upstream_headers(&parts.headers, identity, client_ip);
-        // Only requests without a body can be sent twice.
-        let bodyless = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS)
-            && parts
-                .headers
-                .get(header::CONTENT_LENGTH)
-                .is_none_or(|v| v == "0")
-            && parts.headers.get(header::TRANSFER_ENCODING).is_none();
         let attempts = if bodyless { 2 } else { 1 };
-        let mut body = Some(Body::new(Limited::new(body, self.body_limit)));
         let mut last = None;
         for attempt in 0..attempts {
             let permit = upstream.breaker.permit();
@@ -212,7 +228,7 @@ impl Proxy {
             let this_body = if bodyless {
                 Body::empty()
             } else {
-                body.take().unwrap_or_else(Body::empty)
+                Body::from(bytes.clone())
             };
             let mut outgoing = Request::builder()
                 .method(parts.method.clone())
@@ -307,6 +323,39 @@ impl Proxy {
 }
 
 impl Proxy {
+    /// Reads the client's whole body, within the body limit and the client body timeout. A
+    /// failure is the client's: it is answered here (408, 413 or 400), counted under the
+    /// upstream's `client_timeout`/`client_aborted` outcomes, and never touches the breaker.
+    async fn read_client_body(&self, upstream: &str, body: Body) -> Result<Bytes, Response> {
+        let read = http_body_util::BodyExt::collect(Limited::new(body, self.body_limit));
+        let failure = match tokio::time::timeout(self.client_body_timeout, read).await {
+            Ok(Ok(collected)) => return Ok(collected.to_bytes()),
+            Ok(Err(err)) if err.is::<http_body_util::LengthLimitError>() => {
+                return Err(ApiError::PayloadTooLarge(
+                    "the request body exceeds the size limit".into(),
+                )
+                .into_response());
+            }
+            Ok(Err(err)) => {
+                tracing::info!(upstream, error = %err, "the client's body ended early");
+                (
+                    "client_aborted",
+                    ApiError::BadRequest {
+                        detail: "the request body ended before its announced length".into(),
+                        errors: Vec::new(),
+                    }
+                    .into_response(),
+                )
+            }
+            Err(_) => (
+                "client_timeout",
+                client_timeout(self.client_body_timeout),
+            ),
+        };
+        self.outcomes.with_label_values(&[upstream, failure.0]).inc();
+        Err(failure.1)
+    }
+
     /// Invokes a function upstream with the request as an HTTP API event.
     #[allow(clippy::too_many_arguments)]
     async fn invoke(
@@ -315,21 +364,12 @@ impl Proxy {
         function: &str,
         path_and_query: &str,
         parts: http::request::Parts,
-        body: Body,
+        bytes: Bytes,
         identity: Option<&Identity>,
         client_ip: &str,
     ) -> Response {
         let Some(client) = &self.lambda else {
             return ApiError::Internal(anyhow::anyhow!("no Lambda client")).into_response();
-        };
-        let bytes = match http_body_util::BodyExt::collect(Limited::new(body, self.body_limit))
-            .await
-        {
-            Ok(collected) => collected.to_bytes(),
-            Err(_) => {
-                return ApiError::PayloadTooLarge("the request body exceeds the size limit".into())
-                    .into_response();
-            }
         };
         let headers = upstream_headers(&parts.headers, identity, client_ip);
         let request_id = parts
@@ -439,6 +479,24 @@ fn circuit_open(upstream: &str, retry_after: u64) -> Response {
     response
         .headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from(retry_after.max(1)));
+    response
+}
+
+/// 408 for a client that did not send its body in time; the connection is closed after it
+/// (RFC 9110 15.5.9), since the rest of that body may still arrive.
+fn client_timeout(limit: Duration) -> Response {
+    let mut response = gateway_problem(
+        StatusCode::REQUEST_TIMEOUT,
+        "request-timeout",
+        "Request timeout",
+        &format!(
+            "the request body did not arrive within {} ms",
+            limit.as_millis()
+        ),
+    );
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
     response
 }
 

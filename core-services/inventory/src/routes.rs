@@ -93,6 +93,7 @@ pub struct StockChange {
 
 /// Sets or adjusts stock.
 #[utoipa::path(put, path = "/admin/inventory/{sku}", tag = "admin", request_body = StockChange,
+    params(("sku" = String, Path, description = "SKU")),
     responses((status = 200, description = "Stock", body = StockLevel),
               (status = 409, description = "Would drop below reserved units", body = service_kit::Problem, content_type = "application/problem+json"),
               (status = 422, description = "Invalid fields", body = service_kit::Problem, content_type = "application/problem+json")))]

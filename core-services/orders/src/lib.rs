@@ -119,7 +119,10 @@ impl Application {
                 )),
             )
             .readiness(Readiness::postgres_and_redis(pool, redis).supervised(&supervisor))
-            .openapi(&openapi::ApiDoc::openapi())
+            .openapi(
+                &openapi::ApiDoc::openapi()
+                    .merge_from(service_kit::dead_letters::ApiDoc::openapi()),
+            )
             .bind()
             .await?;
         Ok(Self { server, supervisor })

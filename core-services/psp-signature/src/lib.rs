@@ -48,21 +48,43 @@ pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
     format!("t={timestamp},v1={}", hex(ctx.sign().as_ref()))
 }
 
-/// Checks `header` against `body` at time `now`. Several `v1` values may be present (during
-/// secret rotation); one match suffices.
+/// The canonical spelling of a timestamp: decimal digits, no sign, no leading zero (but `0`
+/// itself). Anything else (`+17…`, `017…`, ` 17…`) is refused rather than read as the same number,
+/// so one signed callback has exactly one header spelling of its time.
+fn canonical_timestamp(text: &str) -> Option<i64> {
+    let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+    let padded = text.len() > 1 && text.starts_with('0');
+    if !digits || padded {
+        return None;
+    }
+    text.parse().ok()
+}
+
+/// Checks `header` against `body` at time `now` and returns the verified timestamp, the one the
+/// signature covers (callers key replays on it, never on the raw header). Several `v1` values may
+/// be present (during secret rotation); one match suffices. A header with no `t`, more than one
+/// `t`, a `t` not in canonical form, an empty part or no `v1` is malformed: an ambiguous header
+/// is refused, not interpreted.
 pub fn verify(
     secret: &[u8],
     header: &str,
     body: &[u8],
     now: OffsetDateTime,
-) -> Result<(), SignatureError> {
+) -> Result<i64, SignatureError> {
     let mut timestamp = None;
     let mut signatures = Vec::new();
     for part in header.split(',') {
-        match part.trim().split_once('=') {
-            Some(("t", t)) => timestamp = t.parse::<i64>().ok(),
+        match part.split_once('=') {
+            Some(("t", t)) => {
+                if timestamp.is_some() {
+                    return Err(SignatureError::Malformed);
+                }
+                timestamp = Some(canonical_timestamp(t).ok_or(SignatureError::Malformed)?);
+            }
             Some(("v1", s)) => signatures.push(unhex(s).ok_or(SignatureError::Malformed)?),
-            _ => {}
+            // Other schemes (a future `v2`) are skipped, as the header's format allows.
+            Some((scheme, _)) if !scheme.is_empty() && !scheme.contains(char::is_whitespace) => {}
+            _ => return Err(SignatureError::Malformed),
         }
     }
     let timestamp = timestamp.ok_or(SignatureError::Malformed)?;
@@ -80,7 +102,7 @@ pub fn verify(
         .iter()
         .any(|s| hmac::verify(&key, &message, s).is_ok())
     {
-        Ok(())
+        Ok(timestamp)
     } else {
         Err(SignatureError::Mismatch)
     }
@@ -95,7 +117,7 @@ mod tests {
         let now = OffsetDateTime::now_utc();
         let t = now.unix_timestamp();
         let header = sign(b"secret", t, br#"{"a":1}"#);
-        assert_eq!(verify(b"secret", &header, br#"{"a":1}"#, now), Ok(()));
+        assert_eq!(verify(b"secret", &header, br#"{"a":1}"#, now), Ok(t));
         assert_eq!(
             verify(b"secret", &header, br#"{"a":2}"#, now),
             Err(SignatureError::Mismatch)
@@ -120,6 +142,38 @@ mod tests {
             sign(b"old", t, b"x"),
             new.split(',').nth(1).unwrap_or("")
         );
-        assert_eq!(verify(b"new", &both, b"x", now), Ok(()));
+        assert_eq!(verify(b"new", &both, b"x", now), Ok(t));
+    }
+
+    /// One signed callback has one header spelling: any other spelling of the same signature
+    /// (a second `t`, a padded or signed `t`, stray parts) is refused, so a replay cannot be
+    /// dressed up as a new callback.
+    #[test]
+    fn ambiguous_headers_are_refused() {
+        let now = OffsetDateTime::now_utc();
+        let t = now.unix_timestamp();
+        let header = sign(b"secret", t, b"x");
+        let v1 = header.split(',').nth(1).unwrap_or("");
+        for spelling in [
+            format!("t={},t={t},{v1}", t - 1),
+            format!("t={t},t={t},{v1}"),
+            format!("t=0{t},{v1}"),
+            format!("t=+{t},{v1}"),
+            format!("t= {t},{v1}"),
+            format!(" t={t},{v1}"),
+            format!("t={t},,{v1}"),
+            format!("t={t},{v1},"),
+            format!("t={t},junk,{v1}"),
+            format!("t=,{v1}"),
+            format!("t={t}"),
+        ] {
+            assert_eq!(
+                verify(b"secret", &spelling, b"x", now),
+                Err(SignatureError::Malformed),
+                "{spelling}"
+            );
+        }
+        // Other schemes next to v1 are allowed and ignored.
+        assert_eq!(verify(b"secret", &format!("{header},v0=abc"), b"x", now), Ok(t));
     }
 }

@@ -9,7 +9,8 @@
 //! | `DELETE /admin/dead-letters/{queue}/{id}` | 204: removed for good |
 //!
 //! Every route requires the `admin` role. Each request opens its own broker channel: these are
-//! rare operator actions, and the consumers' channels stay untouched.
+//! rare operator actions, and the consumers' channels stay untouched. [`ApiDoc`] documents the
+//! routes; each service merges it into its own document.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -18,11 +19,72 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::identity::Admin;
 use crate::messaging::{self, DeadLetter};
+
+/// The dead-letter routes' part of a service's API document.
+#[derive(Debug, utoipa::OpenApi)]
+#[openapi(
+    paths(list_queues, list_letters, replay, discard),
+    components(schemas(QueueDepth, QueueDepths, Letter, Letters, Replayed))
+)]
+pub struct ApiDoc;
+
+/// The dead-letter routes as a document of their own, for a service with no other API (the
+/// bridge).
+pub fn document(title: &str) -> utoipa::openapi::OpenApi {
+    let mut document = <ApiDoc as utoipa::OpenApi>::openapi();
+    document.info.title = title.to_owned();
+    document
+}
+
+/// One of the service's queues and how many letters its dead-letter queue holds.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueueDepth {
+    /// The consumer queue.
+    pub queue: String,
+    /// Letters parked in `<queue>.dlq`.
+    pub depth: u32,
+}
+
+/// `GET /admin/dead-letters`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueueDepths {
+    /// One per queue.
+    pub items: Vec<QueueDepth>,
+}
+
+/// One parked message.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Letter {
+    /// Message (event) id.
+    pub id: String,
+    /// Event type, when the body is an envelope.
+    pub event_type: Option<String>,
+    /// Why it was parked.
+    pub error: Option<String>,
+    /// The body: JSON as received, or the text of a body that is not JSON.
+    pub body: Value,
+}
+
+/// `GET /admin/dead-letters/{queue}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Letters {
+    /// The parked messages, oldest first.
+    pub items: Vec<Letter>,
+}
+
+/// `POST /admin/dead-letters/{queue}/{id}/replay`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Replayed {
+    /// How many messages went back to the queue.
+    pub replayed: usize,
+}
 
 #[derive(Debug, Clone)]
 struct DeadLetters {
@@ -64,21 +126,28 @@ impl DeadLetters {
     }
 }
 
-fn letter_json(letter: &DeadLetter) -> Value {
+fn letter_of(letter: &DeadLetter) -> Letter {
     let body = serde_json::from_slice::<Value>(&letter.body)
         .unwrap_or_else(|_| Value::from(String::from_utf8_lossy(&letter.body).into_owned()));
-    json!({
-        "id": letter.id,
-        "event_type": letter.event_type,
-        "error": letter.error,
-        "body": body,
-    })
+    Letter {
+        id: letter.id.clone(),
+        event_type: letter.event_type.clone(),
+        error: letter.error.clone(),
+        body,
+    }
 }
 
+/// The service's queues and the depth of each one's dead-letter queue.
+#[utoipa::path(get, path = "/admin/dead-letters", tag = "admin",
+    responses(
+        (status = 200, description = "Depth per queue", body = QueueDepths),
+        (status = 403, description = "Not an admin", body = crate::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The broker is unavailable", body = crate::Problem, content_type = "application/problem+json"),
+    ))]
 async fn list_queues(
     _admin: Admin,
     State(state): State<DeadLetters>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<QueueDepths>, ApiError> {
     let (_connection, channel) = state.channel().await?;
     let mut items = Vec::new();
     for queue in &state.queues {
@@ -94,31 +163,55 @@ async fn list_queues(
             )
             .await
             .map_err(unavailable)?;
-        items.push(json!({"queue": queue, "depth": declared.message_count()}));
+        items.push(QueueDepth {
+            queue: queue.clone(),
+            depth: declared.message_count(),
+        });
     }
-    Ok(Json(json!({ "items": items })))
+    Ok(Json(QueueDepths { items }))
 }
 
+/// The letters parked for one queue.
+#[utoipa::path(get, path = "/admin/dead-letters/{queue}", tag = "admin",
+    params(("queue" = String, Path, description = "One of the service's consumer queues")),
+    responses(
+        (status = 200, description = "The parked letters", body = Letters),
+        (status = 403, description = "Not an admin", body = crate::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such queue here", body = crate::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The broker is unavailable", body = crate::Problem, content_type = "application/problem+json"),
+    ))]
 async fn list_letters(
     _admin: Admin,
     State(state): State<DeadLetters>,
     Path(queue): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Letters>, ApiError> {
     state.known(&queue)?;
     let (_connection, channel) = state.channel().await?;
     let letters = messaging::list_dead_letters(&channel, &queue)
         .await
         .map_err(unavailable)?;
-    Ok(Json(
-        json!({ "items": letters.iter().map(letter_json).collect::<Vec<_>>() }),
-    ))
+    Ok(Json(Letters {
+        items: letters.iter().map(letter_of).collect(),
+    }))
 }
 
+/// Sends one letter back to its queue for new attempts.
+#[utoipa::path(post, path = "/admin/dead-letters/{queue}/{id}/replay", tag = "admin",
+    params(
+        ("queue" = String, Path, description = "One of the service's consumer queues"),
+        ("id" = String, Path, description = "The letter's message id"),
+    ),
+    responses(
+        (status = 200, description = "Replayed", body = Replayed),
+        (status = 403, description = "Not an admin", body = crate::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such queue or letter", body = crate::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The broker is unavailable", body = crate::Problem, content_type = "application/problem+json"),
+    ))]
 async fn replay(
     Admin(admin): Admin,
     State(state): State<DeadLetters>,
     Path((queue, id)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Replayed>, ApiError> {
     state.known(&queue)?;
     let (_connection, channel) = state.channel().await?;
     let replayed = messaging::replay_dead_letters(&channel, &queue, Some(&id))
@@ -130,9 +223,21 @@ async fn replay(
         )));
     }
     tracing::info!(queue, id, by = %admin.subject, "dead letter replayed");
-    Ok(Json(json!({ "replayed": replayed })))
+    Ok(Json(Replayed { replayed }))
 }
 
+/// Removes one letter for good.
+#[utoipa::path(delete, path = "/admin/dead-letters/{queue}/{id}", tag = "admin",
+    params(
+        ("queue" = String, Path, description = "One of the service's consumer queues"),
+        ("id" = String, Path, description = "The letter's message id"),
+    ),
+    responses(
+        (status = 204, description = "Discarded"),
+        (status = 403, description = "Not an admin", body = crate::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such queue or letter", body = crate::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The broker is unavailable", body = crate::Problem, content_type = "application/problem+json"),
+    ))]
 async fn discard(
     Admin(admin): Admin,
     State(state): State<DeadLetters>,

@@ -61,8 +61,8 @@ fn has_json_content_type(headers: &http::HeaderMap) -> bool {
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
-/// Parses a JSON document into `T`, mapping failures to 400 (syntax) or 422 (shape), with the
-/// JSON path of the offending field.
+/// Parses a JSON document into `T`, mapping failures to 400 (syntax) or 422 (shape, or a control
+/// character in a string: [`crate::text`]), with the JSON path of the offending field.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
@@ -87,6 +87,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         detail: format!("malformed JSON: {err}"),
         errors: Vec::new(),
     })?;
+    crate::text::check_json(bytes)?;
     Ok(value)
 }
 
@@ -133,6 +134,9 @@ where
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
+        // ServiceApp's middleware has refused these already; a router without it (a Lambda
+        // function's) gets the same rule here.
+        crate::text::check_target("", Some(query))?;
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
         serde_path_to_error::deserialize(de)
             .map(ApiQuery)

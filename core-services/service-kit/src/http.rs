@@ -43,6 +43,38 @@ tokio::task_local! {
     static REQUEST: RequestInfo;
 }
 
+/// The client's address as the nearest trusted hop saw it, for throttles and audit.
+///
+/// Each proxy in front appends the address it saw to `X-Forwarded-For`, so only entries
+/// counted from the right are trustworthy; what is left of them came from the client. With
+/// `trusted_hops` proxies in front (1 behind the ALB; 1 for a service behind the gateway), the
+/// client is the `trusted_hops`-th entry from the right. With 0, without the header, or when that
+/// entry is not an address, it is the TCP peer. A header shorter than `trusted_hops` yields its
+/// leftmost entry, the one the outermost proxy present wrote.
+pub fn client_address(headers: &http::HeaderMap, peer: std::net::IpAddr, trusted_hops: usize) -> std::net::IpAddr {
+    if trusted_hops == 0 {
+        return peer;
+    }
+    let mut entries: Vec<&str> = Vec::new();
+    for value in headers.get_all("x-forwarded-for") {
+        let Ok(text) = value.to_str() else {
+            return peer;
+        };
+        entries.extend(text.split(',').map(str::trim));
+    }
+    let Some(entry) = entries
+        .len()
+        .checked_sub(trusted_hops)
+        .map_or(entries.first(), |at| entries.get(at))
+    else {
+        return peer;
+    };
+    entry
+        .parse::<std::net::IpAddr>()
+        .or_else(|_| entry.parse::<SocketAddr>().map(|a| a.ip()))
+        .unwrap_or(peer)
+}
+
 /// The request being served by the current task, if any.
 pub fn current_request() -> Option<RequestInfo> {
     REQUEST.try_with(Clone::clone).ok()
@@ -125,7 +157,8 @@ impl ServiceApp {
             .layer(DefaultBodyLimit::max(self.settings.body_limit_bytes))
             .layer(CatchPanicLayer::custom(panic_response))
             .layer(middleware::from_fn_with_state(timeout, enforce_timeout))
-            .layer(middleware::from_fn_with_state(self.metrics, observe))
+            // Shared, not cloned: the middleware's state is cloned for every request.
+            .layer(middleware::from_fn_with_state(Arc::new(self.metrics), observe))
             .layer(PropagateRequestIdLayer::x_request_id())
             .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
     }
@@ -228,7 +261,13 @@ fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
     ApiError::Internal(anyhow::anyhow!("handler panicked: {message}")).into_response()
 }
 
+/// The request's first checks, in one middleware to keep the hot path short: a path or query
+/// holding a control character is refused ([`crate::text`]), and the handler gets `limit` to
+/// answer.
 async fn enforce_timeout(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+    if let Err(err) = crate::text::check_target(req.uri().path(), req.uri().query()) {
+        return err.into_response();
+    }
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(response) => response,
         Err(_) => ApiError::Unavailable(format!(
@@ -253,7 +292,7 @@ fn method_label(method: &Method) -> &'static str {
     }
 }
 
-async fn observe(State(metrics): State<Metrics>, req: Request, next: Next) -> Response {
+async fn observe(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = method_label(req.method());
     let matched = req.extensions().get::<MatchedPath>().cloned();
@@ -300,4 +339,50 @@ async fn observe(State(metrics): State<Metrics>, req: Request, next: Next) -> Re
         }
     });
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_address;
+    use std::net::IpAddr;
+
+    fn headers(values: &[&str]) -> http::HeaderMap {
+        let mut map = http::HeaderMap::new();
+        for value in values {
+            map.append(
+                "x-forwarded-for",
+                http::HeaderValue::from_str(value).expect("header"),
+            );
+        }
+        map
+    }
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().expect("address")
+    }
+
+    #[test]
+    fn the_client_address_is_what_the_nearest_trusted_hop_saw() {
+        let peer = ip("10.0.0.9");
+        // The client wrote 6.6.6.6 itself; the ALB appended what it saw.
+        let spoofed = headers(&["6.6.6.6, 203.0.113.7"]);
+        assert_eq!(client_address(&spoofed, peer, 1), ip("203.0.113.7"));
+        // Behind the gateway too (ALB, then gateway): still what the ALB saw.
+        let two = headers(&["6.6.6.6, 203.0.113.7", "198.51.100.2"]);
+        assert_eq!(client_address(&two, peer, 1), ip("198.51.100.2"));
+        assert_eq!(client_address(&two, peer, 2), ip("203.0.113.7"));
+        // Nothing trusted: the peer, whatever the header says.
+        assert_eq!(client_address(&spoofed, peer, 0), peer);
+        // No header, junk, a short header.
+        assert_eq!(client_address(&headers(&[]), peer, 1), peer);
+        assert_eq!(client_address(&headers(&["not-an-ip"]), peer, 1), peer);
+        assert_eq!(
+            client_address(&headers(&["203.0.113.7"]), peer, 3),
+            ip("203.0.113.7")
+        );
+        assert_eq!(
+            client_address(&headers(&["1.1.1.1, [2001:db8::1]:443"]), peer, 1),
+            ip("2001:db8::1")
+        );
+    }
 }

@@ -10,7 +10,8 @@
 //! [`tasks::Supervisor`]: one that dies makes the service unready and stops it.
 //!
 //! Errors leave every service as RFC 9457 `application/problem+json` ([`error`]); request bodies
-//! and query strings are read through extractors whose rejections are problems too ([`extract`]).
+//! and query strings are read through extractors whose rejections are problems too ([`extract`]);
+//! control characters in text input are refused by one rule ([`text`]).
 //! Callers are identified by the headers the gateway sets ([`identity`]).
 //!
 //! Domain types every service shares live here too: [`money::Money`] and [`sku::Sku`].
@@ -47,6 +48,7 @@ pub mod singleflight;
 pub mod sku;
 pub mod tasks;
 pub mod telemetry;
+pub mod text;
 #[cfg(feature = "test-util")]
 pub mod testing;
 pub mod window;

@@ -97,6 +97,7 @@ pub fn init(service: &'static str, settings: &TelemetrySettings) -> anyhow::Resu
     let fmt = if settings.json_logs {
         tracing_subscriber::fmt::layer()
             .event_format(JsonLines { service })
+            .fmt_fields(NoSpanFields)
             .with_writer(writer)
             .boxed()
     } else {
@@ -164,6 +165,21 @@ impl Injector for HeaderInjector<'_> {
 /// span's name, and the trace and span ids that tie it to its trace.
 struct JsonLines {
     service: &'static str,
+}
+
+/// The JSON lines name the current span and its trace, never its fields, so the fmt layer need
+/// not format every span's fields into a string when the span opens (which it does for each
+/// request, logged or not: 5% of a cached read's CPU, measured with `perf`).
+struct NoSpanFields;
+
+impl<'writer> FormatFields<'writer> for NoSpanFields {
+    fn format_fields<R: tracing_subscriber::field::RecordFields>(
+        &self,
+        _writer: Writer<'writer>,
+        _fields: R,
+    ) -> std::fmt::Result {
+        Ok(())
+    }
 }
 
 impl<S, N> FormatEvent<S, N> for JsonLines

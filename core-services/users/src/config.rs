@@ -50,12 +50,26 @@ pub struct AuthSettings {
     pub session_key_prefix: String,
     /// Idle lifetime of a session.
     pub session_idle_seconds: u64,
-    /// Failed logins per account within the window before logins for it are refused.
-    pub max_failures_per_account: u32,
-    /// Failed logins per client IP within the window.
+    /// Failed sign-ins by one client (address) against one account within the window, after
+    /// which that client, and only that client, is refused for that account (429).
+    pub max_failures_per_client: u32,
+    /// Failed sign-ins by one client address, all accounts together, within the window, after
+    /// which that address is refused (429).
     pub max_failures_per_ip: u32,
+    /// Failed sign-ins against one account, from every client, within the window, after which
+    /// each further wrong password for it is answered late (distributed guessing slows down).
+    /// The owner is never refused for others' failures: a correct password is answered at once.
+    pub account_slowdown_after: u32,
+    /// The longest a wrong password's answer is held back (the delay doubles per failure past
+    /// `account_slowdown_after`, from 250 ms, up to this). Keep it well under the gateway's
+    /// upstream timeout for users (5 s), or a held answer becomes a 504.
+    pub max_failure_delay_ms: u64,
     /// Throttling window.
     pub failure_window_seconds: u64,
+    /// Proxies in front of the service that append to `X-Forwarded-For`: the gateway, so 1.
+    /// The client address the throttle keys on is the entry this many from the right (what
+    /// the gateway saw), never the client's own leftmost entry.
+    pub trusted_proxy_hops: usize,
 }
 
 impl Settings {
@@ -72,9 +86,12 @@ impl Settings {
                     service_kit::identity::DEFAULT_SESSION_KEY_PREFIX,
                 )?
                 .set_default("auth.session_idle_seconds", 1800_i64)?
-                .set_default("auth.max_failures_per_account", 5_i64)?
+                .set_default("auth.max_failures_per_client", 5_i64)?
                 .set_default("auth.max_failures_per_ip", 30_i64)?
-                .set_default("auth.failure_window_seconds", 900_i64)
+                .set_default("auth.account_slowdown_after", 10_i64)?
+                .set_default("auth.max_failure_delay_ms", 3000_i64)?
+                .set_default("auth.failure_window_seconds", 900_i64)?
+                .set_default("auth.trusted_proxy_hops", 1_i64)
         })
     }
 }

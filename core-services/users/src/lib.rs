@@ -1,10 +1,11 @@
 //! # users
 //!
 //! Accounts for the retail platform: registration, sign-in with Argon2id password hashes
-//! (throttled per account and per IP), EdDSA access tokens with a published JWK Set and key
-//! rotation, single-use refresh tokens whose reuse revokes the session, sessions in Redis with
-//! an idle TTL (the gateway refuses tokens of ended sessions), profiles and notification
-//! preferences.
+//! (throttled per client and account and per client address; guesses against one account are
+//! slowed down without locking its owner out: see `sessions`), EdDSA access tokens with a
+//! published JWK Set and key rotation, single-use refresh tokens whose reuse revokes the
+//! session, sessions in Redis with an idle TTL (the gateway refuses tokens of ended sessions),
+//! profiles and notification preferences.
 //!
 //! Data flow: `routes` -> `domain` (validation, keys) -> `store` (PostgreSQL) and `sessions`
 //! (Redis). Run with `cargo xtask up`; grant the first admin with

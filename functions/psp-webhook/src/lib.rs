@@ -31,14 +31,11 @@ pub mod env {
 pub const REMEMBER: std::time::Duration =
     std::time::Duration::from_secs(2 * psp_signature::TOLERANCE_SECONDS.unsigned_abs());
 
-/// The replay key of a signed callback: SHA-256 of its signed timestamp and body.
-pub fn replay_key(signature: &str, body: &[u8]) -> String {
-    let timestamp = signature
-        .split(',')
-        .find_map(|part| part.trim().strip_prefix("t="))
-        .unwrap_or_default();
+/// The replay key of a verified callback: SHA-256 of the timestamp its signature covers (as
+/// [`psp_signature::verify`] returned it, never a raw header part) and its body.
+pub fn replay_key(verified_timestamp: i64, body: &[u8]) -> String {
     let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
-    ctx.update(timestamp.as_bytes());
+    ctx.update(verified_timestamp.to_string().as_bytes());
     ctx.update(b".");
     ctx.update(body);
     ctx.finish()
@@ -127,15 +124,18 @@ impl Receiver {
         let Some(signature) = signature else {
             return problem(401, "Unauthorized", "missing Psp-Signature");
         };
-        if let Err(err) = psp_signature::verify(
+        let timestamp = match psp_signature::verify(
             &self.secret,
             signature,
             body,
             time::OffsetDateTime::now_utc(),
         ) {
-            tracing::warn!(error = %err, "refused a callback");
-            return problem(401, "Unauthorized", &err.to_string());
-        }
+            Ok(timestamp) => timestamp,
+            Err(err) => {
+                tracing::warn!(error = %err, "refused a callback");
+                return problem(401, "Unauthorized", &err.to_string());
+            }
+        };
         let Ok(text) = std::str::from_utf8(body) else {
             return problem(400, "Bad Request", "the body is not UTF-8");
         };
@@ -150,7 +150,7 @@ impl Receiver {
                 "the body is not a callback (no `authorization`)",
             );
         };
-        let key = replay_key(signature, body);
+        let key = replay_key(timestamp, body);
         match self.seen.claim(&key).await {
             Ok(function_kit::idempotency::Claim::Acquired) => {}
             Ok(function_kit::idempotency::Claim::Taken) => {

@@ -46,6 +46,16 @@ async fn only_signed_callbacks_are_queued() {
     let replay = receiver.receive(Some(&good), body).await;
     assert_eq!(replay.status, 409, "{replay:?}");
     assert_eq!(replay.content_type, "application/problem+json");
+    // The same callback re-spelled: an earlier `t` in front (the replay key once read the first
+    // `t`, verification the last), or the timestamp zero-padded. Neither is a new callback.
+    let v1 = good.split(',').nth(1).unwrap();
+    for respelled in [
+        format!("t={},t={now},{v1}", now - 7),
+        format!("t=0{now},{v1}"),
+    ] {
+        let answer = receiver.receive(Some(&respelled), body).await;
+        assert_eq!(answer.status, 401, "{respelled}: {answer:?}");
+    }
     let tampered = {
         let mut bytes = body.to_vec();
         bytes[10] ^= 1;

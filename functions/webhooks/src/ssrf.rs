@@ -28,15 +28,22 @@ pub fn is_private(ip: IpAddr) -> bool {
                 || o[0] >= 240
         }
         IpAddr::V6(v6) => {
+            // Public IPv6 unicast lives only in 2000::/3 (IANA's global unicast space), so
+            // everything outside it is refused at once: loopback, unspecified, IPv4-compatible
+            // `::a.b.c.d`, IPv4-mapped and -translated `::ffff:…`, NAT64 `64:ff9b::/96` and
+            // `64:ff9b:1::/48`, discard-only `100::/64`, unique-local `fc00::/7`, link-local
+            // `fe80::/10`, site-local `fec0::/10` and multicast `ff00::/8`. Several of these carry
+            // an IPv4 address a gateway or the kernel may translate into a private one.
             let s = v6.segments();
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (s[0] & 0xfe00) == 0xfc00
-                || (s[0] & 0xffc0) == 0xfe80
-                || v6
-                    .to_ipv4_mapped()
-                    .is_some_and(|v4| is_private(IpAddr::V4(v4)))
+            (s[0] & 0xe000) != 0x2000
+                // 2001::/23, IANA special-purpose: Teredo 2001::/32 (which tunnels to an
+                // embedded IPv4), benchmarking, ORCHID and the like.
+                || (s[0] == 0x2001 && s[1] < 0x0200)
+                // Documentation 2001:db8::/32 and 3fff::/20.
+                || (s[0] == 0x2001 && s[1] == 0x0db8)
+                || (s[0] & 0xfff0) == 0x3ff0
+                // 6to4 2002::/16: its relays route to the IPv4 address in bits 16..48.
+                || s[0] == 0x2002
         }
     }
 }
@@ -115,10 +122,36 @@ mod tests {
             "fd00::1",
             "fe80::1",
             "::ffff:10.0.0.1",
+            // IPv4 inside IPv6, in each form a packet can be translated from.
+            "64:ff9b::10.0.0.1",
+            "64:ff9b::93.184.216.34",
+            "64:ff9b:1::a00:1",
+            "::10.0.0.1",
+            "::127.0.0.1",
+            "::ffff:127.0.0.1",
+            "::ffff:0:10.0.0.1",
+            "::ffff:0:0",
+            "2002:a00:1::1",
+            "2002:7f00:1::",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "fec0::1",
+            "feff::1",
+            "fc00::1",
+            "ff02::1",
+            "100::1",
+            "2001:db8::1",
+            "3fff::1",
+            "2001:10::1",
+            "::",
         ] {
             assert!(is_private(ip.parse().unwrap()), "{ip}");
         }
-        for ip in ["93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946"] {
+        for ip in [
+            "93.184.216.34",
+            "2606:2800:220:1:248:1893:25c8:1946",
+            "2a00:1450:4001:82a::200e",
+            "2001:4860:4860::8888",
+        ] {
             assert!(!is_private(ip.parse().unwrap()), "{ip}");
         }
     }

@@ -85,6 +85,18 @@ async fn every_bad_product_body_is_a_problem_naming_the_field() {
             "image_urls[0]",
         ),
         (
+            "NUL in a name (PostgreSQL refuses it in text)",
+            with(json!({"name": "Lamp\u{0}"})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "name",
+        ),
+        (
+            "escape sequence in an attribute",
+            with(json!({"attributes": {"colour": "\u{1b}[31mred"}})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "attributes.colour",
+        ),
+        (
             "nested attribute",
             with(json!({"attributes": {"dims": {"w": 1}}})),
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -192,6 +204,14 @@ async fn bad_query_parameters_and_ids_are_400_naming_the_parameter() {
         ("/products?colour=red", "colour"),
         ("/products/not-a-uuid", "id"),
         ("/products/by-sku/has%20space", "sku"),
+        // Control characters, refused by service-kit's one rule before any handler: once a
+        // NUL reached PostgreSQL and answered 500.
+        (
+            "/products?category=small-appliances&brand=%00%C3%95",
+            "brand",
+        ),
+        ("/products?q=lamp%0A", "q"),
+        ("/admin/products?q=%1b%5B31m", "q"),
     ];
     for (path, field) in cases {
         let problem = assert_problem(app.get(path).await, StatusCode::BAD_REQUEST).await;

@@ -394,3 +394,54 @@ async fn a_burst_of_first_signed_in_requests_is_accepted_while_the_key_set_is_fe
         "{statuses:?}"
     );
 }
+
+/// Finding 11 of the abuse review: with Redis gone, a signed-out token kept working for writes.
+/// Reads still fail open (the token's signature and expiry hold); writes fail closed.
+#[tokio::test]
+async fn without_redis_a_token_still_reads_but_cannot_write() {
+    let redis: std::net::SocketAddr = "127.0.0.1:6379".parse().unwrap();
+    let proxy = service_kit::testing::TcpProxy::start(redis).await;
+    let platform = spawn_platform(Options {
+        gateway_redis_url: Some(format!("redis://{}", proxy.addr())),
+        // No session is trusted from memory: every request asks Redis.
+        session_check_ms: Some(0),
+        ..Options::default()
+    })
+    .await;
+    let (_, tokens) = platform.sign_up("outage@example.com").await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let write = || {
+        platform
+            .request(Method::POST, "/api/v1/echo-private/anything")
+            .bearer_auth(access)
+            .json(&json!({"x": 1}))
+            .send()
+    };
+    // With Redis, the write reaches the upstream (the stub answers GET only: 405).
+    assert_eq!(
+        write().await.unwrap().status(),
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+
+    proxy.cut();
+    assert_eq!(
+        platform.get("/api/v1/me", Some(access)).await.status(),
+        StatusCode::OK,
+        "a read fails open"
+    );
+    let refused = write().await.unwrap();
+    assert_eq!(refused.headers()["retry-after"], "1");
+    assert!(!refused.headers().contains_key("www-authenticate"));
+    problem(refused, StatusCode::SERVICE_UNAVAILABLE).await;
+    // A write without a token is not a session question: it goes on.
+    assert_eq!(
+        platform
+            .request(Method::POST, "/api/v1/echo/anything")
+            .json(&json!({"x": 1}))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+}

@@ -241,6 +241,7 @@ pub async fn spawn_platform(options: Options) -> Platform {
     if let Some(ms) = options.session_check_ms {
         settings.auth.session_check_ms = ms;
     }
+    settings.client_body_timeout_ms = 1000;
     settings.rate_limits.anonymous = options.anonymous_quota;
     settings.rate_limits.authenticated = options.authenticated_quota;
     let upstream = |addr: SocketAddr, timeout_ms| UpstreamSettings {

@@ -1,6 +1,8 @@
+use std::time::Duration;
+
 use gateway::config::Quota;
 use reqwest::{Method, StatusCode};
-use serde_json::Value;
+use serde_json::{Value, json};
 use service_kit::testing::TcpProxy;
 
 use crate::helpers::{Options, problem, spawn_platform};
@@ -257,6 +259,66 @@ async fn an_upstream_that_is_down_is_503_and_a_slow_one_is_504() {
     );
 }
 
+/// Announces a 200-byte JSON body to `path` and sends one byte of it; then either goes away
+/// (`abandon`) or waits for the answer, which it returns.
+async fn send_a_partial_body(addr: &str, path: &str, abandon: bool) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{{"
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    if abandon {
+        // Give the gateway time to start reading, then close halfway through the body.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        return String::new();
+    }
+    let mut answer = Vec::new();
+    let _ = socket.read_to_end(&mut answer).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// Finding 1 of the abuse review: five slow bodies once timed the users upstream out, opened
+/// its circuit and took sign-in down for every shopper.
+#[tokio::test]
+async fn slow_or_abandoned_request_bodies_cost_only_their_client() {
+    let platform = spawn_platform(Options::default()).await;
+    let addr = platform.base.trim_start_matches("http://").to_owned();
+    let slow: Vec<_> = (0..5)
+        .map(|_| {
+            let addr = addr.clone();
+            tokio::spawn(async move {
+                send_a_partial_body(&addr, "/api/v1/auth/refresh", false).await
+            })
+        })
+        .collect();
+    for task in slow {
+        let answer = task.await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        assert!(answer.contains("application/problem+json"), "{answer}");
+    }
+    for _ in 0..3 {
+        send_a_partial_body(&addr, "/api/v1/auth/refresh", true).await;
+    }
+    // Everyone else still reaches users: its circuit never opened.
+    let answer = platform
+        .post("/api/v1/auth/refresh", json!({"refresh_token": "not-a-token"}))
+        .await;
+    problem(answer, StatusCode::UNAUTHORIZED).await;
+    // Counted as the clients' doing, not the upstream's. (An abandoned request is counted
+    // too when the gateway sees the body end before the connection's task is dropped; that
+    // race is hyper's, so only the slow ones are counted here.)
+    let metrics = platform.get("/metrics", None).await.text().await.unwrap();
+    assert!(
+        metrics.contains(r#"outcome="client_timeout",upstream="users"} 5"#),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains(r#"outcome="timeout",upstream="users""#),
+        "{metrics}"
+    );
+}
+
 #[tokio::test]
 async fn the_public_api_is_documented_in_one_merged_document() {
     let platform = spawn_platform(Options::default()).await;
@@ -280,4 +342,78 @@ async fn the_public_api_is_documented_in_one_merged_document() {
         "upstream paths are rewritten"
     );
     assert!(doc["components"]["schemas"]["Product"].is_object());
+    // The gateway's own answers are declared on each operation, with what they depend on.
+    let reference = |path: &str, method: &str, status: &str| {
+        doc["paths"][path][method]["responses"][status]["$ref"]
+            .as_str()
+            .map(str::to_owned)
+    };
+    for status in ["401", "429", "502", "503", "504"] {
+        assert!(
+            reference("/api/v1/products", "get", status).is_some(),
+            "{status}"
+        );
+    }
+    assert_eq!(reference("/api/v1/products", "get", "403"), None, "public");
+    assert_eq!(reference("/api/v1/products", "get", "413"), None, "no body");
+    for status in ["403", "408", "413"] {
+        assert!(
+            reference("/api/v1/admin/products/import", "post", status).is_some(),
+            "{status}"
+        );
+    }
+    assert_eq!(
+        doc["paths"]["/api/v1/me"]["get"]["security"],
+        json!([{"bearer": []}])
+    );
+    let too_many = &doc["components"]["responses"]["TooManyRequests"];
+    for header in ["RateLimit", "RateLimit-Policy", "Retry-After"] {
+        assert!(too_many["headers"][header].is_object(), "{header}");
+    }
+    assert!(doc["components"]["schemas"]["Problem"].is_object());
+}
+
+/// Finding 5 of the abuse review: the anonymous document route fetched every upstream's
+/// document on each call, with no rate limit.
+#[tokio::test]
+async fn the_merged_document_is_built_once_served_with_an_etag_and_rate_limited() {
+    let platform = spawn_platform(Options {
+        anonymous_quota: Quota {
+            limit: 4,
+            window_seconds: 60,
+        },
+        ..Options::default()
+    })
+    .await;
+    let before = platform.cacheable_calls.load(std::sync::atomic::Ordering::SeqCst);
+    // Four at once: one build asks each upstream once; the others wait for it.
+    let (a, b, c) = tokio::join!(
+        platform.get("/api/v1/openapi.json", None),
+        platform.get("/api/v1/openapi.json", None),
+        platform.get("/api/v1/openapi.json", None),
+    );
+    let etag = a.headers()["etag"].to_str().unwrap().to_owned();
+    for response in [a, b, c] {
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["etag"].to_str().unwrap(), etag);
+        assert!(response.headers().contains_key("ratelimit"));
+    }
+    assert_eq!(
+        platform.cacheable_calls.load(std::sync::atomic::Ordering::SeqCst) - before,
+        1,
+        "the stub upstream's document was fetched once"
+    );
+    let revalidated = platform
+        .request(Method::GET, "/api/v1/openapi.json")
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revalidated.status(), StatusCode::NOT_MODIFIED);
+    // The fifth request of the window is over the anonymous quota.
+    problem(
+        platform.get("/api/v1/openapi.json", None).await,
+        StatusCode::TOO_MANY_REQUESTS,
+    )
+    .await;
 }

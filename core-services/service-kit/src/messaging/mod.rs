@@ -58,6 +58,9 @@ pub enum MessagingError {
     /// No answer within the time limit.
     #[error("broker did not answer in time")]
     Timeout,
+    /// The broker URL does not parse.
+    #[error("invalid broker URL: {0}")]
+    InvalidUrl(String),
     /// The broker nacked a publish or returned it as unroutable.
     #[error("message not accepted: {0}")]
     Rejected(String),
@@ -75,9 +78,23 @@ pub(crate) async fn timed<T>(
         .map_err(Into::into)
 }
 
+/// The largest AMQP frame this side proposes, unless the URL sets `frame_max` itself.
+///
+/// lapin keeps a receive and a send buffer of 32 frames per connection and zero-fills them, so
+/// with RabbitMQ's default of 128 KiB each connection held 8 MiB resident, and every service
+/// with a consumer and a relay 16 MiB of it, idle (measured: inventory 33.2 MB resident, 16.7 MB
+/// at 16 KiB). Our events are a few KiB; a larger message is sent as several frames.
+pub const FRAME_MAX: u32 = 16 * 1024;
+
 /// Opens a connection and a channel with publisher confirms.
 pub async fn connect(uri: &str) -> Result<(Connection, Channel), MessagingError> {
-    let connection = timed(Connection::connect(uri, ConnectionProperties::default())).await?;
+    let mut parsed: lapin::uri::AMQPUri = uri.parse().map_err(MessagingError::InvalidUrl)?;
+    parsed.query.frame_max.get_or_insert(FRAME_MAX);
+    let connection = timed(Connection::connect_uri(
+        parsed,
+        ConnectionProperties::default(),
+    ))
+    .await?;
     let channel = timed(connection.create_channel()).await?;
     timed(channel.confirm_select(ConfirmSelectOptions::default())).await?;
     Ok((connection, channel))

@@ -33,19 +33,6 @@ fn invalid_credentials() -> ApiError {
     ApiError::Unauthorized("invalid email or password".into())
 }
 
-/// The client address: the first `X-Forwarded-For` hop (set by the gateway), else the peer.
-fn client_ip(headers: &HeaderMap, peer: Option<SocketAddr>) -> String {
-    headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(str::to_owned)
-        .or_else(|| peer.map(|p| p.ip().to_string()))
-        .unwrap_or_else(|| "unknown".into())
-}
-
 /// Creates an account (role `shopper`).
 #[utoipa::path(post, path = "/auth/register", tag = "auth", request_body = RegisterInput,
     responses(
@@ -77,7 +64,7 @@ pub async fn login(
     headers: HeaderMap,
     ApiJson(input): ApiJson<LoginInput>,
 ) -> Result<Response, ApiError> {
-    let ip = client_ip(&headers, Some(peer));
+    let ip = state.auth.client_address(&headers, peer.ip()).to_string();
     let email = Email::parse(&input.email)
         .map(|e| e.as_str().to_owned())
         .unwrap_or_else(|_| input.email.trim().to_lowercase());
@@ -90,10 +77,12 @@ pub async fn login(
     };
     let matches = passwords::verify(input.password, stored).await?;
     let Some(user) = user.filter(|_| matches) else {
-        state.auth.record_failure(&email, &ip).await;
+        let delay = state.auth.record_failure(&email, &ip).await;
+        // Distributed guessing against this account: wrong answers come late.
+        tokio::time::sleep(delay).await;
         return Err(invalid_credentials());
     };
-    state.auth.clear_failures(&email).await;
+    state.auth.clear_failures(&email, &ip).await;
     let family_id = Uuid::now_v7();
     let (refresh_token, hash) = new_refresh_token()?;
     state

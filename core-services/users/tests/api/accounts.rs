@@ -59,19 +59,22 @@ async fn wrong_password_and_unknown_email_are_indistinguishable() {
 }
 
 #[tokio::test]
-async fn repeated_failures_throttle_the_account_with_retry_after() {
+async fn repeated_failures_throttle_the_failing_client_not_the_owner() {
     let app = spawn_app().await;
     app.register("carol@example.com", "correct horse battery")
         .await;
-    for _ in 0..app.settings.auth.max_failures_per_account {
+    let attacker = "198.51.100.1";
+    for _ in 0..app.settings.auth.max_failures_per_client {
         problem(
-            app.login("carol@example.com", "bad password!").await,
+            app.login_via("carol@example.com", "bad password!", attacker)
+                .await,
             StatusCode::UNAUTHORIZED,
         )
         .await;
     }
+    // The client that failed is refused for Carol, even with the right password.
     let throttled = app
-        .login("carol@example.com", "correct horse battery")
+        .login_via("carol@example.com", "correct horse battery", attacker)
         .await;
     let retry_after: u64 = throttled.headers()["retry-after"]
         .to_str()
@@ -80,11 +83,61 @@ async fn repeated_failures_throttle_the_account_with_retry_after() {
         .unwrap();
     assert!(retry_after > 0 && retry_after <= app.settings.auth.failure_window_seconds);
     problem(throttled, StatusCode::TOO_MANY_REQUESTS).await;
-    // Another account from the same address is not locked by Carol's failures.
+    // Writing someone else's address first in X-Forwarded-For changes nothing: the address is
+    // the one the gateway appended.
+    let spoofed = app
+        .login_via(
+            "carol@example.com",
+            "correct horse battery",
+            &format!("203.0.113.5, {attacker}"),
+        )
+        .await;
+    assert_eq!(spoofed.status(), StatusCode::TOO_MANY_REQUESTS);
+    // Carol herself, from her own address, signs in: others' failures do not lock her out.
+    assert_eq!(
+        app.login_via("carol@example.com", "correct horse battery", "203.0.113.5")
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    // Another account from the attacker's address is not locked by Carol's failures.
     app.register("dave@example.com", "correct horse battery")
         .await;
     assert_eq!(
-        app.login("dave@example.com", "correct horse battery")
+        app.login_via("dave@example.com", "correct horse battery", attacker)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn distributed_guessing_is_slowed_down_and_the_owner_still_signs_in() {
+    let app = spawn_app().await;
+    app.register("gina@example.com", "correct horse battery")
+        .await;
+    let after = app.settings.auth.account_slowdown_after;
+    // One guess from each of many addresses: no client reaches its own limit.
+    for n in 0..after {
+        let answer = app
+            .login_via("gina@example.com", "guess!", &format!("198.51.100.{}", n + 10))
+            .await;
+        assert_eq!(answer.status(), StatusCode::UNAUTHORIZED);
+    }
+    // Past the account's threshold, a wrong answer is held back.
+    let started = std::time::Instant::now();
+    let late = app
+        .login_via("gina@example.com", "guess!", "198.51.100.250")
+        .await;
+    assert_eq!(late.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(250),
+        "the wrong answer came after {:?}",
+        started.elapsed()
+    );
+    // The owner, from a client that has not failed, is answered and let in.
+    assert_eq!(
+        app.login_via("gina@example.com", "correct horse battery", "203.0.113.8")
             .await
             .status(),
         StatusCode::OK

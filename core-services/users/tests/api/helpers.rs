@@ -76,6 +76,17 @@ impl TestApp {
             .await
     }
 
+    /// Signs in through the gateway as it forwards: `forwarded_for` is the `X-Forwarded-For`
+    /// it sends (the client's own entries, then the address the gateway saw).
+    pub async fn login_via(&self, email: &str, password: &str, forwarded_for: &str) -> Response {
+        self.request(Method::POST, "/auth/login")
+            .header("x-forwarded-for", forwarded_for)
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Calls a route as the gateway would after verifying a token for `user_id`.
     pub fn as_user(
         &self,

@@ -157,9 +157,23 @@ async fn a_confirmed_order_is_emailed_texted_and_sent_to_subscribed_partners() {
         "/api/v1/admin/webhooks",
         "/api/v1/admin/webhooks/{id}/rotate-secret",
         "/api/v1/admin/webhooks/{id}/deliveries",
+        // The consumers' dead letters (the bridge, not part of this platform, documents the
+        // same routes).
+        "/api/v1/admin/dead-letters/inventory",
+        "/api/v1/admin/dead-letters/orders/{queue}",
+        "/api/v1/admin/dead-letters/payments/{queue}/{id}/replay",
+        "/api/v1/admin/dead-letters/inventory/{queue}/{id}",
     ] {
         assert!(document["paths"][path].is_object(), "{path} missing");
     }
+    // Every path parameter is declared (stock updates once lacked theirs).
+    let put_stock = &document["paths"]["/api/v1/admin/inventory/{sku}"]["put"];
+    assert!(
+        put_stock["parameters"]
+            .as_array()
+            .is_some_and(|ps| ps.iter().any(|p| p["name"] == "sku" && p["in"] == "path")),
+        "{put_stock}"
+    );
     assert!(document["components"]["schemas"]["WithSecret"].is_object());
     assert!(
         !document["info"]["description"]
