@@ -227,14 +227,18 @@ impl Application {
 }
 
 fn cors(origins: &str) -> CorsLayer {
-    let origins: Vec<HeaderValue> = origins
+    let origins: Arc<[HeaderValue]> = origins
         .split(',')
         .map(str::trim)
         .filter(|o| !o.is_empty())
         .filter_map(|o| o.parse().ok())
         .collect();
+    // A predicate over a shared list rather than `AllowOrigin::list`: the layer is cloned for
+    // every request, and a list is cloned with it (a Vec and a reference count per origin).
     CorsLayer::new()
-        .allow_origin(AllowOrigin::list(origins))
+        .allow_origin(AllowOrigin::predicate(move |origin, _| {
+            origins.iter().any(|allowed| allowed == origin)
+        }))
         .allow_methods([
             http::Method::GET,
             http::Method::POST,

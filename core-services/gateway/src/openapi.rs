@@ -102,9 +102,7 @@ pub async fn merged(
     headers: HeaderMap,
 ) -> Response {
     let ip = service_kit::http::client_address(&headers, peer.ip(), gateway.trusted_proxy_hops);
-    let decision = gateway
-        .anonymous
-        .check(&crate::ratelimit::client_of(ip));
+    let decision = gateway.anonymous.check(&crate::ratelimit::client_of(ip));
     if !decision.allowed {
         let mut response = ApiError::TooManyRequests {
             detail: format!("rate limit `{}` exceeded", decision.policy),
@@ -138,7 +136,7 @@ pub async fn merged(
         FRESH_INCOMPLETE
     };
     let headers = response.headers_mut();
-    headers.insert(header::ETAG, built.etag.clone());
+    headers.insert(header::ETAG, built.etag);
     if let Ok(value) = HeaderValue::from_str(&format!("public, max-age={}", max_age.as_secs())) {
         headers.insert(header::CACHE_CONTROL, value);
     }
@@ -244,9 +242,7 @@ fn declare_gateway_answers(item: &mut Value, access: crate::routes::Access) {
             answers.push(("408", "RequestTimeout"));
             answers.push(("413", "PayloadTooLarge"));
         }
-        let responses = operation
-            .entry("responses")
-            .or_insert_with(|| json!({}));
+        let responses = operation.entry("responses").or_insert_with(|| json!({}));
         let Some(responses) = responses.as_object_mut() else {
             continue;
         };
@@ -271,13 +267,18 @@ fn gateway_responses() -> Value {
         "RateLimit-Policy": {"description": "The quota in force (`\"<policy>\";q=<limit>;w=<window seconds>`)", "schema": {"type": "string"}},
         "Retry-After": {"description": "Seconds until a request may succeed", "schema": {"type": "integer", "minimum": 0}},
     });
-    let mut too_many = problem("A rate limit was reached (by client address, or by account when signed in)");
+    let mut too_many =
+        problem("A rate limit was reached (by client address, or by account when signed in)");
     too_many["headers"] = rate_headers;
-    let mut unavailable = problem("The upstream is down, its circuit is open, or the session store is out for a write");
+    let mut unavailable = problem(
+        "The upstream is down, its circuit is open, or the session store is out for a write",
+    );
     unavailable["headers"] = json!({
         "Retry-After": {"description": "Seconds until a retry may succeed (an open circuit, the session store)", "schema": {"type": "integer", "minimum": 0}},
     });
-    let mut unauthorized = problem("The bearer token is missing where required, invalid, expired, or its session ended");
+    let mut unauthorized = problem(
+        "The bearer token is missing where required, invalid, expired, or its session ended",
+    );
     unauthorized["headers"] = json!({
         "WWW-Authenticate": {"description": "`Bearer error=\"invalid_token\"`", "schema": {"type": "string"}},
     });

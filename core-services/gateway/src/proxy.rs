@@ -347,12 +347,11 @@ impl Proxy {
                     .into_response(),
                 )
             }
-            Err(_) => (
-                "client_timeout",
-                client_timeout(self.client_body_timeout),
-            ),
+            Err(_) => ("client_timeout", client_timeout(self.client_body_timeout)),
         };
-        self.outcomes.with_label_values(&[upstream, failure.0]).inc();
+        self.outcomes
+            .with_label_values(&[upstream, failure.0])
+            .inc();
         Err(failure.1)
     }
 

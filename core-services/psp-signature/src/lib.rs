@@ -174,6 +174,9 @@ mod tests {
             );
         }
         // Other schemes next to v1 are allowed and ignored.
-        assert_eq!(verify(b"secret", &format!("{header},v0=abc"), b"x", now), Ok(t));
+        assert_eq!(
+            verify(b"secret", &format!("{header},v0=abc"), b"x", now),
+            Ok(t)
+        );
     }
 }

@@ -51,7 +51,11 @@ tokio::task_local! {
 /// client is the `trusted_hops`-th entry from the right. With 0, without the header, or when that
 /// entry is not an address, it is the TCP peer. A header shorter than `trusted_hops` yields its
 /// leftmost entry, the one the outermost proxy present wrote.
-pub fn client_address(headers: &http::HeaderMap, peer: std::net::IpAddr, trusted_hops: usize) -> std::net::IpAddr {
+pub fn client_address(
+    headers: &http::HeaderMap,
+    peer: std::net::IpAddr,
+    trusted_hops: usize,
+) -> std::net::IpAddr {
     if trusted_hops == 0 {
         return peer;
     }
@@ -158,7 +162,10 @@ impl ServiceApp {
             .layer(CatchPanicLayer::custom(panic_response))
             .layer(middleware::from_fn_with_state(timeout, enforce_timeout))
             // Shared, not cloned: the middleware's state is cloned for every request.
-            .layer(middleware::from_fn_with_state(Arc::new(self.metrics), observe))
+            .layer(middleware::from_fn_with_state(
+                Arc::new(self.metrics),
+                observe,
+            ))
             .layer(PropagateRequestIdLayer::x_request_id())
             .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
     }

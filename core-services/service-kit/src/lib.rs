@@ -48,9 +48,9 @@ pub mod singleflight;
 pub mod sku;
 pub mod tasks;
 pub mod telemetry;
-pub mod text;
 #[cfg(feature = "test-util")]
 pub mod testing;
+pub mod text;
 pub mod window;
 
 pub use error::{ApiError, FieldError, Problem};

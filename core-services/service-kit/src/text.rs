@@ -64,8 +64,7 @@ fn has_encoded_control(encoded: &str) -> bool {
     let mut decoded = percent_bytes(bytes);
     let mut previous = None;
     for byte in decoded.by_ref() {
-        if byte < 0x20 || byte == 0x7f || (previous == Some(0xc2) && (0x80..0xa0).contains(&byte))
-        {
+        if byte < 0x20 || byte == 0x7f || (previous == Some(0xc2) && (0x80..0xa0).contains(&byte)) {
             return true;
         }
         previous = Some(byte);
@@ -135,7 +134,9 @@ fn first_forbidden(value: &serde_json::Value, path: String) -> Option<String> {
             .find_map(|(index, item)| first_forbidden(item, format!("{path}[{index}]"))),
         serde_json::Value::Object(fields) => fields.iter().find_map(|(name, item)| {
             if name.chars().any(forbidden) {
-                Some(join(&name.chars().filter(|c| !c.is_control()).collect::<String>()))
+                Some(join(
+                    &name.chars().filter(|c| !c.is_control()).collect::<String>(),
+                ))
             } else {
                 first_forbidden(item, join(name))
             }
@@ -150,24 +151,33 @@ mod tests {
 
     fn field_of(err: ApiError) -> String {
         match err {
-            ApiError::BadRequest { errors, .. } | ApiError::Validation(errors) => errors
-                .first()
-                .map(|e| e.field.clone())
-                .unwrap_or_default(),
+            ApiError::BadRequest { errors, .. } | ApiError::Validation(errors) => {
+                errors.first().map(|e| e.field.clone()).unwrap_or_default()
+            }
             other => panic!("unexpected {other:?}"),
         }
     }
 
     #[test]
     fn control_characters_in_the_query_are_named() {
-        let err = check_target("/products", Some("category=small-appliances&brand=%00%C3%95"))
-            .unwrap_err();
+        let err = check_target(
+            "/products",
+            Some("category=small-appliances&brand=%00%C3%95"),
+        )
+        .unwrap_err();
         assert_eq!(err.status(), 400);
         assert_eq!(field_of(err), "brand");
         for query in ["q=a%0Ab", "q=%7f", "q=%C2%85", "q%01=x", "q=%1f"] {
             assert!(check_target("/products", Some(query)).is_err(), "{query}");
         }
-        for query in ["q=caf%C3%A9", "q=a+b", "q=100%25", "q=%", "q=%zz", "q=%C3%80"] {
+        for query in [
+            "q=caf%C3%A9",
+            "q=a+b",
+            "q=100%25",
+            "q=%",
+            "q=%zz",
+            "q=%C3%80",
+        ] {
             assert!(check_target("/products", Some(query)).is_ok(), "{query}");
         }
     }

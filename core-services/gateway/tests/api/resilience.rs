@@ -287,9 +287,9 @@ async fn slow_or_abandoned_request_bodies_cost_only_their_client() {
     let slow: Vec<_> = (0..5)
         .map(|_| {
             let addr = addr.clone();
-            tokio::spawn(async move {
-                send_a_partial_body(&addr, "/api/v1/auth/refresh", false).await
-            })
+            tokio::spawn(
+                async move { send_a_partial_body(&addr, "/api/v1/auth/refresh", false).await },
+            )
         })
         .collect();
     for task in slow {
@@ -302,7 +302,10 @@ async fn slow_or_abandoned_request_bodies_cost_only_their_client() {
     }
     // Everyone else still reaches users: its circuit never opened.
     let answer = platform
-        .post("/api/v1/auth/refresh", json!({"refresh_token": "not-a-token"}))
+        .post(
+            "/api/v1/auth/refresh",
+            json!({"refresh_token": "not-a-token"}),
+        )
         .await;
     problem(answer, StatusCode::UNAUTHORIZED).await;
     // Counted as the clients' doing, not the upstream's. (An abandoned request is counted
@@ -385,7 +388,9 @@ async fn the_merged_document_is_built_once_served_with_an_etag_and_rate_limited(
         ..Options::default()
     })
     .await;
-    let before = platform.cacheable_calls.load(std::sync::atomic::Ordering::SeqCst);
+    let before = platform
+        .cacheable_calls
+        .load(std::sync::atomic::Ordering::SeqCst);
     // Four at once: one build asks each upstream once; the others wait for it.
     let (a, b, c) = tokio::join!(
         platform.get("/api/v1/openapi.json", None),
@@ -399,7 +404,10 @@ async fn the_merged_document_is_built_once_served_with_an_etag_and_rate_limited(
         assert!(response.headers().contains_key("ratelimit"));
     }
     assert_eq!(
-        platform.cacheable_calls.load(std::sync::atomic::Ordering::SeqCst) - before,
+        platform
+            .cacheable_calls
+            .load(std::sync::atomic::Ordering::SeqCst)
+            - before,
         1,
         "the stub upstream's document was fetched once"
     );

@@ -120,7 +120,11 @@ async fn distributed_guessing_is_slowed_down_and_the_owner_still_signs_in() {
     // One guess from each of many addresses: no client reaches its own limit.
     for n in 0..after {
         let answer = app
-            .login_via("gina@example.com", "guess!", &format!("198.51.100.{}", n + 10))
+            .login_via(
+                "gina@example.com",
+                "guess!",
+                &format!("198.51.100.{}", n + 10),
+            )
             .await;
         assert_eq!(answer.status(), StatusCode::UNAUTHORIZED);
     }
