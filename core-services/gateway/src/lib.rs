@@ -367,13 +367,7 @@ async fn handle(
         }
     };
     if let Some(decision) = decision.as_ref().filter(|d| !d.allowed) {
-        let mut response = ApiError::TooManyRequests {
-            detail: format!("rate limit `{}` exceeded", decision.policy),
-            retry_after_seconds: decision.retry_after_seconds,
-        }
-        .into_response();
-        decision.write_headers(response.headers_mut());
-        return response;
+        return decision.refusal();
     }
     let lookup = gateway.cache.as_ref().and_then(|cache| {
         cache.lookup_for(
@@ -400,10 +394,6 @@ async fn handle(
     let lookup = lookup.filter(|lookup| !lookup.signed_in());
     // What selects a variant (`Vary`) is in the request headers, which forwarding consumes.
     let request_headers = lookup.as_ref().map(|_| request.headers().clone());
-    let unsafe_method = !matches!(
-        *request.method(),
-        http::Method::GET | http::Method::HEAD | http::Method::OPTIONS
-    );
     let path = request.uri().path();
     let mut target = route.upstream_path(path);
     if let Some(query) = request.uri().query() {
@@ -417,7 +407,7 @@ async fn handle(
     if let Some(cache) = &gateway.cache {
         if let (Some(lookup), Some(request_headers)) = (lookup, &request_headers) {
             response = cache.store(lookup, request_headers, response).await;
-        } else if unsafe_method
+        } else if !read_only
             && (response.status().is_success() || response.status().is_redirection())
         {
             // A write through this replica: its writer reads it back at once.

@@ -16,7 +16,6 @@ use axum::http::Request;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::{Map, Value, json};
-use service_kit::ApiError;
 
 use crate::Gateway;
 
@@ -104,13 +103,7 @@ pub async fn merged(
     let ip = service_kit::http::client_address(&headers, peer.ip(), gateway.trusted_proxy_hops);
     let decision = gateway.anonymous.check(&crate::ratelimit::client_of(ip));
     if !decision.allowed {
-        let mut response = ApiError::TooManyRequests {
-            detail: format!("rate limit `{}` exceeded", decision.policy),
-            retry_after_seconds: decision.retry_after_seconds,
-        }
-        .into_response();
-        decision.write_headers(response.headers_mut());
-        return response;
+        return decision.refusal();
     }
     let built = gateway.openapi.get(&gateway).await;
     let matches = headers

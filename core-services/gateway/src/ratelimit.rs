@@ -63,6 +63,18 @@ pub struct Decision {
 }
 
 impl Decision {
+    /// The 429 problem for a refused request, with `Retry-After` and the `RateLimit` headers.
+    pub fn refusal(&self) -> axum::response::Response {
+        use axum::response::IntoResponse as _;
+        let mut response = service_kit::ApiError::TooManyRequests {
+            detail: format!("rate limit `{}` exceeded", self.policy),
+            retry_after_seconds: self.retry_after_seconds,
+        }
+        .into_response();
+        self.write_headers(response.headers_mut());
+        response
+    }
+
     /// Adds `RateLimit-Policy` and `RateLimit` to a response.
     pub fn write_headers(&self, headers: &mut HeaderMap) {
         let policy = format!(
