@@ -12,6 +12,7 @@
 //! deduplicate without parsing bodies.
 
 pub mod payloads;
+pub mod sealed;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};

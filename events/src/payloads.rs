@@ -269,7 +269,21 @@ pub struct ProductDeleted {
 }
 event!(ProductDeleted, "product.deleted", 1);
 
-/// An account was created.
+/// Who an account email goes to: account emails are sent whatever the notification
+/// preferences say (they are about the account itself, not marketing or order updates).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AccountHolder {
+    /// User id.
+    pub user_id: String,
+    /// Email address.
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// Language for messages.
+    pub locale: String,
+}
+
+/// An account was created; its owner is asked to confirm the email address.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct UserRegistered {
     /// User id.
@@ -278,8 +292,78 @@ pub struct UserRegistered {
     pub email: String,
     /// Language.
     pub locale: String,
+    /// Display name (absent in events written before account emails).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The single-use email verification token, sealed for the notifier (see
+    /// [`crate::sealed`]); absent in events written before account emails.
+    #[serde(default)]
+    pub verification: Option<String>,
+    /// When the verification link stops working (RFC 3339).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>")]
+    pub verification_expires_at: Option<time::OffsetDateTime>,
 }
 event!(UserRegistered, "user.registered", 1);
+
+/// Someone tried to register an email that already has an account. The owner is told (the
+/// person registering gets the same answer as for a new email).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct UserRegistrationAttempted {
+    /// The existing account.
+    pub account: AccountHolder,
+}
+event!(UserRegistrationAttempted, "user.registration_attempted", 1);
+
+/// The owner of an account asked to reset a forgotten password.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct UserPasswordResetRequested {
+    /// The account.
+    pub account: AccountHolder,
+    /// The single-use reset token, sealed for the notifier (see [`crate::sealed`]).
+    pub token: String,
+    /// When the reset link stops working (RFC 3339).
+    #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
+    pub expires_at: time::OffsetDateTime,
+}
+event!(
+    UserPasswordResetRequested,
+    "user.password_reset_requested",
+    1
+);
+
+/// An account's password changed (by its owner, or through a reset link); every session that
+/// used the old password has ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct UserPasswordChanged {
+    /// The account.
+    pub account: AccountHolder,
+    /// `changed` (current password given) or `reset` (through an emailed link).
+    pub how: String,
+}
+event!(UserPasswordChanged, "user.password_changed", 1);
+
+/// Account events carry personal data and sealed single-use tokens: they go to the notifier
+/// only, never to outbound webhooks or analytics.
+pub fn account_types() -> Vec<&'static str> {
+    vec![
+        UserRegistered::TYPE,
+        UserRegistrationAttempted::TYPE,
+        UserPasswordResetRequested::TYPE,
+        UserPasswordChanged::TYPE,
+    ]
+}
+
+/// The event types partners may subscribe to with outbound webhooks: every type but the
+/// account events.
+pub fn subscribable_types() -> Vec<&'static str> {
+    let private = account_types();
+    types()
+        .into_iter()
+        .filter(|t| !private.contains(t))
+        .collect()
+}
 
 fn schema<T: Event>() -> (String, serde_json::Value) {
     let mut schema = serde_json::to_value(schemars::schema_for!(T)).unwrap_or_default();
@@ -308,6 +392,9 @@ pub fn schemas() -> Vec<(String, serde_json::Value)> {
         schema::<ProductUpdated>(),
         schema::<ProductDeleted>(),
         schema::<UserRegistered>(),
+        schema::<UserRegistrationAttempted>(),
+        schema::<UserPasswordResetRequested>(),
+        schema::<UserPasswordChanged>(),
     ]
 }
 
@@ -330,5 +417,8 @@ pub fn types() -> Vec<&'static str> {
         ProductUpdated::TYPE,
         ProductDeleted::TYPE,
         UserRegistered::TYPE,
+        UserRegistrationAttempted::TYPE,
+        UserPasswordResetRequested::TYPE,
+        UserPasswordChanged::TYPE,
     ]
 }

@@ -39,6 +39,26 @@ pub fn served(topology: &Topology) -> Vec<QueueSpec> {
         .collect()
 }
 
+/// The name of the local Secrets Manager secret holding the account token key.
+pub const ACCOUNT_KEY_SECRET: &str = "users/account-token-key";
+/// Where local account links point (the gateway; there is no shop front-end locally).
+pub const ACCOUNT_LINK_BASE: &str = "http://127.0.0.1:8080/account";
+
+/// The local account token key shared by users and the notifier, kept in `dir` so restarts
+/// keep links working (created on first use).
+pub fn account_token_key(dir: &std::path::Path) -> anyhow::Result<String> {
+    let path = dir.join("account-token-key");
+    if let Ok(key) = fs::read_to_string(&path)
+        && events::sealed::SealKey::from_base64(&key).is_ok()
+    {
+        return Ok(key.trim().to_owned());
+    }
+    let key = events::sealed::SealKey::generate()?;
+    fs::create_dir_all(dir)?;
+    fs::write(&path, &key)?;
+    Ok(key)
+}
+
 /// Creates the local AWS topology (idempotent) and writes the functions' environment.
 pub async fn prepare() -> anyhow::Result<(Topology, Created)> {
     let dir = root().join(".local");
@@ -56,6 +76,10 @@ pub async fn prepare_at(
     let topology = Topology::committed()?;
     let config = function_kit::aws::for_endpoint(moto).await;
     let created = function_kit::topology::ensure(&config, &topology, "").await?;
+    let dir = env_file
+        .parent()
+        .context("the functions' environment file has no directory")?;
+    put_secret(&config, ACCOUNT_KEY_SECRET, &account_token_key(dir)?).await?;
     let mut env: Vec<String> = SDK_ENV
         .iter()
         .map(|(k, v)| {
@@ -71,6 +95,8 @@ pub async fn prepare_at(
         created.tables["notifier-idempotency"]
     ));
     env.push(format!("EMAIL_FROM={}", topology.ses_sender));
+    env.push(format!("ACCOUNT_TOKEN_KEY_SECRET_ARN={ACCOUNT_KEY_SECRET}"));
+    env.push(format!("ACCOUNT_LINK_BASE_URL={ACCOUNT_LINK_BASE}"));
     env.push("METRICS_NAMESPACE=Retail/Business".to_owned());
     env.push(format!(
         "SUBSCRIPTIONS_TABLE={}",
@@ -86,6 +112,36 @@ pub async fn prepare_at(
     env.push("RUST_LOG=info".to_owned());
     fs::write(env_file, env.join("\n") + "\n")?;
     Ok((topology, created))
+}
+
+/// Creates the secret `name` with `value`, or sets its value when it exists.
+pub async fn put_secret(
+    config: &aws_config::SdkConfig,
+    name: &str,
+    value: &str,
+) -> anyhow::Result<()> {
+    let secrets = aws_sdk_secretsmanager::Client::new(config);
+    let created = secrets
+        .create_secret()
+        .name(name)
+        .secret_string(value)
+        .send()
+        .await;
+    if created.is_err() {
+        secrets
+            .put_secret_value()
+            .secret_id(name)
+            .secret_string(value)
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "secret {name}: {}",
+                    aws_sdk_secretsmanager::error::DisplayErrorContext(e)
+                )
+            })?;
+    }
+    Ok(())
 }
 
 /// The `cargo-lambda` binary (PyPI `cargo-lambda`, in its own virtualenv).

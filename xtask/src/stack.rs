@@ -338,6 +338,13 @@ pub async fn up(options: &UpOptions) -> anyhow::Result<()> {
                 env.push((key, (*value).to_owned()));
             }
         }
+        if service.name == "users" {
+            // The notifier opens account links with the same key.
+            env.push((
+                "APP__ACCOUNT__TOKEN_KEY",
+                crate::functions::account_token_key(&root().join(".local"))?,
+            ));
+        }
         if service.name == "gateway" {
             // Function upstreams (webhook admin) are invoked on `cargo lambda watch`.
             for (key, value) in crate::aws::SDK_ENV {

@@ -2,7 +2,9 @@
 
 use secrecy::SecretString;
 use serde::Deserialize;
-use service_kit::config::{DatabaseSettings, HttpSettings, RedisSettings, TelemetrySettings};
+use service_kit::config::{
+    AmqpSettings, DatabaseSettings, HttpSettings, RedisSettings, TelemetrySettings,
+};
 
 /// The service name.
 pub const SERVICE: &str = "users";
@@ -24,6 +26,30 @@ pub struct Settings {
     pub jwt: JwtSettings,
     /// Sessions and throttling.
     pub auth: AuthSettings,
+    /// RabbitMQ: account events leave through the outbox.
+    pub amqp: AmqpSettings,
+    /// Email verification and password reset.
+    pub account: AccountSettings,
+}
+
+/// Account email settings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AccountSettings {
+    /// The key that seals verification and reset tokens for the notifier (32 bytes, standard
+    /// base64; the notifier holds the same key). A key is generated at start-up when absent:
+    /// local runs only, since the notifier then cannot open the links.
+    #[serde(default)]
+    pub token_key: Option<SecretString>,
+    /// How long an email verification link works.
+    pub verification_ttl_seconds: u64,
+    /// How long a password reset link works.
+    pub reset_ttl_seconds: u64,
+    /// Account emails a requester can cause per account and window (reset links, "someone
+    /// tried to register" notices, verification resends); more are dropped without telling
+    /// the requester, so nobody can flood an inbox.
+    pub mails_per_account: u32,
+    /// The window of `mails_per_account`.
+    pub mail_window_seconds: u64,
 }
 
 /// Token settings.
@@ -91,7 +117,12 @@ impl Settings {
                 .set_default("auth.account_slowdown_after", 10_i64)?
                 .set_default("auth.max_failure_delay_ms", 3000_i64)?
                 .set_default("auth.failure_window_seconds", 900_i64)?
-                .set_default("auth.trusted_proxy_hops", 1_i64)
+                .set_default("auth.trusted_proxy_hops", 1_i64)?
+                .set_default("account.verification_ttl_seconds", 86_400_i64)?
+                .set_default("account.reset_ttl_seconds", 1800_i64)?
+                .set_default("account.mails_per_account", 3_i64)?
+                .set_default("account.mail_window_seconds", 3600_i64)
+                .and_then(|b| service_kit::config::amqp_defaults(b, SERVICE))
         })
     }
 }

@@ -51,7 +51,7 @@ impl AuthState {
             &["purpose"],
         )?)?;
         // Exported from the start (0), so dashboards and alerts see the series before a failure.
-        for purpose in ["session", "throttle"] {
+        for purpose in ["session", "throttle", "mail"] {
             errors.with_label_values(&[purpose]);
         }
         Ok(Self {
@@ -108,6 +108,49 @@ impl AuthState {
             .await
         {
             self.failed("session", &err);
+        }
+    }
+
+    /// Ends the given sessions; 503 when Redis cannot be reached (their access tokens would
+    /// keep working until they expire), so the caller can retry.
+    pub async fn end_sessions(&self, session_ids: &[uuid::Uuid]) -> Result<(), ApiError> {
+        if session_ids.is_empty() {
+            return Ok(());
+        }
+        let mut cmd = redis::cmd("DEL");
+        for id in session_ids {
+            cmd.arg(self.session_key(&id.to_string()));
+        }
+        self.redis
+            .query::<i64>(&cmd)
+            .await
+            .map(drop)
+            .map_err(|err| {
+                self.failed("session", &err);
+                ApiError::Unavailable(
+                    "the sessions could not all be ended; try again in a moment".into(),
+                )
+            })
+    }
+
+    /// Whether one more account email may go to `user_id` within the mail window (at most
+    /// `limit` per `window`). Without Redis it answers yes: the gateway's per-address limit
+    /// on these routes still holds.
+    pub async fn allow_mail(&self, user_id: &str, limit: u32, window: Duration) -> bool {
+        let key = self.redis.key(&format!("account-mail:{user_id}"));
+        let mut pipe = redis::pipe();
+        pipe.cmd("INCR").arg(&key);
+        pipe.cmd("EXPIRE")
+            .arg(&key)
+            .arg(window.as_secs())
+            .arg("NX")
+            .ignore();
+        match self.redis.query_pipeline::<(u32,)>(&pipe).await {
+            Ok((sent,)) => sent <= limit,
+            Err(err) => {
+                self.failed("mail", &err);
+                true
+            }
         }
     }
 

@@ -1,7 +1,10 @@
 //! SQL for accounts, preferences and refresh tokens.
 
+use events::payloads::{AccountHolder, UserPasswordChanged};
+use events::{Envelope, Event};
 use service_kit::ApiError;
-use sqlx::PgPool;
+use service_kit::messaging::{MessagingError, enqueue};
+use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -20,6 +23,9 @@ pub struct User {
     pub phone: Option<String>,
     /// Roles.
     pub roles: Vec<String>,
+    /// Whether the owner confirmed the email address (through the emailed link or a password
+    /// reset).
+    pub email_verified: bool,
     /// Registration time.
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
@@ -54,7 +60,96 @@ type TokenRow = (
     Option<OffsetDateTime>,
 );
 
-const USER_COLUMNS: &str = "id, email, name, phone, roles, created_at";
+const USER_COLUMNS: &str =
+    "id, email, name, phone, roles, (email_verified_at is not null) as email_verified, created_at";
+
+/// The source of every event users writes.
+pub const EVENT_SOURCE: &str = "/users";
+
+/// What a registration led to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Registered {
+    /// A new account, with its verification token stored and `user.registered` in the outbox.
+    Created(User),
+    /// The email already has this account; nothing changed.
+    Exists(AccountHolder),
+}
+
+/// What an account token is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Confirms the email address.
+    VerifyEmail,
+    /// Sets a new password.
+    ResetPassword,
+}
+
+impl Purpose {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::VerifyEmail => "verify_email",
+            Self::ResetPassword => "reset_password",
+        }
+    }
+}
+
+/// A password changed: who, and which sessions (token families) ended with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswordChanged {
+    /// The account.
+    pub holder: AccountHolder,
+    /// Every session of the account that could still be alive; all are revoked.
+    pub ended_sessions: Vec<Uuid>,
+}
+
+fn outbox_failed(err: &MessagingError) -> ApiError {
+    ApiError::Internal(anyhow::anyhow!("outbox: {err}"))
+}
+
+/// Writes `envelope` to the outbox in `tx`, keyed by the account.
+async fn publish<T: Event>(
+    tx: &mut PgConnection,
+    envelope: &Envelope<T>,
+    user_id: &str,
+) -> Result<(), ApiError> {
+    enqueue(tx, envelope, user_id)
+        .await
+        .map_err(|e| outbox_failed(&e))
+}
+
+/// Revokes every refresh token of `user_id` and returns the sessions that could still be
+/// alive (families with a token not yet expired), so their Redis entries can be ended too;
+/// calling it again returns them again, so a retry can finish what Redis refused.
+async fn revoke_all(tx: &mut PgConnection, user_id: Uuid) -> Result<Vec<Uuid>, ApiError> {
+    sqlx::query(
+        "update refresh_tokens set revoked_at = now() where user_id = $1 and revoked_at is null",
+    )
+    .bind(user_id)
+    .execute(&mut *tx)
+    .await?;
+    Ok(sqlx::query_scalar(
+        "select distinct family_id from refresh_tokens where user_id = $1 and expires_at > now()",
+    )
+    .bind(user_id)
+    .fetch_all(&mut *tx)
+    .await?)
+}
+
+async fn holder_by_id(tx: &mut PgConnection, id: Uuid) -> Result<Option<AccountHolder>, ApiError> {
+    let row: Option<(Uuid, String, String, String)> = sqlx::query_as(
+        "select u.id, u.email, u.name, p.locale from users u \
+         join preferences p on p.user_id = u.id where u.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    Ok(row.map(|(id, email, name, locale)| AccountHolder {
+        user_id: id.to_string(),
+        email,
+        name,
+        locale,
+    }))
+}
 
 /// The users database.
 #[derive(Debug, Clone)]
@@ -68,34 +163,199 @@ impl Store {
         Self { pool }
     }
 
-    /// Creates an account with default preferences.
-    pub async fn create_user(
+    /// Creates an account with default preferences, stores its verification token's hash and
+    /// writes `user.registered` (built by `event` from the new account) to the outbox, in one
+    /// transaction. An email that already has an account changes nothing and answers
+    /// [`Registered::Exists`].
+    pub async fn register(
         &self,
+        id: Uuid,
         registration: &Registration,
         password_hash: &str,
-    ) -> Result<User, ApiError> {
+        verification: (&[u8], OffsetDateTime),
+        event: &Envelope<events::payloads::UserRegistered>,
+    ) -> Result<Registered, ApiError> {
         let mut tx = self.pool.begin().await?;
-        let user: User = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        let user: Option<User> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "insert into users (id, email, password_hash, name, phone) values ($1, $2, $3, $4, $5) \
-             returning {USER_COLUMNS}"
+             on conflict (email) do nothing returning {USER_COLUMNS}"
         )))
-        .bind(Uuid::now_v7())
+        .bind(id)
         .bind(registration.email.as_str())
         .bind(password_hash)
         .bind(&registration.name)
         .bind(&registration.phone)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(|err| match ApiError::from(err) {
-            ApiError::Conflict(_) => ApiError::Conflict("an account with this email exists".into()),
-            other => other,
-        })?;
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(user) = user else {
+            let existing: Option<Uuid> =
+                sqlx::query_scalar("select id from users where email = $1")
+                    .bind(registration.email.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let holder = match existing {
+                Some(id) => holder_by_id(&mut tx, id).await?,
+                None => None,
+            };
+            // Deleted between the insert and the look-up: a conflict nobody can act on.
+            return holder.map(Registered::Exists).ok_or_else(|| {
+                ApiError::Conflict("the account changed meanwhile; try again".into())
+            });
+        };
         sqlx::query("insert into preferences (user_id) values ($1)")
             .bind(user.id)
             .execute(&mut *tx)
             .await?;
+        insert_token(&mut tx, user.id, Purpose::VerifyEmail, verification).await?;
+        publish(&mut tx, event, &user.id.to_string()).await?;
         tx.commit().await?;
-        Ok(user)
+        Ok(Registered::Created(user))
+    }
+
+    /// The account holder (id, email, name, locale) of an email, if it has an account.
+    pub async fn holder_by_email(&self, email: &str) -> Result<Option<AccountHolder>, ApiError> {
+        let mut conn = self.pool.acquire().await?;
+        let id: Option<Uuid> = sqlx::query_scalar("select id from users where email = $1")
+            .bind(email)
+            .fetch_optional(&mut *conn)
+            .await?;
+        match id {
+            Some(id) => holder_by_id(&mut conn, id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// The account holder of an id.
+    pub async fn holder(&self, id: Uuid) -> Result<Option<AccountHolder>, ApiError> {
+        let mut conn = self.pool.acquire().await?;
+        holder_by_id(&mut conn, id).await
+    }
+
+    /// Writes one event about an account to the outbox.
+    pub async fn publish<T: Event>(
+        &self,
+        envelope: &Envelope<T>,
+        user_id: &str,
+    ) -> Result<(), ApiError> {
+        let mut tx = self.pool.begin().await?;
+        publish(&mut tx, envelope, user_id).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Stores a new account token (its hash) for `purpose`, ending the account's earlier
+    /// unused tokens of that purpose (only the latest link works), and writes `event` to the
+    /// outbox, in one transaction.
+    pub async fn issue_token<T: Event>(
+        &self,
+        user_id: Uuid,
+        purpose: Purpose,
+        token: (&[u8], OffsetDateTime),
+        event: &Envelope<T>,
+    ) -> Result<(), ApiError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "delete from account_tokens where user_id = $1 and purpose = $2 and used_at is null",
+        )
+        .bind(user_id)
+        .bind(purpose.as_str())
+        .execute(&mut *tx)
+        .await?;
+        insert_token(&mut tx, user_id, purpose, token).await?;
+        publish(&mut tx, event, &user_id.to_string()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Spends an email verification token and marks the address verified; false when the
+    /// token is unknown, spent or expired.
+    pub async fn verify_email(&self, token_hash: &[u8]) -> Result<bool, ApiError> {
+        let verified: Option<Uuid> = sqlx::query_scalar(
+            "with spent as (update account_tokens set used_at = now() \
+               where token_hash = $1 and purpose = 'verify_email' and used_at is null \
+               and expires_at > now() returning user_id) \
+             update users set email_verified_at = coalesce(email_verified_at, now()), \
+               updated_at = now() where id = (select user_id from spent) returning id",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(verified.is_some())
+    }
+
+    /// Spends a password reset token: sets the new password, marks the email verified (the
+    /// link proved the inbox), ends every session and writes `user.password_changed`, in one
+    /// transaction. `None` when the token is unknown, spent or expired.
+    pub async fn reset_password(
+        &self,
+        token_hash: &[u8],
+        password_hash: &str,
+    ) -> Result<Option<PasswordChanged>, ApiError> {
+        let mut tx = self.pool.begin().await?;
+        let user_id: Option<Uuid> = sqlx::query_scalar(
+            "update account_tokens set used_at = now() where token_hash = $1 \
+             and purpose = 'reset_password' and used_at is null and expires_at > now() \
+             returning user_id",
+        )
+        .bind(token_hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(user_id) = user_id else {
+            return Ok(None);
+        };
+        sqlx::query(
+            "update users set password_hash = $2, \
+             email_verified_at = coalesce(email_verified_at, now()), updated_at = now() \
+             where id = $1",
+        )
+        .bind(user_id)
+        .bind(password_hash)
+        .execute(&mut *tx)
+        .await?;
+        let changed = password_changed(&mut tx, user_id, "reset").await?;
+        tx.commit().await?;
+        Ok(changed)
+    }
+
+    /// Sets a new password for a signed-in owner (who gave the current one), ends every
+    /// session and writes `user.password_changed`, in one transaction.
+    pub async fn change_password(
+        &self,
+        user_id: Uuid,
+        password_hash: &str,
+    ) -> Result<Option<PasswordChanged>, ApiError> {
+        let mut tx = self.pool.begin().await?;
+        let updated =
+            sqlx::query("update users set password_hash = $2, updated_at = now() where id = $1")
+                .bind(user_id)
+                .bind(password_hash)
+                .execute(&mut *tx)
+                .await?;
+        if updated.rows_affected() == 0 {
+            return Ok(None);
+        }
+        let changed = password_changed(&mut tx, user_id, "changed").await?;
+        tx.commit().await?;
+        Ok(changed)
+    }
+
+    /// Ends every session of an account ("sign out everywhere"): revokes all its refresh
+    /// tokens and returns the sessions to end in Redis.
+    pub async fn revoke_sessions(&self, user_id: Uuid) -> Result<Vec<Uuid>, ApiError> {
+        let mut tx = self.pool.begin().await?;
+        let sessions = revoke_all(&mut tx, user_id).await?;
+        tx.commit().await?;
+        Ok(sessions)
+    }
+
+    /// The password hash of an account.
+    pub async fn password_hash(&self, id: Uuid) -> Result<Option<String>, ApiError> {
+        Ok(
+            sqlx::query_scalar("select password_hash from users where id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     /// The account and password hash for an email.
@@ -334,4 +594,56 @@ impl Store {
         }
         Ok(family)
     }
+}
+
+async fn insert_token(
+    tx: &mut PgConnection,
+    user_id: Uuid,
+    purpose: Purpose,
+    (hash, expires_at): (&[u8], OffsetDateTime),
+) -> Result<(), ApiError> {
+    sqlx::query(
+        "insert into account_tokens (token_hash, user_id, purpose, expires_at) values ($1, $2, $3, $4)",
+    )
+    .bind(hash)
+    .bind(user_id)
+    .bind(purpose.as_str())
+    .bind(expires_at)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// After a password change in `tx`: ends every session, ends unused reset links, and writes
+/// `user.password_changed`.
+async fn password_changed(
+    tx: &mut PgConnection,
+    user_id: Uuid,
+    how: &str,
+) -> Result<Option<PasswordChanged>, ApiError> {
+    sqlx::query(
+        "delete from account_tokens where user_id = $1 and purpose = 'reset_password' \
+         and used_at is null",
+    )
+    .bind(user_id)
+    .execute(&mut *tx)
+    .await?;
+    let ended_sessions = revoke_all(tx, user_id).await?;
+    let Some(holder) = holder_by_id(tx, user_id).await? else {
+        return Ok(None);
+    };
+    let event = Envelope::new(
+        EVENT_SOURCE,
+        &holder.user_id,
+        None,
+        UserPasswordChanged {
+            account: holder.clone(),
+            how: how.to_owned(),
+        },
+    );
+    publish(tx, &event, &holder.user_id).await?;
+    Ok(Some(PasswordChanged {
+        holder,
+        ended_sessions,
+    }))
 }

@@ -88,18 +88,19 @@ impl Issuer {
     }
 }
 
-/// A new refresh token and the hash stored for it.
-pub fn new_refresh_token() -> anyhow::Result<(String, Vec<u8>)> {
+/// A new opaque token (refresh, email verification, password reset) and the hash stored for
+/// it: 32 random bytes, base64url.
+pub fn new_opaque_token() -> anyhow::Result<(String, Vec<u8>)> {
     let mut bytes = [0_u8; 32];
     SystemRandom::new()
         .fill(&mut bytes)
         .map_err(|_| anyhow::anyhow!("no randomness"))?;
     let token = URL_SAFE_NO_PAD.encode(bytes);
-    let hash = hash_refresh_token(&token);
+    let hash = hash_opaque_token(&token);
     Ok((token, hash))
 }
 
-/// The stored form of a refresh token.
-pub fn hash_refresh_token(token: &str) -> Vec<u8> {
+/// The stored form of an opaque token (SHA-256).
+pub fn hash_opaque_token(token: &str) -> Vec<u8> {
     digest(&SHA256, token.as_bytes()).as_ref().to_vec()
 }

@@ -1,11 +1,15 @@
 //! # notifier
 //!
 //! A Lambda function fed by the `notifier` SQS queue (raw SNS delivery, filtered to
-//! `order.confirmed`, `order.cancelled`, `order.shipped`, `payment.refunded`). Each event becomes
-//! an email through SES v2 (text and HTML in the customer's locale) when the customer wants
-//! email, and an SMS through SNS when they opted in and gave a phone number. Each channel is
-//! claimed per event id in DynamoDB first, so a redelivered event never sends twice. The batch
-//! answer lists only the records that failed.
+//! `order.confirmed`, `order.cancelled`, `order.shipped`, `payment.refunded` and the account
+//! events `user.registered`, `user.registration_attempted`, `user.password_reset_requested`,
+//! `user.password_changed`). Each order event becomes an email through SES v2 (text and HTML in
+//! the customer's locale) when the customer wants email, and an SMS through SNS when they opted
+//! in and gave a phone number. Account events always become an email (they are about the
+//! account, not news): the single-use token they carry sealed is opened with the account token
+//! key (from Secrets Manager, shared with the users service) and put into a link under
+//! `ACCOUNT_LINK_BASE_URL`. Each channel is claimed per event id in DynamoDB first, so a
+//! redelivered event never sends twice. The batch answer lists only the records that failed.
 
 pub mod messages;
 
@@ -13,10 +17,16 @@ use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
-use events::payloads::{Contact, OrderCancelled, OrderConfirmed, OrderShipped, PaymentRefunded};
+use events::payloads::{
+    AccountHolder, Contact, OrderCancelled, OrderConfirmed, OrderShipped, PaymentRefunded,
+    UserPasswordChanged, UserPasswordResetRequested, UserRegistered, UserRegistrationAttempted,
+};
+use events::sealed::SealKey;
 use events::{Attributes, Envelope, Event};
 use function_kit::batch::{self, RecordError};
 use function_kit::idempotency::{Claim, Claims};
+use std::sync::Arc;
+use time::OffsetDateTime;
 
 use crate::messages::{Notice, render};
 
@@ -31,16 +41,109 @@ pub struct Notifier {
     pub claims: Claims,
     /// The verified sender address.
     pub sender: String,
+    /// Opens account tokens and builds account links.
+    pub accounts: Arc<AccountLinks>,
+}
+
+/// What account emails need: the key that opens their tokens and where the links point.
+#[derive(Debug)]
+pub struct AccountLinks {
+    /// The account token key (shared with the users service).
+    pub key: SealKey,
+    /// The shop's account pages, e.g. `https://shop.example.com/account`; links are
+    /// `<base>/verify-email?token=…`, `<base>/reset-password?token=…` and
+    /// `<base>/forgot-password`.
+    pub base_url: String,
+}
+
+impl AccountLinks {
+    /// Reads the key from Secrets Manager (`secret_id`, an ARN or name).
+    pub async fn load(
+        config: &aws_config::SdkConfig,
+        secret_id: &str,
+        base_url: &str,
+    ) -> anyhow::Result<Self> {
+        let value = aws_sdk_secretsmanager::Client::new(config)
+            .get_secret_value()
+            .secret_id(secret_id)
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string())
+            })?;
+        let key = value
+            .secret_string()
+            .ok_or_else(|| anyhow::anyhow!("secret {secret_id} has no string value"))?;
+        Ok(Self {
+            key: SealKey::from_base64(key)?,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+        })
+    }
+
+    fn link(&self, page: &str, token: Option<&str>) -> String {
+        match token {
+            Some(token) => format!("{}/{page}?token={token}", self.base_url),
+            None => format!("{}/{page}", self.base_url),
+        }
+    }
+
+    /// Opens the sealed token of an `event_type` event about `user_id` into a link to `page`.
+    fn token_link(
+        &self,
+        page: &str,
+        sealed: &str,
+        event_type: &str,
+        user_id: &str,
+    ) -> Result<String, RecordError> {
+        let token = self
+            .key
+            .open(sealed, event_type, user_id)
+            .map_err(|e| RecordError::Unprocessable(e.to_string()))?;
+        Ok(self.link(page, Some(&token)))
+    }
+}
+
+/// `2026-12-07 10:30 UTC`.
+fn until(at: OffsetDateTime) -> String {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{}-{:02}-{:02} {:02}:{:02} UTC",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute()
+    )
+}
+
+fn account_contact(holder: AccountHolder) -> Contact {
+    Contact {
+        email: holder.email,
+        phone: None,
+        name: holder.name,
+        locale: holder.locale,
+        notify_email: true,
+        notify_sms: false,
+    }
 }
 
 /// Environment variables the function reads.
 pub const SENDER_ENV: &str = "EMAIL_FROM";
 /// The claims table.
 pub const TABLE_ENV: &str = "IDEMPOTENCY_TABLE";
+/// The Secrets Manager secret (ARN or name) holding the account token key.
+pub const ACCOUNT_KEY_ENV: &str = "ACCOUNT_TOKEN_KEY_SECRET_ARN";
+/// The base URL of account links.
+pub const ACCOUNT_LINK_ENV: &str = "ACCOUNT_LINK_BASE_URL";
 
 impl Notifier {
-    /// From an AWS configuration, a claims table and a sender.
-    pub fn new(config: &aws_config::SdkConfig, table: &str, sender: &str) -> Self {
+    /// From an AWS configuration, a claims table, a sender and the account link settings.
+    pub fn new(
+        config: &aws_config::SdkConfig,
+        table: &str,
+        sender: &str,
+        accounts: AccountLinks,
+    ) -> Self {
         Self {
             ses: aws_sdk_sesv2::Client::new(config),
             sns: aws_sdk_sns::Client::new(config),
@@ -52,6 +155,7 @@ impl Notifier {
                 Duration::from_secs(14 * 24 * 3600),
             ),
             sender: sender.to_owned(),
+            accounts: Arc::new(accounts),
         }
     }
 
@@ -115,6 +219,74 @@ impl Notifier {
                         amount: e.amount,
                     },
                     e.contact,
+                )
+            }
+            UserRegistered::TYPE => {
+                let e = Envelope::<UserRegistered>::parse(body.as_bytes())
+                    .map_err(Self::unprocessable)?
+                    .data;
+                let (Some(sealed), Some(expires)) = (&e.verification, e.verification_expires_at)
+                else {
+                    tracing::info!(event = %attributes.id, "no verification link; nothing to send");
+                    return Ok(());
+                };
+                let link = self.accounts.token_link(
+                    "verify-email",
+                    sealed,
+                    UserRegistered::TYPE,
+                    &e.user_id,
+                )?;
+                (
+                    Notice::VerifyEmail {
+                        link,
+                        until: until(expires),
+                    },
+                    Some(account_contact(AccountHolder {
+                        name: e.name.unwrap_or_default(),
+                        user_id: e.user_id,
+                        email: e.email,
+                        locale: e.locale,
+                    })),
+                )
+            }
+            UserRegistrationAttempted::TYPE => {
+                let e = Envelope::<UserRegistrationAttempted>::parse(body.as_bytes())
+                    .map_err(Self::unprocessable)?
+                    .data;
+                (
+                    Notice::RegistrationAttempted {
+                        reset_link: self.accounts.link("forgot-password", None),
+                    },
+                    Some(account_contact(e.account)),
+                )
+            }
+            UserPasswordResetRequested::TYPE => {
+                let e = Envelope::<UserPasswordResetRequested>::parse(body.as_bytes())
+                    .map_err(Self::unprocessable)?
+                    .data;
+                let link = self.accounts.token_link(
+                    "reset-password",
+                    &e.token,
+                    UserPasswordResetRequested::TYPE,
+                    &e.account.user_id,
+                )?;
+                (
+                    Notice::ResetPassword {
+                        link,
+                        until: until(e.expires_at),
+                    },
+                    Some(account_contact(e.account)),
+                )
+            }
+            UserPasswordChanged::TYPE => {
+                let e = Envelope::<UserPasswordChanged>::parse(body.as_bytes())
+                    .map_err(Self::unprocessable)?
+                    .data;
+                (
+                    Notice::PasswordChanged {
+                        reset_link: self.accounts.link("forgot-password", None),
+                    },
+                    Some(account_contact(e.account)),
                 )
             }
             other => {

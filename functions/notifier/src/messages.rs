@@ -1,6 +1,7 @@
 //! What the customer reads: subject, text and HTML per event type, in English or German
 //! (the customer's locale; anything else falls back to English). Values from events are
-//! HTML-escaped.
+//! HTML-escaped. Account emails carry a link (confirm the address, set a new password, or
+//! start a reset when a change was not the owner's).
 
 use events::payloads::{Amount, Contact};
 
@@ -32,6 +33,14 @@ pub enum Notice {
     },
     /// `payment.refunded`.
     Refunded { order_id: String, amount: Amount },
+    /// `user.registered`: confirm the address.
+    VerifyEmail { link: String, until: String },
+    /// `user.registration_attempted`: someone tried to register the owner's address.
+    RegistrationAttempted { reset_link: String },
+    /// `user.password_reset_requested`: set a new password.
+    ResetPassword { link: String, until: String },
+    /// `user.password_changed`: every session ended; a reset link in case it was not them.
+    PasswordChanged { reset_link: String },
 }
 
 fn escape(text: &str) -> String {
@@ -83,6 +92,7 @@ fn reason_text(reason: &str, de: bool) -> &'static str {
 pub fn render(notice: &Notice, contact: &Contact) -> Rendered {
     let de = german(&contact.locale);
     let name = &contact.name;
+    let mut link = None;
     let (subject, line) = match (notice, de) {
         (Notice::Confirmed { order_id, total }, false) => (
             format!("Your order {order_id} is confirmed"),
@@ -161,6 +171,68 @@ pub fn render(notice: &Notice, contact: &Contact) -> Rendered {
                 money(amount)
             ),
         ),
+        (Notice::VerifyEmail { link: to, until }, _) => {
+            link = Some(to.clone());
+            if de {
+                (
+                    "Bitte bestätigen Sie Ihre E-Mail-Adresse".to_owned(),
+                    format!(
+                        "bitte bestätigen Sie Ihre Adresse mit diesem Link (gültig bis {until}):"
+                    ),
+                )
+            } else {
+                (
+                    "Please confirm your email address".to_owned(),
+                    format!("please confirm your address with this link (valid until {until}):"),
+                )
+            }
+        }
+        (Notice::RegistrationAttempted { reset_link }, _) => {
+            link = Some(reset_link.clone());
+            if de {
+                (
+                    "Jemand wollte ein Konto mit Ihrer Adresse anlegen".to_owned(),
+                    "jemand wollte mit Ihrer E-Mail-Adresse ein neues Konto anlegen. Sie haben bereits eines; es bleibt unverändert. Wenn Sie Ihr Passwort vergessen haben, setzen Sie hier ein neues:".to_owned(),
+                )
+            } else {
+                (
+                    "Someone tried to register with your address".to_owned(),
+                    "someone tried to create a new account with your email address. You already have one, and it is unchanged. If you forgot your password, set a new one here:".to_owned(),
+                )
+            }
+        }
+        (Notice::ResetPassword { link: to, until }, _) => {
+            link = Some(to.clone());
+            if de {
+                (
+                    "Neues Passwort festlegen".to_owned(),
+                    format!(
+                        "mit diesem Link legen Sie ein neues Passwort fest (einmal verwendbar, gültig bis {until}). Wenn Sie das nicht angefordert haben, ignorieren Sie diese E-Mail:"
+                    ),
+                )
+            } else {
+                (
+                    "Set a new password".to_owned(),
+                    format!(
+                        "use this link to set a new password (it works once, until {until}). If you did not ask for it, ignore this email:"
+                    ),
+                )
+            }
+        }
+        (Notice::PasswordChanged { reset_link }, _) => {
+            link = Some(reset_link.clone());
+            if de {
+                (
+                    "Ihr Passwort wurde geändert".to_owned(),
+                    "Ihr Passwort wurde geändert, und alle Anmeldungen wurden beendet. Wenn Sie das nicht waren, setzen Sie sofort ein neues Passwort:".to_owned(),
+                )
+            } else {
+                (
+                    "Your password was changed".to_owned(),
+                    "your password was changed and every session was signed out. If this was not you, set a new password now:".to_owned(),
+                )
+            }
+        }
     };
     let greeting = if de {
         format!("Hallo {name},")
@@ -172,9 +244,15 @@ pub fn render(notice: &Notice, contact: &Contact) -> Rendered {
     } else {
         "The retail-platform team"
     };
-    let text = format!("{greeting}\n\n{line}\n\n{sign}\n");
+    let (text, html_link) = match &link {
+        Some(link) => (
+            format!("{greeting}\n\n{line}\n{link}\n\n{sign}\n"),
+            format!("<p><a href=\"{0}\">{0}</a></p>", escape(link)),
+        ),
+        None => (format!("{greeting}\n\n{line}\n\n{sign}\n"), String::new()),
+    };
     let html = format!(
-        "<!doctype html><html lang=\"{}\"><body><p>{}</p><p>{}</p><p>{}</p></body></html>",
+        "<!doctype html><html lang=\"{}\"><body><p>{}</p><p>{}</p>{html_link}<p>{}</p></body></html>",
         if de { "de" } else { "en" },
         escape(&greeting),
         escape(&line),
@@ -202,6 +280,32 @@ mod tests {
             notify_email: true,
             notify_sms: false,
         }
+    }
+
+    #[test]
+    fn account_emails_carry_their_link_in_text_and_html() {
+        let notice = Notice::ResetPassword {
+            link: "https://shop.example/account/reset-password?token=abc&x=\"".into(),
+            until: "2026-12-07 10:30 UTC".into(),
+        };
+        let en = render(&notice, &contact("en", "Ann"));
+        assert_eq!(en.subject, "Set a new password");
+        assert!(en.text.contains("until 2026-12-07 10:30 UTC"));
+        assert!(
+            en.text
+                .contains("https://shop.example/account/reset-password?token=abc&x=\"")
+        );
+        assert!(en.html.contains(
+            "<a href=\"https://shop.example/account/reset-password?token=abc&amp;x=&quot;\">"
+        ));
+        let de = render(
+            &Notice::PasswordChanged {
+                reset_link: "https://shop.example/account/forgot-password".into(),
+            },
+            &contact("de", "Jörg"),
+        );
+        assert_eq!(de.subject, "Ihr Passwort wurde geändert");
+        assert!(de.text.contains("/account/forgot-password"));
     }
 
     #[test]

@@ -5,9 +5,12 @@
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use events::Envelope;
+use events::Event as _;
+use events::payloads::{AccountHolder, UserPasswordResetRequested, UserRegistrationAttempted};
 use events::payloads::{Amount, Contact, OrderConfirmed, PaymentRefunded};
+use events::sealed::SealKey;
 use function_kit::topology::{Topology, ensure};
-use notifier::Notifier;
+use notifier::{AccountLinks, Notifier};
 use serde_json::Value;
 
 fn batch(records: Vec<SqsMessage>) -> SqsEvent {
@@ -54,6 +57,103 @@ async fn sent(email: &str, phone: &str) -> (Vec<Value>, Vec<Value>) {
     (emails, sms)
 }
 
+const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+fn links() -> AccountLinks {
+    AccountLinks {
+        key: SealKey::from_base64(KEY).unwrap(),
+        base_url: "https://shop.example/account/".into(),
+    }
+}
+
+#[tokio::test]
+async fn account_emails_go_out_whatever_the_preferences_with_the_opened_link() {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let config = function_kit::aws::for_endpoint(&function_kit::aws::test_endpoint()).await;
+    let topology = Topology::committed().unwrap();
+    let created = ensure(&config, &topology, &format!("t{}-", &id[..12]))
+        .await
+        .unwrap();
+    let notifier = Notifier::new(
+        &config,
+        &created.tables["notifier-idempotency"],
+        &topology.ses_sender,
+        links(),
+    );
+    let email = format!("{id}@example.com");
+    let holder = AccountHolder {
+        user_id: format!("u-{id}"),
+        email: email.clone(),
+        name: "Ada".into(),
+        locale: "en".into(),
+    };
+    let key = SealKey::from_base64(KEY).unwrap();
+    let token = format!("tok{id}");
+    let reset = |sealed: String| {
+        let e = Envelope::new(
+            "/users",
+            &holder.user_id,
+            None,
+            UserPasswordResetRequested {
+                account: holder.clone(),
+                token: sealed,
+                expires_at: time::macros::datetime!(2026-12-07 10:30 UTC),
+            },
+        );
+        String::from_utf8(e.to_json().unwrap()).unwrap()
+    };
+    let good = reset(
+        key.seal(&token, UserPasswordResetRequested::TYPE, &holder.user_id)
+            .unwrap(),
+    );
+    // Sealed for another account: refused as unprocessable (it would never open).
+    let moved = reset(
+        key.seal(&token, UserPasswordResetRequested::TYPE, "someone-else")
+            .unwrap(),
+    );
+    let attempted = Envelope::new(
+        "/users",
+        &holder.user_id,
+        None,
+        UserRegistrationAttempted {
+            account: holder.clone(),
+        },
+    );
+    let attempted = String::from_utf8(attempted.to_json().unwrap()).unwrap();
+    let response = notifier
+        .handle(batch(vec![
+            record("a-1", good.clone()),
+            record("a-2", moved),
+            record("a-3", attempted),
+        ]))
+        .await;
+    let failed: Vec<String> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
+    assert_eq!(failed, ["a-2"]);
+    notifier.handle(batch(vec![record("a-1", good)])).await;
+    let (emails, _) = sent(&email, "+0").await;
+    assert_eq!(emails.len(), 2, "{emails:?}");
+    let all = Value::Array(emails).to_string();
+    assert!(
+        all.contains(&format!(
+            "https://shop.example/account/reset-password?token={token}"
+        )),
+        "{all}"
+    );
+    assert!(all.contains("until 2026-12-07 10:30 UTC"), "{all}");
+    assert!(
+        all.contains("Someone tried to register with your address"),
+        "{all}"
+    );
+    assert!(
+        all.contains("https://shop.example/account/forgot-password"),
+        "{all}"
+    );
+}
+
 #[tokio::test]
 async fn a_confirmation_is_emailed_and_texted_once_however_often_it_arrives() {
     let id = uuid::Uuid::new_v4().simple().to_string();
@@ -66,6 +166,7 @@ async fn a_confirmation_is_emailed_and_texted_once_however_often_it_arrives() {
         &config,
         &created.tables["notifier-idempotency"],
         &topology.ses_sender,
+        links(),
     );
 
     let email = format!("{id}@example.com");

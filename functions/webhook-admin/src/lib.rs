@@ -240,7 +240,8 @@ pub async fn validate(
     } else if let Err(reason) = webhooks::ssrf::check(url, allow_private).await {
         errors.push(FieldError::new("url", reason));
     }
-    let known = events::payloads::types();
+    // Account events carry personal data and sealed tokens: never to partners.
+    let known = events::payloads::subscribable_types();
     let mut types: Vec<String> = Vec::new();
     for (i, event_type) in new.event_types.iter().enumerate() {
         if !known.contains(&event_type.as_str()) {

@@ -267,7 +267,7 @@ async fn bad_input_is_refused_with_the_field_named_and_nothing_written() {
             "/admin/webhooks",
             Some(json!({
                 "url": "https://127.0.0.1/hooks",
-                "event_types": ["order.confirmed", "order.exploded"],
+                "event_types": ["order.confirmed", "order.exploded", "user.password_reset_requested"],
                 "description": "x".repeat(501)
             })),
         )
@@ -275,7 +275,7 @@ async fn bad_input_is_refused_with_the_field_named_and_nothing_written() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
     assert_eq!(
         fields(&problem),
-        ["url", "event_types[1]", "description"],
+        ["url", "event_types[1]", "event_types[2]", "description"],
         "{problem}"
     );
     let (status, problem) = fixture
@@ -330,5 +330,34 @@ async fn bad_input_is_refused_with_the_field_named_and_nothing_written() {
     ] {
         let (status, _) = fixture.admin(method, &path, None).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}");
+    }
+}
+
+/// Account events (personal data, sealed single-use tokens) reach the notifier only: partners
+/// cannot subscribe to them, and the dispatcher's queue does not receive them.
+#[test]
+fn account_events_never_reach_partners() {
+    let topology = Topology::committed().unwrap();
+    let queue = |name: &str| {
+        topology
+            .queues
+            .iter()
+            .find(|q| q.name == name)
+            .unwrap()
+            .event_types
+            .clone()
+    };
+    let subscribable: Vec<String> = events::payloads::subscribable_types()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(queue("webhook-dispatcher"), subscribable);
+    for account in events::payloads::account_types() {
+        assert!(!subscribable.iter().any(|t| t == account), "{account}");
+        assert!(
+            !queue("analytics").iter().any(|t| t == account),
+            "{account}"
+        );
+        assert!(queue("notifier").iter().any(|t| t == account), "{account}");
     }
 }

@@ -47,6 +47,9 @@ pub struct Options {
     /// Wraps the payments service's provider adapter (to make it fail in a chosen way); the
     /// adapter is the plain HTTP one after [`Platform::restart_payments`].
     pub provider_wrapper: Option<fn(payments::provider::Provider) -> payments::provider::Provider>,
+    /// The key users seals account tokens with (the notifier's, when the chain runs one); a
+    /// new one when absent.
+    pub account_token_key: Option<String>,
 }
 
 /// Where provider callbacks go in the AWS shape of the platform.
@@ -74,6 +77,7 @@ impl Default for Options {
             lambda_endpoint: None,
             psp_function: None,
             provider_wrapper: None,
+            account_token_key: None,
         }
     }
 }
@@ -185,6 +189,15 @@ impl Platform {
         s.redis.url = redis_url().into();
         s.redis.key_prefix = format!("{}users:", redis.prefix);
         s.auth.session_key_prefix = format!("{}session:", redis.prefix);
+        s.amqp.url.clone_from(&options.amqp_url);
+        s.amqp.exchange.clone_from(&exchange);
+        s.account.token_key = Some(
+            options
+                .account_token_key
+                .clone()
+                .unwrap_or_else(|| events::sealed::SealKey::generate().unwrap())
+                .into(),
+        );
         let users_settings = s.clone();
         let users_addr = serve!(
             users::Application::build(s).await.unwrap(),

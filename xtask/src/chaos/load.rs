@@ -195,7 +195,8 @@ impl Clients {
                 "register",
             )
             .await?;
-        if !(status == StatusCode::CREATED || status == StatusCode::CONFLICT) {
+        // 202 whether or not the email is known (a retried registration included).
+        if status != StatusCode::ACCEPTED {
             bail!("registering {email}: {status} {body}");
         }
         let shopper = Shopper {

@@ -161,7 +161,7 @@ pub struct Platform {
 }
 
 /// The services that consume from the broker (a cut can isolate any of them).
-pub const BROKER_CLIENTS: &[&str] = &["inventory", "orders", "payments", "bridge"];
+pub const BROKER_CLIENTS: &[&str] = &["users", "inventory", "orders", "payments", "bridge"];
 
 impl Platform {
     /// Starts the servers, the services and the functions.
@@ -238,6 +238,10 @@ impl Platform {
             ];
             match service.name {
                 "psp-simulator" | "payments" => env.extend(provider),
+                "users" => env.push((
+                    "APP__ACCOUNT__TOKEN_KEY".into(),
+                    crate::functions::account_token_key(dir)?,
+                )),
                 "orders" => {
                     env.push(("APP__UPSTREAMS__CATALOG_URL".into(), url("catalog")));
                     env.push(("APP__UPSTREAMS__USERS_URL".into(), url("users")));

@@ -174,6 +174,9 @@ pub async fn spawn_platform(options: Options) -> Platform {
     users_settings.redis.key_prefix = format!("{}users:", redis.prefix);
     users_settings.auth.session_key_prefix = session_prefix.clone();
     users_settings.jwt.signing_keys = Some(serde_json::to_string(&options.keys).unwrap().into());
+    // Account events go to an exchange of this test's own.
+    users_settings.amqp.url = service_kit::testing::amqp_url();
+    users_settings.amqp.exchange = format!("test.gw-users.{}", uuid::Uuid::new_v4().simple());
     let users_app = users::Application::build(users_settings.clone())
         .await
         .unwrap();
@@ -331,8 +334,7 @@ impl Platform {
                 json!({"email": email, "password": "correct horse battery", "name": "T"}),
             )
             .await;
-        assert_eq!(registered.status(), StatusCode::CREATED);
-        let user: Value = registered.json().await.unwrap();
+        assert_eq!(registered.status(), StatusCode::ACCEPTED);
         let login = self
             .post(
                 "/api/v1/auth/login",
@@ -340,10 +342,18 @@ impl Platform {
             )
             .await;
         assert_eq!(login.status(), StatusCode::OK);
-        (
-            user["id"].as_str().unwrap().to_owned(),
-            login.json().await.unwrap(),
-        )
+        let tokens: Value = login.json().await.unwrap();
+        let user: Value = self
+            .client
+            .get(format!("{}/api/v1/me", self.base))
+            .bearer_auth(tokens["access_token"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        (user["id"].as_str().unwrap().to_owned(), tokens)
     }
 }
 

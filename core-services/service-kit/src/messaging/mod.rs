@@ -204,6 +204,20 @@ pub async fn start<H: StagedHandler>(
     Ok(())
 }
 
+/// Starts the outbox relay of a service that publishes events but consumes none, under
+/// `supervisor`; the relay declares the exchange it publishes to.
+pub fn start_relay(
+    settings: &crate::config::AmqpSettings,
+    pool: &sqlx::PgPool,
+    metrics: &MessagingMetrics,
+    supervisor: &mut crate::tasks::Supervisor,
+) {
+    let relay = Relay::new(pool.clone(), &settings.url, &settings.exchange)
+        .with_metrics(metrics.clone())
+        .with_poll(Duration::from_millis(settings.relay_poll_ms));
+    supervisor.spawn("outbox relay", relay.run(supervisor.stop_signal()));
+}
+
 pub(crate) fn header_table(pairs: &[(String, String)]) -> FieldTable {
     let mut table = FieldTable::default();
     for (key, value) in pairs {

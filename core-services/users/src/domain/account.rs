@@ -331,3 +331,130 @@ mod tests {
         assert!(prefs.validate().is_err());
     }
 }
+
+/// Longest account token accepted (issued tokens are 43 characters).
+const MAX_TOKEN_CHARS: usize = 256;
+
+fn check_token(field: &str, token: &str) -> Result<(), FieldError> {
+    if token.is_empty() || token.len() > MAX_TOKEN_CHARS {
+        Err(FieldError::new(
+            field,
+            format!("must be 1 to {MAX_TOKEN_CHARS} characters"),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// `POST /auth/verify-email`: the token from the emailed link.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyEmailInput {
+    /// The token from the link.
+    #[schema(min_length = 1, max_length = 256)]
+    pub token: String,
+}
+
+impl VerifyEmailInput {
+    /// The token, if it can be one.
+    pub fn validate(&self) -> Result<&str, Vec<FieldError>> {
+        check_token("token", &self.token).map_err(|e| vec![e])?;
+        Ok(&self.token)
+    }
+}
+
+/// `POST /auth/password/forgot`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ForgotPasswordInput {
+    /// The account's email address.
+    #[schema(min_length = 3, max_length = 254)]
+    pub email: String,
+}
+
+impl ForgotPasswordInput {
+    /// The normalized email.
+    pub fn validate(&self) -> Result<Email, Vec<FieldError>> {
+        Email::parse(&self.email).map_err(|m| vec![FieldError::new("email", m)])
+    }
+}
+
+/// `POST /auth/password/reset`: the token from the emailed link and the new password.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetPasswordInput {
+    /// The token from the link.
+    #[schema(min_length = 1, max_length = 256)]
+    pub token: String,
+    /// The new password, 10 to 128 characters.
+    #[schema(min_length = 10, max_length = 128)]
+    pub new_password: String,
+}
+
+impl ResetPasswordInput {
+    /// Applies the rules, reporting all failures by field.
+    pub fn validate(&self) -> Result<(), Vec<FieldError>> {
+        let mut errors = Vec::new();
+        if let Err(e) = check_token("token", &self.token) {
+            errors.push(e);
+        }
+        if let Err(m) = check_password(&self.new_password) {
+            errors.push(FieldError::new("new_password", m));
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// `POST /me/password`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordInput {
+    /// The password in use now.
+    #[schema(min_length = 1, max_length = 128)]
+    pub current_password: String,
+    /// The new password, 10 to 128 characters, different from the current one.
+    #[schema(min_length = 10, max_length = 128)]
+    pub new_password: String,
+}
+
+impl ChangePasswordInput {
+    /// Applies the rules, reporting all failures by field.
+    pub fn validate(&self) -> Result<(), Vec<FieldError>> {
+        let mut errors = Vec::new();
+        if self.current_password.is_empty()
+            || self.current_password.chars().count() > MAX_PASSWORD_CHARS
+        {
+            errors.push(FieldError::new(
+                "current_password",
+                format!("must be 1 to {MAX_PASSWORD_CHARS} characters"),
+            ));
+        }
+        if let Err(m) = check_password(&self.new_password) {
+            errors.push(FieldError::new("new_password", m));
+        } else if self.new_password == self.current_password {
+            errors.push(FieldError::new(
+                "new_password",
+                "must differ from the current password",
+            ));
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// The answer to requests whose outcome must not tell whether an account exists
+/// (registration, forgotten password): the same body every time.
+#[derive(Debug, Clone, serde::Serialize, ToSchema)]
+pub struct Accepted {
+    /// Always `accepted`.
+    pub status: &'static str,
+    /// What happens next.
+    pub detail: &'static str,
+}

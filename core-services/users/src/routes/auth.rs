@@ -13,15 +13,14 @@ use service_kit::jwt::JwkSet;
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::domain::account::{Email, LoginInput, RefreshInput, RegisterInput};
+use crate::domain::account::{Email, LoginInput, RefreshInput};
 use crate::passwords;
 use crate::store::{Rotation, User};
-use crate::tokens::{TokenResponse, hash_refresh_token, new_refresh_token};
+use crate::tokens::{TokenResponse, hash_opaque_token, new_opaque_token};
 
 /// The authentication routes.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/auth/register", post(register))
         .route("/auth/login", post(login))
         .route("/auth/refresh", post(refresh))
         .route("/auth/logout", post(logout))
@@ -31,24 +30,6 @@ pub fn router() -> Router<AppState> {
 /// The same answer for an unknown email and a wrong password.
 fn invalid_credentials() -> ApiError {
     ApiError::Unauthorized("invalid email or password".into())
-}
-
-/// Creates an account (role `shopper`).
-#[utoipa::path(post, path = "/auth/register", tag = "auth", request_body = RegisterInput,
-    responses(
-        (status = 201, description = "Registered", body = User),
-        (status = 409, description = "Email taken", body = service_kit::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = service_kit::Problem, content_type = "application/problem+json"),
-    ))]
-pub async fn register(
-    State(state): State<AppState>,
-    ApiJson(input): ApiJson<RegisterInput>,
-) -> Result<Response, ApiError> {
-    let registration = input.validate().map_err(ApiError::Validation)?;
-    let hash = passwords::hash(registration.password.clone()).await?;
-    let user = state.store.create_user(&registration, &hash).await?;
-    tracing::info!(user.id = %user.id, "account registered");
-    Ok((StatusCode::CREATED, Json(user)).into_response())
 }
 
 /// Signs in: an access token and a refresh token.
@@ -83,8 +64,14 @@ pub async fn login(
         return Err(invalid_credentials());
     };
     state.auth.clear_failures(&email, &ip).await;
+    tracing::info!(user.id = %user.id, "signed in");
+    start_session(&state, &user).await
+}
+
+/// Starts a new session for `user`: a token family, its Redis entry and the token response.
+pub(crate) async fn start_session(state: &AppState, user: &User) -> Result<Response, ApiError> {
     let family_id = Uuid::now_v7();
-    let (refresh_token, hash) = new_refresh_token()?;
+    let (refresh_token, hash) = new_opaque_token()?;
     state
         .store
         .insert_refresh(user.id, family_id, &hash, state.issuer.refresh_expiry())
@@ -93,9 +80,8 @@ pub async fn login(
         .auth
         .touch_session(&family_id.to_string(), &user.id.to_string())
         .await;
-    tracing::info!(user.id = %user.id, "signed in");
     Ok(token_response(state.issuer.response(
-        &user,
+        user,
         family_id,
         refresh_token,
     )?))
@@ -121,11 +107,11 @@ pub async fn refresh(
     State(state): State<AppState>,
     ApiJson(input): ApiJson<RefreshInput>,
 ) -> Result<Response, ApiError> {
-    let (next, next_hash) = new_refresh_token()?;
+    let (next, next_hash) = new_opaque_token()?;
     let rotation = state
         .store
         .rotate(
-            &hash_refresh_token(&input.refresh_token),
+            &hash_opaque_token(&input.refresh_token),
             &next_hash,
             state.issuer.refresh_expiry(),
         )
@@ -162,7 +148,7 @@ pub async fn logout(
 ) -> Result<StatusCode, ApiError> {
     if let Some(family_id) = state
         .store
-        .revoke_by_token(&hash_refresh_token(&input.refresh_token))
+        .revoke_by_token(&hash_opaque_token(&input.refresh_token))
         .await?
     {
         state.auth.end_session(&family_id.to_string()).await;

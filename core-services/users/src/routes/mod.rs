@@ -1,5 +1,6 @@
-//! HTTP routes: authentication, the caller's own profile, public keys.
+//! HTTP routes: authentication, the account flows, the caller's own profile, public keys.
 
+pub mod account;
 pub mod auth;
 pub mod me;
 
@@ -10,6 +11,7 @@ use crate::AppState;
 /// Every route of the service.
 pub fn router(state: AppState) -> Router {
     Router::new()
+        .merge(account::router())
         .merge(auth::router())
         .merge(me::router())
         .with_state(state)

@@ -7,6 +7,8 @@ use users::config::Settings;
 
 pub struct TestApp {
     pub base: String,
+    pub pool: sqlx::PgPool,
+    pub seal: events::sealed::SealKey,
     pub client: reqwest::Client,
     pub redis: TestRedisPrefix,
     pub settings: Settings,
@@ -31,6 +33,13 @@ pub async fn spawn_app() -> TestApp {
     settings.redis.url = service_kit::testing::redis_url().into();
     settings.redis.key_prefix = redis.prefix.clone();
     settings.auth.session_key_prefix = format!("{}session:", redis.prefix);
+    // Events go to an exchange of this test's own (the tests read them from the outbox).
+    settings.amqp.url = service_kit::testing::amqp_url();
+    settings.amqp.exchange = format!("test.users.{}", uuid::Uuid::new_v4().simple());
+    let key = events::sealed::SealKey::generate().unwrap();
+    settings.account.token_key = Some(key.clone().into());
+    let seal = events::sealed::SealKey::from_base64(&key).unwrap();
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
     let app = Application::build(settings.clone()).await.unwrap();
     let base = format!("http://{}", app.local_addr());
     let (tx, rx) = oneshot::channel::<()>();
@@ -39,6 +48,8 @@ pub async fn spawn_app() -> TestApp {
     }));
     TestApp {
         base,
+        pool,
+        seal,
         client: reqwest::Client::new(),
         redis,
         settings,
@@ -67,8 +78,48 @@ impl TestApp {
                 json!({"email": email, "password": password, "name": "Test User"}),
             )
             .await;
-        assert_eq!(response.status(), StatusCode::CREATED);
-        response.json().await.unwrap()
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        let (id, email, roles): (uuid::Uuid, String, Vec<String>) =
+            sqlx::query_as("select id, email, roles from users where email = lower($1)")
+                .bind(email)
+                .fetch_one(&self.pool)
+                .await
+                .unwrap();
+        json!({"id": id.to_string(), "email": email, "roles": roles})
+    }
+
+    /// The events written to the outbox so far, oldest first, as (type, envelope).
+    pub async fn events(&self) -> Vec<(String, Value)> {
+        let rows: Vec<(String, Vec<u8>)> =
+            sqlx::query_as("select event_type, payload from outbox order by seq")
+                .fetch_all(&self.pool)
+                .await
+                .unwrap();
+        rows.into_iter()
+            .map(|(t, payload)| (t, serde_json::from_slice(&payload).unwrap()))
+            .collect()
+    }
+
+    /// The events of one type.
+    pub async fn events_of(&self, event_type: &str) -> Vec<Value> {
+        self.events()
+            .await
+            .into_iter()
+            .filter(|(t, _)| t == event_type)
+            .map(|(_, e)| e)
+            .collect()
+    }
+
+    /// Opens the sealed token of an event, as the notifier does.
+    pub fn open(&self, event: &Value, field: &str) -> String {
+        let pointer = format!("/data/{field}");
+        let sealed = event.pointer(&pointer).and_then(Value::as_str).unwrap();
+        let user_id = event["data"]["user_id"]
+            .as_str()
+            .or_else(|| event["data"]["account"]["user_id"].as_str())
+            .unwrap();
+        let event_type = event["type"].as_str().unwrap();
+        self.seal.open(sealed, event_type, user_id).unwrap()
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Response {

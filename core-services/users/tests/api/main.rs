@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::needless_pass_by_value)]
 
+mod account_flows;
 mod accounts;
 mod helpers;
 mod tokens;

@@ -22,7 +22,7 @@ async fn services_export_the_metrics_that_dashboards_and_alerts_use() {
         .send()
         .await
         .unwrap();
-    assert_eq!(registered.status(), 201);
+    assert_eq!(registered.status(), 202);
     let tokens: Value = client
         .post(format!("{gateway}/api/v1/auth/login"))
         .json(&json!({"email": "metrics@example.com", "password": "correct horse battery"}))

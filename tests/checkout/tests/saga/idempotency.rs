@@ -358,7 +358,7 @@ async fn a_shopper_signs_in_and_buys_through_the_gateway() {
         .send()
         .await
         .unwrap();
-    assert_eq!(registered.status(), StatusCode::CREATED);
+    assert_eq!(registered.status(), StatusCode::ACCEPTED);
     let tokens: Value = client
         .post(format!("{gateway}/api/v1/auth/login"))
         .json(&json!({"email": "buyer@example.com", "password": "correct horse battery"}))

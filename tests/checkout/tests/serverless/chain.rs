@@ -36,6 +36,9 @@ where
     }
 }
 
+/// Where the notifier's account links point in these tests.
+pub const ACCOUNT_LINKS: &str = "https://shop.test/account";
+
 /// An `order.confirmed` event as orders writes it, for a customer who wants email only.
 pub fn confirmed_event(order: &str) -> String {
     let envelope = Envelope::new(
@@ -73,7 +76,7 @@ pub async fn admin_token_for(platform: &Platform) -> String {
         .send()
         .await
         .unwrap();
-    assert_eq!(registered.status(), 201);
+    assert_eq!(registered.status(), 202);
     sqlx::query("update users set roles = '{admin,shopper}' where email = $1")
         .bind(&email)
         .execute(&platform.users_db)
@@ -214,6 +217,8 @@ impl Chain {
                 created.queue_urls["payments-psp-callbacks"]
             ),
             format!("REPLAY_TABLE={}", created.tables["psp-callbacks-seen"]),
+            format!("ACCOUNT_TOKEN_KEY_SECRET_ARN={prefix}users/account-token-key"),
+            format!("ACCOUNT_LINK_BASE_URL={ACCOUNT_LINKS}"),
             "RUST_LOG=info".into(),
         ];
         std::fs::write(&env_file, env.join("\n") + "\n").unwrap();
@@ -223,6 +228,15 @@ impl Chain {
             .create_secret()
             .name(format!("{prefix}psp/signing-secret"))
             .secret_string(&psp_secret)
+            .send()
+            .await
+            .unwrap();
+        // The account token key, shared by users (seals) and the notifier (opens).
+        let account_key = events::sealed::SealKey::generate().unwrap();
+        aws_sdk_secretsmanager::Client::new(&aws)
+            .create_secret()
+            .name(format!("{prefix}users/account-token-key"))
+            .secret_string(&account_key)
             .send()
             .await
             .unwrap();
@@ -313,6 +327,7 @@ impl Chain {
                 queue_url: created.queue_urls["payments-psp-callbacks"].clone(),
                 secret: psp_secret.clone(),
             }),
+            account_token_key: Some(account_key),
             ..Options::default()
         })
         .await;

@@ -20,7 +20,7 @@ use axum::routing::post;
 use checkout_tests::Options;
 use serde_json::{Value, json};
 
-use crate::chain::{Chain, eventually};
+use crate::chain::{ACCOUNT_LINKS, Chain, eventually};
 
 type Seen = Arc<tokio::sync::Mutex<Vec<Value>>>;
 
@@ -506,5 +506,164 @@ async fn an_asynchronous_payment_is_confirmed_through_the_psp_webhook_function_a
         .filter(|e| e["kind"] == "capture")
         .count();
     assert_eq!(captures, 1, "{payment}");
+    chain.stop().await;
+}
+
+/// The token of the first account link to `page` in the emails moto recorded for `email`.
+async fn link_token(chain: &Chain, email: &str, page: &str) -> String {
+    let marker = format!("{ACCOUNT_LINKS}/{page}?token=");
+    eventually(Duration::from_secs(90), || async {
+        let (emails, _) = chain.sent(email).await;
+        emails.iter().find_map(|m| {
+            let text = m.to_string();
+            let start = text.find(&marker)? + marker.len();
+            let token: String = text[start..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+                .collect();
+            (!token.is_empty()).then_some(token)
+        })
+    })
+    .await
+}
+
+#[tokio::test]
+async fn account_emails_travel_the_event_path_and_their_links_work_once() {
+    let chain = Chain::start(false, |_| {}).await;
+    let platform = &chain.platform;
+    let api = |path: &str| format!("{}/api/v1{path}", platform.gateway);
+    let client = &platform.client;
+    let post = |path: &str, body: Value| client.post(api(path)).json(&body).send();
+    let email = format!("acct-{}@example.com", uuid::Uuid::new_v4().simple());
+    let password = "correct horse battery";
+
+    // Registration: 202, and a confirmation link by email through users' outbox, RabbitMQ,
+    // the bridge, SNS, SQS and the notifier.
+    let registered = post(
+        "/auth/register",
+        json!({"email": email, "password": password, "name": "Ada"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(registered.status(), StatusCode::ACCEPTED);
+    let first_answer: Value = registered.json().await.unwrap();
+    let token = link_token(&chain, &email, "verify-email").await;
+    let verified = post("/auth/verify-email", json!({"token": token}))
+        .await
+        .unwrap();
+    assert_eq!(verified.status(), StatusCode::NO_CONTENT);
+    let again = post("/auth/verify-email", json!({"token": token}))
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    // The same email again: the same answer; the owner is told instead.
+    let twice = post(
+        "/auth/register",
+        json!({"email": email, "password": "another password!", "name": "Eve"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(twice.status(), StatusCode::ACCEPTED);
+    assert_eq!(twice.json::<Value>().await.unwrap(), first_answer);
+    eventually(Duration::from_secs(90), || async {
+        let (emails, _) = chain.sent(&email).await;
+        emails
+            .iter()
+            .any(|m| m.to_string().contains("Someone tried to register"))
+            .then_some(())
+    })
+    .await;
+
+    // Forgot password: a reset link; it sets a new password once.
+    let forgot = post("/auth/password/forgot", json!({"email": email}))
+        .await
+        .unwrap();
+    assert_eq!(forgot.status(), StatusCode::ACCEPTED);
+    let reset_token = link_token(&chain, &email, "reset-password").await;
+    let reset = post(
+        "/auth/password/reset",
+        json!({"token": reset_token, "new_password": "brand new passphrase"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(reset.status(), StatusCode::NO_CONTENT);
+    let old = post("/auth/login", json!({"email": email, "password": password}))
+        .await
+        .unwrap();
+    assert_eq!(old.status(), StatusCode::UNAUTHORIZED);
+    let tokens: Value = post(
+        "/auth/login",
+        json!({"email": email, "password": "brand new passphrase"}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let me: Value = client
+        .get(api("/me"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["email_verified"], true);
+
+    // Change password through the gateway: a new session; the old token stops working.
+    let changed = client
+        .post(api("/me/password"))
+        .bearer_auth(&access)
+        .json(&json!({"current_password": "brand new passphrase", "new_password": "third passphrase!"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), StatusCode::OK);
+    let fresh: Value = changed.json().await.unwrap();
+    eventually(Duration::from_secs(10), || async {
+        let status = client
+            .get(api("/me"))
+            .bearer_auth(&access)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        (status == StatusCode::UNAUTHORIZED).then_some(())
+    })
+    .await;
+
+    // Sign out everywhere ends the new session too.
+    let fresh_access = fresh["access_token"].as_str().unwrap();
+    let out = client
+        .post(api("/me/sessions/revoke-all"))
+        .bearer_auth(fresh_access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), StatusCode::NO_CONTENT);
+    eventually(Duration::from_secs(10), || async {
+        let status = client
+            .get(api("/me"))
+            .bearer_auth(fresh_access)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        (status == StatusCode::UNAUTHORIZED).then_some(())
+    })
+    .await;
+    // Each password change was announced to the owner.
+    eventually(Duration::from_secs(90), || async {
+        let (emails, _) = chain.sent(&email).await;
+        let notices = emails
+            .iter()
+            .filter(|m| m.to_string().contains("Your password was changed"))
+            .count();
+        (notices == 2).then_some(())
+    })
+    .await;
     chain.stop().await;
 }
