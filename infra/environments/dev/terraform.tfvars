@@ -69,6 +69,9 @@ lambda_reserved_concurrency = {
   webhook-admin      = 5
 }
 ses_sender_domain = "mail.dev.retail.example.com"
+# The shop's account pages (same host as the storefront, APP__CORS__ALLOWED_ORIGINS in
+# k8s/overlays/dev/settings.yaml): account emails link to <base>/verify-email, ...
+account_link_base_url = "https://dev.retail.example.com/account"
 
 log_retention_in_days             = 14
 queue_age_alarm_threshold_seconds = 1800

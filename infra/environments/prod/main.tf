@@ -37,6 +37,9 @@ locals {
       environment = {
         IDEMPOTENCY_TABLE = module.dynamodb.notifier_idempotency_table_name
         EMAIL_FROM        = "no-reply@${var.ses_sender_domain}"
+        # Account emails: the key users seals their tokens with, and the shop's account pages.
+        ACCOUNT_TOKEN_KEY_SECRET_ARN = module.secrets.account_token_key_secret_arn
+        ACCOUNT_LINK_BASE_URL        = var.account_link_base_url
       }
       event_source                    = "sqs"
       source_queue_arn                = module.messaging.queue_arns["notifier"]
@@ -252,6 +255,7 @@ module "iam" {
   dynamodb_kms_key_arn                = module.dynamodb.kms_key_arn
   webhook_endpoint_secret_arn_pattern = module.secrets.webhook_endpoint_secret_arn_pattern
   psp_webhook_secret_arn              = module.secrets.psp_webhook_secret_arn
+  account_token_key_secret_arn        = module.secrets.account_token_key_secret_arn
   ses_identity_arns                   = local.ses_identity_arns
   gateway_function_arns               = [module.lambda.live_alias_arns["webhook-admin"]]
   tags                                = local.tags
@@ -304,7 +308,7 @@ module "ci" {
   state_key                             = "environments/${var.environment}/terraform.tfstate"
   state_lock_table_arn                  = module.s3.state_lock_table_arn
   state_kms_key_arn                     = module.s3.state_kms_key_arn
-  terraform_managed_secret_arns         = [module.elasticache.auth_secret_arn, module.mq.admin_secret_arn]
-  terraform_managed_secret_kms_key_arns = [module.elasticache.kms_key_arn, module.mq.kms_key_arn]
+  terraform_managed_secret_arns         = [module.elasticache.auth_secret_arn, module.mq.admin_secret_arn, module.secrets.account_token_key_secret_arn]
+  terraform_managed_secret_kms_key_arns = [module.elasticache.kms_key_arn, module.mq.kms_key_arn, module.secrets.kms_key_arn]
   tags                                  = local.tags
 }

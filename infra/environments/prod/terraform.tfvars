@@ -69,6 +69,9 @@ lambda_reserved_concurrency = {
   webhook-admin      = 5
 }
 ses_sender_domain = "mail.retail.example.com"
+# The shop's account pages (same host as the storefront, APP__CORS__ALLOWED_ORIGINS in
+# k8s/overlays/prod/settings.yaml): account emails link to <base>/verify-email, ...
+account_link_base_url = "https://www.retail.example.com/account"
 
 log_retention_in_days             = 365
 queue_age_alarm_threshold_seconds = 600

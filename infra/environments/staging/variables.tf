@@ -324,6 +324,16 @@ variable "ses_sender_domain" {
   }
 }
 
+variable "account_link_base_url" {
+  type        = string
+  description = "The shop's account pages; account emails link to <base>/verify-email, /reset-password, /forgot-password"
+
+  validation {
+    condition     = can(regex("^https://[^/?#]+", var.account_link_base_url))
+    error_message = "Must be an https:// URL, e.g. https://www.retail.example.com/account."
+  }
+}
+
 # Operations
 
 variable "log_retention_in_days" {

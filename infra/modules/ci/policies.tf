@@ -155,8 +155,8 @@ data "aws_iam_policy_document" "tf_plan" {
   }
 
   # Refreshing aws_secretsmanager_secret_version reads the values Terraform
-  # itself wrote (Redis AUTH token, broker admin password); they are in the
-  # state already, so this adds no new knowledge.
+  # itself wrote (Redis AUTH token, broker admin password, account token
+  # key); they are in the state already, so this adds no new knowledge.
   dynamic "statement" {
     for_each = length(var.terraform_managed_secret_arns) > 0 ? [1] : []
 

@@ -167,7 +167,7 @@ variable "state_kms_key_arn" {
 
 variable "terraform_managed_secret_arns" {
   type        = list(string)
-  description = "Secrets whose values Terraform writes (Redis AUTH, broker admin): the plan role may read them to refresh them."
+  description = "Secrets whose values Terraform writes (Redis AUTH, broker admin, account token key): the plan role may read them to refresh them."
   default     = []
 
   validation {

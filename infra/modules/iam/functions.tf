@@ -1,7 +1,8 @@
 # Business permissions of the Lambda functions. The runtime permissions
 # (own log group, X-Ray, own source queue, VPC ENIs) are in the lambda module.
 
-# notifier: idempotency records, email through SES, SMS through SNS.
+# notifier: idempotency records, email through SES, SMS through SNS, and the
+# account token key that opens the tokens of account emails (users owns it).
 data "aws_iam_policy_document" "notifier" {
   #checkov:skip=CKV_AWS_111:sns:Publish to phone numbers (SMS) has no resource ARN, so "*" is the only expressible resource; publishing to topics and endpoints is denied in the same policy
   statement {
@@ -29,6 +30,24 @@ data "aws_iam_policy_document" "notifier" {
       test     = "StringEquals"
       variable = "kms:ViaService"
       values   = [local.via.dynamodb]
+    }
+  }
+
+  statement {
+    sid       = "ReadAccountTokenKey"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [var.account_token_key_secret_arn]
+  }
+
+  statement {
+    sid       = "DecryptAccountTokenKey"
+    actions   = ["kms:Decrypt"]
+    resources = [var.secrets_kms_key_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = [local.via.secretsmanager]
     }
   }
 

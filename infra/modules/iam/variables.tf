@@ -205,6 +205,16 @@ variable "psp_webhook_secret_arn" {
   }
 }
 
+variable "account_token_key_secret_arn" {
+  type        = string
+  description = "Secret with the account token key (secrets module output account_token_key_secret_arn): the notifier opens the account email tokens users sealed with it."
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:secretsmanager:", var.account_token_key_secret_arn))
+    error_message = "Must be a Secrets Manager secret ARN."
+  }
+}
+
 variable "gateway_function_arns" {
   type        = list(string)
   description = "Qualified ARNs (function:<name>:<alias>) of the Lambda functions the gateway invokes as upstreams (url = lambda:<name>:<alias>), e.g. the webhook-admin live alias (lambda module output live_alias_arns)."

@@ -23,8 +23,8 @@ variable "subscriptions" {
   type        = map(list(string))
   description = "Queues subscribed to the topic, keyed by consumer name, with the event types (event_type attribute values) each receives; an empty list receives every event type."
   default = {
-    notifier           = ["order.confirmed", "order.cancelled", "order.shipped", "payment.refunded"]
-    webhook-dispatcher = []
+    notifier           = ["order.confirmed", "order.cancelled", "order.shipped", "payment.refunded", "user.registered", "user.registration_attempted", "user.password_reset_requested", "user.password_changed"]
+    webhook-dispatcher = ["order.placed", "order.confirmed", "order.cancelled", "order.shipped", "inventory.reserved", "inventory.rejected", "inventory.released", "stock.low", "payment.authorized", "payment.failed", "payment.captured", "payment.refunded", "product.created", "product.updated", "product.deleted"]
     analytics          = ["order.placed", "order.confirmed", "order.cancelled", "payment.captured", "payment.refunded"]
   }
 

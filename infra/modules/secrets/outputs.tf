@@ -1,20 +1,29 @@
 output "secret_arns" {
-  description = "Secret ARNs keyed by <owner>/<kind>."
-  value       = { for k, s in aws_secretsmanager_secret.this : k => s.arn }
+  description = "Secret ARNs keyed by <owner>/<kind> (the generated users/account-token-key included)."
+  value = merge(
+    { for k, s in aws_secretsmanager_secret.this : k => s.arn },
+    { "users/account-token-key" = aws_secretsmanager_secret.account_token_key.arn },
+  )
 }
 
 output "secret_arns_by_owner" {
-  description = "Secret ARNs grouped by owner (service or function): what each role may read."
+  description = "Secret ARNs grouped by owner (service or function): what each role may read. users also owns the generated account token key."
   value = {
-    for owner in keys(var.secrets) : owner => [
-      for k, s in aws_secretsmanager_secret.this : s.arn if split("/", k)[0] == owner
-    ]
+    for owner in distinct(concat(keys(var.secrets), ["users"])) : owner => concat(
+      [for k, s in aws_secretsmanager_secret.this : s.arn if split("/", k)[0] == owner],
+      owner == "users" ? [aws_secretsmanager_secret.account_token_key.arn] : [],
+    )
   }
 }
 
 output "jwt_signing_keys_secret_arn" {
   description = "Secret with the users service's JWT signing keys (null if not declared)."
   value       = lookup({ for k, s in aws_secretsmanager_secret.this : k => s.arn }, "users/jwt-signing-keys", null)
+}
+
+output "account_token_key_secret_arn" {
+  description = "Secret with the account token key (32 random bytes, standard base64) that users seals account email tokens with and the notifier opens them with."
+  value       = aws_secretsmanager_secret.account_token_key.arn
 }
 
 output "psp_webhook_secret_arn" {

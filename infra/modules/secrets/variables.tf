@@ -30,6 +30,11 @@ variable "secrets" {
     condition     = !contains(keys(var.secrets), "webhooks") && !contains(keys(var.secrets), "platform")
     error_message = "The webhooks/ and platform/ prefixes are reserved (runtime webhook secrets, platform secrets)."
   }
+
+  validation {
+    condition     = !contains(lookup(var.secrets, "users", []), "account-token-key")
+    error_message = "users/account-token-key is created (and generated) by the module itself: do not list it."
+  }
 }
 
 variable "rotation_lambda_arns" {
