@@ -48,15 +48,22 @@ pub struct Notifier {
 /// What account emails need: the key that opens their tokens and where the links point.
 #[derive(Debug)]
 pub struct AccountLinks {
-    /// The account token key (shared with the users service).
-    pub key: SealKey,
-    /// The shop's account pages, e.g. `https://shop.example.com/account`; links are
-    /// `<base>/verify-email?token=…`, `<base>/reset-password?token=…` and
-    /// `<base>/forgot-password`.
-    pub base_url: String,
+    key: SealKey,
+    base_url: String,
 }
 
 impl AccountLinks {
+    /// Opens tokens with `key` (shared with the users service) and points links under
+    /// `base_url`, the shop's account pages, e.g. `https://shop.example.com/account`: links
+    /// are `<base>/verify-email?token=…`, `<base>/reset-password?token=…` and
+    /// `<base>/forgot-password`.
+    pub fn new(key: SealKey, base_url: &str) -> Self {
+        Self {
+            key,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+        }
+    }
+
     /// Reads the key from Secrets Manager (`secret_id`, an ARN or name).
     pub async fn load(
         config: &aws_config::SdkConfig,
@@ -74,10 +81,7 @@ impl AccountLinks {
         let key = value
             .secret_string()
             .ok_or_else(|| anyhow::anyhow!("secret {secret_id} has no string value"))?;
-        Ok(Self {
-            key: SealKey::from_base64(key)?,
-            base_url: base_url.trim_end_matches('/').to_owned(),
-        })
+        Ok(Self::new(SealKey::from_base64(key)?, base_url))
     }
 
     fn link(&self, page: &str, token: Option<&str>) -> String {

@@ -60,10 +60,10 @@ async fn sent(email: &str, phone: &str) -> (Vec<Value>, Vec<Value>) {
 const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
 fn links() -> AccountLinks {
-    AccountLinks {
-        key: SealKey::from_base64(KEY).unwrap(),
-        base_url: "https://shop.example/account/".into(),
-    }
+    AccountLinks::new(
+        SealKey::from_base64(KEY).unwrap(),
+        "https://shop.example/account/",
+    )
 }
 
 #[tokio::test]
