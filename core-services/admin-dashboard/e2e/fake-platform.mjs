@@ -24,7 +24,9 @@ const b64url = (v) => Buffer.from(JSON.stringify(v)).toString('base64url');
 const now = () => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 const users = new Map(); // email -> user
-const tokens = new Map(); // refresh -> email
+const tokens = new Map(); // refresh -> { email, sid }
+const endedSessions = new Set(); // sids whose access tokens no longer work
+const failedPasswords = new Map(); // email -> wrong current passwords in a row
 const products = new Map();
 const stock = new Map();
 const carts = new Map();
@@ -33,23 +35,39 @@ const payments = new Map();
 const emails = [];
 
 function addUser(email, password, roles) {
-  const user = { id: randomUUID(), email, name: email.split('@')[0], phone: null, roles, created_at: now(), password };
+  const user = { id: randomUUID(), email, name: email.split('@')[0], phone: null, roles, email_verified: true, created_at: now(), password };
   users.set(email, user);
   return user;
 }
 addUser(process.env.ADMIN_EMAIL ?? 'admin@retail-platform.dev', process.env.ADMIN_PASSWORD ?? 'demo-admin-password', ['shopper', 'admin']);
 
-function issue(user) {
+/** Tokens of a session: a new one, or (`sid`) the next of a refreshed one. */
+function issue(user, sid = randomUUID()) {
   const refresh = randomUUID();
-  tokens.set(refresh, user.email);
+  tokens.set(refresh, { email: user.email, sid });
   const exp = Math.floor(Date.now() / 1000) + 900;
   return {
-    access_token: `${b64url({ alg: 'EdDSA', kid: 'fake' })}.${b64url({ sub: user.id, exp, iat: exp - 900, nbf: exp - 900, roles: user.roles, sid: 's', jti: randomUUID() })}.sig`,
+    access_token: `${b64url({ alg: 'EdDSA', kid: 'fake' })}.${b64url({ sub: user.id, exp, iat: exp - 900, nbf: exp - 900, roles: user.roles, sid, jti: randomUUID() })}.sig`,
     token_type: 'Bearer',
     expires_in: 900,
     refresh_token: refresh,
   };
 }
+
+/** Ends every session of `user` (refresh tokens revoked, access tokens refused from now on). */
+function endSessions(user) {
+  let ended = 0;
+  for (const [refresh, held] of tokens) {
+    if (held.email !== user.email) continue;
+    tokens.delete(refresh);
+    endedSessions.add(held.sid);
+    ended += 1;
+  }
+  return ended;
+}
+
+const publicUser = ({ password: _pw, ...user }) => user;
+const userById = (id) => [...users.values()].find((u) => u.id === id);
 
 function identity(req) {
   const auth = req.headers.authorization ?? '';
@@ -146,17 +164,19 @@ const summaryOf = (o) => ({
 
 async function apiRoute(req, res, url) {
   const p = url.pathname.replace(/^\/api\/v1/, '');
+  let match;
   const m = req.method;
   const who = identity(req);
   const isAdmin = who?.roles?.includes('admin');
+  if (who && endedSessions.has(who.sid) && !p.startsWith('/auth/')) return problem(res, 401, 'Authentication required', 'the session has ended');
+  if ((p === '/me' || p.startsWith('/me/') || p.startsWith('/users/')) && !who) return problem(res, 401, 'Authentication required', 'sign in first');
   if (p.startsWith('/admin/') && !who) return problem(res, 401, 'Authentication required', 'this action requires a signed-in user');
   if (p.startsWith('/admin/') && !isAdmin) return problem(res, 403, 'Forbidden', 'this action requires the `admin` role');
 
   if (m === 'POST' && p === '/auth/register') {
     const b = await body(req);
     if (users.has(b.email)) return problem(res, 409, 'Conflict', 'email taken');
-    const { password: _pw, ...user } = addUser(b.email, b.password, ['shopper']);
-    return send(res, 201, user);
+    return send(res, 201, publicUser(addUser(b.email, b.password, ['shopper'])));
   }
   if (m === 'POST' && p === '/auth/login') {
     const b = await body(req);
@@ -166,10 +186,10 @@ async function apiRoute(req, res, url) {
   }
   if (m === 'POST' && p === '/auth/refresh') {
     const b = await body(req);
-    const email = tokens.get(b.refresh_token);
-    if (!email) return problem(res, 401, 'Authentication required', 'unknown, expired or revoked refresh token');
+    const held = tokens.get(b.refresh_token);
+    if (!held) return problem(res, 401, 'Authentication required', 'unknown, expired or revoked refresh token');
     tokens.delete(b.refresh_token);
-    return send(res, 200, issue(users.get(email)));
+    return send(res, 200, issue(users.get(held.email), held.sid));
   }
   if (m === 'POST' && p === '/auth/logout') {
     const b = await body(req);
@@ -177,6 +197,55 @@ async function apiRoute(req, res, url) {
     res.writeHead(204).end();
     return undefined;
   }
+  // ---- the signed-in account (users service: routes/me.rs, routes/account.rs) ----
+  if (m === 'GET' && p === '/me') {
+    const user = userById(who.sub);
+    return user ? send(res, 200, publicUser(user)) : problem(res, 404, 'Not found', 'no such account');
+  }
+  if (m === 'POST' && p === '/me/password') {
+    const b = (await body(req)) ?? {};
+    const user = userById(who.sub);
+    if (!user) return problem(res, 404, 'Not found', 'no such account');
+    const current = typeof b.current_password === 'string' ? b.current_password : '';
+    const next = typeof b.new_password === 'string' ? b.new_password : '';
+    const errors = [];
+    if (!current || [...current].length > 128) errors.push({ field: 'current_password', message: 'must be 1 to 128 characters' });
+    if ([...next].length < 10 || [...next].length > 128 || !next.trim()) errors.push({ field: 'new_password', message: 'must be 10 to 128 characters' });
+    else if (next === current) errors.push({ field: 'new_password', message: 'must differ from the current password' });
+    if (errors.length) return problem(res, 422, 'The request has invalid fields', `invalid fields: ${errors.map((e) => e.field).join(', ')}`, errors);
+    if ((failedPasswords.get(user.email) ?? 0) >= 5) {
+      send(res, 429, { type: 'https://retail-platform.dev/problems/429', title: 'Too many requests', status: 429, detail: 'too many failed attempts; try again later', request_id: randomUUID() }, {
+        'content-type': 'application/problem+json',
+        'retry-after': '300',
+      });
+      return undefined;
+    }
+    if (current !== user.password) {
+      failedPasswords.set(user.email, (failedPasswords.get(user.email) ?? 0) + 1);
+      return problem(res, 422, 'The request has invalid fields', 'invalid fields: current_password', [{ field: 'current_password', message: 'is not correct' }]);
+    }
+    failedPasswords.delete(user.email);
+    user.password = next;
+    endSessions(user);
+    if (who.sid) endedSessions.add(who.sid);
+    return send(res, 200, issue(user), { 'cache-control': 'no-store' });
+  }
+  if (m === 'POST' && p === '/me/sessions/revoke-all') {
+    const user = userById(who.sub);
+    if (user) endSessions(user);
+    if (who.sid) endedSessions.add(who.sid);
+    res.writeHead(204).end();
+    return undefined;
+  }
+  match = /^\/users\/([^/]+)\/sessions\/revoke-all$/.exec(p);
+  if (match && m === 'POST') {
+    const user = isAdmin ? userById(decodeURIComponent(match[1])) : undefined;
+    if (!user) return problem(res, 404, 'Not found', 'no such account');
+    endSessions(user);
+    res.writeHead(204).end();
+    return undefined;
+  }
+
   if (m === 'GET' && p === '/categories') return send(res, 200, [{ id: randomUUID(), slug: 'lighting', name: 'Lighting', children: [] }]);
   if (m === 'GET' && p === '/products') {
     const q = (url.searchParams.get('q') ?? '').toLowerCase();
@@ -199,10 +268,24 @@ async function apiRoute(req, res, url) {
     products.set(product.id, product);
     return send(res, 201, product, { etag: '"1"' });
   }
-  let match = /^\/admin\/products\/([^/]+)$/.exec(p);
+  match = /^\/admin\/products\/([^/]+)$/.exec(p);
   if (match && m === 'GET') {
     const product = products.get(match[1]);
-    return product ? send(res, 200, product) : problem(res, 404, 'Not found', 'no product');
+    return product ? send(res, 200, product, { etag: `"${product.version}"` }) : problem(res, 404, 'Not found', 'no product');
+  }
+  if (match && m === 'PATCH') {
+    const product = products.get(match[1]);
+    if (!product) return problem(res, 404, 'Not found', 'no product');
+    if (req.headers['if-match'] !== `"${product.version}"`) return problem(res, 412, 'Precondition failed', 'the product changed since you read it');
+    const { id: _id, sku: _sku, version: _v, created_at: _c, updated_at: _u, ...patch } = (await body(req)) ?? {};
+    Object.assign(product, patch, { version: product.version + 1, updated_at: now() });
+    return send(res, 200, product, { etag: `"${product.version}"` });
+  }
+  match = /^\/products\/by-sku\/([^/]+)$/.exec(p);
+  if (match && m === 'GET') {
+    const sku = decodeURIComponent(match[1]).toUpperCase();
+    const product = [...products.values()].find((x) => x.sku === sku && x.active);
+    return product ? send(res, 200, product) : problem(res, 404, 'Not found', 'no such product');
   }
   if (p === '/admin/orders/summary') {
     const list = [...orders.values()];
@@ -214,7 +297,15 @@ async function apiRoute(req, res, url) {
       cancellations: [],
     });
   }
-  if (p === '/admin/payments/summary') return send(res, 200, { currencies: [] });
+  if (p === '/admin/payments/summary') {
+    // Everything in memory is from today; one currency.
+    const ledger = [...payments.values()].flatMap((x) => x.ledger);
+    if (!ledger.length) return send(res, 200, { currencies: [] });
+    const of = (kind) => ledger.filter((e) => e.kind === kind);
+    const captured = of('capture').reduce((t, e) => t + e.amount, 0);
+    const refunded = of('refund').reduce((t, e) => t + e.amount, 0);
+    return send(res, 200, { currencies: [{ currency: 'EUR', captured, refunded, net: captured - refunded, captures: of('capture').length, refunds: of('refund').length }] });
+  }
   if (p === '/admin/inventory/reservations') return send(res, 200, { items: [], next_cursor: null });
   if (p === '/admin/inventory') {
     const items = [...stock.values()].map((s) => ({ ...s, available: s.on_hand - s.reserved, low: s.on_hand - s.reserved <= s.low_threshold }));

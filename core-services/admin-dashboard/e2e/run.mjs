@@ -5,6 +5,11 @@
 //   through the public search API -> restock it -> place an order through the public API as a
 //   shopper -> watch it reach CONFIRMED on the order screen with its timeline -> refund it
 //   (partly, then the rest) -> see the ledger reconcile and the refund e-mail in moto's SES
+//   -> end the shopper's sessions from the order screen (its refresh token stops working)
+//
+// The admin's own password is never changed and "sign out everywhere" is not pressed here (both
+// would end every session of the shared demo admin); the account screen is visited and its
+// form's own checks exercised, and `npm run smoke` covers the rest against a stand-in API.
 //
 // Every step saves a screenshot in OUT_DIR; every screen is checked with axe-core (serious or
 // critical violations fail) and for Content-Security-Policy violations. Exits non-zero with
@@ -174,7 +179,7 @@ async function main() {
     await page.getByLabel('Email').fill('');
     await signIn(page, ADMIN_EMAIL, ADMIN_PASSWORD);
     const outcome = await Promise.race([
-      page.getByRole('button', { name: 'Sign out' }).waitFor({ timeout: 20_000 }).then(() => 'in'),
+      page.getByRole('button', { name: 'Sign out', exact: true }).waitFor({ timeout: 20_000 }).then(() => 'in'),
       page.locator('.form-errors').waitFor({ timeout: 20_000 }).then(() => 'refused'),
     ]);
     if (outcome !== 'in') {
@@ -347,6 +352,18 @@ async function main() {
     );
     await checkScreen('order-refunded-ledger');
 
+    step("end the shopper's sessions from the order screen");
+    // The shopper's session is live: a refresh works (and rotates the token).
+    const shopperRefresh = expectStatus('shopper refresh before', await api('POST', '/auth/refresh', { body: { refresh_token: login.refresh_token } }), 200).refresh_token;
+    await page.getByRole('button', { name: "End the customer's sessions" }).click();
+    await page.getByRole('dialog').waitFor();
+    await checkScreen('end-customer-sessions-dialog');
+    await page.getByRole('dialog').getByRole('button', { name: 'End sessions' }).click();
+    await page.getByRole('dialog').waitFor({ state: 'detached', timeout: 20_000 });
+    await page.getByText(`Every session of customer ${shopperId} has ended`, { exact: false }).waitFor({ timeout: 10_000 });
+    const refused = await api('POST', '/auth/refresh', { body: { refresh_token: shopperRefresh } });
+    if (refused.status !== 401) throw new StepError(`the shopper's refresh token still works after ending the sessions: HTTP ${refused.status}`);
+
     step('the customer got the refund e-mail');
     const emails = await eventually(`a refund e-mail for order ${orderId} in ${MOTO_URL}/moto-api/data.json`, async () => {
       const found = await refundEmails(orderId);
@@ -402,6 +419,19 @@ async function main() {
     }
     await nav(page, 'Inventory');
     await checkScreen('inventory');
+    await page.getByRole('link', { name: 'My account' }).click();
+    await page.getByRole('heading', { name: 'My account', level: 1 }).waitFor();
+    await page.getByTestId('account-email').waitFor({ timeout: 15_000 });
+    const shownEmail = await page.getByTestId('account-email').innerText();
+    if (!shownEmail.toLowerCase().includes(ADMIN_EMAIL.toLowerCase())) throw new StepError(`the account screen shows "${shownEmail}", not ${ADMIN_EMAIL}`);
+    await checkScreen('account');
+    // The form's own checks only (nothing is sent: a wrong current password counts as a failed sign-in).
+    await page.getByLabel('Current password').fill('not-sent-anywhere');
+    await page.getByLabel('New password', { exact: true }).fill('short');
+    await page.getByLabel('Repeat new password').fill('different');
+    await page.getByRole('button', { name: 'Change password' }).click();
+    await page.locator('#pw-new-error').waitFor();
+    await checkScreen('account-password-checks');
     await nav(page, 'Overview');
     await page.getByTestId('orders-today').waitFor({ timeout: 15_000 }).catch(() => undefined);
     await checkScreen('overview-after');

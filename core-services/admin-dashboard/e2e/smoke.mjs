@@ -101,6 +101,15 @@ const payment = {
   ],
   balance: { authorized: 39998, captured: 39998, voided: 0, refunded: 0, net: 39998, reconciles: true },
 };
+const me = {
+  id: '0190a0b0-0000-7000-8000-000000000001',
+  email: 'admin@example.com',
+  name: 'Ada Admin',
+  phone: null,
+  roles: ['shopper', 'admin'],
+  email_verified: true,
+  created_at: now,
+};
 const sub = {
   id: '0190a0b0-5555-7000-8000-000000000001',
   url: 'https://partner.example/hooks',
@@ -119,6 +128,10 @@ async function mockApi(route) {
   const method = route.request().method();
   if (p === '/auth/login') return json(route, 200, { access_token: fakeToken(['shopper', 'admin']), token_type: 'Bearer', expires_in: 900, refresh_token: 'r' });
   if (p === '/auth/logout') return route.fulfill({ status: 204 });
+  if (p === '/me') return json(route, 200, me);
+  if (p === '/me/password')
+    return problem(route, 422, 'The request has invalid fields', 'invalid fields: current_password', [{ field: 'current_password', message: 'is not correct' }]);
+  if (p === '/me/sessions/revoke-all' || /^\/users\/[^/]+\/sessions\/revoke-all$/.test(p)) return route.fulfill({ status: 204 });
   if (p === '/admin/orders/summary')
     return json(route, 200, {
       orders_placed: 42,
@@ -192,13 +205,14 @@ const SCREENS = [
   ['webhooks', '/webhooks'],
   ['webhook-detail', `/webhooks/${sub.id}`],
   ['dead-letters', '/dead-letters'],
+  ['account', '/account'],
 ];
 
 async function signIn(page) {
   await page.getByLabel('Email').fill('admin@example.com');
   await page.getByLabel('Password').fill('correct horse battery');
   await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByRole('button', { name: 'Sign out' }).waitFor();
+  await page.getByRole('button', { name: 'Sign out', exact: true }).waitFor();
 }
 
 async function main() {
@@ -235,7 +249,7 @@ async function main() {
       const alerts = await page.getByRole('alert').count();
       if (alerts === 0 && !['product-new', 'product-import'].includes(name)) checker.failures.push(`down-${name}: no error state shown`);
     }
-    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('button', { name: 'Sign out', exact: true }).click();
     await page.unrouteAll({ behavior: 'ignoreErrors' });
 
     // 4. A stand-in API with data; sign in with the keyboard only.
@@ -248,7 +262,7 @@ async function main() {
     await page.keyboard.press('Tab');
     await page.keyboard.type('correct horse battery');
     await page.keyboard.press('Enter');
-    await page.getByRole('button', { name: 'Sign out' }).waitFor();
+    await page.getByRole('button', { name: 'Sign out', exact: true }).waitFor();
     for (const [name, p] of SCREENS) {
       await appNavigate(page, p);
       await checker.check(`data-${name}`);
@@ -288,6 +302,38 @@ async function main() {
     await appNavigate(page, '/products/import');
     await page.getByLabel('…or paste CSV').fill('sku,name,price\nA-1,Alpha,1.999\nB-1,Beta,2.50\n');
     await checker.check('data-import-preview');
+    // Ending a customer's sessions from the order screen.
+    await appNavigate(page, `/orders/${ORDER_ID}`);
+    await page.getByRole('button', { name: "End the customer's sessions" }).click();
+    await page.getByRole('dialog').waitFor();
+    await checker.check('data-end-customer-sessions-dialog');
+    await page.getByRole('dialog').getByRole('button', { name: 'End sessions' }).click();
+    await page.getByRole('dialog').waitFor({ state: 'detached' });
+    await page.getByText(`Every session of customer ${order.customer_id} has ended`).waitFor();
+    // My account: the form's own checks, then the API's field error under its field.
+    await page.getByRole('link', { name: 'My account' }).click();
+    await page.getByRole('heading', { name: 'My account', level: 1 }).waitFor();
+    await page.getByLabel('Current password').fill('wrong-password');
+    await page.getByLabel('New password', { exact: true }).fill('short');
+    await page.getByLabel('Repeat new password').fill('other');
+    await page.getByRole('button', { name: 'Change password' }).click();
+    await page.locator('#pw-new-error').waitFor();
+    await checker.check('data-account-password-errors');
+    await page.getByLabel('New password', { exact: true }).fill('new-password-1');
+    await page.getByLabel('Repeat new password').fill('new-password-1');
+    await page.getByRole('button', { name: 'Change password' }).click();
+    await page.locator('#pw-current-error').waitFor();
+    const currentError = await page.locator('#pw-current-error').innerText();
+    if (!currentError.includes('is not correct')) checker.failures.push(`account: expected the API's error under Current password, got "${currentError}"`);
+    await checker.check('data-account-password-api-error');
+    // Sign out everywhere: the sign-in screen says what happened.
+    await page.getByRole('button', { name: 'Sign out everywhere…' }).click();
+    await page.getByRole('dialog').waitFor();
+    await checker.check('data-sign-out-everywhere-dialog');
+    await page.getByRole('dialog').getByRole('button', { name: 'Sign out everywhere' }).click();
+    await page.getByRole('heading', { name: /sign in/i }).waitFor();
+    await page.getByText('You signed out everywhere', { exact: false }).waitFor();
+    await checker.check('data-signed-out-everywhere');
   } finally {
     await browser.close();
     preview.kill();

@@ -6,6 +6,7 @@ import type { ApiClient, Session } from './api/client';
 import { ErrorBoundary } from './components/ErrorBoundary';
 import { ApiProvider, NoticeProvider, useClient, useNotices } from './context';
 import { Link, matchPath, useLocation } from './lib/router';
+import { Account } from './screens/Account';
 import { DeadLetters } from './screens/DeadLetters';
 import { Inventory } from './screens/Inventory';
 import { OrderDetail } from './screens/OrderDetail';
@@ -46,6 +47,7 @@ const ROUTES: Route[] = [
   { pattern: '/webhooks', title: 'Webhooks', render: () => <Webhooks /> },
   { pattern: '/webhooks/:id', title: 'Webhook', render: (p) => <WebhookDetail id={p.id ?? ''} /> },
   { pattern: '/dead-letters', title: 'Dead letters', render: () => <DeadLetters /> },
+  { pattern: '/account', title: 'My account', render: () => <Account /> },
 ];
 
 function resolve(path: string): { route: Route; params: Record<string, string> } | null {
@@ -98,6 +100,9 @@ function Shell({ session }: { session: Session }) {
         <span className="whoami muted" title={session.claims.sub}>
           Signed in as admin
         </span>
+        <Link to="/account" className="account-link" aria-current={isCurrent('/account', path) ? 'page' : undefined}>
+          My account
+        </Link>
         <button type="button" onClick={() => void client.logout()}>
           Sign out
         </button>

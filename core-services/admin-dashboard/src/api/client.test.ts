@@ -1,6 +1,14 @@
 import { describe, expect, it, vi } from 'vitest';
 
-import { ApiClient, NOT_ADMIN_MESSAGE, SESSION_ENDED_MESSAGE, newIdempotencyKey, withQuery, type SessionChange } from './client';
+import {
+  ApiClient,
+  NOT_ADMIN_MESSAGE,
+  SESSION_ENDED_MESSAGE,
+  SIGNED_OUT_EVERYWHERE_MESSAGE,
+  newIdempotencyKey,
+  withQuery,
+  type SessionChange,
+} from './client';
 import { ApiError } from './problem';
 
 function b64url(value: unknown): string {
@@ -208,6 +216,140 @@ describe('token refresh', () => {
     expect(h.client.current()).toBeNull();
     expect(h.timers).toHaveLength(0);
     expect(h.calls.at(-1)?.url).toBe('/api/v1/auth/logout');
+  });
+});
+
+describe('account calls that end sessions', () => {
+  const NEW_SESSION = { access_token: token(['shopper', 'admin'], 77), token_type: 'Bearer', expires_in: 600, refresh_token: 'pw-r' };
+
+  it('adopts the tokens of a password change: new session, new refresh token, timer and listeners', async () => {
+    const h = harness({ expiresIn: 900 });
+    const changes: SessionChange[] = [];
+    h.client.subscribe((_s, c) => changes.push(c));
+    h.routes.set('POST /api/v1/me/password', () => json(200, NEW_SESSION));
+    const old = await h.client.login('a@b.c', 'pw');
+    const session = await h.client.replaceSession('/me/password', { current_password: 'old-password', new_password: 'new-password-1' });
+    const call = h.calls.at(-1)!;
+    expect(call.url).toBe('/api/v1/me/password');
+    expect(call.method).toBe('POST');
+    expect(call.body).toEqual({ current_password: 'old-password', new_password: 'new-password-1' });
+    expect(call.headers.Authorization).toBe(`Bearer ${old.accessToken}`);
+    expect(h.client.current()).toBe(session);
+    expect(session.accessToken).toBe(NEW_SESSION.access_token);
+    expect(session.accessToken).not.toBe(old.accessToken);
+    expect(session.refreshToken).toBe('pw-r');
+    expect(session.expiresAt).toBe(h.now() + 600_000);
+    // One timer, for the new session (60 s before its expiry), not the old one's.
+    expect(h.timers.map((t) => t.at)).toEqual([h.now() + 540_000]);
+    expect(changes.map((c) => c.kind)).toEqual(['signed-in', 'signed-in']);
+
+    // The next refresh presents the new refresh token.
+    h.routes.set('POST /api/v1/auth/refresh', (c) =>
+      (c.body as { refresh_token: string }).refresh_token === 'pw-r'
+        ? json(200, { access_token: token(['admin'], 78), token_type: 'Bearer', expires_in: 600, refresh_token: 'pw-r2' })
+        : json(401, { title: 'revoked', status: 401 }, 'application/problem+json'),
+    );
+    await h.advance(540_000);
+    expect(h.calls.filter((c) => c.url.endsWith('/auth/refresh')).map((c) => c.body)).toEqual([{ refresh_token: 'pw-r' }]);
+    expect(h.client.current()?.refreshToken).toBe('pw-r2');
+  });
+
+  it('refuses adopted tokens of a non-admin and signs out', () => {
+    const h = harness();
+    const changes: SessionChange[] = [];
+    return h.client.login('a@b.c', 'pw').then(() => {
+      h.client.subscribe((_s, c) => changes.push(c));
+      expect(() => h.client.adoptTokens({ ...NEW_SESSION, access_token: token(['shopper'], 9) })).toThrow(ApiError);
+      expect(h.client.current()).toBeNull();
+      expect(h.timers).toHaveLength(0);
+      expect(changes).toEqual([{ kind: 'signed-out', reason: NOT_ADMIN_MESSAGE }]);
+      expect(h.calls.at(-1)).toMatchObject({ url: '/api/v1/auth/logout', body: { refresh_token: 'pw-r' } });
+    });
+  });
+
+  it('does not sign out when the old refresh token is refused while the password change runs', async () => {
+    const h = harness({ expiresIn: 900 });
+    const changes: SessionChange[] = [];
+    h.client.subscribe((_s, c) => changes.push(c));
+    let answer: (r: Response) => void = () => undefined;
+    h.routes.set('POST /api/v1/me/password', () => new Promise<Response>((resolve) => (answer = resolve)));
+    h.routes.set('POST /api/v1/auth/refresh', () => json(401, { title: 'revoked', status: 401 }, 'application/problem+json'));
+    await h.client.login('a@b.c', 'pw');
+    const changing = h.client.replaceSession('/me/password', { current_password: 'old-password', new_password: 'new-password-1' });
+    await h.advance(840_000); // the refresh timer fires; the server already revoked the session
+    expect(h.calls.some((c) => c.url.endsWith('/auth/refresh'))).toBe(true);
+    expect(h.client.current()?.refreshToken).toBe('r0');
+    answer(json(200, NEW_SESSION));
+    await changing;
+    expect(h.client.current()?.refreshToken).toBe('pw-r');
+    expect(changes.map((c) => c.kind)).toEqual(['signed-in', 'signed-in']);
+  });
+
+  it('passes on a 422 and keeps the session; a 401 (session already over) signs out', async () => {
+    const h = harness();
+    h.routes.set('POST /api/v1/me/password', () =>
+      json(422, { title: 'The request has invalid fields', status: 422, errors: [{ field: 'current_password', message: 'is not correct' }] }, 'application/problem+json'),
+    );
+    await h.client.login('a@b.c', 'pw');
+    const invalid = (await h.client.replaceSession('/me/password', { current_password: 'x', new_password: 'new-password-1' }).catch((e: unknown) => e)) as ApiError;
+    expect(invalid.status).toBe(422);
+    expect(invalid.errorsFor('current_password')).toEqual(['is not correct']);
+    expect(h.client.current()?.refreshToken).toBe('r0');
+
+    const changes: SessionChange[] = [];
+    h.client.subscribe((_s, c) => changes.push(c));
+    h.routes.set('POST /api/v1/me/password', () => json(401, { title: 'Authentication required', status: 401 }, 'application/problem+json'));
+    h.routes.set('POST /api/v1/auth/refresh', () => json(401, { title: 'revoked', status: 401 }, 'application/problem+json'));
+    const ended = (await h.client.replaceSession('/me/password', { current_password: 'x', new_password: 'new-password-1' }).catch((e: unknown) => e)) as ApiError;
+    expect(ended.status).toBe(401);
+    expect(h.client.current()).toBeNull();
+    expect(changes).toEqual([{ kind: 'signed-out', reason: SESSION_ENDED_MESSAGE }]);
+  });
+
+  it('reads Retry-After of a 429', async () => {
+    const h = harness();
+    h.routes.set(
+      'POST /api/v1/me/password',
+      () =>
+        new Response(JSON.stringify({ title: 'Too many requests', status: 429, detail: 'too many failed attempts' }), {
+          status: 429,
+          headers: { 'content-type': 'application/problem+json', 'retry-after': '120' },
+        }),
+    );
+    await h.client.login('a@b.c', 'pw');
+    const error = (await h.client.replaceSession('/me/password', {}).catch((e: unknown) => e)) as ApiError;
+    expect(error.status).toBe(429);
+    expect(error.problem.retry_after_seconds).toBe(120);
+    expect(h.client.current()).not.toBeNull();
+  });
+
+  it('signs out everywhere: revoke-all, then a local sign-out with a reason whatever /auth/logout answers', async () => {
+    const h = harness();
+    h.routes.set('POST /api/v1/me/sessions/revoke-all', () => new Response(null, { status: 204 }));
+    h.routes.set('POST /api/v1/auth/logout', () => json(401, { title: 'revoked', status: 401 }, 'application/problem+json'));
+    const session = await h.client.login('a@b.c', 'pw');
+    const changes: SessionChange[] = [];
+    h.client.subscribe((_s, c) => changes.push(c));
+    await h.client.signOutEverywhere('/me/sessions/revoke-all');
+    const revoke = h.calls.find((c) => c.url === '/api/v1/me/sessions/revoke-all');
+    expect(revoke?.method).toBe('POST');
+    expect(revoke?.headers.Authorization).toBe(`Bearer ${session.accessToken}`);
+    expect(h.calls.at(-1)).toMatchObject({ url: '/api/v1/auth/logout', body: { refresh_token: 'r0' } });
+    expect(h.client.current()).toBeNull();
+    expect(h.timers).toHaveLength(0);
+    expect(changes).toEqual([{ kind: 'signed-out', reason: SIGNED_OUT_EVERYWHERE_MESSAGE }]);
+  });
+
+  it('stays signed in when revoke-all fails', async () => {
+    const h = harness();
+    h.routes.set('POST /api/v1/me/sessions/revoke-all', () =>
+      json(503, { title: 'Service unavailable', status: 503, detail: 'not every session could be ended; try again' }, 'application/problem+json'),
+    );
+    await h.client.login('a@b.c', 'pw');
+    const error = (await h.client.signOutEverywhere('/me/sessions/revoke-all').catch((e: unknown) => e)) as ApiError;
+    expect(error.status).toBe(503);
+    expect(h.client.current()?.refreshToken).toBe('r0');
+    expect(h.calls.some((c) => c.url.endsWith('/auth/logout'))).toBe(false);
   });
 });
 

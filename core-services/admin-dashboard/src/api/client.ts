@@ -10,9 +10,9 @@
  */
 
 import { decodeClaims, isAdmin, type Claims } from './jwt';
-import { ApiError, networkError, parseProblem } from './problem';
+import { ApiError, networkError, parseProblem, parseRetryAfter } from './problem';
 
-/** OAuth 2.0 token response of `/auth/login` and `/auth/refresh`. */
+/** OAuth 2.0 token response of `/auth/login`, `/auth/refresh` and `/me/password`. */
 export interface TokenResponse {
   access_token: string;
   token_type: string;
@@ -95,11 +95,32 @@ export function newIdempotencyKey(): string {
 
 export const NOT_ADMIN_MESSAGE = 'This is not an administrator account. Sign in with an admin account.';
 export const SESSION_ENDED_MESSAGE = 'Your session has ended. Sign in again.';
+export const SIGNED_OUT_EVERYWHERE_MESSAGE =
+  'You signed out everywhere: every session of your account has ended, this one included. Sign in again.';
+
+function notAdminError(): ApiError {
+  return new ApiError({
+    type: 'about:blank',
+    title: 'Not an administrator',
+    status: 403,
+    detail: NOT_ADMIN_MESSAGE,
+    errors: [{ field: 'email', message: NOT_ADMIN_MESSAGE }],
+  });
+}
+
+function sessionEndedError(): ApiError {
+  return new ApiError({ type: 'about:blank', title: 'Authentication required', status: 401, detail: SESSION_ENDED_MESSAGE, errors: [] });
+}
 
 export class ApiClient {
   private session: Session | null = null;
   private refreshing: Promise<Session> | null = null;
   private timer: unknown = null;
+  /**
+   * Calls in flight that end this account's sessions on the server (a password change, "sign
+   * out everywhere"). Meanwhile a refused refresh is their doing, not a reason to sign out here.
+   */
+  private endingSessions = 0;
   private readonly listeners = new Set<Listener>();
   private readonly fetchImpl: typeof fetch;
   private readonly now: () => number;
@@ -182,8 +203,9 @@ export class ApiClient {
       await this.refresh();
     } catch (error) {
       if (!this.session) return; // refresh() already signed out
-      // A network blip: try again shortly while the token still works.
-      if (this.session.expiresAt > this.now()) {
+      // A network blip: try again shortly while the token still works (or while a password
+      // change runs: its answer replaces the session).
+      if (this.session.expiresAt > this.now() || this.endingSessions > 0) {
         this.timer = this.setTimer(() => {
           this.timer = null;
           void this.backgroundRefresh();
@@ -221,7 +243,35 @@ export class ApiClient {
 
   private static async failure(response: Response): Promise<ApiError> {
     const text = await response.text().catch(() => '');
-    return new ApiError(parseProblem(response.status, response.headers.get('content-type'), text, response.headers.get('x-request-id')));
+    const problem = parseProblem(response.status, response.headers.get('content-type'), text, response.headers.get('x-request-id'));
+    const retryAfter = parseRetryAfter(response.headers.get('retry-after'));
+    if (retryAfter !== undefined) problem.retry_after_seconds = retryAfter;
+    return new ApiError(problem);
+  }
+
+  /** Ends a session on the server that this client will not use (best effort). */
+  private revokeQuietly(refreshToken: string): void {
+    void this.post('/auth/logout', { refresh_token: refreshToken }).catch(() => undefined);
+  }
+
+  /** The session of a token response, if it belongs to an admin; else revoked and refused. */
+  private admit(tokens: TokenResponse): Session {
+    const session = this.toSession(tokens);
+    if (!isAdmin(session.claims)) {
+      // Do not leave a shopper session open on the server.
+      this.revokeQuietly(tokens.refresh_token);
+      throw notAdminError();
+    }
+    return session;
+  }
+
+  /** Makes `session` the current one: refresh timer, listeners. */
+  private start(session: Session): Session {
+    this.session = session;
+    this.refreshing = null; // a refresh of the previous session no longer concerns anyone
+    this.schedule();
+    this.emit({ kind: 'signed-in' });
+    return session;
   }
 
   /** Signs in; refuses (and signs straight out again) an account without the admin role. */
@@ -229,28 +279,73 @@ export class ApiClient {
     const response = await this.post('/auth/login', { email, password });
     if (!response.ok) throw await ApiClient.failure(response);
     const tokens = (await response.json()) as TokenResponse;
-    const session = this.toSession(tokens);
-    if (!isAdmin(session.claims)) {
-      // Do not leave a shopper session open on the server.
-      void this.post('/auth/logout', { refresh_token: tokens.refresh_token }).catch(() => undefined);
-      throw new ApiError({
-        type: 'about:blank',
-        title: 'Not an administrator',
-        status: 403,
-        detail: NOT_ADMIN_MESSAGE,
-        errors: [{ field: 'email', message: NOT_ADMIN_MESSAGE }],
-      });
-    }
-    this.session = session;
-    this.schedule();
-    this.emit({ kind: 'signed-in' });
-    return session;
+    return this.start(this.admit(tokens));
   }
 
-  /** Signs out here and on the server (best effort). */
-  async logout(): Promise<void> {
+  /**
+   * Makes the tokens of a new session (the answer to a password change, which ended every
+   * earlier session) the current session, as a sign-in does: the same admin check, refresh
+   * timer and listeners (`signed-in`). Tokens of a non-admin or unreadable tokens sign out,
+   * since the previous session is over anyway.
+   */
+  adoptTokens(tokens: TokenResponse): Session {
+    let session: Session;
+    try {
+      session = this.admit(tokens);
+    } catch (error) {
+      this.endSession(error instanceof ApiError && error.status === 403 ? NOT_ADMIN_MESSAGE : SESSION_ENDED_MESSAGE);
+      throw error;
+    }
+    return this.start(session);
+  }
+
+  /**
+   * Runs `call`, which ends sessions of this account on the server. A refresh refused meanwhile
+   * does not sign out; a 401 from the call itself does (the session was already over).
+   */
+  private async whileEndingSessions<T>(call: () => Promise<T>): Promise<T> {
+    this.endingSessions += 1;
+    try {
+      return await call();
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 401) this.endSession(SESSION_ENDED_MESSAGE);
+      throw error;
+    } finally {
+      this.endingSessions -= 1;
+    }
+  }
+
+  /**
+   * POSTs `body` to an endpoint that ends every session of the account and answers the tokens of
+   * a new one (`/me/password`), and adopts them as this client's session.
+   */
+  async replaceSession(path: string, body: unknown): Promise<Session> {
+    const tokens = await this.whileEndingSessions(() => this.request<TokenResponse>('POST', path, { body }));
+    if (!this.session) {
+      // Signed out while the call ran: stay signed out, and end the new session too.
+      if (tokens && typeof tokens.refresh_token === 'string') this.revokeQuietly(tokens.refresh_token);
+      throw sessionEndedError();
+    }
+    return this.adoptTokens(tokens);
+  }
+
+  /**
+   * POSTs to an endpoint that ends every session of the account, this one included
+   * (`/me/sessions/revoke-all`), then signs out here with a reason for the sign-in screen.
+   * Fails (still signed in) only when the server did not confirm.
+   */
+  async signOutEverywhere(path: string): Promise<void> {
+    await this.whileEndingSessions(() => this.request<void>('POST', path));
+    await this.logout(SIGNED_OUT_EVERYWHERE_MESSAGE);
+  }
+
+  /**
+   * Signs out here and on the server (best effort: whatever the server answers, this client is
+   * signed out). `reason` is passed to listeners for the sign-in screen.
+   */
+  async logout(reason?: string): Promise<void> {
     const session = this.session;
-    this.endSession();
+    this.endSession(reason);
     if (session) {
       await this.post('/auth/logout', { refresh_token: session.refreshToken }).catch(() => undefined);
     }
@@ -260,24 +355,23 @@ export class ApiClient {
   refresh(): Promise<Session> {
     if (this.refreshing) return this.refreshing;
     const session = this.session;
-    if (!session) {
-      return Promise.reject(
-        new ApiError({ type: 'about:blank', title: 'Authentication required', status: 401, detail: SESSION_ENDED_MESSAGE, errors: [] }),
-      );
-    }
+    if (!session) return Promise.reject(sessionEndedError());
     const run = async (): Promise<Session> => {
       const response = await this.post('/auth/refresh', { refresh_token: session.refreshToken });
       if (!response.ok) {
         const error = await ApiClient.failure(response);
-        if (response.status === 401 || response.status === 400 || response.status === 403) {
+        // Only the session this refresh was for, and not while a call that ends sessions runs
+        // (a password change answers the tokens of the next session).
+        const refused = response.status === 401 || response.status === 400 || response.status === 403;
+        if (refused && this.session === session && this.endingSessions === 0) {
           this.endSession(SESSION_ENDED_MESSAGE);
         }
         throw error;
       }
       const next = this.toSession((await response.json()) as TokenResponse);
       if (this.session !== session) {
-        // Signed out (or in as someone else) while this ran.
-        throw new ApiError({ type: 'about:blank', title: 'Authentication required', status: 401, detail: SESSION_ENDED_MESSAGE, errors: [] });
+        // Signed out (or in as someone else, or into a new session) while this ran.
+        throw sessionEndedError();
       }
       if (!isAdmin(next.claims)) {
         this.endSession(NOT_ADMIN_MESSAGE);
@@ -345,7 +439,7 @@ export class ApiClient {
       } catch {
         // Keep the original 401 answer.
       }
-      if (response.status === 401) this.endSession(SESSION_ENDED_MESSAGE);
+      if (response.status === 401 && this.endingSessions === 0) this.endSession(SESSION_ENDED_MESSAGE);
     }
     if (!response.ok) throw await ApiClient.failure(response);
     let data: unknown = undefined;

@@ -7,12 +7,14 @@ import type {
   DeadLetterQueue,
   Delivery,
   ImportReport,
+  Me,
   Order,
   OrderSummary,
   OrdersSummary,
   Page,
   Payment,
   PaymentDetail,
+  PasswordChange,
   PaymentsSummary,
   Product,
   ProductInput,
@@ -48,6 +50,18 @@ export type ProductStatusFilter = 'all' | 'active' | 'inactive';
 
 export function createApi(client: ApiClient) {
   return {
+    // ---- the signed-in account ----
+    me: (signal?: AbortSignal) => client.get<Me>('/me', undefined, signal),
+    /**
+     * Changes the password. Every earlier session of the account ends, this one included; the
+     * answer's tokens start a new session, which the client adopts (resolves with it).
+     */
+    changePassword: (input: PasswordChange) => client.replaceSession('/me/password', input),
+    /** Ends every session of the account (`204`), this one included, then signs out here. */
+    signOutEverywhere: () => client.signOutEverywhere('/me/sessions/revoke-all'),
+    /** Ends every session of another account (admins; a compromised account). `204`. */
+    endUserSessions: (userId: string) => client.request<void>('POST', `/users/${seg(userId)}/sessions/revoke-all`),
+
     // ---- catalog ----
     /** Every product as admins see it (inactive ones too), read from the database. */
     adminProducts: (search: ProductSearch, cursor: string | null, limit: number, signal?: AbortSignal) =>

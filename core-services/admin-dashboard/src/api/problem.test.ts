@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { decodeClaims, isAdmin } from './jwt';
-import { ApiError, concerns, errorsFor, networkError, parseProblem, toApiError, unmatchedErrors, validationError } from './problem';
+import { ApiError, concerns, errorsFor, networkError, parseProblem, parseRetryAfter, toApiError, unmatchedErrors, validationError, waitText } from './problem';
 
 describe('parseProblem', () => {
   it('reads an RFC 9457 document with field errors as service-kit renders it', () => {
@@ -86,5 +86,25 @@ describe('jwt', () => {
     expect(decodeClaims('not-a-token')).toBeNull();
     expect(decodeClaims('a.%%%.c')).toBeNull();
     expect(isAdmin(null)).toBe(false);
+  });
+});
+
+describe('Retry-After', () => {
+  it('reads seconds and HTTP dates', () => {
+    expect(parseRetryAfter('120')).toBe(120);
+    expect(parseRetryAfter(' 0 ')).toBe(0);
+    const now = Date.parse('2025-01-01T10:00:00Z');
+    expect(parseRetryAfter('Wed, 01 Jan 2025 10:01:30 GMT', now)).toBe(90);
+    expect(parseRetryAfter('Wed, 01 Jan 2025 09:00:00 GMT', now)).toBe(0);
+    expect(parseRetryAfter(null)).toBeUndefined();
+    expect(parseRetryAfter('soon')).toBeUndefined();
+  });
+  it('says how long to wait in words', () => {
+    expect(waitText(1)).toBe('1 second');
+    expect(waitText(45)).toBe('45 seconds');
+    expect(waitText(60)).toBe('1 minute');
+    expect(waitText(120)).toBe('2 minutes');
+    expect(waitText(121)).toBe('3 minutes');
+    expect(waitText(7200)).toBe('2 hours');
   });
 });

@@ -20,6 +20,8 @@ export interface Problem {
   instance?: string;
   request_id?: string;
   errors: FieldError[];
+  /** From the `Retry-After` header of a 429 or 503, in seconds. */
+  retry_after_seconds?: number;
 }
 
 /** A failed API call: a problem document, or a stand-in for one when the body was not one. */
@@ -141,6 +143,27 @@ export function parseProblem(status: number, contentType: string | null, body: s
     base.detail = trimmed.length > 300 ? `${trimmed.slice(0, 300)}…` : trimmed;
   }
   return base;
+}
+
+/**
+ * Reads a `Retry-After` header: delay-seconds or an HTTP date (seconds from `now` until then).
+ * Undefined when absent or unreadable.
+ */
+export function parseRetryAfter(value: string | null | undefined, now: number = Date.now()): number | undefined {
+  const text = value?.trim();
+  if (!text) return undefined;
+  if (/^\d+$/.test(text)) return Number(text);
+  const at = Date.parse(text);
+  if (Number.isNaN(at)) return undefined;
+  return Math.max(0, Math.ceil((at - now) / 1000));
+}
+
+/** "2 minutes", "45 seconds", "1 hour": a wait in words, rounded up. */
+export function waitText(seconds: number): string {
+  const plural = (n: number, unit: string) => `${n} ${unit}${n === 1 ? '' : 's'}`;
+  if (seconds < 60) return plural(Math.max(1, Math.ceil(seconds)), 'second');
+  if (seconds < 3600) return plural(Math.ceil(seconds / 60), 'minute');
+  return plural(Math.ceil(seconds / 3600), 'hour');
 }
 
 /** The error for a request that never got an answer. */

@@ -12,6 +12,25 @@ export interface Page<T> {
   next_cursor?: string | null;
 }
 
+// ---- accounts ----
+
+/** The signed-in account: `GET /me`. */
+export interface Me {
+  id: string;
+  email: string;
+  name: string;
+  phone: string | null;
+  roles: string[];
+  email_verified: boolean;
+  created_at: string;
+}
+
+/** `POST /me/password`: the current password and a new one (10 to 128 characters, different). */
+export interface PasswordChange {
+  current_password: string;
+  new_password: string;
+}
+
 // ---- catalog ----
 
 export type AttributeValue = string | number | boolean;

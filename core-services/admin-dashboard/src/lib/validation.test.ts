@@ -10,6 +10,7 @@ import {
   validateRefundForm,
   validateShipment,
   validateStockForm,
+  validatePasswordChange,
   validateWebhookForm,
 } from './validation';
 
@@ -154,5 +155,33 @@ describe('shipment and webhooks', () => {
     });
     expect(fields(validateWebhookForm({ url: 'partner.example', eventTypes: [], description: '' }))).toEqual(['url']);
     expect(fields(validateWebhookForm({ url: '', eventTypes: [], description: '' }))).toEqual(['url']);
+  });
+});
+
+describe('password change', () => {
+  const form = (current: string, next: string, repeat = next) => validatePasswordChange({ current, next, repeat });
+  const messages = (r: ReturnType<typeof validatePasswordChange>) => (r.ok ? [] : r.errors.map((e) => `${e.field}: ${e.message}`));
+
+  it('builds the body of POST /me/password, untrimmed', () => {
+    expect(form('old password ', ' new-password-1')).toEqual({ ok: true, value: { current_password: 'old password ', new_password: ' new-password-1' } });
+  });
+  it('new passwords are 10 to 128 characters, counted as the server does', () => {
+    expect(messages(form('old-password', 'short'))).toEqual(['new_password: must be 10 to 128 characters']);
+    expect(form('old-password', 'x'.repeat(10)).ok).toBe(true);
+    expect(form('old-password', 'x'.repeat(128)).ok).toBe(true);
+    expect(fields(form('old-password', 'x'.repeat(129)))).toEqual(['new_password']);
+    // 10 emoji are 10 characters (20 UTF-16 units); 9 are too few.
+    expect(form('old-password', '🔑'.repeat(10)).ok).toBe(true);
+    expect(fields(form('old-password', '🔑'.repeat(9)))).toEqual(['new_password']);
+    expect(fields(form('old-password', ' '.repeat(12)))).toEqual(['new_password']);
+  });
+  it('the new password differs from the current one, and is repeated', () => {
+    expect(messages(form('same-password-1', 'same-password-1'))).toEqual(['new_password: must differ from the current password']);
+    expect(messages(form('old-password', 'new-password-1', 'new-password-2'))).toEqual(['repeat_password: does not match the new password']);
+    expect(messages(form('old-password', 'new-password-1', ''))).toEqual(['repeat_password: repeat the new password']);
+  });
+  it('asks for the current password', () => {
+    expect(fields(form('', 'new-password-1'))).toEqual(['current_password']);
+    expect(fields(form('x'.repeat(129), 'new-password-1'))).toEqual(['current_password']);
   });
 });

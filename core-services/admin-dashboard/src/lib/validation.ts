@@ -5,7 +5,7 @@
  */
 
 import type { FieldError } from '../api/problem';
-import type { AttributeValue, Product, ProductInput, StockChange } from '../api/types';
+import type { AttributeValue, PasswordChange, Product, ProductInput, StockChange } from '../api/types';
 import { currencyExponent, minorToDecimal, parseDecimalAmount } from './money';
 
 export type Validated<T> = { ok: true; value: T } | { ok: false; errors: FieldError[] };
@@ -306,6 +306,44 @@ export function validateWebhookForm(form: WebhookForm): Validated<{ url: string;
   if (chars(description) > 500) errors.push({ field: 'description', message: 'must be at most 500 characters' });
   if (errors.length) return { ok: false, errors };
   return { ok: true, value: { url, event_types: [...new Set(form.eventTypes)].sort(), description } };
+}
+
+// ---- password change ----
+
+/** `users/src/domain/account.rs`: passwords are 10 to 128 characters (Unicode scalar values). */
+export const MIN_PASSWORD_CHARS = 10;
+export const MAX_PASSWORD_CHARS = 128;
+
+/** The password form as typed (never trimmed: spaces count). */
+export interface PasswordForm {
+  current: string;
+  next: string;
+  repeat: string;
+}
+
+export const emptyPasswordForm: PasswordForm = { current: '', next: '', repeat: '' };
+
+/**
+ * Builds the body of `POST /me/password` with the server's rules (`ChangePasswordInput`): the
+ * current password 1-128 characters, the new one 10-128 characters, not only spaces and not the
+ * current one; plus, here only, the repeated new password (`repeat_password`) must match.
+ */
+export function validatePasswordChange(form: PasswordForm): Validated<PasswordChange> {
+  const errors: FieldError[] = [];
+  if (!form.current) errors.push({ field: 'current_password', message: 'enter your current password' });
+  else if (chars(form.current) > MAX_PASSWORD_CHARS) {
+    errors.push({ field: 'current_password', message: `must be 1 to ${MAX_PASSWORD_CHARS} characters` });
+  }
+  const length = chars(form.next);
+  if (length < MIN_PASSWORD_CHARS || length > MAX_PASSWORD_CHARS || !form.next.trim()) {
+    errors.push({ field: 'new_password', message: `must be ${MIN_PASSWORD_CHARS} to ${MAX_PASSWORD_CHARS} characters` });
+  } else if (form.next === form.current) {
+    errors.push({ field: 'new_password', message: 'must differ from the current password' });
+  }
+  if (!form.repeat) errors.push({ field: 'repeat_password', message: 'repeat the new password' });
+  else if (form.repeat !== form.next) errors.push({ field: 'repeat_password', message: 'does not match the new password' });
+  if (errors.length) return { ok: false, errors };
+  return { ok: true, value: { current_password: form.current, new_password: form.next } };
 }
 
 /** Whether a currency has minor units (for input hints). */

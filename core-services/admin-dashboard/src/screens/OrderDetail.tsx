@@ -2,6 +2,7 @@
 
 import { useState, type FormEvent } from 'react';
 
+import { SIGNED_OUT_EVERYWHERE_MESSAGE } from '../api/client';
 import { toApiError, validationError, type ApiError } from '../api/problem';
 import { IN_FLIGHT, type Order, type TimelineStep } from '../api/types';
 import { StatusBadge } from '../components/Badge';
@@ -9,7 +10,7 @@ import { DataTable } from '../components/DataTable';
 import { TextField } from '../components/Field';
 import { ConfirmDialog, Modal } from '../components/Modal';
 import { ErrorState, FormErrorSummary, Loading } from '../components/Status';
-import { useApi, useNotify } from '../context';
+import { useApi, useClient, useNotify } from '../context';
 import { formatDateTime } from '../lib/dates';
 import { useAsync, useInterval } from '../lib/hooks';
 import { reasonLabel, stepLabel } from '../lib/labels';
@@ -134,10 +135,39 @@ function ShipDialog({ order, onClose, onDone }: { order: Order; onClose: () => v
   );
 }
 
+/** "End the customer's sessions" (a compromised account): every session of it, on every device. */
+function EndSessionsDialog({ customerId, onClose }: { customerId: string; onClose: () => void }) {
+  const api = useApi();
+  const client = useClient();
+  const notify = useNotify();
+  return (
+    <ConfirmDialog
+      title="End the customer's sessions?"
+      confirmLabel="End sessions"
+      danger
+      onClose={onClose}
+      onConfirm={async () => {
+        await api.endUserSessions(customerId);
+        if (client.current()?.claims.sub === customerId) {
+          // Your own account: this session has ended too.
+          await client.logout(SIGNED_OUT_EVERYWHERE_MESSAGE);
+          return;
+        }
+        notify(`Every session of customer ${customerId} has ended; they must sign in again.`);
+      }}
+    >
+      <p>
+        Customer <code>{customerId}</code> is signed out on every device and browser and has to sign in again. Use this when the account may be
+        compromised; it does not change the password. Their orders are not affected.
+      </p>
+    </ConfirmDialog>
+  );
+}
+
 export function OrderDetail({ id }: { id: string }) {
   const api = useApi();
   const notify = useNotify();
-  const [dialog, setDialog] = useState<'ship' | 'cancel' | 'refund' | null>(null);
+  const [dialog, setDialog] = useState<'ship' | 'cancel' | 'refund' | 'sessions' | null>(null);
   const order = useAsync((signal) => api.order(id, signal), [id]);
   const payment = useAsync(
     async (signal) => {
@@ -244,7 +274,10 @@ export function OrderDetail({ id }: { id: string }) {
             <div>
               <dt>Customer</dt>
               <dd>
-                <code>{current.customer_id}</code>
+                <code data-testid="order-customer">{current.customer_id}</code>{' '}
+                <button type="button" className="link-button" onClick={() => setDialog('sessions')}>
+                  End the customer's sessions
+                </button>
               </dd>
             </div>
             <div>
@@ -333,6 +366,7 @@ export function OrderDetail({ id }: { id: string }) {
           </p>
         </ConfirmDialog>
       ) : null}
+      {dialog === 'sessions' ? <EndSessionsDialog customerId={current.customer_id} onClose={() => setDialog(null)} /> : null}
       {dialog === 'refund' && p ? <RefundDialog orderId={current.id} payment={p} onClose={() => setDialog(null)} onRefunded={reloadAll} /> : null}
     </section>
   );
