@@ -29,6 +29,7 @@ mod bench_checkout;
 mod bench_search;
 mod bench_serverless;
 mod chaos;
+mod contract;
 mod dashboard;
 mod demo;
 mod dlq;
@@ -48,6 +49,7 @@ const COMMANDS: &[&str] = &[
     "test",
     "bench",
     "chaos",
+    "contract",
     "schemas",
     "dlq",
     "esm",
@@ -72,6 +74,9 @@ commands:
                               rabbitmq-kill, postgres-stop, redis-restart, aws-outage,
                               broker-cut) hits it; then every invariant is checked;
                               .local/chaos/report.json
+  contract                    the API contract (openapi-spec-validator, schemathesis)
+                              against a running platform (`up --detach` first); `test`
+                              runs it too
   schemas                     regenerate events/schemas from the event types
   dlq list                    dead-letter queues and how many messages each holds
   dlq show <queue>            the parked messages of a consumer queue, with their failure
@@ -108,6 +113,12 @@ fn main() -> anyhow::Result<()> {
         "schemas" => write_schemas(),
         "dlq" => runtime.block_on(dlq::run(&flags)),
         "esm" => runtime.block_on(functions::run_mappings()),
+        "contract" => {
+            if !stack::running() {
+                bail!("no platform is running: start one with `cargo xtask up --detach`");
+            }
+            runtime.block_on(contract::check())
+        }
         "demo-data" => {
             let catalog = demo::DemoCatalog::generate(demo::DEMO_PRODUCTS);
             println!("{}", serde_json::to_string_pretty(&catalog.to_json())?);
@@ -137,8 +148,9 @@ fn write_schemas() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The admin dashboard's journey in Chromium against the whole platform as `up` runs it
-/// (started here and stopped afterwards; an already running platform is used as it is).
+/// The admin dashboard's journey in Chromium, then the API contract (`contract`), against the
+/// whole platform as `up` runs it (started here, with rate limits raised for the contract run,
+/// and stopped afterwards; an already running platform is used as it is).
 fn end_to_end() -> anyhow::Result<()> {
     let started = !stack::running();
     if started {
@@ -146,9 +158,15 @@ fn end_to_end() -> anyhow::Result<()> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?;
-        runtime.block_on(stack::up(&stack::UpOptions::parse(&["--detach"])?))?;
+        runtime.block_on(stack::up(&stack::UpOptions::for_tests()))?;
     }
-    let outcome = dashboard::e2e();
+    let mut outcome = dashboard::e2e();
+    if outcome.is_ok() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        outcome = runtime.block_on(contract::check());
+    }
     if started {
         stack::down()?;
     }

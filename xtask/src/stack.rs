@@ -111,15 +111,28 @@ pub struct UpOptions {
     detach: bool,
     release: bool,
     observe: bool,
+    raise_rate_limits: bool,
 }
 
 impl UpOptions {
+    /// For `cargo xtask test`: detached, with the gateway's rate limits raised (the API contract
+    /// run sends thousands of requests from one address).
+    pub fn for_tests() -> Self {
+        Self {
+            detach: true,
+            release: false,
+            observe: false,
+            raise_rate_limits: true,
+        }
+    }
+
     /// For the benchmarks: detached release builds.
     pub fn for_bench() -> Self {
         Self {
             detach: true,
             release: true,
             observe: false,
+            raise_rate_limits: false,
         }
     }
 
@@ -129,6 +142,7 @@ impl UpOptions {
             detach: false,
             release: false,
             observe: false,
+            raise_rate_limits: false,
         };
         for flag in flags {
             match *flag {
@@ -344,6 +358,16 @@ pub async fn up(options: &UpOptions) -> anyhow::Result<()> {
                 "APP__ACCOUNT__TOKEN_KEY",
                 crate::functions::account_token_key(&root().join(".local"))?,
             ));
+        }
+        if service.name == "gateway" && options.raise_rate_limits {
+            for key in [
+                "APP__RATE_LIMITS__ANONYMOUS__LIMIT",
+                "APP__RATE_LIMITS__AUTHENTICATED__LIMIT",
+                "APP__RATE_LIMITS__AUTH__LIMIT",
+                "APP__RATE_LIMITS__CHECKOUT__LIMIT",
+            ] {
+                env.push((key, "1000000".to_owned()));
+            }
         }
         if service.name == "gateway" {
             // Function upstreams (webhook admin) are invoked on `cargo lambda watch`.

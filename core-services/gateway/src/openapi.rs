@@ -184,7 +184,7 @@ async fn build(gateway: &Gateway) -> (Value, bool) {
         }
     }
     let complete = missing.is_empty();
-    let document = json!({
+    let mut document = json!({
         "openapi": "3.1.0",
         "info": {
             "title": "retail-platform public API",
@@ -198,6 +198,8 @@ async fn build(gateway: &Gateway) -> (Value, bool) {
         },
         "paths": paths,
     });
+    // Several services publish the same shared routes (dead letters): one operation id each.
+    service_kit::openapi::complete(&mut document);
     (document, complete)
 }
 

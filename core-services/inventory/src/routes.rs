@@ -198,6 +198,7 @@ pub async fn import_stock(
 
 /// Paging and filter of the stock list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct StockQuery {
     /// Only SKUs at or below their low-stock threshold.
@@ -205,6 +206,7 @@ pub struct StockQuery {
     pub low_only: bool,
     /// Page size, 1 to 200 (default 50).
     #[serde(default)]
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
     #[serde(default)]
@@ -291,10 +293,12 @@ pub async fn list_stock(
 
 /// Paging of reservations.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ReservationQuery {
     /// Page size, 1 to 200 (default 50).
     #[serde(default)]
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
     #[serde(default)]

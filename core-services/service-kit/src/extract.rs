@@ -64,6 +64,14 @@ fn has_json_content_type(headers: &http::HeaderMap) -> bool {
 /// Parses a JSON document into `T`, mapping failures to 400 (syntax) or 422 (shape, or a control
 /// character in a string: [`crate::text`]), with the JSON path of the offending field.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Every body of this API is a JSON object; serde would also read an object's fields from
+    // an array in field order (`[null, null]`), which no client means.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(ApiError::Validation(vec![FieldError::new(
+            "",
+            "must be a JSON object, not an array",
+        )]));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let path = err.path().to_string();
@@ -219,6 +227,12 @@ mod tests {
             panic!("expected validation, got {err:?}")
         };
         assert_eq!(errors[0].field, "price.amount");
+    }
+
+    #[test]
+    fn an_array_is_not_read_as_an_object() {
+        let err = parse_json::<Price>(br#" [1, "EUR"]"#).unwrap_err();
+        assert_eq!(err.status(), http::StatusCode::UNPROCESSABLE_ENTITY);
     }
 
     #[test]

@@ -131,10 +131,15 @@ impl ServiceApp {
         self
     }
 
-    /// The document served at `/openapi.json`.
+    /// The document served at `/openapi.json`, completed with the answers and rules the
+    /// shared stack adds to every operation ([`crate::openapi::complete`]).
     #[must_use]
     pub fn openapi(mut self, openapi: &utoipa::openapi::OpenApi) -> Self {
-        match openapi.to_json() {
+        let completed = serde_json::to_value(openapi).and_then(|mut doc| {
+            crate::openapi::complete(&mut doc);
+            serde_json::to_string(&doc)
+        });
+        match completed {
             Ok(json) => self.openapi = json,
             Err(err) => tracing::error!(error = %err, "cannot serialize the OpenAPI document"),
         }

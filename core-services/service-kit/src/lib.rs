@@ -42,6 +42,7 @@ pub mod jwt;
 pub mod messaging;
 pub mod metrics;
 pub mod money;
+pub mod openapi;
 pub mod redis;
 pub mod shutdown;
 pub mod singleflight;

@@ -202,6 +202,11 @@ impl Currency {
             .ok_or_else(|| MoneyError::UnknownCurrency(code.to_owned()))
     }
 
+    /// Every code [`Currency::parse`] takes.
+    pub fn codes() -> impl Iterator<Item = &'static str> {
+        ISO_4217.iter().map(|(code, _)| *code)
+    }
+
     /// The code, e.g. `EUR`.
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).unwrap_or("XXX")

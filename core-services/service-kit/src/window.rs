@@ -11,13 +11,16 @@ pub const MAX_WINDOW_DAYS: i64 = 366;
 
 /// `from` (inclusive) to `to` (exclusive).
 #[derive(Debug, Clone, Copy, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Window {
     /// At or after (RFC 3339).
     #[serde(with = "time::serde::rfc3339")]
+    #[param(value_type = String, format = DateTime)]
     pub from: OffsetDateTime,
-    /// Before (RFC 3339).
+    /// Before (RFC 3339); after `from`, at most 366 days later.
     #[serde(with = "time::serde::rfc3339")]
+    #[param(value_type = String, format = DateTime)]
     pub to: OffsetDateTime,
 }
 

@@ -85,13 +85,28 @@ fn check_password(password: &str) -> Result<(), String> {
 #[serde(deny_unknown_fields)]
 pub struct RegisterInput {
     /// Email address (login name).
+    #[schema(
+        max_length = 254,
+        pattern = "^\\s*[!-?A-~]{1,64}@[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)+\\s*$"
+    )]
     pub email: String,
-    /// Password, 10 to 128 characters.
+    /// Password, 10 to 128 characters, not only white space.
+    #[schema(
+        min_length = 10,
+        max_length = 128,
+        pattern = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub password: String,
-    /// Display name.
+    /// Display name, 1 to 100 characters.
+    #[schema(
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub name: String,
-    /// Mobile number in E.164, for SMS notifications.
+    /// Mobile number in E.164 (spaces, `-` and parentheses are ignored), for SMS
+    /// notifications; blank for none.
     #[serde(default)]
+    #[schema(pattern = "^\\s*$|^\\s*[ ()-]*\\+[ ()-]*[1-9]([ ()-]*[0-9]){1,14}[ ()-]*\\s*$")]
     pub phone: Option<String>,
 }
 
@@ -166,12 +181,17 @@ pub struct RefreshInput {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfilePatch {
-    /// New display name.
+    /// New display name, 1 to 100 characters.
     #[serde(default)]
+    #[schema(
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub name: Option<String>,
-    /// New phone number; `null` removes it.
+    /// New phone number (E.164; spaces, `-` and parentheses are ignored); `null` or blank
+    /// removes it.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = "^\\s*$|^\\s*[ ()-]*\\+[ ()-]*[1-9]([ ()-]*[0-9]){1,14}[ ()-]*\\s*$")]
     pub phone: Option<Option<String>>,
 }
 
@@ -200,7 +220,7 @@ impl ProfilePatch {
                 .ok()
         });
         let phone = match self.phone {
-            Some(Some(p)) if !p.trim().is_empty() => parse_phone(&p)
+            Some(Some(p)) if !p.trim().is_empty() => parse_phone(p.trim())
                 .map_err(|m| errors.push(FieldError::new("phone", m)))
                 .ok()
                 .map(Some),
@@ -226,6 +246,7 @@ pub struct Preferences {
     /// Marketing messages.
     pub marketing_opt_in: bool,
     /// Language for messages, e.g. `en` or `de-DE`.
+    #[schema(pattern = "^[a-z]{2}(-[A-Z]{2})?$")]
     pub locale: String,
 }
 
@@ -351,7 +372,7 @@ fn check_token(field: &str, token: &str) -> Result<(), FieldError> {
 #[serde(deny_unknown_fields)]
 pub struct VerifyEmailInput {
     /// The token from the link.
-    #[schema(min_length = 1, max_length = 256)]
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,256}$")]
     pub token: String,
 }
 
@@ -368,7 +389,10 @@ impl VerifyEmailInput {
 #[serde(deny_unknown_fields)]
 pub struct ForgotPasswordInput {
     /// The account's email address.
-    #[schema(min_length = 3, max_length = 254)]
+    #[schema(
+        max_length = 254,
+        pattern = "^\\s*[!-?A-~]{1,64}@[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)+\\s*$"
+    )]
     pub email: String,
 }
 
@@ -384,10 +408,14 @@ impl ForgotPasswordInput {
 #[serde(deny_unknown_fields)]
 pub struct ResetPasswordInput {
     /// The token from the link.
-    #[schema(min_length = 1, max_length = 256)]
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,256}$")]
     pub token: String,
-    /// The new password, 10 to 128 characters.
-    #[schema(min_length = 10, max_length = 128)]
+    /// The new password, 10 to 128 characters, not only white space.
+    #[schema(
+        min_length = 10,
+        max_length = 128,
+        pattern = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub new_password: String,
 }
 
@@ -416,8 +444,13 @@ pub struct ChangePasswordInput {
     /// The password in use now.
     #[schema(min_length = 1, max_length = 128)]
     pub current_password: String,
-    /// The new password, 10 to 128 characters, different from the current one.
-    #[schema(min_length = 10, max_length = 128)]
+    /// The new password, 10 to 128 characters, not only white space, different from the
+    /// current one.
+    #[schema(
+        min_length = 10,
+        max_length = 128,
+        pattern = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub new_password: String,
 }
 
