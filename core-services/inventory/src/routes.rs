@@ -78,16 +78,22 @@ pub async fn stock_level(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StockChange {
-    /// New units on hand (a count).
+    /// New units on hand (a count); give this or `adjust`.
     #[serde(default)]
+    #[schema(minimum = 0)]
     pub on_hand: Option<i32>,
     /// Units to add (restock) or remove (damage, loss).
     #[serde(default)]
     pub adjust: Option<i32>,
-    /// Why (kept with the movement).
+    /// Why (kept with the movement), 1 to 200 characters.
+    #[schema(
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub reason: String,
     /// New low-stock threshold.
     #[serde(default)]
+    #[schema(minimum = 0)]
     pub low_threshold: Option<i32>,
 }
 
@@ -113,7 +119,7 @@ pub async fn set_stock(
         (Some(n), None) if n < 0 => errors.push(FieldError::new("on_hand", "must not be negative")),
         _ => {}
     }
-    if change.reason.trim().is_empty() || change.reason.len() > 200 {
+    if change.reason.trim().is_empty() || change.reason.chars().count() > 200 {
         errors.push(FieldError::new("reason", "must be 1 to 200 characters"));
     }
     if change.low_threshold.is_some_and(|t| t < 0) {
@@ -141,6 +147,7 @@ pub struct CountLine {
     /// SKU.
     pub sku: String,
     /// Units on hand.
+    #[schema(minimum = 0)]
     pub on_hand: i32,
 }
 
@@ -148,7 +155,11 @@ pub struct CountLine {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StockCount {
-    /// Why (kept with every movement).
+    /// Why (kept with every movement), 1 to 200 characters.
+    #[schema(
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub reason: String,
     /// At most 5,000 lines.
     pub items: Vec<CountLine>,
@@ -175,7 +186,7 @@ pub async fn import_stock(
     if count.items.len() > 5000 {
         errors.push(FieldError::new("items", "at most 5000 lines per count"));
     }
-    if count.reason.trim().is_empty() || count.reason.len() > 200 {
+    if count.reason.trim().is_empty() || count.reason.chars().count() > 200 {
         errors.push(FieldError::new("reason", "must be 1 to 200 characters"));
     }
     let mut lines = Vec::with_capacity(count.items.len());

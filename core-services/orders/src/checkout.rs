@@ -38,6 +38,7 @@ pub const MAX_KEY_LEN: usize = 255;
 #[serde(deny_unknown_fields)]
 pub struct CheckoutInput {
     /// The payment provider's token for the payment method (`tok_visa`, ...).
+    #[schema(pattern = "^tok_[A-Za-z0-9_]{1,60}$")]
     pub payment_method: String,
 }
 

@@ -70,6 +70,7 @@ pub async fn clear_cart(
 #[serde(deny_unknown_fields)]
 pub struct LineInput {
     /// Units, 1 to 100.
+    #[schema(minimum = 1, maximum = 100)]
     pub quantity: i32,
 }
 
@@ -436,11 +437,19 @@ pub async fn admin_order(
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Shipment {
-    /// Carrier name.
+    /// Carrier name, 1 to 100 characters.
     #[serde(default)]
+    #[schema(
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub carrier: Option<String>,
-    /// Tracking number.
+    /// Tracking number, 1 to 100 characters.
     #[serde(default)]
+    #[schema(
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub tracking_number: Option<String>,
 }
 
@@ -463,7 +472,7 @@ pub async fn ship_order(
     ] {
         if value
             .as_ref()
-            .is_some_and(|v| v.trim().is_empty() || v.len() > 100)
+            .is_some_and(|v| v.trim().is_empty() || v.chars().count() > 100)
         {
             errors.push(FieldError::new(field, "must be 1 to 100 characters"));
         }

@@ -170,7 +170,11 @@ pub struct RefundInput {
     /// Minor units; absent refunds everything not yet refunded.
     #[serde(default)]
     pub amount: Option<i64>,
-    /// Why (kept with the refund).
+    /// Why (kept with the refund), 1 to 200 characters.
+    #[schema(
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub reason: String,
 }
 
@@ -190,7 +194,7 @@ pub async fn create_refund(
     ApiJson(input): ApiJson<RefundInput>,
 ) -> Result<Response, ApiError> {
     let reason = input.reason.trim();
-    if reason.is_empty() || reason.len() > 200 {
+    if reason.is_empty() || reason.chars().count() > 200 {
         return Err(ApiError::Validation(vec![FieldError::new(
             "reason",
             "must be 1 to 200 characters",

@@ -26,8 +26,12 @@ pub const URL_TEXT_PATTERN: &str = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$";
 pub const JSON_TEXT_PATTERN: &str =
     "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$";
 
-/// A SKU as [`crate::sku::Sku::parse`] takes it (surrounding white space is trimmed).
-pub const SKU_PATTERN: &str = "^\\s*[A-Za-z0-9][A-Za-z0-9._-]{0,63}\\s*$";
+/// A SKU in a JSON body, as [`crate::sku::Sku::parse`] takes it (surrounding white space is
+/// trimmed; of the control characters only tab, line feed and carriage return pass the text
+/// rule).
+pub const SKU_PATTERN: &str = "^[ \\t\\n\\r\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*[A-Za-z0-9][A-Za-z0-9._-]{0,63}[ \\t\\n\\r\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*$";
+/// A SKU in a path or query (no control character at all).
+pub const SKU_URL_PATTERN: &str = "^[ \\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*[A-Za-z0-9][A-Za-z0-9._-]{0,63}[ \\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*$";
 /// An `Idempotency-Key` header.
 pub const IDEMPOTENCY_KEY_PATTERN: &str = "^[!-~]{1,255}$";
 
@@ -126,7 +130,7 @@ fn complete_operation(
                 continue;
             };
             match (name.as_str(), header) {
-                ("sku", false) => set_pattern(schema, SKU_PATTERN),
+                ("sku", false) => set_pattern(schema, SKU_URL_PATTERN),
                 ("currency", false) => set_currencies(schema),
                 ("Idempotency-Key", true) => set_pattern(schema, IDEMPOTENCY_KEY_PATTERN),
                 (_, true) => {}
@@ -266,6 +270,13 @@ fn restrict_strings(schema: &mut Value, pattern: &str) {
         && !map.contains_key("const")
     {
         map.insert("pattern".into(), Value::String(pattern.to_owned()));
+    }
+    // Keys of free-form objects follow the text rule too.
+    let free_form = map.get("type") == Some(&Value::String("object".into()))
+        && !map.contains_key("properties")
+        && !map.contains_key("propertyNames");
+    if free_form {
+        map.insert("propertyNames".into(), json!({"pattern": pattern}));
     }
     for key in ["properties", "patternProperties"] {
         if let Some(properties) = map.get_mut(key).and_then(Value::as_object_mut) {

@@ -22,12 +22,18 @@ pub fn is_valid_slug(s: &str) -> bool {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CategoryInput {
-    /// URL-safe identifier, e.g. `headphones`.
+    /// URL-safe identifier, e.g. `headphones`: lower-case words joined by `-`.
+    #[schema(max_length = 64, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$")]
     pub slug: String,
-    /// Display name.
+    /// Display name, 1 to 100 characters.
+    #[schema(
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub name: String,
     /// Slug of the parent category, if any.
     #[serde(default)]
+    #[schema(max_length = 64, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$")]
     pub parent: Option<String>,
 }
 

@@ -32,6 +32,7 @@ pub const MAX_URL_LEN: usize = 2048;
 #[serde(deny_unknown_fields)]
 pub struct Price {
     /// Integer amount in minor units (cents), never negative.
+    #[schema(minimum = 0, maximum = 9_007_199_254_740_991_i64)]
     pub amount: i64,
     /// ISO 4217 currency code, e.g. `EUR`.
     pub currency: String,
@@ -52,13 +53,19 @@ impl From<Money> for Price {
 pub struct ProductInput {
     /// Stock keeping unit, unique among live products.
     pub sku: String,
-    /// Display name.
+    /// Display name, 1 to 200 characters.
+    #[schema(
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub name: String,
-    /// Long description (plain text).
+    /// Long description (plain text), at most 10,000 characters.
     #[serde(default)]
+    #[schema(max_length = 10_000)]
     pub description: String,
-    /// Brand, if any.
+    /// Brand, if any, at most 100 characters.
     #[serde(default)]
+    #[schema(max_length = 100)]
     pub brand: Option<String>,
     /// Category slug, if any.
     #[serde(default)]
@@ -69,8 +76,9 @@ pub struct ProductInput {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub attributes: Map<String, Value>,
-    /// Image URLs (http or https).
+    /// Image URLs (http or https), at most 20.
     #[serde(default)]
+    #[schema(max_items = 20)]
     pub image_urls: Vec<String>,
     /// Whether shoppers can see it.
     #[serde(default = "default_active")]

@@ -176,6 +176,7 @@ pub async fn create_product(
     params(("id" = Uuid, Path, description = "Product id"), ("If-Match" = String, Header, description = "The product's ETag")),
     responses(
         (status = 200, description = "Replaced", body = Product),
+        (status = 409, description = "Another live product has this SKU", body = service_kit::Problem, content_type = "application/problem+json"),
         (status = 412, description = "The product changed since it was read", body = service_kit::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = service_kit::Problem, content_type = "application/problem+json"),
         (status = 428, description = "If-Match missing", body = service_kit::Problem, content_type = "application/problem+json"),
@@ -204,6 +205,7 @@ pub async fn replace_product(
     params(("id" = Uuid, Path, description = "Product id"), ("If-Match" = String, Header, description = "The product's ETag")),
     responses(
         (status = 200, description = "Patched", body = Product),
+        (status = 409, description = "Another live product has this SKU", body = service_kit::Problem, content_type = "application/problem+json"),
         (status = 412, description = "The product changed since it was read", body = service_kit::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = service_kit::Problem, content_type = "application/problem+json"),
         (status = 428, description = "If-Match missing", body = service_kit::Problem, content_type = "application/problem+json"),

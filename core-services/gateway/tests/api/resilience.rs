@@ -359,12 +359,14 @@ async fn the_public_api_is_documented_in_one_merged_document() {
     }
     assert_eq!(reference("/api/v1/products", "get", "403"), None, "public");
     assert_eq!(reference("/api/v1/products", "get", "413"), None, "no body");
-    for status in ["403", "408", "413"] {
+    for status in ["403", "408"] {
         assert!(
             reference("/api/v1/admin/products/import", "post", status).is_some(),
             "{status}"
         );
     }
+    // 413 is the service's own answer too (service_kit::openapi), which the gateway keeps.
+    assert!(doc["paths"]["/api/v1/admin/products/import"]["post"]["responses"]["413"].is_object());
     assert_eq!(
         doc["paths"]["/api/v1/me"]["get"]["security"],
         json!([{"bearer": []}])

@@ -87,7 +87,7 @@ pub struct RegisterInput {
     /// Email address (login name).
     #[schema(
         max_length = 254,
-        pattern = "^\\s*[!-?A-~]{1,64}@[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)+\\s*$"
+        pattern = "^[ \\t\\n\\r\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*[!-?A-~]{1,64}@[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)+[ \\t\\n\\r\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*$"
     )]
     pub email: String,
     /// Password, 10 to 128 characters, not only white space.
@@ -106,7 +106,9 @@ pub struct RegisterInput {
     /// Mobile number in E.164 (spaces, `-` and parentheses are ignored), for SMS
     /// notifications; blank for none.
     #[serde(default)]
-    #[schema(pattern = "^\\s*$|^\\s*[ ()-]*\\+[ ()-]*[1-9]([ ()-]*[0-9]){1,14}[ ()-]*\\s*$")]
+    #[schema(
+        pattern = "^[ \\t\\n\\r\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*$|^[ \\t\\n\\r\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*[ ()-]*\\+[ ()-]*[1-9]([ ()-]*[0-9]){1,14}[ ()-]*[ \\t\\n\\r\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*$"
+    )]
     pub phone: Option<String>,
 }
 
@@ -191,7 +193,7 @@ pub struct ProfilePatch {
     /// New phone number (E.164; spaces, `-` and parentheses are ignored); `null` or blank
     /// removes it.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>, pattern = "^\\s*$|^\\s*[ ()-]*\\+[ ()-]*[1-9]([ ()-]*[0-9]){1,14}[ ()-]*\\s*$")]
+    #[schema(value_type = Option<String>, pattern = "^[ \\t\\n\\r\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*$|^[ \\t\\n\\r\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*[ ()-]*\\+[ ()-]*[1-9]([ ()-]*[0-9]){1,14}[ ()-]*[ \\t\\n\\r\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*$")]
     pub phone: Option<Option<String>>,
 }
 
@@ -391,7 +393,7 @@ pub struct ForgotPasswordInput {
     /// The account's email address.
     #[schema(
         max_length = 254,
-        pattern = "^\\s*[!-?A-~]{1,64}@[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)+\\s*$"
+        pattern = "^[ \\t\\n\\r\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*[!-?A-~]{1,64}@[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)+[ \\t\\n\\r\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*$"
     )]
     pub email: String,
 }
