@@ -434,7 +434,7 @@ async fn quiescence(platform: &Platform, bound: Duration) -> anyhow::Result<f64>
         if let Ok((_connection, channel)) =
             service_kit::messaging::connect(&platform.rabbit.url()).await
         {
-            for queue in platform::BROKER_CLIENTS {
+            for queue in platform::CONSUMERS {
                 let depth = queue_depth(&channel, queue).await;
                 if depth != 0 {
                     busy.push(format!("{queue} queue {depth}"));
@@ -659,7 +659,7 @@ async fn collect(
 
     let mut dead_letters = Vec::new();
     let (_connection, channel) = service_kit::messaging::connect(&platform.rabbit.url()).await?;
-    for queue in platform::BROKER_CLIENTS {
+    for queue in platform::CONSUMERS {
         for letter in service_kit::messaging::list_dead_letters(&channel, queue).await? {
             dead_letters.push(Parked {
                 queue: format!("{queue}.dlq"),

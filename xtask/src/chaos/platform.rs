@@ -160,8 +160,11 @@ pub struct Platform {
     tasks: Vec<JoinHandle<()>>,
 }
 
-/// The services that consume from the broker (a cut can isolate any of them).
+/// The services connected to the broker (a cut can isolate any of them): the consumers, and
+/// users, which only publishes (account events).
 pub const BROKER_CLIENTS: &[&str] = &["users", "inventory", "orders", "payments", "bridge"];
+/// The services with a queue of their own (and its retry queues and DLQ).
+pub const CONSUMERS: &[&str] = &["inventory", "orders", "payments", "bridge"];
 
 impl Platform {
     /// Starts the servers, the services and the functions.

@@ -36,6 +36,7 @@ use crate::domain::account::{
 };
 use crate::passwords;
 use crate::routes::auth::start_session;
+use crate::routes::me::subject;
 use crate::store::{EVENT_SOURCE, PasswordChanged, Purpose, Registered};
 use crate::tokens::{TokenResponse, hash_opaque_token, new_opaque_token};
 
@@ -75,9 +76,30 @@ fn invalid_link() -> ApiError {
     )])
 }
 
-fn subject(identity: &Identity) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(&identity.subject)
-        .map_err(|_| ApiError::Unauthorized("the identity is not a user id".into()))
+/// A new email verification token for `holder`: its hash and expiry (to store) and the
+/// `user.registered` event that carries it, sealed, to the mailer.
+fn verification(
+    state: &AppState,
+    holder: AccountHolder,
+) -> Result<(Vec<u8>, OffsetDateTime, Envelope<UserRegistered>), ApiError> {
+    let (token, token_hash) = new_opaque_token()?;
+    let expires_at =
+        OffsetDateTime::now_utc() + Duration::from_secs(state.account.verification_ttl_seconds);
+    let sealed = seal(state, &token, UserRegistered::TYPE, &holder.user_id)?;
+    let event = Envelope::new(
+        EVENT_SOURCE,
+        &holder.user_id,
+        None,
+        UserRegistered {
+            user_id: holder.user_id.clone(),
+            email: holder.email,
+            locale: holder.locale,
+            name: Some(holder.name),
+            verification: Some(sealed),
+            verification_expires_at: Some(expires_at),
+        },
+    );
+    Ok((token_hash, expires_at, event))
 }
 
 fn seal(
@@ -128,22 +150,15 @@ pub async fn register(
     let hash = passwords::hash(registration.password.clone()).await?;
     let id = Uuid::now_v7();
     let user_id = id.to_string();
-    let (token, token_hash) = new_opaque_token()?;
-    let expires_at =
-        OffsetDateTime::now_utc() + Duration::from_secs(state.account.verification_ttl_seconds);
-    let event = Envelope::new(
-        EVENT_SOURCE,
-        &user_id,
-        None,
-        UserRegistered {
-            user_id: user_id.clone(),
+    let (token_hash, expires_at, event) = verification(
+        &state,
+        AccountHolder {
+            user_id,
             email: registration.email.as_str().to_owned(),
+            name: registration.name.clone(),
             locale: "en".into(),
-            name: Some(registration.name.clone()),
-            verification: Some(seal(&state, &token, UserRegistered::TYPE, &user_id)?),
-            verification_expires_at: Some(expires_at),
         },
-    );
+    )?;
     match state
         .store
         .register(id, &registration, &hash, (&token_hash, expires_at), &event)
@@ -303,23 +318,7 @@ pub async fn resend_verification(
         .await?
         .ok_or_else(|| ApiError::NotFound("no such account".into()))?;
     if !user.email_verified && may_mail(&state, &holder.user_id, "verification").await {
-        let (token, token_hash) = new_opaque_token()?;
-        let expires_at =
-            OffsetDateTime::now_utc() + Duration::from_secs(state.account.verification_ttl_seconds);
-        let aggregate = holder.user_id.clone();
-        let event = Envelope::new(
-            EVENT_SOURCE,
-            &aggregate,
-            None,
-            UserRegistered {
-                verification: Some(seal(&state, &token, UserRegistered::TYPE, &holder.user_id)?),
-                verification_expires_at: Some(expires_at),
-                user_id: holder.user_id,
-                email: holder.email,
-                locale: holder.locale,
-                name: Some(holder.name),
-            },
-        );
+        let (token_hash, expires_at, event) = verification(&state, holder)?;
         state
             .store
             .issue_token(id, Purpose::VerifyEmail, (&token_hash, expires_at), &event)

@@ -21,7 +21,8 @@ pub fn router() -> Router<AppState> {
         .route("/users/{id}", get(get_user))
 }
 
-fn subject(identity: &Identity) -> Result<Uuid, ApiError> {
+/// The caller's user id.
+pub(crate) fn subject(identity: &Identity) -> Result<Uuid, ApiError> {
     Uuid::parse_str(&identity.subject)
         .map_err(|_| ApiError::Unauthorized("the identity is not a user id".into()))
 }
