@@ -24,3 +24,20 @@ pub async fn for_endpoint(endpoint: &str) -> SdkConfig {
 pub fn test_endpoint() -> String {
     std::env::var("TEST_AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".to_owned())
 }
+
+/// The string value of a Secrets Manager secret (`secret_id`: an ARN or a name), as the
+/// functions read their keys at start-up.
+pub async fn secret_string(config: &SdkConfig, secret_id: &str) -> anyhow::Result<String> {
+    let value = aws_sdk_secretsmanager::Client::new(config)
+        .get_secret_value()
+        .secret_id(secret_id)
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string())
+        })?;
+    value
+        .secret_string()
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow::anyhow!("secret {secret_id} has no string value"))
+}

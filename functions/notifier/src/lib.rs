@@ -70,18 +70,8 @@ impl AccountLinks {
         secret_id: &str,
         base_url: &str,
     ) -> anyhow::Result<Self> {
-        let value = aws_sdk_secretsmanager::Client::new(config)
-            .get_secret_value()
-            .secret_id(secret_id)
-            .send()
-            .await
-            .map_err(|e| {
-                anyhow::anyhow!(aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string())
-            })?;
-        let key = value
-            .secret_string()
-            .ok_or_else(|| anyhow::anyhow!("secret {secret_id} has no string value"))?;
-        Ok(Self::new(SealKey::from_base64(key)?, base_url))
+        let key = function_kit::aws::secret_string(config, secret_id).await?;
+        Ok(Self::new(SealKey::from_base64(&key)?, base_url))
     }
 
     fn link(&self, page: &str, token: Option<&str>) -> String {

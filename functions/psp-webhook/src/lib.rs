@@ -91,20 +91,9 @@ impl Receiver {
         queue_url: &str,
         replay_table: &str,
     ) -> anyhow::Result<Self> {
-        let secrets = aws_sdk_secretsmanager::Client::new(config);
-        let value = secrets
-            .get_secret_value()
-            .secret_id(secret_id)
-            .send()
-            .await
-            .map_err(|e| {
-                anyhow::anyhow!(aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string())
-            })?;
-        let secret = value
-            .secret_string()
-            .ok_or_else(|| anyhow::anyhow!("secret {secret_id} has no string value"))?
-            .as_bytes()
-            .to_vec();
+        let secret = function_kit::aws::secret_string(config, secret_id)
+            .await?
+            .into_bytes();
         Ok(Self {
             sqs: aws_sdk_sqs::Client::new(config),
             queue_url: queue_url.to_owned(),
