@@ -28,7 +28,6 @@ use service_kit::health::Readiness;
 use service_kit::http::{Server, ServiceApp};
 use service_kit::metrics::Metrics;
 use service_kit::redis::RedisClient;
-use utoipa::OpenApi as _;
 
 use crate::cache::Cache;
 use crate::config::{ImportSettings, SERVICE, Settings};
@@ -107,7 +106,7 @@ impl Application {
         let server = ServiceApp::new(metrics, settings.http.clone())
             .routes(routes::router(state.clone()))
             .readiness(readiness)
-            .openapi(&openapi::ApiDoc::openapi())
+            .openapi(&openapi::document(&settings.import))
             .bind()
             .await?;
         Ok(Self { server, state })

@@ -3,7 +3,7 @@
 use utoipa::OpenApi;
 
 use crate::domain::category::{CategoryInput, CategoryNode};
-use crate::domain::product::{Price, Product, ProductInput};
+use crate::domain::product::{Price, PricePatch, Product, ProductInput, ProductPatch};
 use crate::routes::{admin, categories, products};
 use crate::store::{ImportReport, ImportRowError};
 
@@ -26,7 +26,7 @@ use crate::store::{ImportReport, ImportRowError};
         admin::create_category,
     ),
     components(schemas(
-        Product, ProductInput, Price, products::ProductPage, CategoryNode, CategoryInput,
+        Product, ProductInput, ProductPatch, Price, PricePatch, products::ProductPage, CategoryNode, CategoryInput,
         admin::ImportRequest, ImportReport, ImportRowError, service_kit::Problem, service_kit::FieldError,
     )),
     tags(
@@ -36,3 +36,22 @@ use crate::store::{ImportReport, ImportRowError};
     )
 )]
 pub struct ApiDoc;
+
+/// The document as this instance serves it: the import's row limit is its configured one.
+pub fn document(import: &crate::config::ImportSettings) -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::Schema;
+    let mut doc = ApiDoc::openapi();
+    let products = doc
+        .components
+        .as_mut()
+        .and_then(|c| c.schemas.get_mut("ImportRequest"))
+        .and_then(|schema| match schema {
+            RefOr::T(Schema::Object(object)) => object.properties.get_mut("products"),
+            _ => None,
+        });
+    if let Some(RefOr::T(Schema::Array(rows))) = products {
+        rows.max_items = Some(import.max_products);
+    }
+    doc
+}

@@ -150,7 +150,7 @@ async fn build(gateway: &Gateway) -> (Value, bool) {
     upstreams.sort_unstable();
     upstreams.dedup();
     for upstream in upstreams {
-        let document: Value = match gateway.proxy.base(upstream) {
+        let mut document: Value = match gateway.proxy.base(upstream) {
             Some(base) => match client.get(format!("{base}/openapi.json")).send().await {
                 Ok(response) => response.json().await.unwrap_or(Value::Null),
                 Err(_) => Value::Null,
@@ -158,8 +158,12 @@ async fn build(gateway: &Gateway) -> (Value, bool) {
             // A function upstream: asked through the same invoke path as any request.
             None => from_function(gateway, upstream).await,
         };
-        let Some(upstream_paths) = document["paths"].as_object() else {
+        if !document["paths"].is_object() {
             missing.push(upstream.to_owned());
+            continue;
+        }
+        absorb_schemas(&mut schemas, upstream, &mut document);
+        let Some(upstream_paths) = document["paths"].as_object() else {
             continue;
         };
         for (path, item) in upstream_paths {
@@ -175,11 +179,6 @@ async fn build(gateway: &Gateway) -> (Value, bool) {
                 let mut item = item.clone();
                 declare_gateway_answers(&mut item, route.access);
                 paths.insert(public, item);
-            }
-        }
-        if let Some(found) = document["components"]["schemas"].as_object() {
-            for (name, schema) in found {
-                schemas.insert(name.clone(), schema.clone());
             }
         }
     }
@@ -201,6 +200,73 @@ async fn build(gateway: &Gateway) -> (Value, bool) {
     // Several services publish the same shared routes (dead letters): one operation id each.
     service_kit::openapi::complete(&mut document);
     (document, complete)
+}
+
+/// Moves the component schemas of an upstream's `document` into `schemas`. Services name
+/// their schemas on their own, so two may use one name for different things (catalog's
+/// `Price` and orders' `Price`); the later one then becomes `<upstream>.<name>` (so does one
+/// that points at a renamed one), and every reference to it in its document is rewritten, so
+/// each operation keeps the schema its service checks. Schemas the same in both (the shared
+/// problem types) stay one.
+fn absorb_schemas(schemas: &mut Map<String, Value>, upstream: &str, document: &mut Value) {
+    let Some(found) = document
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+        .map(std::mem::take)
+    else {
+        return;
+    };
+    // A schema is renamed when it differs from the kept one of its name, also when it differs
+    // only in pointing at a schema renamed before it: repeat until nothing more is renamed.
+    let mut renamed = std::collections::HashMap::new();
+    loop {
+        let mut grew = false;
+        for (name, schema) in &found {
+            let Some(kept) = schemas.get(name) else {
+                continue;
+            };
+            if renamed.contains_key(name) {
+                continue;
+            }
+            let mut as_merged = schema.clone();
+            rename_refs(&mut as_merged, &renamed);
+            if &as_merged != kept {
+                renamed.insert(name.clone(), format!("{upstream}.{name}"));
+                grew = true;
+            }
+        }
+        if !grew {
+            break;
+        }
+    }
+    if !renamed.is_empty() {
+        rename_refs(&mut document["paths"], &renamed);
+    }
+    for (name, mut schema) in found {
+        if !renamed.is_empty() {
+            rename_refs(&mut schema, &renamed);
+        }
+        let name = renamed.get(&name).cloned().unwrap_or(name);
+        schemas.insert(name, schema);
+    }
+}
+
+/// Points every `$ref` to a schema in `renamed` at its new name.
+fn rename_refs(value: &mut Value, renamed: &std::collections::HashMap<String, String>) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::String(reference)) = map.get_mut("$ref")
+                && let Some(new) = reference
+                    .strip_prefix("#/components/schemas/")
+                    .and_then(|name| renamed.get(name))
+            {
+                *reference = format!("#/components/schemas/{new}");
+            }
+            map.values_mut().for_each(|v| rename_refs(v, renamed));
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| rename_refs(v, renamed)),
+        _ => {}
+    }
 }
 
 const METHODS: [&str; 8] = [
@@ -287,4 +353,60 @@ fn gateway_responses() -> Value {
         "Unavailable": unavailable,
         "GatewayTimeout": problem("The upstream did not answer in time"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn document(price: &Value) -> Value {
+        json!({
+            "paths": {"/things": {"post": {
+                "requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Thing"}}}},
+                "responses": {"400": {"content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}}
+            }}},
+            "components": {"schemas": {
+                "Thing": {"type": "object", "properties": {"price": {"$ref": "#/components/schemas/Price"}}},
+                "Price": price,
+                "Problem": {"type": "object"}
+            }}
+        })
+    }
+
+    #[test]
+    fn schemas_of_one_name_but_different_content_are_kept_apart() {
+        let mut schemas = Map::new();
+        let mut catalog = document(&json!({"type": "object", "additionalProperties": false}));
+        absorb_schemas(&mut schemas, "catalog", &mut catalog);
+        let mut orders = document(&json!({"type": "object"}));
+        absorb_schemas(&mut schemas, "orders", &mut orders);
+
+        let mut names: Vec<&str> = schemas.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            ["Price", "Problem", "Thing", "orders.Price", "orders.Thing"]
+        );
+        assert_eq!(schemas["Price"]["additionalProperties"], false);
+        assert_eq!(schemas["orders.Price"], json!({"type": "object"}));
+        // orders' Thing differs only in what its Price means, and points at orders' Price.
+        assert_eq!(
+            schemas["orders.Thing"]["properties"]["price"]["$ref"],
+            "#/components/schemas/orders.Price"
+        );
+        let post = &orders["paths"]["/things"]["post"];
+        assert_eq!(
+            post["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/orders.Thing"
+        );
+        assert_eq!(
+            post["responses"]["400"]["content"]["application/problem+json"]["schema"]["$ref"],
+            "#/components/schemas/Problem"
+        );
+        assert_eq!(
+            catalog["paths"]["/things"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+                ["$ref"],
+            "#/components/schemas/Thing"
+        );
+    }
 }

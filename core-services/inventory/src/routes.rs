@@ -80,10 +80,11 @@ pub async fn stock_level(
 pub struct StockChange {
     /// New units on hand (a count); give this or `adjust`.
     #[serde(default)]
-    #[schema(minimum = 0)]
+    #[schema(minimum = 0, maximum = 2_147_483_647)]
     pub on_hand: Option<i32>,
     /// Units to add (restock) or remove (damage, loss).
     #[serde(default)]
+    #[schema(minimum = -2_147_483_648_i64, maximum = 2_147_483_647)]
     pub adjust: Option<i32>,
     /// Why (kept with the movement), 1 to 200 characters.
     #[schema(
@@ -93,7 +94,7 @@ pub struct StockChange {
     pub reason: String,
     /// New low-stock threshold.
     #[serde(default)]
-    #[schema(minimum = 0)]
+    #[schema(minimum = 0, maximum = 2_147_483_647)]
     pub low_threshold: Option<i32>,
 }
 
@@ -147,7 +148,7 @@ pub struct CountLine {
     /// SKU.
     pub sku: String,
     /// Units on hand.
-    #[schema(minimum = 0)]
+    #[schema(minimum = 0, maximum = 2_147_483_647)]
     pub on_hand: i32,
 }
 
@@ -162,6 +163,7 @@ pub struct StockCount {
     )]
     pub reason: String,
     /// At most 5,000 lines.
+    #[schema(max_items = 5000)]
     pub items: Vec<CountLine>,
 }
 

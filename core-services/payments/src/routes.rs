@@ -167,8 +167,10 @@ pub async fn summary(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefundInput {
-    /// Minor units; absent refunds everything not yet refunded.
+    /// Minor units, at most what was captured and not yet refunded; absent refunds all of
+    /// that.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 9_007_199_254_740_991_i64)]
     pub amount: Option<i64>,
     /// Why (kept with the refund), 1 to 200 characters.
     #[schema(

@@ -25,23 +25,45 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        if !has_json_content_type(req.headers()) {
-            return Err(ApiError::UnsupportedMediaType(
-                "expected `Content-Type: application/json`".into(),
-            ));
-        }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge("the request body exceeds the size limit".into())
-            } else {
-                ApiError::BadRequest {
-                    detail: rejection.body_text(),
-                    errors: Vec::new(),
-                }
-            }
-        })?;
-        parse_json(&bytes).map(ApiJson)
+        parse_json(&json_body(req, state).await?).map(ApiJson)
     }
+}
+
+/// The JSON body of a bulk request whose items the handler checks one by one, reporting each
+/// (a product import): like [`ApiJson`] but without the text rule, which the handler applies
+/// to each item with [`parse_json`], so one bad item fails alone.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BulkJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for BulkJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        parse_json_shape(&json_body(req, state).await?).map(BulkJson)
+    }
+}
+
+/// The body of a JSON request: 415 unless it says JSON, 413 over the limit.
+async fn json_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    if !has_json_content_type(req.headers()) {
+        return Err(ApiError::UnsupportedMediaType(
+            "expected `Content-Type: application/json`".into(),
+        ));
+    }
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge("the request body exceeds the size limit".into())
+        } else {
+            ApiError::BadRequest {
+                detail: rejection.body_text(),
+                errors: Vec::new(),
+            }
+        }
+    })
 }
 
 fn has_json_content_type(headers: &http::HeaderMap) -> bool {
@@ -64,6 +86,13 @@ fn has_json_content_type(headers: &http::HeaderMap) -> bool {
 /// Parses a JSON document into `T`, mapping failures to 400 (syntax) or 422 (shape, or a control
 /// character in a string: [`crate::text`]), with the JSON path of the offending field.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let value = parse_json_shape(bytes)?;
+    crate::text::check_json(bytes)?;
+    Ok(value)
+}
+
+/// [`parse_json`] without the text rule.
+fn parse_json_shape<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     // Every body of this API is a JSON object; serde would also read an object's fields from
     // an array in field order (`[null, null]`), which no client means.
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
@@ -73,30 +102,70 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         )]));
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
-        let path = err.path().to_string();
-        let inner = err.into_inner();
-        match inner.classify() {
-            Category::Data => {
-                let message = strip_position(&inner.to_string());
-                // The path of a missing field ends at its parent object; name the field itself.
-                let field = missing_field_name(&message)
-                    .map(|name| join_path(&path, &name))
-                    .unwrap_or(path);
-                ApiError::Validation(vec![FieldError::new(field, message)])
-            }
-            Category::Syntax | Category::Eof | Category::Io => ApiError::BadRequest {
-                detail: format!("malformed JSON: {inner}"),
+    match serde_path_to_error::deserialize(&mut de) {
+        Ok(value) => {
+            de.end().map_err(|err| ApiError::BadRequest {
+                detail: format!("malformed JSON: {err}"),
                 errors: Vec::new(),
-            },
+            })?;
+            Ok(value)
         }
-    })?;
-    de.end().map_err(|err| ApiError::BadRequest {
-        detail: format!("malformed JSON: {err}"),
-        errors: Vec::new(),
-    })?;
-    crate::text::check_json(bytes)?;
-    Ok(value)
+        Err(err) if err.inner().classify() == Category::Data => {
+            match with_integral_floats_as_integers(bytes) {
+                Some(document) => serde_path_to_error::deserialize(document).map_err(shape_error),
+                None => Err(shape_error(err)),
+            }
+        }
+        Err(err) => Err(ApiError::BadRequest {
+            detail: format!("malformed JSON: {}", err.into_inner()),
+            errors: Vec::new(),
+        }),
+    }
+}
+
+/// A well-formed document of the wrong shape: 422 naming the field by its JSON path.
+fn shape_error(err: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    // The document itself is "" (as for an array body), not serde_path_to_error's ".".
+    let path = match err.path().to_string() {
+        root if root == "." => String::new(),
+        path => path,
+    };
+    let message = strip_position(&err.into_inner().to_string());
+    // The path of a missing field ends at its parent object; name the field itself.
+    let field = missing_field_name(&message)
+        .map(|name| join_path(&path, &name))
+        .unwrap_or(path);
+    ApiError::Validation(vec![FieldError::new(field, message)])
+}
+
+/// JSON has one number type, and JSON Schema counts `980.0` as the integer 980; serde reads
+/// such a number only into a float. When a document did not fit its type, this gives it
+/// another chance with every integral float up to 2^53 (beyond that a float no longer holds
+/// each integer exactly) written as an integer. `None` when there is none to rewrite, so the
+/// first error stands. Only failed documents pay for this.
+fn with_integral_floats_as_integers(bytes: &[u8]) -> Option<serde_json::Value> {
+    fn rewrite(value: &mut serde_json::Value) -> bool {
+        const EXACT: f64 = 9_007_199_254_740_992.0;
+        match value {
+            serde_json::Value::Number(n) => match n.as_f64() {
+                Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() <= EXACT => {
+                    // In range and integral, so the conversion is exact.
+                    #[allow(clippy::cast_possible_truncation)]
+                    let integer = f as i64;
+                    *value = serde_json::Value::from(integer);
+                    true
+                }
+                _ => false,
+            },
+            serde_json::Value::Array(items) => items.iter_mut().fold(false, |c, v| rewrite(v) | c),
+            serde_json::Value::Object(fields) => {
+                fields.values_mut().fold(false, |c, v| rewrite(v) | c)
+            }
+            _ => false,
+        }
+    }
+    let mut document: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    rewrite(&mut document).then_some(document)
 }
 
 /// serde_json appends " at line L column C"; the field path says more to a client.
@@ -179,6 +248,20 @@ mod tests {
     struct Body {
         name: String,
         price: Price,
+    }
+
+    #[test]
+    fn an_integral_float_is_an_integer_as_json_schema_says() {
+        let body = parse_json::<Body>(br#"{"name":"x","price":{"amount":980.0,"currency":"EUR"}}"#)
+            .unwrap();
+        assert_eq!(body.price.amount, 980);
+        for amount in ["980.5", "1e300", "9007199254740994.0"] {
+            let json = format!(r#"{{"name":"x","price":{{"amount":{amount},"currency":"EUR"}}}}"#);
+            let Err(ApiError::Validation(errors)) = parse_json::<Body>(json.as_bytes()) else {
+                panic!("{amount} accepted");
+            };
+            assert_eq!(errors[0].field, "price.amount", "{amount}");
+        }
     }
 
     #[test]

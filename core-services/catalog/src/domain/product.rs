@@ -22,6 +22,10 @@ pub const MAX_BRAND_CHARS: usize = 100;
 pub const MAX_ATTRIBUTES: usize = 50;
 /// Longest attribute string value, in characters.
 pub const MAX_ATTRIBUTE_VALUE_CHARS: usize = 200;
+/// Largest magnitude of a number attribute. PostgreSQL keeps a JSON number as the decimal it
+/// was written as and gives it back in plain digits; a number near `f64::MAX` comes back as
+/// 309 digits that no longer read as a float, so the product could not be read back.
+pub const MAX_ATTRIBUTE_NUMBER: f64 = 1e15;
 /// Most images per product.
 pub const MAX_IMAGES: usize = 20;
 /// Longest image URL.
@@ -67,18 +71,24 @@ pub struct ProductInput {
     #[serde(default)]
     #[schema(max_length = 100)]
     pub brand: Option<String>,
-    /// Category slug, if any.
+    /// Slug of an existing category, if any (blank means none).
     #[serde(default)]
+    #[schema(
+        pattern = "^[ \\t\\n\\r\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*([a-z0-9]+(-[a-z0-9]+)*)?[ \\t\\n\\r\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*$"
+    )]
     pub category: Option<String>,
     /// Price.
     pub price: Price,
-    /// Flat attributes (`color`, `size`, ...): strings, numbers or booleans.
+    /// Flat attributes (`color`, `size`, ...): at most 50; names of 1 to 64 characters of
+    /// `a-z`, `0-9` and `_`; values strings of at most 200 characters, numbers of at most
+    /// 10^15 in magnitude, or booleans.
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(schema_with = attributes_schema)]
     pub attributes: Map<String, Value>,
-    /// Image URLs (http or https), at most 20.
+    /// Image URLs, at most 20: `http://` or `https://`, a host, no white space, at most 2,048
+    /// characters.
     #[serde(default)]
-    #[schema(max_items = 20)]
+    #[schema(schema_with = image_urls_schema)]
     pub image_urls: Vec<String>,
     /// Whether shoppers can see it.
     #[serde(default = "default_active")]
@@ -87,6 +97,162 @@ pub struct ProductInput {
 
 fn default_active() -> bool {
     true
+}
+
+/// An attribute name.
+const ATTRIBUTE_NAME_PATTERN: &str = "^[a-z0-9_]{1,64}$";
+
+/// What [`is_url_char`] refuses, as a JSON Schema character class body: white space and
+/// control characters.
+const URL_EXCLUDED: &str =
+    "\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000";
+
+fn attributes_schema() -> utoipa::openapi::Object {
+    attribute_map_schema(false)
+}
+
+fn attributes_patch_schema() -> utoipa::openapi::Object {
+    attribute_map_schema(true)
+}
+
+/// The schema type `kind`, or `[kind, "null"]` in a merge patch (where `null` resets).
+fn maybe_null(
+    kind: utoipa::openapi::schema::Type,
+    in_patch: bool,
+) -> utoipa::openapi::schema::SchemaType {
+    use utoipa::openapi::schema::{SchemaType, Type};
+    if in_patch {
+        SchemaType::from_iter([kind, Type::Null])
+    } else {
+        SchemaType::new(kind)
+    }
+}
+
+/// Attributes; in a merge patch `null` removes them all, and a `null` value one.
+fn attribute_map_schema(in_patch: bool) -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Type};
+    let mut value = AnyOfBuilder::new()
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .max_length(Some(MAX_ATTRIBUTE_VALUE_CHARS)),
+        )
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::Number)
+                .minimum(Some(-MAX_ATTRIBUTE_NUMBER))
+                .maximum(Some(MAX_ATTRIBUTE_NUMBER)),
+        )
+        .item(ObjectBuilder::new().schema_type(Type::Boolean));
+    if in_patch {
+        value = value.item(ObjectBuilder::new().schema_type(Type::Null));
+    }
+    let description = if in_patch {
+        "Attributes to set, merged into the product's (`null` removes one, and `null` for the \
+         whole object removes all); at most 50 once merged"
+    } else {
+        "Flat attributes (`color`, `size`, ...): at most 50; names of 1 to 64 characters of \
+         `a-z`, `0-9` and `_`; values strings of at most 200 characters, numbers of at most \
+         10^15 in magnitude, or booleans"
+    };
+    ObjectBuilder::new()
+        .schema_type(maybe_null(Type::Object, in_patch))
+        .description(Some(description))
+        .max_properties(Some(MAX_ATTRIBUTES))
+        .property_names(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(ATTRIBUTE_NAME_PATTERN)),
+        ))
+        .additional_properties(Some(utoipa::openapi::schema::Schema::AnyOf(value.build())))
+        .build()
+}
+
+fn image_urls_schema() -> utoipa::openapi::schema::Array {
+    image_list_schema(false)
+}
+
+fn image_urls_patch_schema() -> utoipa::openapi::schema::Array {
+    image_list_schema(true)
+}
+
+fn image_list_schema(in_patch: bool) -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    let url = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .max_length(Some(MAX_URL_LEN))
+        .pattern(Some(format!(
+            "^https?://[^/{URL_EXCLUDED}][^{URL_EXCLUDED}]*$"
+        )));
+    ArrayBuilder::new()
+        .schema_type(maybe_null(Type::Array, in_patch))
+        .description(Some(
+            "Image URLs, at most 20: `http://` or `https://`, a host, no white space, at most \
+             2,048 characters",
+        ))
+        .items(url)
+        .max_items(Some(MAX_IMAGES))
+        .build()
+}
+
+/// A character an image URL may hold: no white space, no control character.
+fn is_url_char(c: char) -> bool {
+    !c.is_whitespace() && !c.is_control()
+}
+
+/// A change to a product as an RFC 7396 JSON merge patch (`PATCH /admin/products/{id}`): the
+/// fields given replace the product's, `null` resets an optional field (and removes an
+/// attribute), and the result must pass every rule of [`ProductInput`]. This type describes
+/// the patch in the API document; the handler merges the JSON itself.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct ProductPatch {
+    /// Stock keeping unit, unique among live products.
+    #[schema(nullable = false)]
+    sku: Option<String>,
+    /// Display name, 1 to 200 characters.
+    #[schema(
+        nullable = false,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
+    name: Option<String>,
+    /// Long description (plain text), at most 10,000 characters; `null` empties it.
+    #[schema(max_length = 10_000)]
+    description: Option<String>,
+    /// Brand, at most 100 characters; `null` removes it.
+    #[schema(max_length = 100)]
+    brand: Option<String>,
+    /// Slug of an existing category; `null` removes it.
+    #[schema(
+        pattern = "^[ \\t\\n\\r\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*([a-z0-9]+(-[a-z0-9]+)*)?[ \\t\\n\\r\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*$"
+    )]
+    category: Option<String>,
+    /// Price: either part may be given alone.
+    #[schema(nullable = false)]
+    price: Option<PricePatch>,
+    /// Attributes to set (`null` removes one); at most 50 once merged.
+    #[schema(schema_with = attributes_patch_schema)]
+    attributes: Option<Map<String, Value>>,
+    /// Image URLs, replacing the list; `null` empties it.
+    #[schema(schema_with = image_urls_patch_schema)]
+    image_urls: Option<Vec<String>>,
+    /// Whether shoppers can see it; `null` makes it visible.
+    active: Option<bool>,
+}
+
+/// A change to a price, in a [`ProductPatch`].
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct PricePatch {
+    /// Integer amount in minor units (cents), never negative.
+    #[schema(nullable = false, minimum = 0, maximum = 9_007_199_254_740_991_i64)]
+    amount: Option<i64>,
+    /// ISO 4217 currency code, e.g. `EUR`.
+    #[schema(nullable = false)]
+    currency: Option<String>,
 }
 
 /// A product that passed every rule; only the category's existence is left to the store.
@@ -224,6 +390,12 @@ fn validate_attributes(attributes: &Map<String, Value>, errors: &mut Vec<FieldEr
                     format!("must be at most {MAX_ATTRIBUTE_VALUE_CHARS} characters"),
                 ));
             }
+            Value::Number(n) if !n.as_f64().is_some_and(|f| f.abs() <= MAX_ATTRIBUTE_NUMBER) => {
+                errors.push(FieldError::new(
+                    field,
+                    format!("numbers are at most {MAX_ATTRIBUTE_NUMBER:e} in magnitude"),
+                ));
+            }
             Value::String(_) | Value::Number(_) | Value::Bool(_) => {}
             _ => errors.push(FieldError::new(
                 field,
@@ -246,7 +418,10 @@ fn validate_images(urls: &[String], errors: &mut Vec<FieldError>) {
             .split("://")
             .nth(1)
             .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'));
-        if !scheme_ok || !host_ok || url.len() > MAX_URL_LEN || url.chars().any(char::is_whitespace)
+        if !scheme_ok
+            || !host_ok
+            || url.chars().count() > MAX_URL_LEN
+            || !url.chars().all(is_url_char)
         {
             errors.push(FieldError::new(
                 format!("image_urls[{i}]"),
@@ -366,6 +541,9 @@ mod tests {
         bad.image_urls = vec!["ftp://x".into()];
         bad.attributes.insert("Bad Key".into(), json!(1));
         bad.attributes.insert("dims".into(), json!({"w": 1}));
+        bad.attributes
+            .insert("huge".into(), json!(1.797_693_134_862_315_7e308));
+        bad.attributes.insert("weight".into(), json!(-1e15));
         let fields: Vec<String> = bad
             .validate()
             .unwrap_err()
@@ -379,9 +557,30 @@ mod tests {
                 "price.amount",
                 "attributes.Bad Key",
                 "attributes.dims",
+                "attributes.huge",
                 "image_urls[0]"
             ]
         );
+    }
+
+    #[test]
+    fn the_documented_image_url_rule_is_the_one_checked() {
+        // URL_EXCLUDED, as ranges.
+        let excluded = |c: char| {
+            matches!(c, '\u{0}'..='\u{20}' | '\u{7f}'..='\u{a0}' | '\u{1680}'
+                | '\u{2000}'..='\u{200a}' | '\u{2028}' | '\u{2029}' | '\u{202f}' | '\u{205f}'
+                | '\u{3000}')
+        };
+        for c in (0u32..0x3100).filter_map(char::from_u32) {
+            assert_eq!(is_url_char(c), !excluded(c), "{c:?}");
+        }
+        let mut errors = Vec::new();
+        let long = format!("https://{}", "é".repeat(MAX_URL_LEN - 8));
+        validate_images(&[long.clone(), "http://a".into()], &mut errors);
+        assert!(errors.is_empty(), "{errors:?}");
+        validate_images(&[format!("{long}é"), "https:///x".into()], &mut errors);
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["image_urls[0]", "image_urls[1]"]);
     }
 
     #[test]

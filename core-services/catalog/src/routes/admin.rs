@@ -9,7 +9,7 @@ use axum::{Json, Router};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use service_kit::extract::{ApiJson, parse_json};
+use service_kit::extract::{ApiJson, BulkJson, parse_json};
 use service_kit::identity::Admin;
 use service_kit::{ApiError, FieldError};
 use utoipa::ToSchema;
@@ -19,7 +19,7 @@ use super::products::ProductPage;
 use crate::AppState;
 use crate::domain::category::{CategoryInput, CategoryNode};
 use crate::domain::listing::{Audience, ListQuery};
-use crate::domain::product::{Product, ProductInput, merge_patch};
+use crate::domain::product::{Product, ProductInput, ProductPatch, merge_patch};
 use crate::store::{ImportReport, ImportRowError, Visibility};
 
 /// The admin routes; the import route accepts bodies up to `import_limit` bytes.
@@ -201,7 +201,7 @@ pub async fn replace_product(
 
 /// Changes some fields of a product (RFC 7396 JSON merge patch; `null` clears a field).
 #[utoipa::path(patch, path = "/admin/products/{id}", tag = "admin",
-    request_body(content = Object, content_type = "application/merge-patch+json"),
+    request_body(content = ProductPatch, content_type = "application/merge-patch+json"),
     params(("id" = Uuid, Path, description = "Product id"), ("If-Match" = String, Header, description = "The product's ETag")),
     responses(
         (status = 200, description = "Patched", body = Product),
@@ -279,9 +279,25 @@ pub async fn delete_product(
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImportRequest {
-    /// Products to create, or to replace when a live product has the same SKU.
-    #[schema(value_type = Vec<ProductInput>)]
+    /// Products to create, or to replace when a live product has the same SKU, each as
+    /// `ProductInput` describes it. A row that is not a valid `ProductInput` (or names an
+    /// unknown category, or repeats an earlier row's SKU) is not written and is reported in the
+    /// answer; the other rows are written. So any JSON value is taken as a row. At most
+    /// `import.max_products` rows (1,000 by default).
+    #[schema(schema_with = import_rows_schema)]
     pub products: Vec<Value>,
+}
+
+fn import_rows_schema() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{AnyOfBuilder, ArrayBuilder, ObjectBuilder, SchemaType};
+    let row = AnyOfBuilder::new()
+        .item(utoipa::openapi::Ref::from_schema_name("ProductInput"))
+        .item(
+            ObjectBuilder::new()
+                .schema_type(SchemaType::AnyValue)
+                .description(Some("Anything else: reported as a failed row")),
+        );
+    ArrayBuilder::new().items(row).build()
 }
 
 /// Creates or replaces many products at once; invalid rows are reported, valid ones written.
@@ -293,7 +309,7 @@ pub struct ImportRequest {
 pub async fn import_products(
     _admin: Admin,
     State(state): State<AppState>,
-    ApiJson(request): ApiJson<ImportRequest>,
+    BulkJson(request): BulkJson<ImportRequest>,
 ) -> Result<Json<ImportReport>, ApiError> {
     let max = state.import.max_products;
     if request.products.len() > max {

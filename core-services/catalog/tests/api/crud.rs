@@ -341,6 +341,11 @@ async fn import_creates_and_updates_by_sku_and_reports_each_bad_row() {
 
     let mut kettle = product_json("imp-2", "Kettle");
     kettle["category"] = json!("kitchen");
+    // JSON has one number type: 2500.0 is the integer 2500.
+    kettle["price"]["amount"] = json!(2500.0);
+    // A control character fails its row only (the text rule, applied per row).
+    let mut control = product_json("imp-6", "Lamp");
+    control["name"] = json!("Bad\u{0}name");
     let mut unknown_category = product_json("imp-3", "Toaster");
     unknown_category["category"] = json!("garage");
     let mut bad_price = product_json("imp-4", "Mixer");
@@ -353,11 +358,13 @@ async fn import_creates_and_updates_by_sku_and_reports_each_bad_row() {
             bad_price,
             json!({"sku": "imp-5"}),
             product_json("imp-2", "Kettle again"),
+            control,
+            json!(42),
         ])
         .await;
     assert_eq!(report["created"], 1);
     assert_eq!(report["updated"], 1);
-    assert_eq!(report["failed"], 4);
+    assert_eq!(report["failed"], 6);
     let rows: Vec<(u64, String)> = report["errors"]
         .as_array()
         .unwrap()
@@ -375,8 +382,14 @@ async fn import_creates_and_updates_by_sku_and_reports_each_bad_row() {
             (2, "category".to_owned()),
             (3, "price.amount".to_owned()),
             (4, "name".to_owned()),
-            (5, "sku".to_owned())
+            (5, "sku".to_owned()),
+            (6, "name".to_owned()),
+            (7, String::new()),
         ]
+    );
+    assert_eq!(
+        app.get_json("/products/by-sku/imp-2").await["price"]["amount"],
+        2500
     );
     assert_eq!(
         app.get_json("/products/by-sku/imp-1").await["name"],

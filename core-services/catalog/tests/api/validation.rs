@@ -102,6 +102,20 @@ async fn every_bad_product_body_is_a_problem_naming_the_field() {
             StatusCode::UNPROCESSABLE_ENTITY,
             "attributes.dims",
         ),
+        (
+            // PostgreSQL would give it back as 309 digits that no longer read as a float:
+            // the product was stored and every read of it was a 500.
+            "attribute number too large to read back",
+            with(json!({"attributes": {"huge": 1.797_693_134_862_315_7e308}})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "attributes.huge",
+        ),
+        (
+            "image URL with a no-break space",
+            with(json!({"image_urls": ["https://img.example.com/a\u{a0}b.jpg"]})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "image_urls[0]",
+        ),
     ];
     for (case, body, status, field) in cases {
         let response = app
