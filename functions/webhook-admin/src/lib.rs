@@ -162,6 +162,7 @@ pub struct Page<T> {
 #[into_params(parameter_in = Query)]
 pub struct Paging {
     /// Page size, 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i32>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -184,14 +185,31 @@ impl Paging {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewSubscription {
-    /// Endpoint URL (https).
+    /// Endpoint URL: https (http too where private addresses are allowed, in local runs), at
+    /// most 2,048 characters, whose host resolves to public addresses only (the address guard).
+    #[schema(max_length = 2048, pattern = "^https?://")]
     pub url: String,
     /// Event types; empty subscribes to every event.
     #[serde(default)]
+    #[schema(schema_with = event_types_schema)]
     pub event_types: Vec<String>,
-    /// What the partner uses it for.
+    /// What the partner uses it for, at most 500 characters.
     #[serde(default)]
+    #[schema(max_length = 500)]
     pub description: String,
+}
+
+/// Event types a partner may subscribe to (account events never leave the platform).
+fn event_types_schema() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    ArrayBuilder::new()
+        .description(Some("Event types; empty subscribes to every event"))
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(events::payloads::subscribable_types())),
+        )
+        .build()
 }
 
 /// A subscription with its secret, answered once on create and rotate.
