@@ -5,8 +5,10 @@
 //! - schemathesis runs every operation of each document (its example, coverage, fuzzing and
 //!   stateful phases, every check, a fixed seed): the services directly, as the gateway calls
 //!   them (an admin's identity in `x-auth-*` headers), and the merged document through the
-//!   gateway twice, with a shopper's token and with an admin's. The platform this command starts
-//!   has its rate limits raised for the run.
+//!   gateway twice, with a shopper's token and with an admin's. Signing out everywhere ends the
+//!   session of the token that asks, so those operations get passes of their own at the end,
+//!   where every request signs in first (`tests/contract/fresh_session.py`). The platform this
+//!   command starts has its rate limits raised for the run.
 //!
 //! Settings are in `tests/contract/schemathesis.toml` (with the reason for each). Any failure
 //! fails the run, and so does an operation that refuses most valid-looking data (its document
@@ -35,7 +37,14 @@ struct Target {
     document: PathBuf,
     base_url: String,
     headers: Vec<String>,
+    /// Through the gateway, signed in as this account.
+    account: Option<String>,
+    /// Only the sign-out-everywhere operations, with a new session for every request.
+    sign_out: bool,
 }
+
+/// The operations that end the session of the token that asks.
+const SIGN_OUT: &str = "sessions/revoke-all$";
 
 fn contract_dir() -> PathBuf {
     root().join("tests").join("contract")
@@ -111,11 +120,15 @@ pub async fn check() -> anyhow::Result<()> {
         "users",
         &format!("update users set roles = '{{admin,shopper}}' where email = '{admin_email}'"),
     )?;
-    let admin_id = subject(
-        tokens(&client, &admin_email, password).await?["access_token"]
-            .as_str()
-            .context("admin token")?,
-    )?;
+    let id_of = async |email: &str| -> anyhow::Result<String> {
+        subject(
+            tokens(&client, email, password).await?["access_token"]
+                .as_str()
+                .context("access token")?,
+        )
+    };
+    let admin_id = id_of(&admin_email).await?;
+    let shopper_id = id_of(&shopper_email).await?;
 
     let mut targets = Vec::new();
     for service in SERVICES
@@ -133,33 +146,31 @@ pub async fn check() -> anyhow::Result<()> {
                 format!("x-auth-subject: {admin_id}"),
                 "x-auth-roles: shopper,admin".to_owned(),
             ],
+            account: None,
+            sign_out: false,
         });
     }
     let merged = out.join("gateway.openapi.json");
     fetch_document(&client, &format!("{GATEWAY}/api/v1/openapi.json"), &merged).await?;
-    targets.push(Target {
-        name: "gateway-shopper".to_owned(),
-        document: merged.clone(),
-        base_url: GATEWAY.to_owned(),
-        headers: Vec::new(),
-    });
-    targets.push(Target {
-        name: "gateway-admin".to_owned(),
-        document: merged.clone(),
-        base_url: GATEWAY.to_owned(),
-        headers: Vec::new(),
-    });
+    for sign_out in [false, true] {
+        for (role, email) in [("shopper", &shopper_email), ("admin", &admin_email)] {
+            targets.push(Target {
+                name: format!("gateway-{role}{}", if sign_out { "-sign-out" } else { "" }),
+                document: merged.clone(),
+                base_url: GATEWAY.to_owned(),
+                headers: Vec::new(),
+                account: Some(email.clone()),
+                sign_out,
+            });
+        }
+    }
+    let hypothesis = out.join("hypothesis");
 
     let mut failed = Vec::new();
     let mut validated = std::collections::BTreeSet::new();
     for target in &mut targets {
         // Through the gateway, with a fresh session (the runs before may have ended the last).
-        let account = match target.name.as_str() {
-            "gateway-shopper" => Some(&shopper_email),
-            "gateway-admin" => Some(&admin_email),
-            _ => None,
-        };
-        if let Some(email) = account {
+        if let (Some(email), false) = (&target.account, target.sign_out) {
             let token = tokens(&client, email, password).await?["access_token"]
                 .as_str()
                 .context("access token")?
@@ -181,6 +192,10 @@ pub async fn check() -> anyhow::Result<()> {
         println!("--> schemathesis: {}", target.name);
         let mut command = Command::new(bin.join("schemathesis"));
         command
+            // Hypothesis keeps caches in `.hypothesis/` of the working directory by default: in
+            // the tree, where each write made `cargo lambda watch` restart every function.
+            .env("HYPOTHESIS_STORAGE_DIRECTORY", &hypothesis)
+            .env("CONTRACT_SHOPPER_ID", &shopper_id)
             .arg("--config-file")
             .arg(contract_dir().join("schemathesis.toml"))
             .arg("run")
@@ -198,19 +213,23 @@ pub async fn check() -> anyhow::Result<()> {
         for header in &target.headers {
             command.args(["-H", header]);
         }
-        if account.is_some() {
-            // Signing out everywhere would end the run's own session halfway; the users run
-            // covers these operations. The webhook admin API is a Lambda function, and under
-            // `cargo lambda watch` an invocation now and then waits past the gateway's 10 s
-            // upstream timeout (seen once in a CI run, with 5 invocations allowed at once): a
-            // 503 from the emulator, not from the API. Its document is checked by the spec
-            // validator, and `GET`/`POST /admin/webhooks` were fuzzed clean by hand (see the
-            // settings); the function's own tests (functions/webhook-admin/tests) cover its
-            // answers.
-            command.args([
-                "--exclude-path-regex",
-                "sessions/revoke-all$|^/api/v1/admin/webhooks",
-            ]);
+        match (&target.account, target.sign_out) {
+            // Signing out everywhere would end the run's own session halfway.
+            (Some(_), false) => {
+                command.args(["--exclude-path-regex", SIGN_OUT]);
+            }
+            (Some(email), true) => {
+                command
+                    .args(["--include-path-regex", SIGN_OUT])
+                    .env(
+                        "SCHEMATHESIS_HOOKS",
+                        contract_dir().join("fresh_session.py"),
+                    )
+                    .env("CONTRACT_LOGIN_URL", format!("{GATEWAY}/api/v1/auth/login"))
+                    .env("CONTRACT_EMAIL", email)
+                    .env("CONTRACT_PASSWORD", password);
+            }
+            (None, _) => {}
         }
         let status = command.status().context("running schemathesis")?;
         if !status.success() {

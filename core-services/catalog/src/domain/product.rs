@@ -182,13 +182,14 @@ fn image_list_schema(in_patch: bool) -> utoipa::openapi::schema::Array {
         .schema_type(Type::String)
         .max_length(Some(MAX_URL_LEN))
         .pattern(Some(format!(
-            "^https?://[^/{URL_EXCLUDED}][^{URL_EXCLUDED}]*$"
+            "^https?://{IMAGE_HOST}(:[0-9]{{1,5}})?([/?#][^{URL_EXCLUDED}]*)?$"
         )));
     ArrayBuilder::new()
         .schema_type(maybe_null(Type::Array, in_patch))
         .description(Some(
-            "Image URLs, at most 20: `http://` or `https://`, a host, no white space, at most \
-             2,048 characters",
+            "Image URLs, at most 20: `http://` or `https://`, a host name (letters, digits, dots \
+             and hyphens; no user name or address literal), an optional port, then a path, \
+             query or fragment without white space; at most 2,048 characters",
         ))
         .items(url)
         .max_items(Some(MAX_IMAGES))
@@ -198,6 +199,44 @@ fn image_list_schema(in_patch: bool) -> utoipa::openapi::schema::Array {
 /// A character an image URL may hold: no white space, no control character.
 fn is_url_char(c: char) -> bool {
     !c.is_whitespace() && !c.is_control()
+}
+
+/// An image's host, as a JSON Schema pattern: what [`is_image_host`] accepts.
+const IMAGE_HOST: &str = "[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?";
+
+/// A host name in ASCII (an international one in its `xn--` form): letters, digits, dots and
+/// hyphens, starting and ending with a letter or digit. No user name, no `[...]` address
+/// literal: an image URL needs neither, and clients' URL parsers disagree about malformed ones
+/// (Python's refuses an unbalanced `[` outright).
+fn is_image_host(host: &str) -> bool {
+    let edge = |b: Option<&u8>| b.is_some_and(u8::is_ascii_alphanumeric);
+    edge(host.as_bytes().first())
+        && edge(host.as_bytes().last())
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+}
+
+/// `http(s)://host[:port]` then a path, query or fragment of [`is_url_char`]s: the pattern
+/// [`image_list_schema`] documents.
+fn is_image_url(url: &str) -> bool {
+    let Some(rest) = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    let (authority, tail) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
+    let (host, port) = match authority.split_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (authority, None),
+    };
+    let port_ok =
+        port.is_none_or(|p| (1..=5).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()));
+    is_image_host(host)
+        && port_ok
+        && tail.chars().all(is_url_char)
+        && url.chars().count() <= MAX_URL_LEN
 }
 
 /// A change to a product as an RFC 7396 JSON merge patch (`PATCH /admin/products/{id}`): the
@@ -413,19 +452,10 @@ fn validate_images(urls: &[String], errors: &mut Vec<FieldError>) {
         ));
     }
     for (i, url) in urls.iter().enumerate() {
-        let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
-        let host_ok = url
-            .split("://")
-            .nth(1)
-            .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'));
-        if !scheme_ok
-            || !host_ok
-            || url.chars().count() > MAX_URL_LEN
-            || !url.chars().all(is_url_char)
-        {
+        if !is_image_url(url) {
             errors.push(FieldError::new(
                 format!("image_urls[{i}]"),
-                "must be an http(s) URL without spaces",
+                "must be an http(s) URL with a host name and no white space",
             ));
         }
     }
@@ -575,12 +605,36 @@ mod tests {
             assert_eq!(is_url_char(c), !excluded(c), "{c:?}");
         }
         let mut errors = Vec::new();
-        let long = format!("https://{}", "é".repeat(MAX_URL_LEN - 8));
-        validate_images(&[long.clone(), "http://a".into()], &mut errors);
+        let long = format!("https://a/{}", "é".repeat(MAX_URL_LEN - 10));
+        let good = [
+            long.clone(),
+            "http://a".into(),
+            "https://cdn.example.com:8443/i/1.png?w=2#top".into(),
+            "https://xn--bcher-kva.example/b%C3%BCcher?q=[1]".into(),
+            "http://a-b.c?x".into(),
+        ];
+        validate_images(&good, &mut errors);
         assert!(errors.is_empty(), "{errors:?}");
-        validate_images(&[format!("{long}é"), "https:///x".into()], &mut errors);
-        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(fields, ["image_urls[0]", "image_urls[1]"]);
+        let bad = [
+            format!("{long}é"),
+            "https:///x".into(),
+            // Python's urlsplit refuses these outright ("Invalid IPv6 URL").
+            "https://\u{4a3a}[\u{a4}".into(),
+            "http://a]b/".into(),
+            "http://[::1]/".into(),
+            "http://user@a/".into(),
+            "https://)".into(),
+            "http://-a/".into(),
+            "http://a:/".into(),
+            "http://a:123456/".into(),
+            "http://a:1:2/".into(),
+            "http://bücher.example/".into(),
+            "http://a/b c".into(),
+        ];
+        validate_images(&bad, &mut errors);
+        let fields: Vec<String> = errors.iter().map(|e| e.field.clone()).collect();
+        let expected: Vec<String> = (0..bad.len()).map(|i| format!("image_urls[{i}]")).collect();
+        assert_eq!(fields, expected);
     }
 
     #[test]

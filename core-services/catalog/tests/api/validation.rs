@@ -116,6 +116,16 @@ async fn every_bad_product_body_is_a_problem_naming_the_field() {
             StatusCode::UNPROCESSABLE_ENTITY,
             "image_urls[0]",
         ),
+        (
+            // A fuzzed product stored with it made every listing unreadable to clients whose
+            // URL parser refuses an unbalanced bracket (Python's: "Invalid IPv6 URL").
+            "image URL whose host is not a host name",
+            with(
+                json!({"image_urls": ["https://img.example.com/a.jpg", "https://\u{4a3a}[\u{a4}"]}),
+            ),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "image_urls[1]",
+        ),
     ];
     for (case, body, status, field) in cases {
         let response = app
