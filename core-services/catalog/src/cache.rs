@@ -26,6 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
+use http::HeaderValue;
 use prometheus::{IntCounterVec, Opts};
 use service_kit::ApiError;
 use service_kit::metrics::Metrics;
@@ -51,8 +52,8 @@ return next
 /// A cached response body and its entity tag.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
-    /// The `ETag` value, quotes included.
-    pub etag: String,
+    /// The `ETag` value, quotes included (a header value: cloned per hit without copying).
+    pub etag: HeaderValue,
     /// The JSON body.
     pub body: Bytes,
 }
@@ -68,8 +69,9 @@ impl Entry {
 
     fn decode(raw: Vec<u8>) -> Option<Self> {
         let split = raw.iter().position(|b| *b == b'\n')?;
-        let etag = std::str::from_utf8(&raw[..split]).ok()?.to_owned();
-        let body = Bytes::from(raw).slice(split + 1..);
+        let raw = Bytes::from(raw);
+        let etag = HeaderValue::from_maybe_shared(raw.slice(..split)).ok()?;
+        let body = raw.slice(split + 1..);
         Some(Self { etag, body })
     }
 }
@@ -108,6 +110,8 @@ pub struct Cache {
     ttl: Duration,
     flight: Arc<SingleFlight<Loaded>>,
     lookups: IntCounterVec,
+    /// `lookups` of the two caches by [`Lookup`], looked up once.
+    counters: Arc<[(&'static str, [prometheus::IntCounter; 4])]>,
     invalidation_failures: prometheus::IntCounter,
     read: Arc<redis::Script>,
     invalidate: Arc<redis::Script>,
@@ -140,11 +144,15 @@ impl Cache {
             &["cache", "result"],
         )?)?;
         // Exported from the start (0), so dashboards and alerts see every series.
-        for cache in ["product", "list"] {
-            for lookup in [Lookup::Local, Lookup::Hit, Lookup::Miss, Lookup::Error] {
-                lookups.with_label_values(&[cache, lookup.label()]);
-            }
-        }
+        let counters = ["product", "list"]
+            .map(|cache| {
+                (
+                    cache,
+                    [Lookup::Local, Lookup::Hit, Lookup::Miss, Lookup::Error]
+                        .map(|lookup| lookups.with_label_values(&[cache, lookup.label()])),
+                )
+            })
+            .into();
         let invalidation_failures = metrics.register(prometheus::IntCounter::new(
             "catalog_cache_invalidation_failures_total",
             "Cache invalidations that failed and were retried in the background.",
@@ -154,6 +162,7 @@ impl Cache {
             ttl,
             flight: Arc::new(SingleFlight::default()),
             lookups,
+            counters,
             invalidation_failures,
             read: Arc::new(redis::Script::new(READ_SCRIPT)),
             invalidate: Arc::new(redis::Script::new(INVALIDATE_SCRIPT)),
@@ -353,9 +362,13 @@ impl Cache {
     }
 
     fn count(&self, kind: &str, lookup: Lookup) {
-        self.lookups
-            .with_label_values(&[kind, lookup.label()])
-            .inc();
+        match self.counters.iter().find(|(cache, _)| *cache == kind) {
+            Some((_, counters)) => counters[lookup as usize].inc(),
+            None => self
+                .lookups
+                .with_label_values(&[kind, lookup.label()])
+                .inc(),
+        }
     }
 }
 
@@ -375,7 +388,7 @@ mod tests {
     #[test]
     fn entries_round_trip() {
         let entry = Entry {
-            etag: "\"3\"".into(),
+            etag: HeaderValue::from_static("\"3\""),
             body: Bytes::from_static(b"{\"a\":\"x\ny\"}"),
         };
         assert_eq!(Entry::decode(entry.encode()), Some(entry));

@@ -40,7 +40,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use moka::policy::Expiry;
 use moka::sync::Cache;
-use prometheus::IntCounterVec;
+use prometheus::{IntCounter, IntCounterVec};
 
 /// Tells clients and operators how the gateway answered (`hit`, `miss`, `bypass`).
 pub const CACHE_HEADER: &str = "x-gateway-cache";
@@ -127,7 +127,16 @@ impl Expiry<Key, Slot> for Freshness {
 pub struct ResponseCache {
     entries: Cache<Key, Slot>,
     max_entry_bytes: usize,
-    lookups: IntCounterVec,
+    counts: Arc<Counts>,
+}
+
+/// `gateway_response_cache_total` by result, looked up once.
+struct Counts {
+    hit: IntCounter,
+    revalidated: IntCounter,
+    miss: IntCounter,
+    stored: IntCounter,
+    bypass: IntCounter,
 }
 
 impl std::fmt::Debug for ResponseCache {
@@ -142,8 +151,7 @@ impl std::fmt::Debug for ResponseCache {
 /// Whether a request may use the cache, and under which URL.
 #[derive(Debug)]
 pub struct Lookup {
-    upstream: Arc<str>,
-    url: String,
+    key: Key,
     /// The request carries credentials: only a shareable answer may serve it, and its own
     /// answer is not stored.
     signed_in: bool,
@@ -159,10 +167,15 @@ impl Lookup {
 impl ResponseCache {
     /// A cache of at most `max_bytes`, storing answers of at most `max_entry_bytes`;
     /// `lookups` counts `gateway_response_cache_total{result}`.
-    pub fn new(max_bytes: u64, max_entry_bytes: usize, lookups: IntCounterVec) -> Self {
-        for result in ["hit", "revalidated", "miss", "stored", "bypass"] {
-            lookups.with_label_values(&[result]);
-        }
+    pub fn new(max_bytes: u64, max_entry_bytes: usize, lookups: &IntCounterVec) -> Self {
+        let count = |result: &str| lookups.with_label_values(&[result]);
+        let counts = Arc::new(Counts {
+            hit: count("hit"),
+            revalidated: count("revalidated"),
+            miss: count("miss"),
+            stored: count("stored"),
+            bypass: count("bypass"),
+        });
         let entries = Cache::builder()
             .max_capacity(max_bytes)
             .weigher(|key: &Key, slot: &Slot| slot.weight(key))
@@ -171,7 +184,7 @@ impl ResponseCache {
         Self {
             entries,
             max_entry_bytes,
-            lookups,
+            counts,
         }
     }
 
@@ -224,13 +237,15 @@ impl ResponseCache {
     ) -> Option<Lookup> {
         if method != http::Method::GET || !public {
             if method == http::Method::GET {
-                self.count("bypass");
+                self.count(|c| &c.bypass);
             }
             return None;
         }
         Some(Lookup {
-            upstream: upstream.into(),
-            url: path_and_query.to_owned(),
+            key: Key {
+                upstream: upstream.into(),
+                url: path_and_query.to_owned(),
+            },
             signed_in: signed_in || headers.contains_key(header::AUTHORIZATION),
         })
     }
@@ -240,22 +255,18 @@ impl ResponseCache {
         let found = self.find(lookup, request);
         if found.is_none() && lookup.signed_in {
             // Goes to the upstream, and its answer is not stored.
-            self.count("bypass");
+            self.count(|c| &c.bypass);
         }
         found
     }
 
     fn find(&self, lookup: &Lookup, request: &HeaderMap) -> Option<Response> {
-        let key = Key {
-            upstream: lookup.upstream.clone(),
-            url: lookup.url.clone(),
-        };
-        let stored = match self.entries.get(&key)? {
+        let stored = match self.entries.get(&lookup.key)? {
             Slot::Answer(stored) => stored,
             Slot::Vary { names, .. } => {
                 let variant = Key {
-                    upstream: lookup.upstream.clone(),
-                    url: variant_url(&lookup.url, &names, request),
+                    upstream: lookup.key.upstream.clone(),
+                    url: variant_url(&lookup.key.url, &names, request),
                 };
                 match self.entries.get(&variant)? {
                     Slot::Answer(stored) => stored,
@@ -274,7 +285,7 @@ impl ResponseCache {
             .as_deref()
             .is_some_and(|etag| if_none_match(request, etag))
         {
-            self.count("revalidated");
+            self.count(|c| &c.revalidated);
             let mut response = StatusCode::NOT_MODIFIED.into_response();
             let headers = response.headers_mut();
             for name in [
@@ -292,7 +303,7 @@ impl ResponseCache {
             finish(headers, age, "hit");
             return Some(response);
         }
-        self.count("hit");
+        self.count(|c| &c.hit);
         let mut response = Response::new(Body::from(stored.body.clone()));
         *response.headers_mut() = stored.headers.clone();
         finish(response.headers_mut(), age, "hit");
@@ -306,7 +317,7 @@ impl ResponseCache {
             // Never stored: see the module's documentation.
             return response;
         }
-        self.count("miss");
+        self.count(|c| &c.miss);
         let Some(policy) = storable(&response, self.max_entry_bytes) else {
             let mut response = response;
             response
@@ -349,15 +360,16 @@ impl ResponseCache {
             ttl: policy.ttl,
             shareable: policy.shareable,
         });
+        let Key { upstream, url } = lookup.key;
         let url = if policy.vary.is_empty() {
-            lookup.url
+            url
         } else {
             let names: Arc<[HeaderName]> = policy.vary.into();
-            let variant = variant_url(&lookup.url, &names, request);
+            let variant = variant_url(&url, &names, request);
             self.entries.insert(
                 Key {
-                    upstream: lookup.upstream.clone(),
-                    url: lookup.url,
+                    upstream: upstream.clone(),
+                    url,
                 },
                 Slot::Vary {
                     names,
@@ -366,22 +378,17 @@ impl ResponseCache {
             );
             variant
         };
-        self.entries.insert(
-            Key {
-                upstream: lookup.upstream,
-                url,
-            },
-            Slot::Answer(stored),
-        );
-        self.count("stored");
+        self.entries
+            .insert(Key { upstream, url }, Slot::Answer(stored));
+        self.count(|c| &c.stored);
         parts
             .headers
             .insert(CACHE_HEADER, HeaderValue::from_static("miss"));
         Response::from_parts(parts, Body::from(body))
     }
 
-    fn count(&self, result: &str) {
-        self.lookups.with_label_values(&[result]).inc();
+    fn count(&self, result: fn(&Counts) -> &IntCounter) {
+        result(&self.counts).inc();
     }
 }
 
@@ -577,7 +584,7 @@ mod tests {
     #[tokio::test]
     async fn memory_stays_within_its_bound_under_100_000_distinct_urls() {
         let bound = 4 * 1024 * 1024;
-        let cache = ResponseCache::new(bound, 64 * 1024, counter());
+        let cache = ResponseCache::new(bound, 64 * 1024, &counter());
         let body: &'static [u8] = &[b'x'; 512];
         let request = HeaderMap::new();
         for i in 0..100_000 {

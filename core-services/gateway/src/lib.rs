@@ -52,8 +52,9 @@ pub struct Gateway {
     pub auth: Arc<Authenticator>,
     /// Rate limits kept in Redis (auth, checkout).
     pub limiter: RateLimiter,
-    /// The anonymous rate limit (per client address), kept in this process.
-    pub anonymous: LocalLimiter,
+    /// The anonymous rate limit (per client address, [`ratelimit::client_of`]), kept in this
+    /// process.
+    pub anonymous: LocalLimiter<std::net::IpAddr>,
     /// The signed-in rate limit (per subject), kept in this process.
     pub authenticated: LocalLimiter,
     /// Answers to public GETs, when enabled.
@@ -139,7 +140,7 @@ impl Application {
             ResponseCache::new(
                 settings.response_cache.max_bytes,
                 settings.response_cache.max_entry_bytes,
-                cache_lookups,
+                &cache_lookups,
             )
         });
         if let Some(cache) = &cache {
@@ -152,16 +153,19 @@ impl Application {
                 )
                 .await;
         }
-        let local = |policy, quota| {
-            LocalLimiter::new(
-                policy,
-                ratelimit::share(quota, settings.rate_limits.replicas),
-                settings.rate_limits.max_tracked_clients,
-                decisions.clone(),
-            )
-        };
-        let anonymous = local("anonymous", settings.rate_limits.anonymous);
-        let authenticated = local("authenticated", settings.rate_limits.authenticated);
+        let share = |quota| ratelimit::share(quota, settings.rate_limits.replicas);
+        let anonymous = LocalLimiter::new(
+            "anonymous",
+            share(settings.rate_limits.anonymous),
+            settings.rate_limits.max_tracked_clients,
+            &decisions,
+        );
+        let authenticated = LocalLimiter::new(
+            "authenticated",
+            share(settings.rate_limits.authenticated),
+            settings.rate_limits.max_tracked_clients,
+            &decisions,
+        );
         let lambda = aws.map(aws_sdk_lambda::Client::new);
         let proxy = Proxy::new(
             &settings.upstreams,
@@ -198,7 +202,7 @@ impl Application {
         };
         let router = router(&gateway)
             .merge(admin_ui::router(settings.admin_ui_dir.clone().into()))
-            .layer(cors(&settings.cors.allowed_origins));
+            .layer(CorsWhenAsked(cors(&settings.cors.allowed_origins)));
         let readiness =
             Readiness::new(Duration::from_secs(1)).with_check("redis", false, move || {
                 let redis = redis.clone();
@@ -264,6 +268,65 @@ fn cors(origins: &str) -> CorsLayer {
         .max_age(Duration::from_secs(600))
 }
 
+/// The `Vary` tower-http's CORS layer sets with this configuration (the allowed origin depends
+/// on the request's; the allowed methods and headers are fixed).
+const CORS_VARY: HeaderValue = HeaderValue::from_static("origin");
+
+/// CORS for the requests that take part in it (those with an `Origin`), by tower-http's layer.
+/// That layer builds its headers for every request, asked or not (a header map, the `Vary` list
+/// joined anew, the exposed headers): most requests to an API have no `Origin` (apps, servers,
+/// the load generator), so they skip it and get only its `Vary`, which keeps shared caches from
+/// handing a cross-origin caller an answer made for another origin.
+#[derive(Debug, Clone)]
+struct CorsWhenAsked(CorsLayer);
+
+impl<S> tower::Layer<S> for CorsWhenAsked {
+    type Service = CorsWhenAskedService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        CorsWhenAskedService(self.0.layer(inner))
+    }
+}
+
+#[derive(Debug, Clone)]
+struct CorsWhenAskedService<S>(tower_http::cors::Cors<S>);
+
+impl<S> tower::Service<Request> for CorsWhenAskedService<S>
+where
+    S: tower::Service<Request, Response = Response, Error = std::convert::Infallible>,
+{
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = futures::future::Either<
+        tower_http::cors::ResponseFuture<S::Future>,
+        futures::future::MapOk<S::Future, fn(Response) -> Response>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        use futures::TryFutureExt as _;
+        if request.headers().contains_key(header::ORIGIN) {
+            return futures::future::Either::Left(self.0.call(request));
+        }
+        fn vary(mut response: Response) -> Response {
+            response.headers_mut().append(header::VARY, CORS_VARY);
+            response
+        }
+        futures::future::Either::Right(
+            self.0
+                .get_mut()
+                .call(request)
+                .map_ok(vary as fn(Response) -> Response),
+        )
+    }
+}
+
 /// One axum route per table entry (and everything below it), so metrics and spans carry the
 /// route template, not the raw path.
 fn router(gateway: &Gateway) -> Router {
@@ -292,9 +355,8 @@ fn router(gateway: &Gateway) -> Router {
     router
 }
 
-fn client_ip(gateway: &Gateway, request: &Request, peer: SocketAddr) -> String {
+fn client_ip(gateway: &Gateway, request: &Request, peer: SocketAddr) -> std::net::IpAddr {
     service_kit::http::client_address(request.headers(), peer.ip(), gateway.trusted_proxy_hops)
-        .to_string()
 }
 
 fn unauthorized(err: ApiError) -> Response {
@@ -358,13 +420,7 @@ async fn handle(
                 .await
         }
         (_, Some(id)) => Some(gateway.authenticated.check(&id.subject)),
-        (_, None) => {
-            let client = ip
-                .parse()
-                .map(ratelimit::client_of)
-                .unwrap_or_else(|_| ip.clone());
-            Some(gateway.anonymous.check(&client))
-        }
+        (_, None) => Some(gateway.anonymous.check(&ratelimit::client_of(ip))),
     };
     if let Some(decision) = decision.as_ref().filter(|d| !d.allowed) {
         return decision.refusal();
@@ -401,7 +457,13 @@ async fn handle(
     }
     let mut response = gateway
         .proxy
-        .forward(&route.upstream, &target, request, identity.as_ref(), &ip)
+        .forward(
+            &route.upstream,
+            &target,
+            request,
+            identity.as_ref(),
+            &ip.to_string(),
+        )
         .await;
     rewrite_location(&gateway.routes, &route.upstream, response.headers_mut());
     if let Some(cache) = &gateway.cache {

@@ -16,13 +16,15 @@
 //! Answers carry `RateLimit-Policy` and `RateLimit` (draft-ietf-httpapi-ratelimit-headers);
 //! refusals are 429 with `Retry-After`.
 
+use std::borrow::Borrow;
+use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use http::{HeaderMap, HeaderValue};
-use prometheus::IntCounterVec;
+use prometheus::{IntCounter, IntCounterVec};
 use service_kit::redis::RedisClient;
 
 use crate::config::Quota;
@@ -152,19 +154,22 @@ impl RateLimiter {
     }
 }
 
-/// GCRA over atomics in this process, one cell per client, for one quota.
+/// GCRA over atomics in this process, one cell per client (`K`: an address for the anonymous
+/// class, a subject for the signed-in one), for one quota.
 #[derive(Clone)]
-pub struct LocalLimiter {
+pub struct LocalLimiter<K = String> {
     policy: &'static str,
     quota: Quota,
     /// Theoretical arrival time per client, in microseconds since `epoch`. A cell idle for a
     /// whole window holds nothing a fresh cell would not, so that is when it is forgotten.
-    cells: moka::sync::Cache<String, Arc<AtomicU64>>,
+    cells: moka::sync::Cache<K, Arc<AtomicU64>>,
     epoch: Instant,
-    decisions: IntCounterVec,
+    /// `gateway_rate_limit_decisions_total` of this policy, allowed and limited (looked up once).
+    allowed: IntCounter,
+    limited: IntCounter,
 }
 
-impl std::fmt::Debug for LocalLimiter {
+impl<K: Hash + Eq + Send + Sync + 'static> std::fmt::Debug for LocalLimiter<K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LocalLimiter")
             .field("policy", &self.policy)
@@ -174,14 +179,14 @@ impl std::fmt::Debug for LocalLimiter {
     }
 }
 
-impl LocalLimiter {
+impl<K: Hash + Eq + Send + Sync + 'static> LocalLimiter<K> {
     /// A limiter applying `quota` (this replica's share) under `policy`, tracking at most
     /// `max_clients` clients.
     pub fn new(
         policy: &'static str,
         quota: Quota,
         max_clients: u64,
-        decisions: IntCounterVec,
+        decisions: &IntCounterVec,
     ) -> Self {
         let cells = moka::sync::Cache::builder()
             .max_capacity(max_clients.max(1))
@@ -192,12 +197,17 @@ impl LocalLimiter {
             quota,
             cells,
             epoch: Instant::now(),
-            decisions,
+            allowed: decisions.with_label_values(&[policy, "allowed"]),
+            limited: decisions.with_label_values(&[policy, "limited"]),
         }
     }
 
     /// Counts one request of `client`.
-    pub fn check(&self, client: &str) -> Decision {
+    pub fn check<Q>(&self, client: &Q) -> Decision
+    where
+        K: Borrow<Q>,
+        Q: ToOwned<Owned = K> + Hash + Eq + ?Sized,
+    {
         let window = self.quota.window_seconds.saturating_mul(1_000_000);
         let interval = (window / u64::from(self.quota.limit.max(1))).max(1);
         let tolerance = window.saturating_sub(interval);
@@ -233,14 +243,11 @@ impl LocalLimiter {
                 Err(current) => stored = current,
             }
         };
-        let label = if decision.allowed {
-            "allowed"
+        if decision.allowed {
+            self.allowed.inc();
         } else {
-            "limited"
-        };
-        self.decisions
-            .with_label_values(&[self.policy, label])
-            .inc();
+            self.limited.inc();
+        }
         decision
     }
 }
@@ -255,15 +262,14 @@ pub fn share(quota: Quota, replicas: u32) -> Quota {
 
 /// The client an address stands for: an IPv4 address, or the /64 network of an IPv6 address
 /// (one subscriber's allocation, which it can fill with addresses at will).
-pub fn client_of(ip: IpAddr) -> String {
+pub fn client_of(ip: IpAddr) -> IpAddr {
     match ip {
-        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.to_string(),
-            None => {
-                let s = v6.segments();
-                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-            }
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from_bits(
+                v6.to_bits() & !u128::from(u64::MAX),
+            )),
         },
     }
 }
@@ -283,7 +289,7 @@ mod tests {
                 window_seconds: 60,
             },
             1000,
-            decisions,
+            &decisions,
         )
     }
 
@@ -343,6 +349,12 @@ mod tests {
         assert_eq!(client_of(a), client_of(b));
         assert_ne!(client_of(a), client_of(c));
         let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(client_of(mapped), "192.0.2.1");
+        assert_eq!(client_of(mapped), IpAddr::from([192, 0, 2, 1]));
+        assert_eq!(
+            client_of(a),
+            "2001:db8:1:2::"
+                .parse::<IpAddr>()
+                .unwrap_or_else(|e| panic!("{e}"))
+        );
     }
 }

@@ -61,8 +61,9 @@ pub struct Problem {
 impl Problem {
     /// A problem of kind `slug` with the given status and title, tied to the current request.
     pub fn new(status: StatusCode, slug: &str, title: &str) -> Self {
-        let (instance, request_id) =
-            crate::http::current_request().map_or((None, None), |r| (Some(r.path), r.request_id));
+        let (instance, request_id) = crate::http::current_request().map_or((None, None), |r| {
+            (Some(r.path().to_owned()), r.request_id().map(str::to_owned))
+        });
         Self {
             type_uri: format!("{PROBLEM_TYPE_BASE}{slug}"),
             title: title.to_owned(),

@@ -1,17 +1,22 @@
 //! Logs and traces.
 //!
-//! One subscriber for every service: JSON lines carrying `service`, `trace_id` and `span_id`
-//! (or plain text for local terminals), an OpenTelemetry layer that always assigns W3C trace ids,
-//! and an OTLP/HTTP exporter when an endpoint is configured (`OTEL_EXPORTER_OTLP_ENDPOINT`). [`extract_context`] and
+//! One subscriber for every service: JSON lines carrying `service`, the request's `request_id`
+//! and, when the request has a trace, `trace_id` and `span_id` (or plain text for local
+//! terminals); an OpenTelemetry layer assigning W3C trace ids; and an OTLP/HTTP exporter when an
+//! endpoint is configured (`OTEL_EXPORTER_OTLP_ENDPOINT`). [`extract_context`] and
 //! [`inject_current`] carry the trace across HTTP (and later, broker) hops as `traceparent`.
 //!
 //! Cheap on the hot path: log lines go through a bounded queue to a writer thread (a request
 //! never waits for stdout; lines beyond the queue are dropped), successful requests get an
 //! access log line one in `access_log_every` times, and new traces are recorded at
-//! `trace_sample_ratio` under a parent-based sampler.
+//! `trace_sample_ratio` under a parent-based sampler. At a ratio of 0 (the default) a request
+//! that arrives without a `traceparent` can never be recorded, so its span skips the
+//! OpenTelemetry layer altogether ([`UNTRACED`]): no span builder, attributes or ids for a trace
+//! nobody keeps. Its log lines are tied together by `request_id` (also sent back to the client as
+//! `x-request-id`), and the services it calls start no trace either, as before.
 
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use anyhow::Context as _;
 use http::HeaderMap;
@@ -40,6 +45,19 @@ use crate::config::TelemetrySettings;
 /// [`access_log_sampled`]); set by [`init`], every request until then.
 static ACCESS_LOG_EVERY: AtomicU64 = AtomicU64::new(1);
 static ACCESS_LOG_COUNT: AtomicU64 = AtomicU64::new(0);
+
+/// Whether a request arriving without a trace context may start a recorded trace
+/// (`trace_sample_ratio` above 0); set by [`init`].
+static NEW_TRACES: AtomicBool = AtomicBool::new(true);
+
+/// The target of request spans that no trace can record: the OpenTelemetry layer never sees
+/// them (see the module's documentation).
+pub const UNTRACED: &str = "service_kit::untraced";
+
+/// Whether a request without a `traceparent` may be recorded (`trace_sample_ratio` above 0).
+pub fn new_traces_recorded() -> bool {
+    NEW_TRACES.load(Ordering::Relaxed)
+}
 
 /// Whether this successful request's access log line is one of the sampled ones.
 pub fn access_log_sampled() -> bool {
@@ -72,6 +90,7 @@ pub fn init(service: &'static str, settings: &TelemetrySettings) -> anyhow::Resu
     global::set_text_map_propagator(TraceContextPropagator::new());
     ACCESS_LOG_EVERY.store(settings.access_log_every, Ordering::Relaxed);
     let ratio = settings.trace_sample_ratio.clamp(0.0, 1.0);
+    NEW_TRACES.store(ratio > 0.0, Ordering::Relaxed);
     let mut builder = SdkTracerProvider::builder()
         .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
             ratio,
@@ -98,7 +117,10 @@ pub fn init(service: &'static str, settings: &TelemetrySettings) -> anyhow::Resu
         .with_tracked_inactivity(false)
         .with_threads(false)
         .with_location(false)
-        .with_context_activation(false);
+        .with_context_activation(false)
+        .with_filter(tracing_subscriber::filter::filter_fn(|meta| {
+            meta.target() != UNTRACED
+        }));
     let filter = EnvFilter::try_new(&settings.log_filter).context("invalid log filter")?;
     let (writer, logs) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(true)
@@ -219,6 +241,9 @@ where
             Value::String(event.metadata().target().to_owned()),
         );
         event.record(&mut JsonVisitor(&mut line));
+        if let Some(id) = crate::http::current_request_id() {
+            line.insert("request_id".into(), Value::String(id));
+        }
         if let Some(span) = ctx.lookup_current() {
             line.insert("span".into(), Value::String(span.name().to_owned()));
             let otel = tracing::dispatcher::get_default(|d| get_otel_context(&span.id(), d));

@@ -30,12 +30,11 @@ pub const CACHE_STATUS_HEADER: &str = "x-cache";
 /// with its `ETag`.
 pub fn respond_cached(entry: Entry, request: &HeaderMap, lookup: Lookup) -> Response {
     let status_label = lookup.label();
-    let etag =
-        HeaderValue::from_str(&entry.etag).unwrap_or_else(|_| HeaderValue::from_static("\"0\""));
-    let mut response = if if_none_match(request, &entry.etag) {
+    let Entry { etag, body } = entry;
+    let mut response = if if_none_match(request, etag.to_str().unwrap_or_default()) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        let mut response = Response::new(Body::from(entry.body));
+        let mut response = Response::new(Body::from(body));
         response.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
@@ -54,7 +53,9 @@ pub fn respond_cached(entry: Entry, request: &HeaderMap, lookup: Lookup) -> Resp
 
 /// Weak comparison (RFC 9110 13.1.2): `W/"x"` matches `"x"`; `*` matches anything.
 fn if_none_match(request: &HeaderMap, etag: &str) -> bool {
-    let strip = |t: &str| t.trim().trim_start_matches("W/").to_owned();
+    fn strip(tag: &str) -> &str {
+        tag.trim().trim_start_matches("W/")
+    }
     let ours = strip(etag);
     request
         .get_all(header::IF_NONE_MATCH)

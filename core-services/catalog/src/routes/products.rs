@@ -5,7 +5,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
 use axum::routing::get;
 use bytes::Bytes;
-use http::HeaderMap;
+use http::{HeaderMap, HeaderValue};
 use serde::{Deserialize, Serialize};
 use service_kit::ApiError;
 use service_kit::sku::Sku;
@@ -40,7 +40,7 @@ pub struct ProductPage {
 pub fn product_entry(product: &Product) -> Result<Entry, ApiError> {
     let body = serde_json::to_vec(product).map_err(|e| ApiError::Internal(e.into()))?;
     Ok(Entry {
-        etag: product.etag(),
+        etag: HeaderValue::from_str(&product.etag()).map_err(|e| ApiError::Internal(e.into()))?,
         body: Bytes::from(body),
     })
 }
@@ -145,7 +145,7 @@ pub async fn list_products(
             let body = serde_json::to_vec(&page).map_err(|e| ApiError::Internal(e.into()))?;
             let etag = format!("\"{:016x}\"", fnv1a(&body));
             Ok(Some(Entry {
-                etag,
+                etag: HeaderValue::from_str(&etag).map_err(|e| ApiError::Internal(e.into()))?,
                 body: Bytes::from(body),
             }))
         })

@@ -220,6 +220,47 @@ async fn cors_preflight_allows_the_configured_origins_only() {
             .get("access-control-allow-origin")
             .is_none()
     );
+    // A request from an allowed origin sees what it may read; one without an origin gets no
+    // CORS headers, and the same `Vary` (its answer may be cached and reused).
+    let cross = platform
+        .request(Method::GET, "/api/v1/echo/x")
+        .header("origin", "http://localhost:8080")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        cross.headers()["access-control-allow-origin"],
+        "http://localhost:8080"
+    );
+    assert!(
+        cross.headers()["access-control-expose-headers"]
+            .to_str()
+            .unwrap()
+            .contains("ratelimit")
+    );
+    let plain = platform
+        .request(Method::GET, "/api/v1/echo/x")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        plain
+            .headers()
+            .keys()
+            .all(|name| !name.as_str().starts_with("access-control-")),
+        "{:?}",
+        plain.headers()
+    );
+    let vary = |response: &reqwest::Response| -> Vec<String> {
+        response
+            .headers()
+            .get_all("vary")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(vary(&plain), vary(&cross));
+    assert!(vary(&plain).iter().any(|v| v.contains("origin")));
 }
 
 #[tokio::test]
