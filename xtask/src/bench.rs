@@ -319,10 +319,17 @@ fn publish(group: &str, pinning: &str, figures: &[Figure]) -> anyhow::Result<()>
         .map(|c| c.trim().to_owned())
         .unwrap_or_default();
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let machine = Machine::read();
     let document = json!({
         "group": group,
         "commit": commit,
-        "machine": {"cores": cores, "pinning": pinning},
+        "machine": {
+            "cores": cores,
+            "pinning": pinning,
+            "cpu": machine.cpu,
+            "clocksource": machine.clocksource,
+            "kernel": machine.kernel,
+        },
         "figures": figures.iter().map(Figure::to_json).collect::<Vec<_>>(),
     });
     let dir = root().join(".local").join("bench");
@@ -331,11 +338,47 @@ fn publish(group: &str, pinning: &str, figures: &[Figure]) -> anyhow::Result<()>
     std::fs::write(&path, serde_json::to_string_pretty(&document)? + "\n")?;
     println!();
     println!("{group} (commit {commit}, pinning {pinning}; median of runs, range in brackets):");
+    println!(
+        "  machine: {} x{cores}, clock source {}, kernel {}",
+        machine.cpu, machine.clocksource, machine.kernel
+    );
     for figure in figures {
         figure.print();
     }
     println!("  written to {}", path.display());
     Ok(())
+}
+
+/// What the figures depend on beyond the code, so runs on different machines can be told
+/// apart: sessions land on different hosts, and the same commit has measured 0.43x on one and
+/// 0.77x on another. The clock source matters because the services read the clock several
+/// times per request: `tsc` is read in user space, others can cost a system call each.
+struct Machine {
+    cpu: String,
+    clocksource: String,
+    kernel: String,
+}
+
+impl Machine {
+    fn read() -> Self {
+        let read = |path: &str| {
+            std::fs::read_to_string(path)
+                .map(|text| text.trim().to_owned())
+                .unwrap_or_else(|_| "unknown".to_owned())
+        };
+        let cpu = read("/proc/cpuinfo")
+            .lines()
+            .find_map(|line| {
+                let (key, value) = line.split_once(':')?;
+                (key.trim() == "model name").then(|| value.trim().to_owned())
+            })
+            .unwrap_or_else(|| "unknown".to_owned());
+        Self {
+            cpu,
+            clocksource: read("/sys/devices/system/clocksource/clocksource0/current_clocksource"),
+            kernel: read("/proc/sys/kernel/osrelease"),
+        }
+    }
 }
 
 const GROUPS: &[&str] = &["read", "checkout", "serverless"];
@@ -1216,6 +1259,21 @@ fn parse_duration_ms(value: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_machine_is_described() {
+        let machine = Machine::read();
+        assert_ne!(machine.cpu, "unknown", "no model name in /proc/cpuinfo");
+        assert!(!machine.cpu.contains(':'));
+        assert_ne!(machine.clocksource, "unknown");
+        assert!(
+            machine
+                .kernel
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_digit())
+        );
+    }
 
     #[test]
     fn wrk_output_is_read() {
