@@ -10,8 +10,29 @@ module or root module), checks that:
   * every reference `module.<name>.<output>` names a module called in that
     directory and an output that module declares.
 
-Usage:  python infra/tests/check_structure.py [INFRA_DIR]
+and that the environment roots keep the layout of issue 18 (one shared
+platform module):
+
+  * each environments/<env> root calls only `module "platform"` (source
+    ../../modules/platform) and declares no resources of its own;
+  * every module call and resource of the old, pre-platform roots
+    (OLD_ROOT_ADDRESSES) has a `moved` block from its old address to
+    module.platform.<address>, whose target the platform module declares, and
+    no moved block is ambiguous or points anywhere else;
+  * the root passes every platform variable as var.<same name>, declares it
+    with the platform's type, and re-exports every platform output as
+    module.platform.<same name>;
+  * main.tf, variables.tf, outputs.tf, moved.tf and providers.tf are the same in
+    every environment apart from leading comment lines;
+  * the roots and the platform module require Terraform >= MIN_TERRAFORM.
+
+Usage:  python infra/tests/check_structure.py [INFRA_DIR] [--old-root OLD_MAIN_TF ...]
         (INFRA_DIR defaults to the directory above this script)
+
+        --old-root parses a main.tf of the old layout (for example
+        `git show c2c9d3c:infra/environments/dev/main.tf > /tmp/old-main.tf`)
+        and also fails unless its module calls and resources are exactly
+        OLD_ROOT_ADDRESSES, which proves the list complete.
 
 Exit status 0 when every check passes, 1 otherwise. The last line reads
 "structure check: N passed, N failed".
@@ -38,6 +59,33 @@ except ImportError:  # pragma: no cover - environment problem, not a check failu
 META_ARGUMENTS = {"source", "version", "count", "for_each", "providers", "depends_on"}
 
 MODULE_REFERENCE = re.compile(r"\bmodule\.([A-Za-z_][A-Za-z0-9_-]*)\.([A-Za-z_][A-Za-z0-9_-]*)")
+
+# Every module call and resource that environments/<env>/main.tf declared
+# before the roots were folded into modules/platform (commit c2c9d3c; the old
+# roots had no resource blocks, only data sources, which need no move). Each
+# must keep a moved block in every environment until every state has been
+# migrated; `--old-root` re-derives this list from an old main.tf.
+OLD_ROOT_ADDRESSES = (
+    "module.network",
+    "module.eks",
+    "module.rds",
+    "module.elasticache",
+    "module.mq",
+    "module.messaging",
+    "module.dynamodb",
+    "module.secrets",
+    "module.s3",
+    "module.iam",
+    "module.lambda",
+    "module.observability",
+    "module.ci",
+)
+PLATFORM_CALL = "platform"
+PLATFORM_SOURCE = "../../modules/platform"
+# Files every environment root shares verbatim (apart from leading comments).
+SHARED_ROOT_FILES = ("main.tf", "variables.tf", "outputs.tf", "moved.tf", "providers.tf")
+# CI runs Terraform 1.9.8; moved blocks need 1.1, output preconditions 1.2.
+MIN_TERRAFORM = (1, 9)
 
 
 def load_tf(path: Path) -> dict[str, Any]:
@@ -90,6 +138,31 @@ def labelled_blocks(document: dict[str, Any], block_type: str) -> list[tuple[str
     return found
 
 
+def resource_blocks(document: dict[str, Any]) -> list[str]:
+    """Return "<type>.<name>" for every managed resource block (two labels)."""
+    found: list[str] = []
+    blocks = document.get("resource", [])
+    if isinstance(blocks, dict):
+        blocks = [blocks]
+    for block in blocks:
+        if not isinstance(block, dict):
+            continue
+        for resource_type, named in block.items():
+            if isinstance(named, list):
+                named = {k: v for item in named if isinstance(item, dict) for k, v in item.items()}
+            if isinstance(named, dict):
+                found.extend(f"{resource_type}.{name}" for name in named)
+    return found
+
+
+def expression(value: Any) -> str:
+    """The text of an expression, without python-hcl2's ${...} wrapper and quotes."""
+    text = str(value).strip()
+    if text.startswith("${") and text.endswith("}"):
+        text = text[2:-1]
+    return re.sub(r"\s+", "", unquote(text))
+
+
 def strings_in(node: Any):
     if isinstance(node, str):
         yield node
@@ -109,6 +182,7 @@ class Variable:
     has_type: bool
     has_description: bool
     has_default: bool
+    type_text: str = ""
 
 
 @dataclass
@@ -117,6 +191,7 @@ class ModuleCall:
     file: Path
     source: str
     inputs: set[str]
+    values: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -127,6 +202,12 @@ class TfDirectory:
     calls: dict[str, ModuleCall] = field(default_factory=dict)
     # (module name, output name) -> first file that references it
     references: dict[tuple[str, str], Path] = field(default_factory=dict)
+    # output name -> its value expression
+    output_values: dict[str, str] = field(default_factory=dict)
+    resources: dict[str, Path] = field(default_factory=dict)
+    # (from, to, file) of every moved block
+    moves: list[tuple[str, str, Path]] = field(default_factory=list)
+    required_versions: list[tuple[str, Path]] = field(default_factory=list)
 
 
 class Report:
@@ -161,17 +242,31 @@ def collect(infra: Path, report: Report) -> dict[Path, TfDirectory]:
                 has_type="type" in body,
                 has_description=bool(body.get("description")),
                 has_default="default" in body,
+                type_text=expression(body.get("type", "")),
             )
-        for name, _ in labelled_blocks(document, "output"):
+        for name, body in labelled_blocks(document, "output"):
             directory.outputs.add(name)
+            directory.output_values[name] = expression(body.get("value", ""))
         for name, body in labelled_blocks(document, "module"):
             directory.calls[name] = ModuleCall(
                 name=name,
                 file=tf_file,
                 source=str(body.get("source", "")),
                 inputs={key for key in body if key not in META_ARGUMENTS},
+                values={key: expression(value) for key, value in body.items() if key not in META_ARGUMENTS},
             )
-        for text in strings_in(document):
+        for address in resource_blocks(document):
+            directory.resources.setdefault(address, tf_file)
+        moved = document.get("moved", [])
+        for block in moved if isinstance(moved, list) else [moved]:
+            if isinstance(block, dict):
+                directory.moves.append((expression(block.get("from", "")), expression(block.get("to", "")), tf_file))
+        terraform_blocks = document.get("terraform", [])
+        for block in terraform_blocks if isinstance(terraform_blocks, list) else [terraform_blocks]:
+            if isinstance(block, dict) and "required_version" in block:
+                directory.required_versions.append((str(block["required_version"]), tf_file))
+        # moved blocks hold addresses (module.platform.module.network), not references
+        for text in strings_in({key: value for key, value in document.items() if key != "moved"}):
             for module_name, output_name in MODULE_REFERENCE.findall(text):
                 directory.references.setdefault((module_name, output_name), tf_file)
     return directories
@@ -184,9 +279,149 @@ def rel(path: Path, infra: Path) -> str:
         return str(path)
 
 
-def run(infra: Path) -> Report:
+def lower_bound(constraint: str) -> tuple[int, int] | None:
+    """Smallest (major, minor) a required_version constraint admits, if it says."""
+    bounds = [
+        (int(major), int(minor or 0))
+        for major, minor in re.findall(r"(?:>=|~>|(?<![<>!])=|^|,)\s*v?(\d+)(?:\.(\d+))?", constraint)
+    ]
+    return max(bounds) if bounds else None
+
+
+def leading_comments_stripped(path: Path) -> str:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    while lines and (lines[0].startswith("#") or not lines[0].strip()):
+        lines.pop(0)
+    return "\n".join(lines)
+
+
+def check_environments(infra: Path, directories: dict[Path, TfDirectory], report: Report) -> None:
+    environments = sorted(p for p in directories if p.parent == (infra / "environments").resolve())
+    report.check(bool(environments), "infra/environments: no environment roots found")
+    platform = directories.get((infra / "modules" / "platform").resolve())
+    report.check(platform is not None, "infra/modules/platform: no .tf files")
+    if platform is None:
+        return
+
+    def check_required_version(directory: TfDirectory) -> None:
+        for constraint, tf_file in directory.required_versions or [("(none)", directory.path)]:
+            bound = lower_bound(constraint)
+            report.check(
+                bound is not None and bound >= MIN_TERRAFORM,
+                f"{rel(tf_file, infra)}: required_version \"{constraint}\" admits Terraform older than "
+                f"{MIN_TERRAFORM[0]}.{MIN_TERRAFORM[1]} (CI runs 1.9.8)",
+            )
+
+    where_platform = rel(infra / "modules" / "platform", infra)
+    check_required_version(platform)
+    for env in environments:
+        root = directories[env]
+        name = rel(env, infra)
+        check_required_version(root)
+
+        report.check(
+            set(root.calls) == {PLATFORM_CALL},
+            f"{name}: must call only module \"{PLATFORM_CALL}\", calls {sorted(root.calls)}",
+        )
+        # a resource directly in an environment root would bypass the shared module
+        for address, tf_file in sorted(root.resources.items()):
+            report.check(False, f"{rel(tf_file, infra)}: resource {address} belongs in {where_platform}")
+        call = root.calls.get(PLATFORM_CALL)
+        if call is not None:
+            report.check(
+                call.source == PLATFORM_SOURCE,
+                f"{name}: module \"{PLATFORM_CALL}\" has source {call.source}, not {PLATFORM_SOURCE}",
+            )
+            for variable in sorted(platform.variables.values(), key=lambda v: v.name):
+                passed = call.values.get(variable.name)
+                report.check(
+                    passed == f"var.{variable.name}",
+                    f"{name}: module \"{PLATFORM_CALL}\" must pass {variable.name} = var.{variable.name} "
+                    f"(passes {passed})",
+                )
+                declared = root.variables.get(variable.name)
+                report.check(
+                    declared is not None and declared.type_text == variable.type_text,
+                    f"{name}: variable \"{variable.name}\" must be declared with the platform's type "
+                    f"{variable.type_text}",
+                )
+                # required stays required: a root default (null) would hide a missing tfvars value
+                report.check(
+                    declared is None or declared.has_default == variable.has_default,
+                    f"{name}: variable \"{variable.name}\" must "
+                    + ("default to null (the platform has a default)" if variable.has_default else "have no default (the platform requires it)"),
+                )
+        for output in sorted(platform.outputs):
+            report.check(
+                root.output_values.get(output) == f"module.{PLATFORM_CALL}.{output}",
+                f"{name}: output \"{output}\" must re-export module.{PLATFORM_CALL}.{output}",
+            )
+
+        # moved blocks: every old root address moves to the same address inside the platform
+        moves_from: dict[str, list[tuple[str, Path]]] = {}
+        for source, target, tf_file in root.moves:
+            moves_from.setdefault(source, []).append((target, tf_file))
+        for old in OLD_ROOT_ADDRESSES:
+            expected = f"module.{PLATFORM_CALL}.{old}"
+            found = moves_from.get(old, [])
+            report.check(
+                [target for target, _ in found] == [expected],
+                f"{name}: old root address {old} needs exactly one moved block to {expected} "
+                f"(found {[target for target, _ in found] or 'none'})",
+            )
+        targets_seen: set[str] = set()
+        for source, target, tf_file in root.moves:
+            where = f"{rel(tf_file, infra)}: moved {source} -> {target}"
+            report.check(source in OLD_ROOT_ADDRESSES, f"{where}: {source} is not an address of the old root")
+            report.check(target not in targets_seen, f"{where}: another moved block has the same target")
+            targets_seen.add(target)
+            prefix = f"module.{PLATFORM_CALL}."
+            inner = target[len(prefix):] if target.startswith(prefix) else ""
+            exists = (
+                inner.startswith("module.") and inner[len("module."):] in platform.calls
+            ) or (not inner.startswith("module.") and inner in platform.resources)
+            report.check(exists, f"{where}: {where_platform} declares no {inner or target}")
+
+    # the roots are copies of one another apart from their header comments
+    for file_name in SHARED_ROOT_FILES:
+        texts = {}
+        for env in environments:
+            path = env / file_name
+            report.check(path.is_file(), f"{rel(path, infra)}: missing")
+            if path.is_file():
+                texts[env] = leading_comments_stripped(path)
+        if texts:
+            # compare with the version most environments have, so one odd file is the one named
+            versions = list(texts.values())
+            reference = max(versions, key=versions.count)
+            others = [rel(env / file_name, infra) for env, text in texts.items() if text == reference]
+            for env, text in texts.items():
+                report.check(
+                    text == reference,
+                    f"{rel(env / file_name, infra)}: differs from {', '.join(others)} beyond its header "
+                    "comment (put per-environment values in terraform.tfvars)",
+                )
+
+
+def check_old_root(old_main: Path, report: Report) -> None:
+    """The module calls and resources of an old-layout main.tf are exactly OLD_ROOT_ADDRESSES."""
+    document = load_tf(old_main)
+    addresses = {f"module.{name}" for name, _ in labelled_blocks(document, "module")}
+    addresses |= set(resource_blocks(document))
+    missing = sorted(addresses - set(OLD_ROOT_ADDRESSES))
+    extra = sorted(set(OLD_ROOT_ADDRESSES) - addresses)
+    report.check(not missing, f"{old_main}: addresses missing from OLD_ROOT_ADDRESSES: {missing}")
+    report.check(not extra, f"{old_main}: OLD_ROOT_ADDRESSES lists addresses it does not declare: {extra}")
+    state = "exactly OLD_ROOT_ADDRESSES" if not missing else f"{len(missing)} not in OLD_ROOT_ADDRESSES"
+    print(f"old root {old_main}: {len(addresses)} module/resource addresses, {state}")
+
+
+def run(infra: Path, old_roots: list[Path] | None = None) -> Report:
     report = Report()
     directories = collect(infra, report)
+    check_environments(infra, directories, report)
+    for old_main in old_roots or []:
+        check_old_root(old_main, report)
 
     for directory in directories.values():
         for variable in directory.variables.values():
@@ -233,11 +468,20 @@ def run(infra: Path) -> Report:
 
 
 def main(argv: list[str]) -> int:
-    infra = Path(argv[1]) if len(argv) > 1 else Path(__file__).resolve().parent.parent
+    args = argv[1:]
+    old_roots: list[Path] = []
+    while "--old-root" in args:
+        index = args.index("--old-root")
+        if index + 1 >= len(args):
+            sys.stderr.write("--old-root needs a file\n")
+            return 2
+        old_roots.append(Path(args[index + 1]))
+        del args[index : index + 2]
+    infra = Path(args[0]) if args else Path(__file__).resolve().parent.parent
     if not infra.is_dir():
         sys.stderr.write(f"{infra} is not a directory\n")
         return 2
-    report = run(infra)
+    report = run(infra, old_roots)
     for failure in report.failures:
         print(f"FAIL {failure}")
     tf_count = sum(1 for p in infra.rglob("*.tf") if ".terraform" not in p.parts)

@@ -80,6 +80,12 @@ pub fn check_infra() -> anyhow::Result<()> {
     )?;
     step("infra structure check (module inputs, outputs, variables)");
     check(&hcl.join("python"), &["infra/tests/check_structure.py"])?;
+    step("IAM cross-check: every AWS call in code is granted to its workload, and nothing more");
+    check(&hcl.join("python"), &["infra/tests/check_iam.py"])?;
+    check(
+        &hcl.join("python"),
+        &["infra/tests/check_iam.py", "--self-test"],
+    )?;
     let checkov = venv("checkov", &["checkov==3.3.30"])?;
     step("checkov infra");
     check(
@@ -180,7 +186,16 @@ pub fn check_deploy(exported: &std::path::Path) -> anyhow::Result<()> {
         &["check", "config", "observability/prometheus/local.yml"],
     )?;
     let obs = venv("obs", &["pyyaml==6.0.3"])?;
-    step("observability: every metric in rules, dashboards and analyses is exported");
+    step(
+        "observability: the cluster manifests are generated from the rules, dashboards and routes",
+    );
+    check(
+        &obs.join("python"),
+        &["observability/tests/generate_k8s.py", "--check"],
+    )?;
+    step(
+        "observability: every metric in rules, dashboards and analyses is exported; manifests render",
+    );
     check(
         &obs.join("python"),
         &[
@@ -189,6 +204,10 @@ pub fn check_deploy(exported: &std::path::Path) -> anyhow::Result<()> {
             &exported
                 .with_file_name("exported-metrics*.txt")
                 .to_string_lossy(),
+            "--kubectl",
+            &k8s.join("kubectl").to_string_lossy(),
+            "--kubernetes-validate",
+            &k8s.join("kubernetes-validate").to_string_lossy(),
         ],
     )
 }

@@ -61,6 +61,8 @@ access_logs_bucket_name = "retail-platform-dev-s3-access-logs"
 lambda_artifacts_bucket_name = "retail-platform-dev-lambda-artifacts"
 
 lambda_memory_size = 256
+# 22 reserved in total: the account's Lambda concurrency quota must be at least
+# 122 (AWS keeps 100 unreserved); see lambda_account_concurrency_quota.
 lambda_reserved_concurrency = {
   notifier           = 5
   webhook-dispatcher = 5
@@ -79,3 +81,6 @@ alarm_email_addresses             = ["platform-dev-alerts@retail.example.com"]
 
 github_owner      = "retail-platform"
 github_repository = "retail-platform"
+
+# The payment simulator signs psp-webhook callbacks in dev: its secret is generated.
+generate_psp_webhook_signing_secret = true

@@ -1,10 +1,12 @@
 terraform {
-  required_version = ">= 1.0"
+  # Same minor version as CI (.github/workflows/*.yml: 1.9.8); moved blocks
+  # (moved.tf) need >= 1.1.
+  required_version = "~> 1.9"
 
   required_providers {
     aws = {
       source  = "hashicorp/aws"
-      version = "~> 5.0"
+      version = "~> 6.29"
     }
     random = {
       source  = "hashicorp/random"
@@ -13,6 +15,10 @@ terraform {
     tls = {
       source  = "hashicorp/tls"
       version = "~> 4.0"
+    }
+    archive = {
+      source  = "hashicorp/archive"
+      version = "~> 2.4"
     }
   }
 }

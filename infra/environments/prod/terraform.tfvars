@@ -61,6 +61,12 @@ access_logs_bucket_name = "retail-platform-prod-s3-access-logs"
 lambda_artifacts_bucket_name = "retail-platform-prod-lambda-artifacts"
 
 lambda_memory_size = 512
+# 50 + 50 + 10 + 50 + 5 = 165 reserved: AWS keeps 100 concurrent executions
+# unreserved, so the prod account needs a Lambda "Concurrent executions" quota
+# (Service Quotas L-B99A9384) of at least 265. New accounts can start far below
+# the default 1000: check `aws lambda get-account-settings` and, if the quota is
+# not 1000, set lambda_account_concurrency_quota to it; the plan then fails
+# (module.platform output lambda_reserved_concurrency_total) when it is too low.
 lambda_reserved_concurrency = {
   notifier           = 50
   webhook-dispatcher = 50

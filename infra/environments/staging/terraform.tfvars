@@ -60,6 +60,8 @@ access_logs_bucket_name = "retail-platform-staging-s3-access-logs"
 lambda_artifacts_bucket_name = "retail-platform-staging-lambda-artifacts"
 
 lambda_memory_size = 256
+# 40 reserved in total: the account's Lambda concurrency quota must be at least
+# 140 (AWS keeps 100 unreserved); see lambda_account_concurrency_quota.
 lambda_reserved_concurrency = {
   notifier           = 10
   webhook-dispatcher = 10

@@ -18,53 +18,36 @@ variable "aws_account_id" {
   }
 }
 
+# Platform inputs, passed through unchanged to module.platform. Types and
+# descriptions mirror modules/platform/variables.tf, which holds the
+# validations and the defaults: an optional input defaults to null here, and
+# the platform module replaces null with its own default.
+
 variable "project" {
   type        = string
   description = "Project name, the first part of every resource name."
-  default     = "retail"
-
-  validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{1,15}$", var.project))
-    error_message = "The project name must be 2-16 lowercase letters, digits or hyphens."
-  }
+  default     = null
 }
 
 variable "environment" {
   type        = string
   description = "Environment name."
-
-  validation {
-    condition     = contains(["dev", "staging", "prod"], var.environment)
-    error_message = "The environment must be dev, staging or prod."
-  }
 }
 
 variable "tags" {
   type        = map(string)
   description = "Extra tags for every resource (cost centre, owner)."
-  default     = {}
+  default     = null
 }
-
-# Network
 
 variable "vpc_cidr" {
   type        = string
   description = "CIDR of the VPC (/16 to /20)."
-
-  validation {
-    condition     = can(cidrhost(var.vpc_cidr, 0))
-    error_message = "Must be a valid IPv4 CIDR."
-  }
 }
 
 variable "availability_zones" {
   type        = list(string)
   description = "Three availability zones of the region."
-
-  validation {
-    condition     = length(var.availability_zones) == 3
-    error_message = "Exactly three availability zones are required."
-  }
 }
 
 variable "one_nat_gateway_per_az" {
@@ -72,33 +55,21 @@ variable "one_nat_gateway_per_az" {
   description = "One NAT gateway per AZ (true) or a single shared one (false, cheaper)."
 }
 
-# EKS
-
 variable "kubernetes_version" {
   type        = string
   description = "Kubernetes minor version of the cluster."
-
-  validation {
-    condition     = can(regex("^1\\.[0-9]{2}$", var.kubernetes_version))
-    error_message = "Must look like 1.31."
-  }
 }
 
 variable "eks_endpoint_public_access" {
   type        = bool
   description = "Expose the Kubernetes API publicly, restricted to eks_public_access_cidrs."
-  default     = false
+  default     = null
 }
 
 variable "eks_public_access_cidrs" {
   type        = list(string)
   description = "CIDRs allowed to reach the public Kubernetes API endpoint."
-  default     = []
-
-  validation {
-    condition     = alltrue([for c in var.eks_public_access_cidrs : can(cidrhost(c, 0)) && c != "0.0.0.0/0"])
-    error_message = "Must be valid IPv4 CIDRs other than 0.0.0.0/0."
-  }
+  default     = null
 }
 
 variable "eks_node_groups" {
@@ -118,21 +89,14 @@ variable "eks_node_groups" {
 variable "cluster_admin_principal_arns" {
   type        = list(string)
   description = "IAM roles (SSO admin, break-glass) granted cluster-admin through EKS access entries."
-  default     = []
+  default     = null
 }
 
 variable "kubernetes_namespace" {
   type        = string
   description = "Namespace of the platform services (their service accounts are named after the services)."
-  default     = "retail"
-
-  validation {
-    condition     = can(regex("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", var.kubernetes_namespace))
-    error_message = "Must be a valid Kubernetes namespace name."
-  }
+  default     = null
 }
-
-# Data stores
 
 variable "deletion_protection" {
   type        = bool
@@ -147,21 +111,11 @@ variable "rds_instance_class" {
 variable "rds_allocated_storage" {
   type        = number
   description = "Initial PostgreSQL storage (GiB)."
-
-  validation {
-    condition     = var.rds_allocated_storage >= 20 && var.rds_allocated_storage <= 65536
-    error_message = "Must be between 20 and 65536 GiB."
-  }
 }
 
 variable "rds_max_allocated_storage" {
   type        = number
   description = "PostgreSQL storage autoscaling ceiling (GiB)."
-
-  validation {
-    condition     = var.rds_max_allocated_storage >= 20 && var.rds_max_allocated_storage <= 65536
-    error_message = "Must be between 20 and 65536 GiB."
-  }
 }
 
 variable "rds_multi_az" {
@@ -172,23 +126,18 @@ variable "rds_multi_az" {
 variable "rds_skip_final_snapshot" {
   type        = bool
   description = "Skip the final snapshot on destroy (throwaway environments only)."
-  default     = false
+  default     = null
 }
 
 variable "rds_backup_retention_period" {
   type        = number
   description = "Days of PostgreSQL automated backups."
-
-  validation {
-    condition     = var.rds_backup_retention_period >= 1 && var.rds_backup_retention_period <= 35
-    error_message = "Must be between 1 and 35 days."
-  }
 }
 
 variable "rds_performance_insights_retention_period" {
   type        = number
   description = "Performance Insights retention (7, a multiple of 31, or 731 days)."
-  default     = 7
+  default     = null
 }
 
 variable "redis_node_type" {
@@ -199,11 +148,6 @@ variable "redis_node_type" {
 variable "redis_num_cache_clusters" {
   type        = number
   description = "Redis nodes (primary + replicas)."
-
-  validation {
-    condition     = var.redis_num_cache_clusters >= 1 && var.redis_num_cache_clusters <= 6
-    error_message = "Must be between 1 and 6."
-  }
 }
 
 variable "redis_multi_az" {
@@ -214,7 +158,7 @@ variable "redis_multi_az" {
 variable "redis_snapshot_retention_limit" {
   type        = number
   description = "Days of Redis snapshots (0 disables)."
-  default     = 1
+  default     = null
 }
 
 variable "mq_host_instance_type" {
@@ -225,20 +169,19 @@ variable "mq_host_instance_type" {
 variable "mq_deployment_mode" {
   type        = string
   description = "SINGLE_INSTANCE or CLUSTER_MULTI_AZ."
-
-  validation {
-    condition     = contains(["SINGLE_INSTANCE", "CLUSTER_MULTI_AZ"], var.mq_deployment_mode)
-    error_message = "Must be SINGLE_INSTANCE or CLUSTER_MULTI_AZ."
-  }
 }
 
 variable "secret_recovery_window_in_days" {
   type        = number
   description = "Days a deleted secret stays recoverable."
-  default     = 30
+  default     = null
 }
 
-# Buckets (names are global: make them unique to your organisation)
+variable "generate_psp_webhook_signing_secret" {
+  type        = bool
+  description = "Generate psp-webhook/signing-secret: true where the payment simulator signs the callbacks (dev); with Stripe (staging, prod) the endpoint's whsec_ secret is put in by hand."
+  default     = null
+}
 
 variable "assets_bucket_name" {
   type        = string
@@ -260,81 +203,48 @@ variable "access_logs_bucket_name" {
   description = "Name of the S3 server access log bucket."
 }
 
-# Functions and messaging
-
 variable "lambda_artifacts_bucket_name" {
   type        = string
   description = "Name of the Lambda artifacts bucket: the functions pipeline uploads every build there, and new functions are created from current/<function>/bootstrap.zip in it."
-
-  validation {
-    condition     = can(regex("^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$", var.lambda_artifacts_bucket_name))
-    error_message = "Bucket names are 3-63 lowercase letters, digits or hyphens."
-  }
 }
 
 variable "lambda_memory_size" {
   type        = number
   description = "Memory (MB) of each function; CPU scales with it."
-
-  validation {
-    condition     = var.lambda_memory_size >= 128 && var.lambda_memory_size <= 10240
-    error_message = "Must be between 128 and 10240 MB."
-  }
 }
 
 variable "lambda_reserved_concurrency" {
   type        = map(number)
   description = "Reserved concurrency per function (also the SQS poller's maximum concurrency)."
+}
 
-  validation {
-    condition     = alltrue([for f in ["notifier", "webhook-dispatcher", "analytics", "psp-webhook", "webhook-admin"] : contains(keys(var.lambda_reserved_concurrency), f)])
-    error_message = "Give a value for notifier, webhook-dispatcher, analytics, psp-webhook and webhook-admin."
-  }
-
-  validation {
-    condition     = alltrue([for v in values(var.lambda_reserved_concurrency) : v >= 2 && v <= 1000])
-    error_message = "Reserved concurrency must be between 2 and 1000."
-  }
+variable "lambda_account_concurrency_quota" {
+  type        = number
+  description = "The account's Lambda concurrent executions quota in this region (Service Quotas L-B99A9384, `aws lambda get-account-settings` AccountLimit.ConcurrentExecutions). AWS keeps 100 of it unreserved, so the reserved concurrency of all functions may total at most this minus 100."
+  default     = null
 }
 
 variable "lambda_live_versions" {
   type        = map(string)
   description = "Roll back a function by pinning its live alias to a published version, e.g. { notifier = \"12\" }."
-  default     = {}
+  default     = null
 }
 
 variable "queue_visibility_timeout_seconds" {
   type        = number
   description = "Visibility timeout of the function queues (at least 6x the longest function timeout)."
-  default     = 180
-
-  validation {
-    condition     = var.queue_visibility_timeout_seconds >= 180
-    error_message = "The function timeouts are up to 30 s: keep the visibility timeout at 180 s or more."
-  }
+  default     = null
 }
 
 variable "ses_sender_domain" {
   type        = string
   description = "Domain verified in SES from which the notifier sends e-mail (no-reply@<domain>)."
-
-  validation {
-    condition     = can(regex("^([a-z0-9-]+\\.)+[a-z]{2,}$", var.ses_sender_domain))
-    error_message = "Must be a domain name such as mail.example.com."
-  }
 }
 
 variable "account_link_base_url" {
   type        = string
   description = "The shop's account pages; account emails link to <base>/verify-email, /reset-password, /forgot-password"
-
-  validation {
-    condition     = can(regex("^https://[^/?#]+", var.account_link_base_url))
-    error_message = "Must be an https:// URL, e.g. https://www.retail.example.com/account."
-  }
 }
-
-# Operations
 
 variable "log_retention_in_days" {
   type        = number
@@ -344,52 +254,35 @@ variable "log_retention_in_days" {
 variable "queue_age_alarm_threshold_seconds" {
   type        = number
   description = "Alarm when a function queue's oldest message is older than this."
-  default     = 900
+  default     = null
 }
 
 variable "alarm_email_addresses" {
   type        = list(string)
   description = "E-mail addresses subscribed to the alarm topic."
-  default     = []
+  default     = null
 }
-
-# CI
 
 variable "github_owner" {
   type        = string
   description = "GitHub organisation or user owning the repository; only its workflow runs may assume the pipeline roles."
-
-  validation {
-    condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9-]{0,38}$", var.github_owner))
-    error_message = "Must be a GitHub owner name."
-  }
 }
 
 variable "github_repository" {
   type        = string
   description = "GitHub repository name without the owner."
-
-  validation {
-    condition     = can(regex("^[A-Za-z0-9._-]{1,100}$", var.github_repository))
-    error_message = "Must be a GitHub repository name without the owner."
-  }
 }
 
 variable "create_github_oidc_provider" {
   type        = bool
   description = "Create the account's GitHub OIDC provider (false if another stack in the account already did)."
-  default     = true
+  default     = null
 }
 
 variable "existing_github_oidc_provider_arn" {
   type        = string
   description = "ARN of the account's existing GitHub OIDC provider, when create_github_oidc_provider is false."
-  default     = ""
-
-  validation {
-    condition     = var.existing_github_oidc_provider_arn == "" || can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:oidc-provider/token\\.actions\\.githubusercontent\\.com$", var.existing_github_oidc_provider_arn))
-    error_message = "Must be empty or the ARN of the token.actions.githubusercontent.com OIDC provider."
-  }
+  default     = null
 }
 
 variable "otel_collector_layer_arn" {

@@ -22,6 +22,14 @@ locals {
       namespace       = var.external_secrets_namespace
       service_account = var.external_secrets_service_account
     }
+    cluster_autoscaler = {
+      namespace       = var.cluster_autoscaler_namespace
+      service_account = var.cluster_autoscaler_service_account
+    }
+    fluent_bit = {
+      namespace       = var.fluent_bit_namespace
+      service_account = var.fluent_bit_service_account
+    }
   }
 }
 
@@ -135,7 +143,7 @@ data "aws_iam_policy_document" "external_secrets" {
       condition {
         test     = "StringEquals"
         variable = "kms:ViaService"
-        values   = ["secretsmanager.${data.aws_region.current.name}.amazonaws.com"]
+        values   = ["secretsmanager.${data.aws_region.current.region}.amazonaws.com"]
       }
     }
   }
@@ -149,4 +157,82 @@ resource "aws_iam_role_policy" "external_secrets" {
   name   = "read-platform-secrets"
   role   = aws_iam_role.irsa["external_secrets"].id
   policy = data.aws_iam_policy_document.external_secrets.json
+}
+
+################################################################################
+# cluster-autoscaler: resizes the managed node groups' Auto Scaling groups.
+# EKS tags every managed node group's ASG with
+# k8s.io/cluster-autoscaler/<cluster> = owned, so the two write actions are
+# limited to this cluster's groups by that tag; the reads it needs for
+# auto-discovery and scale-from-zero templates have no resource-level
+# permissions.
+################################################################################
+
+data "aws_iam_policy_document" "cluster_autoscaler" {
+  #checkov:skip=CKV_AWS_356:The Describe*/Get* discovery calls of cluster-autoscaler support no resource-level permissions; the write actions are limited by the cluster's ownership tag
+  #checkov:skip=CKV_AWS_111:Write actions are constrained by the aws:ResourceTag/k8s.io/cluster-autoscaler/<cluster> = owned condition (ASG ARNs carry random ids unknown before the node groups exist)
+  statement {
+    sid = "DiscoverNodeGroups"
+    actions = [
+      "autoscaling:DescribeAutoScalingGroups",
+      "autoscaling:DescribeAutoScalingInstances",
+      "autoscaling:DescribeLaunchConfigurations",
+      "autoscaling:DescribeScalingActivities",
+      "autoscaling:DescribeTags",
+      "ec2:DescribeImages",
+      "ec2:DescribeInstanceTypes",
+      "ec2:DescribeLaunchTemplateVersions",
+      "ec2:GetInstanceTypesFromInstanceRequirements",
+    ]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "DescribeOwnNodeGroups"
+    actions   = ["eks:DescribeNodegroup"]
+    resources = ["arn:${local.partition}:eks:${data.aws_region.current.region}:${local.account_id}:nodegroup/${aws_eks_cluster.this.name}/*/*"]
+  }
+
+  statement {
+    sid = "ResizeOwnNodeGroups"
+    actions = [
+      "autoscaling:SetDesiredCapacity",
+      "autoscaling:TerminateInstanceInAutoScalingGroup",
+    ]
+    resources = ["*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/k8s.io/cluster-autoscaler/${aws_eks_cluster.this.name}"
+      values   = ["owned"]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "cluster_autoscaler" {
+  name   = "cluster-autoscaler"
+  role   = aws_iam_role.irsa["cluster_autoscaler"].id
+  policy = data.aws_iam_policy_document.cluster_autoscaler.json
+}
+
+################################################################################
+# aws-for-fluent-bit: ships the services' container logs to their log groups
+# (service_logs.tf). The groups are created here with retention and KMS, so
+# the role cannot create groups or write anywhere else.
+################################################################################
+
+data "aws_iam_policy_document" "fluent_bit" {
+  statement {
+    sid     = "WriteServiceLogs"
+    actions = ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
+    resources = flatten([
+      for group in aws_cloudwatch_log_group.service : [group.arn, "${group.arn}:*"]
+    ])
+  }
+}
+
+resource "aws_iam_role_policy" "fluent_bit" {
+  name   = "write-service-logs"
+  role   = aws_iam_role.irsa["fluent_bit"].id
+  policy = data.aws_iam_policy_document.fluent_bit.json
 }

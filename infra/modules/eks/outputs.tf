@@ -57,3 +57,23 @@ output "ebs_kms_key_arn" {
   description = "KMS key for EBS volumes (use it in the gp3 StorageClass)."
   value       = module.ebs_kms.key_arn
 }
+
+output "cluster_autoscaler_role_arn" {
+  description = "IRSA role for cluster-autoscaler (annotate kube-system/cluster-autoscaler)."
+  value       = aws_iam_role.irsa["cluster_autoscaler"].arn
+}
+
+output "fluent_bit_role_arn" {
+  description = "IRSA role for aws-for-fluent-bit (annotate amazon-cloudwatch/aws-for-fluent-bit)."
+  value       = aws_iam_role.irsa["fluent_bit"].arn
+}
+
+output "service_log_group_names" {
+  description = "Container log group per service (/aws/eks/<name>/services/<service>), for the aws-for-fluent-bit values."
+  value       = { for s, g in aws_cloudwatch_log_group.service : s => g.name }
+}
+
+output "service_log_group_prefix" {
+  description = "Prefix of the services' container log groups (log_group_name = <prefix>/<service>)."
+  value       = local.service_log_group_prefix
+}

@@ -194,6 +194,72 @@ variable "external_secrets_kms_key_arns" {
   }
 }
 
+variable "cluster_autoscaler_namespace" {
+  type        = string
+  description = "Namespace of the cluster-autoscaler service account."
+  default     = "kube-system"
+
+  validation {
+    condition     = can(regex("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", var.cluster_autoscaler_namespace))
+    error_message = "Must be a valid Kubernetes namespace name."
+  }
+}
+
+variable "cluster_autoscaler_service_account" {
+  type        = string
+  description = "Service account name of cluster-autoscaler."
+  default     = "cluster-autoscaler"
+
+  validation {
+    condition     = can(regex("^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$", var.cluster_autoscaler_service_account))
+    error_message = "Must be a valid Kubernetes service account name."
+  }
+}
+
+variable "fluent_bit_namespace" {
+  type        = string
+  description = "Namespace of the aws-for-fluent-bit service account."
+  default     = "amazon-cloudwatch"
+
+  validation {
+    condition     = can(regex("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", var.fluent_bit_namespace))
+    error_message = "Must be a valid Kubernetes namespace name."
+  }
+}
+
+variable "fluent_bit_service_account" {
+  type        = string
+  description = "Service account name of aws-for-fluent-bit."
+  default     = "aws-for-fluent-bit"
+
+  validation {
+    condition     = can(regex("^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$", var.fluent_bit_service_account))
+    error_message = "Must be a valid Kubernetes service account name."
+  }
+}
+
+variable "service_log_group_services" {
+  type        = list(string)
+  description = "Services that get a container log group /aws/eks/<name>/services/<service>."
+  default     = ["gateway", "catalog", "inventory", "orders", "payments", "users", "bridge"]
+
+  validation {
+    condition     = alltrue([for s in var.service_log_group_services : can(regex("^[a-z][a-z0-9-]{0,62}$", s))])
+    error_message = "Service names must be lowercase letters, digits and hyphens."
+  }
+}
+
+variable "service_log_retention_in_days" {
+  type        = number
+  description = "Retention of the services' container log groups; null uses cluster_log_retention_in_days."
+  default     = null
+
+  validation {
+    condition     = var.service_log_retention_in_days == null || contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.service_log_retention_in_days)
+    error_message = "Must be a retention CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, ...)."
+  }
+}
+
 variable "tags" {
   type        = map(string)
   description = "Tags applied to every resource."

@@ -6,9 +6,10 @@
 data "aws_iam_policy_document" "notifier" {
   #checkov:skip=CKV_AWS_111:sns:Publish to phone numbers (SMS) has no resource ARN, so "*" is the only expressible resource; publishing to topics and endpoints is denied in the same policy
   statement {
+    # function_kit::idempotency::Claims: a conditional put claims a message,
+    # an update marks it sent, a delete gives the claim back on failure.
     sid = "IdempotencyRecords"
     actions = [
-      "dynamodb:GetItem",
       "dynamodb:PutItem",
       "dynamodb:UpdateItem",
       "dynamodb:DeleteItem",
@@ -55,8 +56,10 @@ data "aws_iam_policy_document" "notifier" {
     for_each = length(var.ses_identity_arns) > 0 ? [var.ses_identity_arns] : []
 
     content {
-      sid       = "SendEmailFromVerifiedIdentities"
-      actions   = ["ses:SendEmail", "ses:SendRawEmail"]
+      sid = "SendEmailFromVerifiedIdentities"
+      # sesv2 SendEmail with simple content (notifier email()); raw MIME
+      # messages are never sent, so ses:SendRawEmail is not granted.
+      actions   = ["ses:SendEmail"]
       resources = statement.value
     }
   }
@@ -79,9 +82,13 @@ data "aws_iam_policy_document" "notifier" {
   }
 }
 
-# webhook-dispatcher: subscriptions (read), deliveries (write), partner
-# endpoint secrets under <name>/webhooks/.
+# webhook-dispatcher: subscriptions (read, and disable on 410), deliveries
+# (write), partner endpoint secrets under <name>/webhooks/, and the back-off
+# on its own source queue. Each action traces to webhooks::store::Store or
+# functions/webhook-dispatcher/src/lib.rs (infra/tests/check_iam.py checks it).
 data "aws_iam_policy_document" "webhook_dispatcher" {
+  # Store::endpoints_for (Query on the event-type index) and Store::get
+  # (GetItem, after a status change).
   statement {
     sid     = "ReadSubscriptions"
     actions = ["dynamodb:GetItem", "dynamodb:Query"]
@@ -91,18 +98,37 @@ data "aws_iam_policy_document" "webhook_dispatcher" {
     ]
   }
 
+  # An endpoint answering 410 Gone is disabled: Store::set_status queries the
+  # subscription's items and updates each one's status (UpdateItem with a
+  # condition). Only this table: the dispatcher never changes a delivery.
   statement {
-    sid = "RecordDeliveries"
-    actions = [
-      "dynamodb:GetItem",
-      "dynamodb:PutItem",
-      "dynamodb:UpdateItem",
-      "dynamodb:Query",
-    ]
+    sid       = "DisableGoneSubscriptions"
+    actions   = ["dynamodb:UpdateItem"]
+    resources = [var.webhook_subscriptions_table_arn]
+  }
+
+  # Store::delivered (Query: was this event already delivered to this
+  # subscription?) and Store::log (PutItem of the delivery record).
+  statement {
+    sid     = "RecordDeliveries"
+    actions = ["dynamodb:PutItem", "dynamodb:Query"]
     resources = [
       var.webhook_deliveries_table_arn,
       "${var.webhook_deliveries_table_arn}/index/*",
     ]
+  }
+
+  # Dispatcher::back_off: resolves its source queue's URL from the record's
+  # eventSourceARN (GetQueueUrl) and extends the record's visibility
+  # (ChangeMessageVisibility) for exponential back-off. Only its own queue.
+  dynamic "statement" {
+    for_each = var.webhook_dispatcher_queue_arn == null ? [] : [var.webhook_dispatcher_queue_arn]
+
+    content {
+      sid       = "BackOffOnOwnQueue"
+      actions   = ["sqs:GetQueueUrl", "sqs:ChangeMessageVisibility"]
+      resources = [statement.value]
+    }
   }
 
   statement {
@@ -191,7 +217,7 @@ data "aws_iam_policy_document" "psp_webhook" {
 
   statement {
     sid       = "EnqueueCallbacks"
-    actions   = ["sqs:SendMessage", "sqs:GetQueueUrl"]
+    actions   = ["sqs:SendMessage"]
     resources = [var.psp_callbacks_queue_arn]
   }
 

@@ -11,7 +11,7 @@
 data "aws_region" "current" {}
 
 locals {
-  region = data.aws_region.current.name
+  region = data.aws_region.current.region
 
   via = {
     secretsmanager = "secretsmanager.${local.region}.amazonaws.com"

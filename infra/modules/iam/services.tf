@@ -141,14 +141,10 @@ data "aws_iam_policy_document" "service" {
     for_each = each.key == "payments" ? [var.psp_callbacks_queue_arn] : []
 
     content {
-      sid = "ConsumePspCallbacks"
-      actions = [
-        "sqs:ReceiveMessage",
-        "sqs:DeleteMessage",
-        "sqs:ChangeMessageVisibility",
-        "sqs:GetQueueAttributes",
-        "sqs:GetQueueUrl",
-      ]
+      # payments::callbacks: long-polls (ReceiveMessage) the queue URL it is
+      # configured with and deletes what it handled (DeleteMessage).
+      sid       = "ConsumePspCallbacks"
+      actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage"]
       resources = [statement.value]
     }
   }
@@ -165,49 +161,6 @@ data "aws_iam_policy_document" "service" {
         test     = "StringEquals"
         variable = "kms:ViaService"
         values   = [local.via.sqs]
-      }
-    }
-  }
-
-  # catalog: product images under products/ in the assets bucket.
-  dynamic "statement" {
-    for_each = each.key == "catalog" ? [var.assets_bucket_arn] : []
-
-    content {
-      sid       = "ProductAssetObjects"
-      actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
-      resources = ["${statement.value}/products/*"]
-    }
-  }
-
-  dynamic "statement" {
-    for_each = each.key == "catalog" ? [var.assets_bucket_arn] : []
-
-    content {
-      sid       = "ListProductAssets"
-      actions   = ["s3:ListBucket"]
-      resources = [statement.value]
-
-      condition {
-        test     = "StringLike"
-        variable = "s3:prefix"
-        values   = ["products/*"]
-      }
-    }
-  }
-
-  dynamic "statement" {
-    for_each = each.key == "catalog" ? [var.assets_kms_key_arn] : []
-
-    content {
-      sid       = "EncryptProductAssets"
-      actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
-      resources = [statement.value]
-
-      condition {
-        test     = "StringEquals"
-        variable = "kms:ViaService"
-        values   = [local.via.s3]
       }
     }
   }

@@ -115,23 +115,14 @@ variable "psp_callbacks_queue_arn" {
   }
 }
 
-variable "assets_bucket_arn" {
+variable "webhook_dispatcher_queue_arn" {
   type        = string
-  description = "ARN of the assets bucket (catalog writes product images under products/)."
+  description = "ARN of the webhook-dispatcher's source queue (messaging module output queue_arns[\"webhook-dispatcher\"]): its back-off calls GetQueueUrl and ChangeMessageVisibility on it. While null the back-off cannot run and records wait out the queue's visibility timeout instead."
+  default     = null
 
   validation {
-    condition     = can(regex("^arn:aws[a-z-]*:s3:::", var.assets_bucket_arn))
-    error_message = "Must be an S3 bucket ARN."
-  }
-}
-
-variable "assets_kms_key_arn" {
-  type        = string
-  description = "KMS key of the assets bucket."
-
-  validation {
-    condition     = can(regex("^arn:aws[a-z-]*:kms:", var.assets_kms_key_arn))
-    error_message = "Must be a KMS key ARN."
+    condition     = var.webhook_dispatcher_queue_arn == null || can(regex("^arn:aws[a-z-]*:sqs:", var.webhook_dispatcher_queue_arn))
+    error_message = "Must be an SQS queue ARN."
   }
 }
 

@@ -11,7 +11,7 @@ data "aws_region" "current" {}
 locals {
   account_id = data.aws_caller_identity.current.account_id
   partition  = data.aws_partition.current.partition
-  region     = data.aws_region.current.name
+  region     = data.aws_region.current.region
 
   # The account root must be able to manage the key, otherwise IAM policies in
   # this account cannot grant access to it and the key becomes unmanageable.

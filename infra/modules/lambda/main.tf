@@ -2,11 +2,23 @@
 # --output-format zip), custom runtime provided.al2023 on arm64.
 #
 # Terraform owns each function's configuration; the delivery pipeline owns its
-# code. A function is created from s3://<artifacts_s3_bucket>/current/<name>/bootstrap.zip
-# (or <artifacts_dir>/<name>/bootstrap.zip when no bucket is given); after
-# that the code is shipped by .github/scripts/deploy-functions.sh (update the
-# code, publish a version, move the alias "live"), so Terraform ignores the
-# code attributes and never reverts a deploy.
+# code. After creation the code is shipped by .github/scripts/deploy-functions.sh
+# (update the code, publish a version, move the alias "live"), so Terraform
+# ignores the code attributes and never reverts a deploy.
+#
+# A function is created from:
+# - create_from_not_deployed_stub = true (default): the checked-in stub
+#   not-deployed/bootstrap, which fails every invocation loudly ("NOT
+#   DEPLOYED ..." in the log group, Errors alarm) until the pipeline deploys the
+#   real code. This lets the very first apply in an empty account create the
+#   functions in the same run as the artifacts bucket, with no hand upload; it
+#   never serves a fake answer. Order: terraform apply, then the
+#   deploy-functions workflow (which builds, uploads current/<name>/bootstrap.zip
+#   and moves "live").
+# - false: s3://<artifacts_s3_bucket>/<artifacts_s3_prefix>/<name>/bootstrap.zip
+#   (or <artifacts_dir>/<name>/bootstrap.zip when no bucket is given), which
+#   the pipeline must have uploaded before the apply; the apply fails if it is
+#   missing.
 #
 # Every publish gets a version and the alias "live" points at one; event
 # source mappings, the function URL and the callers of "invoke" functions (the
@@ -21,7 +33,7 @@ data "aws_region" "current" {}
 locals {
   account_id = data.aws_caller_identity.current.account_id
   partition  = data.aws_partition.current.partition
-  region     = data.aws_region.current.name
+  region     = data.aws_region.current.region
 
   function_names = { for k, f in var.functions : k => "${var.name}-${k}" }
 
@@ -31,13 +43,25 @@ locals {
   in_vpc = length(var.subnet_ids) > 0
 
   # Where a new function's first code comes from.
-  from_s3 = var.artifacts_s3_bucket != ""
+  from_stub = var.create_from_not_deployed_stub
+  from_s3   = !local.from_stub && var.artifacts_s3_bucket != ""
 
   policy_attachments = merge([
     for k, f in var.functions : {
       for i, arn in f.policy_arns : "${k}/${i}" => { function = k, policy_arn = arn }
     }
   ]...)
+}
+
+# The not-deployed stub, zipped from the checked-in script (mode forced to
+# 0755: Lambda executes bootstrap).
+data "archive_file" "not_deployed" {
+  count = local.from_stub ? 1 : 0
+
+  type             = "zip"
+  source_file      = "${path.module}/not-deployed/bootstrap"
+  output_path      = "${path.root}/.terraform/tmp/lambda-not-deployed-bootstrap.zip"
+  output_file_mode = "0755"
 }
 
 module "kms" {
@@ -138,6 +162,9 @@ data "aws_iam_policy_document" "runtime" {
     resources = [module.kms.key_arn]
   }
 
+  # What the SQS event source mapping needs (it polls with the execution
+  # role). A function whose own code calls its queue (the dispatcher's
+  # back-off) gets those actions from its business policy in the iam module.
   dynamic "statement" {
     for_each = each.value.event_source == "sqs" ? [each.value.source_queue_arn] : []
 
@@ -146,7 +173,6 @@ data "aws_iam_policy_document" "runtime" {
       actions = [
         "sqs:ReceiveMessage",
         "sqs:DeleteMessage",
-        "sqs:ChangeMessageVisibility",
         "sqs:GetQueueAttributes",
       ]
       resources = [statement.value]
@@ -241,13 +267,19 @@ resource "aws_lambda_function" "this" {
 
   # S3 mode needs no local zip (try: no error while the bucket name is still
   # unknown, e.g. in `terraform validate`); local mode needs no bucket.
-  s3_bucket        = local.from_s3 ? var.artifacts_s3_bucket : null
-  s3_key           = local.from_s3 ? "${var.artifacts_s3_prefix}/${each.key}/bootstrap.zip" : null
-  filename         = local.from_s3 ? null : "${var.artifacts_dir}/${each.key}/bootstrap.zip"
-  source_code_hash = local.from_s3 ? null : try(filebase64sha256("${var.artifacts_dir}/${each.key}/bootstrap.zip"), null)
-  runtime          = "provided.al2023"
-  handler          = "bootstrap"
-  architectures    = ["arm64"]
+  s3_bucket = local.from_s3 ? var.artifacts_s3_bucket : null
+  s3_key    = local.from_s3 ? "${var.artifacts_s3_prefix}/${each.key}/bootstrap.zip" : null
+  filename = (
+    local.from_stub ? data.archive_file.not_deployed[0].output_path :
+    local.from_s3 ? null : "${var.artifacts_dir}/${each.key}/bootstrap.zip"
+  )
+  source_code_hash = (
+    local.from_stub ? data.archive_file.not_deployed[0].output_base64sha256 :
+    local.from_s3 ? null : try(filebase64sha256("${var.artifacts_dir}/${each.key}/bootstrap.zip"), null)
+  )
+  runtime       = "provided.al2023"
+  handler       = "bootstrap"
+  architectures = ["arm64"]
 
   memory_size                    = each.value.memory_size
   timeout                        = each.value.timeout
@@ -349,6 +381,12 @@ resource "aws_lambda_function_url" "this" {
   invoke_mode        = "BUFFERED"
 }
 
+# A public (auth NONE) function URL needs two resource-policy statements
+# since October 2025: lambda:InvokeFunctionUrl for auth type NONE, and
+# lambda:InvokeFunction limited to invocations through the function URL
+# (lambda:InvokedViaFunctionUrl; invoked_via_function_url needs aws provider
+# >= 6.29). Both on the live alias the URL serves; neither lets anyone invoke
+# the function through the Lambda API.
 resource "aws_lambda_permission" "function_url" {
   #checkov:skip=CKV_AWS_301:Principal "*" limited to lambda:InvokeFunctionUrl with FunctionUrlAuthType NONE: the payment provider's signed callbacks; no other invocation path is opened
   for_each = local.url_functions
@@ -359,4 +397,16 @@ resource "aws_lambda_permission" "function_url" {
   qualifier              = aws_lambda_alias.live[each.key].name
   principal              = "*"
   function_url_auth_type = "NONE"
+}
+
+resource "aws_lambda_permission" "function_url_invoke" {
+  #checkov:skip=CKV_AWS_301:Principal "*" limited to lambda:InvokeFunction through the function URL only (lambda:InvokedViaFunctionUrl): the payment provider's signed callbacks; a direct Invoke API call is not allowed
+  for_each = local.url_functions
+
+  statement_id             = "AllowPublicFunctionUrlInvoke"
+  action                   = "lambda:InvokeFunction"
+  function_name            = aws_lambda_function.this[each.key].function_name
+  qualifier                = aws_lambda_alias.live[each.key].name
+  principal                = "*"
+  invoked_via_function_url = true
 }

@@ -40,6 +40,12 @@ variable "artifacts_s3_prefix" {
   }
 }
 
+variable "create_from_not_deployed_stub" {
+  type        = bool
+  description = "Create new functions from the checked-in not-deployed stub (fails every invocation loudly until the pipeline deploys the real code), so the first apply needs no uploaded artifact. false: create them from the artifact the pipeline uploaded first (artifacts_s3_bucket or artifacts_dir). Existing functions are never affected (Terraform ignores their code)."
+  default     = true
+}
+
 variable "artifacts_dir" {
   type        = string
   description = "Used only when artifacts_s3_bucket is empty: directory holding <function>/bootstrap.zip from `cargo lambda build --release --arm64 --output-format zip` (the workspace target/lambda)."

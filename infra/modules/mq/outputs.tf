@@ -32,3 +32,8 @@ output "security_group_id" {
   description = "Security group of the broker."
   value       = aws_security_group.this.id
 }
+
+output "amqps_host" {
+  description = "Host name of the broker's AMQPS endpoint (without scheme and port), for the generated per-service rabbitmq secrets."
+  value       = regex("^amqps://([^:/]+)", aws_mq_broker.this.instances[0].endpoints[0])[0]
+}

@@ -52,3 +52,13 @@ output "flow_log_group_name" {
   description = "CloudWatch log group receiving VPC flow logs."
   value       = aws_cloudwatch_log_group.flow_logs.name
 }
+
+output "gateway_endpoint_prefix_list_ids" {
+  description = "Prefix lists of the S3 and DynamoDB gateway endpoints, keyed by service: allow HTTPS egress to these (and to vpc_endpoint_security_group_id) instead of the whole VPC CIDR."
+  value       = { for s, e in aws_vpc_endpoint.gateway : s => e.prefix_list_id }
+}
+
+output "interface_endpoint_dns_names" {
+  description = "Regional DNS names of the interface endpoints, keyed by service (private DNS resolves the public AWS names to them too)."
+  value       = { for s, e in aws_vpc_endpoint.interface : s => e.dns_entry[0].dns_name }
+}

@@ -1,7 +1,7 @@
 # Dashboard: one row per concern, functions then queues.
 
 locals {
-  region = data.aws_region.current.name
+  region = data.aws_region.current.region
 
   lambda_metric = {
     for metric in ["Invocations", "Errors", "Throttles", "ConcurrentExecutions"] : metric => [

@@ -11,10 +11,11 @@
 #   retail-prod/webhooks/<subscription_id>    partner endpoint signing secrets,
 #                                             created at runtime by the webhook admin API
 #
-# Terraform creates the containers and their encryption, never the values:
-# values are written by the bootstrap runbook or by a rotation function, so
-# no secret material lands in Terraform state. The one exception is the
-# account token key at the end of this file, which Terraform generates.
+# Terraform creates the containers and their encryption, and generates every
+# value that needs no human (generated.tf, and the account token key at the
+# end of this file); only truly external values (the Stripe secret key and,
+# outside dev, the Stripe webhook secret) are put in by hand. Generated values
+# are in the Terraform state, whose bucket is KMS-encrypted (s3 module).
 
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
@@ -25,7 +26,7 @@ locals {
     for owner, kinds in var.secrets : [for kind in kinds : "${owner}/${kind}"]
   ]))
 
-  arn_prefix = "arn:${data.aws_partition.current.partition}:secretsmanager:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:secret:${var.name}"
+  arn_prefix = "arn:${data.aws_partition.current.partition}:secretsmanager:${data.aws_region.current.region}:${data.aws_caller_identity.current.account_id}:secret:${var.name}"
 }
 
 module "kms" {

@@ -10,9 +10,9 @@ variable "name" {
 
 variable "secrets" {
   type        = map(list(string))
-  description = "Secrets to create, as owner (service or function) => kinds; each becomes <name>/<owner>/<kind> and only the owner's role may read it."
+  description = "Secrets to create, as owner (service or function) => kinds; each becomes <name>/<owner>/<kind> and only the owner's role may read it. catalog has no rabbitmq user: it neither publishes nor consumes events."
   default = {
-    catalog     = ["database", "rabbitmq"]
+    catalog     = ["database"]
     inventory   = ["database", "rabbitmq"]
     orders      = ["database", "rabbitmq"]
     payments    = ["database", "rabbitmq", "psp-api-key"]
@@ -68,6 +68,52 @@ variable "recovery_window_in_days" {
     condition     = var.recovery_window_in_days == 0 || (var.recovery_window_in_days >= 7 && var.recovery_window_in_days <= 30)
     error_message = "The recovery window must be 0 or between 7 and 30 days."
   }
+}
+
+variable "database_host" {
+  type        = string
+  description = "PostgreSQL endpoint written into the generated <service>/database secrets (rds module output address). While null the passwords are generated but no secret version is written."
+  default     = null
+}
+
+variable "database_port" {
+  type        = number
+  description = "PostgreSQL port written into the generated <service>/database secrets (rds module output port)."
+  default     = 5432
+
+  validation {
+    condition     = var.database_port > 0 && var.database_port < 65536
+    error_message = "Must be a TCP port."
+  }
+}
+
+variable "amqp_host" {
+  type        = string
+  description = "Amazon MQ broker host written into the generated <service>/rabbitmq secrets (mq module output amqps_host). While null the passwords are generated but no secret version is written."
+  default     = null
+}
+
+variable "amqp_port" {
+  type        = number
+  description = "AMQPS port of the broker (Amazon MQ for RabbitMQ: 5671)."
+  default     = 5671
+
+  validation {
+    condition     = var.amqp_port > 0 && var.amqp_port < 65536
+    error_message = "Must be a TCP port."
+  }
+}
+
+variable "amqp_vhost" {
+  type        = string
+  description = "RabbitMQ virtual host of the platform's users."
+  default     = "/"
+}
+
+variable "generate_psp_webhook_signing_secret" {
+  type        = bool
+  description = "Generate psp-webhook/signing-secret (true where the provider simulator signs the callbacks, i.e. dev). With Stripe (staging, prod) leave false and put the webhook endpoint's whsec_ secret in by hand: only Stripe can issue it."
+  default     = false
 }
 
 variable "tags" {
