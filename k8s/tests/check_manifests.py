@@ -18,6 +18,12 @@ What it does, in order, for each render target (k8s/overlays/<env> and argocd/):
      workloadRefs, Service/ServiceMonitor/PDB selectors and ports, SecretStore service accounts;
    - every service in k8s/tests/config_keys.json (the bridge included) runs in every overlay;
    - no placeholder survives into an overlay (account 000000000000, retail-ENV, 192.0.2.0/24);
+   - NetworkPolicies use numeric ports only (named ports break the AWS network policy agent);
+   - the canary AnalysisTemplate excludes /healthz, /readyz and /metrics and is inconclusive,
+     never passing, on an empty or NaN result;
+   - images are tagged with a 40-hex commit SHA (the release convention of .github/workflows)
+     or pinned by digest;
+   - the bootstrap Job (k8s/components/bootstrap) and everything it uses are PreSync hooks;
    - sync waves order namespace -> service accounts/secret stores -> secrets/config -> workloads;
    - the ArgoCD AppProject allows every kind the overlays render, and the ApplicationSet points
      at every overlay with automated prune/self-heal and replicas ignored;
@@ -32,6 +38,7 @@ Exit status 0 when everything passes, 1 with one line per problem otherwise.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import re
 import shutil
@@ -97,6 +104,13 @@ SECRET_SETTINGS = {
 PLACEHOLDERS = ("000000000000", "retail-ENV", "192.0.2.")
 
 SERVICE_UID = 65532
+# Release convention (.github/workflows/main.yml, .github/scripts/release_tags.py): images are tagged
+# with the full commit SHA they were built from, or pinned by digest.
+IMAGE_REF = re.compile(r"^[\w./-]+(:[0-9a-f]{40}|(:[\w.-]+)?@sha256:[0-9a-f]{64})$")
+# Routes every pod serves to the kubelet and Prometheus: canary analysis must not count them.
+PROBE_ROUTES = ("/healthz", "/readyz", "/metrics")
+HOOK = "argocd.argoproj.io/hook"
+HOOK_DELETE = "argocd.argoproj.io/hook-delete-policy"
 WORKLOAD_KINDS = {"Deployment", "Rollout"}
 CLUSTER_SCOPED_KINDS = {"Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition"}
 
@@ -266,9 +280,13 @@ def check_container(target, where, container, pod_sc, problems):
         if port not in ports and port not in ports.values():
             problems.add(target, where, f"{probe} port {port!r} is not a container port")
 
+    check_image(target, where, container, problems)
+
+
+def check_image(target, where, container, problems):
     image = container.get("image", "")
-    if "/" not in image or ":" not in image.rsplit("/", 1)[-1] or image.endswith(":latest"):
-        problems.add(target, where, f"image {image!r} must be a registry image with a fixed tag")
+    if not IMAGE_REF.match(image):
+        problems.add(target, where, f"image {image!r} must be tagged with a 40-hex commit SHA or pinned by digest")
 
 
 def check_env(target, where, service, container, objects, config_keys, problems):
@@ -459,6 +477,101 @@ def check_references(target, objects, problems):
                     problems.add(target, f"Ingress/{name}", f"backend Service {backend['name']} not rendered")
 
 
+def subnets_of(env: str | None) -> dict[str, list[str]] | None:
+    """The subnets Terraform's network module carves out of the environment's vpc_cidr
+    (infra/modules/network/main.tf: private = cidrsubnet(vpc, 2, i), database =
+    cidrsubnet(vpc, 6, 52 + i), three zones), by the vpc-cidr label that selects them."""
+    if env is None:
+        return None
+    tfvars = REPO / "infra" / "environments" / env / "terraform.tfvars"
+    match = tfvars.exists() and re.search(r'^\s*vpc_cidr\s*=\s*"([0-9./]+)"', tfvars.read_text(), re.M)
+    if not match:
+        return None
+    vpc = ipaddress.ip_network(match.group(1))
+    return {
+        "private-subnets": [str(n) for n in list(vpc.subnets(new_prefix=vpc.prefixlen + 2))[:3]],
+        "database-subnets": [str(n) for n in list(vpc.subnets(new_prefix=vpc.prefixlen + 6))[52:55]],
+    }
+
+
+def check_network_policies(target, objects, problems, env=None):
+    """Numeric ports only: the AWS network policy agent mishandles named ports
+    (aws/amazon-network-policy-controller-k8s#81). Egress to the VPC goes to the subnets Terraform
+    makes for that kind of store, exactly (not the whole VPC)."""
+    subnets = subnets_of(env)
+    for name, policy in objects["by_kind"]["NetworkPolicy"].items():
+        label = policy["metadata"].get("labels", {}).get("retail-platform/vpc-cidr")
+        # The bootstrap Job reaches PostgreSQL (rule 0) and the Amazon MQ API (rule 1).
+        wanted = {"bootstrap": ["database-subnets", "private-subnets"]}.get(label, [label])
+        if subnets and all(w in subnets for w in wanted):
+            for index, rule in enumerate(policy["spec"].get("egress") or []):
+                expected = subnets[wanted[min(index, len(wanted) - 1)]]
+                cidrs = [peer.get("ipBlock", {}).get("cidr") for peer in rule.get("to") or []]
+                if cidrs != expected:
+                    problems.add(target, f"NetworkPolicy/{name}", f"egress {index} goes to {cidrs}, not {expected}, the subnets of the Terraform network it is labelled for")
+        for direction in ("ingress", "egress"):
+            for rule in policy["spec"].get(direction) or []:
+                for port in rule.get("ports") or []:
+                    if "port" in port and not isinstance(port["port"], int):
+                        problems.add(target, f"NetworkPolicy/{name}", f"{direction} port {port['port']!r} must be a number")
+
+
+def check_analysis(target, objects, problems):
+    """Canary queries count user traffic only, and no data is never a pass."""
+    for name, template in objects["by_kind"]["AnalysisTemplate"].items():
+        for metric in template["spec"].get("metrics", []):
+            where = f"AnalysisTemplate/{name} {metric.get('name')}"
+            query = ((metric.get("provider") or {}).get("prometheus") or {}).get("query", "")
+            for selector in re.findall(r"http_server_\w+\{(.*?)\}\[", query) or ([query] if query else []):
+                excluded = re.search(r'route!~"([^"]*)"', selector)
+                routes = set(excluded.group(1).split("|")) if excluded else set()
+                missing = [r for r in PROBE_ROUTES if r not in routes]
+                if missing:
+                    problems.add(target, where, f"query does not exclude route(s) {', '.join(missing)}")
+            success = metric.get("successCondition", "")
+            if not metric.get("failureCondition") or "len(result) == 0" in success or "isNaN(result[0]) ||" in success:
+                problems.add(target, where, "an empty or NaN result must be inconclusive (successCondition and failureCondition both requiring data)")
+
+
+def check_bootstrap(target, objects, problems):
+    """The bootstrap Job runs as a PreSync hook with everything it uses, in every overlay."""
+    by_kind = objects["by_kind"]
+    job = by_kind["Job"].get("bootstrap")
+    if job is None:
+        problems.add(target, "Job/bootstrap", "missing (k8s/components/bootstrap)")
+        return
+    for kind, docs in by_kind.items():
+        for name, doc in docs.items():
+            annotations = doc["metadata"].get("annotations") or {}
+            if HOOK in annotations and (annotations[HOOK] != "PreSync" or annotations.get(HOOK_DELETE) != "BeforeHookCreation"):
+                problems.add(target, f"{kind}/{name}", "hooks must be PreSync with hook-delete-policy BeforeHookCreation")
+    spec = pod_spec(job)
+    used = {
+        "ServiceAccount": {spec.get("serviceAccountName")},
+        "ConfigMap": {v["configMap"]["name"] for v in spec.get("volumes", []) if "configMap" in v},
+    }
+    secrets = set()
+    for container in spec.get("initContainers", []) + spec.get("containers", []):
+        where = f"Job/bootstrap {container['name']}"
+        check_image(target, where, container, problems)
+        sc = container.get("securityContext") or {}
+        if sc.get("allowPrivilegeEscalation") is not False or sc.get("readOnlyRootFilesystem") is not True:
+            problems.add(target, where, "must not escalate privileges and must have a read-only root filesystem")
+        secrets |= {s["secretRef"]["name"] for s in container.get("envFrom", []) if "secretRef" in s}
+    for kind, names in used.items():
+        for name in names:
+            doc = by_kind[kind].get(name)
+            if doc is None:
+                problems.add(target, "Job/bootstrap", f"{kind} {name!r} is not in the render")
+            elif (doc["metadata"].get("annotations") or {}).get(HOOK) != "PreSync":
+                problems.add(target, f"{kind}/{name}", "used by the PreSync Job, so it must be a PreSync hook too")
+    for name in secrets:
+        if name not in objects["secret_keys"]:
+            problems.add(target, "Job/bootstrap", f"no ExternalSecret creates Secret {name}")
+    if (spec.get("securityContext") or {}).get("runAsNonRoot") is not True:
+        problems.add(target, "Job/bootstrap", "runAsNonRoot must be true")
+
+
 def check_services_deployed(target, objects, config_keys, problems):
     """Every service of config_keys.json runs in the overlay: none is left out of an environment
     (without the bridge, for one, no event reaches SNS and no customer is notified)."""
@@ -637,6 +750,9 @@ def main() -> int:
                 check_workload(name, doc, objects, config_keys, problems)
         check_references(name, objects, problems)
         check_services_deployed(name, objects, config_keys, problems)
+        check_network_policies(name, objects, problems, env)
+        check_analysis(name, objects, problems)
+        check_bootstrap(name, objects, problems)
         check_cluster_rules(name, docs, problems)
         overlay_renders[name] = docs
 

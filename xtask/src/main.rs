@@ -10,7 +10,8 @@
 //! - `test`: the same infrastructure, then `cargo fmt --check`, the Terraform checks
 //!   (`terraform fmt`, structure, checkov), `cargo clippy -D warnings`, the pipeline checks
 //!   (actionlint, shellcheck, workflow rules), the dashboard's build and unit tests, every Rust
-//!   test, the deployment and observability checks, the dashboard's journey in Chromium
+//!   test, the deployment and observability checks (Kubernetes, ArgoCD, Terraform IAM), the
+//!   bootstrap Job's script run twice against the local servers, the dashboard's journey in Chromium
 //!   against the platform started with `up --detach`, and a short chaos run (300 checkouts,
 //!   every fault kind once, debug build).
 //! - `bench`: load benchmarks, printed as ratios against a baseline measured in the same run
@@ -20,6 +21,7 @@
 //!   rate through the gateway under a seeded schedule of faults, then every invariant checked
 //!   (nothing lost, duplicated or oversold).
 //! - `dlq list|show|replay|discard`: inspect and act on dead-lettered messages.
+//! - `bootstrap`: the cluster bootstrap Job's script against the local servers (also in `test`).
 //! - `schemas`: regenerate the JSON Schemas in `events/schemas/` from the event types.
 //! - `demo-data`: print the deterministic demo catalog as JSON.
 
@@ -28,6 +30,7 @@ mod bench;
 mod bench_checkout;
 mod bench_search;
 mod bench_serverless;
+mod bootstrap;
 mod chaos;
 mod contract;
 mod dashboard;
@@ -77,6 +80,9 @@ commands:
   contract                    the API contract (openapi-spec-validator, schemathesis)
                               against a running platform (`up --detach` first); `test`
                               runs it too
+  bootstrap                   run the cluster bootstrap Job's script (databases, roles,
+                              broker users) against the local servers twice and check what
+                              each role may do, then remove it all; `test` runs it too
   schemas                     regenerate events/schemas from the event types
   dlq list                    dead-letter queues and how many messages each holds
   dlq show <queue>            the parked messages of a consumer queue, with their failure
@@ -111,6 +117,10 @@ fn main() -> anyhow::Result<()> {
             })
         }
         "schemas" => write_schemas(),
+        "bootstrap" => {
+            infra::ensure_all()?;
+            bootstrap::check()
+        }
         "dlq" => runtime.block_on(dlq::run(&flags)),
         "esm" => runtime.block_on(functions::run_mappings()),
         "contract" => {
@@ -210,6 +220,7 @@ fn run_tests() -> anyhow::Result<()> {
     util::cargo(&["test", "--workspace", "--locked", "--no-fail-fast"], &env)?;
     util::step("deployment artifacts and observability");
     tools::check_deploy(&exported)?;
+    bootstrap::check()?;
     end_to_end()?;
     util::step("chaos: 300 checkouts through every fault kind (debug build)");
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -128,6 +128,26 @@ pub fn check_deploy(exported: &std::path::Path) -> anyhow::Result<()> {
     if !status.success() {
         bail!("k8s/tests/check_manifests.py failed ({status})");
     }
+    let obs = venv("obs", &["pyyaml==6.0.3"])?;
+    step("argocd: every Application renders offline, charts pinned, add-ons before the platform");
+    let argocd_check = |args: &[&str]| -> anyhow::Result<()> {
+        let status = Command::new(obs.join("python"))
+            .arg("argocd/tests/check_apps.py")
+            .args(args)
+            .env("KUBECTL", k8s.join("kubectl"))
+            .current_dir(root())
+            .status()
+            .context("running the ArgoCD check")?;
+        if !status.success() {
+            bail!(
+                "argocd/tests/check_apps.py {} failed ({status})",
+                args.join(" ")
+            );
+        }
+        Ok(())
+    };
+    argocd_check(&[])?;
+    argocd_check(&["--self-test"])?;
     let checkov = venv("checkov", &["checkov==3.3.30"])?;
     step("checkov k8s (rendered overlays)");
     check(
@@ -185,7 +205,6 @@ pub fn check_deploy(exported: &std::path::Path) -> anyhow::Result<()> {
         promtool,
         &["check", "config", "observability/prometheus/local.yml"],
     )?;
-    let obs = venv("obs", &["pyyaml==6.0.3"])?;
     step(
         "observability: the cluster manifests are generated from the rules, dashboards and routes",
     );

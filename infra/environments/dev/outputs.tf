@@ -147,3 +147,33 @@ output "lambda_reserved_concurrency_total" {
   description = "Reserved concurrency of all functions together; the account's Lambda concurrency quota must be at least this plus the 100 AWS keeps unreserved."
   value       = module.platform.lambda_reserved_concurrency_total
 }
+
+output "cluster_autoscaler_role_arn" {
+  description = "IRSA role of cluster-autoscaler (argocd/addons values)."
+  value       = module.platform.cluster_autoscaler_role_arn
+}
+
+output "fluent_bit_role_arn" {
+  description = "IRSA role of aws-for-fluent-bit (argocd/addons values)."
+  value       = module.platform.fluent_bit_role_arn
+}
+
+output "cloudwatch_exporter_role_arn" {
+  description = "IRSA role of the CloudWatch exporter (observability/k8s/overlays)."
+  value       = module.platform.cloudwatch_exporter_role_arn
+}
+
+output "service_log_group_names" {
+  description = "CloudWatch log group of each service's container logs (aws-for-fluent-bit writes them)."
+  value       = module.platform.service_log_group_names
+}
+
+output "bootstrap_role_arn" {
+  description = "IRSA role of the bootstrap Job (k8s/overlays/<env>/irsa.yaml)."
+  value       = module.platform.bootstrap_role_arn
+}
+
+output "alertmanager_secret_arn" {
+  description = "Secret the operator fills with Alertmanager's receiver credentials (pagerduty_routing_key, slack_webhook_url)."
+  value       = module.platform.alertmanager_secret_arn
+}

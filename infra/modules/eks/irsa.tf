@@ -30,6 +30,10 @@ locals {
       namespace       = var.fluent_bit_namespace
       service_account = var.fluent_bit_service_account
     }
+    cloudwatch_exporter = {
+      namespace       = var.cloudwatch_exporter_namespace
+      service_account = var.cloudwatch_exporter_service_account
+    }
   }
 }
 
@@ -235,4 +239,22 @@ resource "aws_iam_role_policy" "fluent_bit" {
   name   = "write-service-logs"
   role   = aws_iam_role.irsa["fluent_bit"].id
   policy = data.aws_iam_policy_document.fluent_bit.json
+}
+
+# YACE (observability/k8s/base/yace): reads the Amazon MQ metrics from
+# CloudWatch so the RabbitMQ alerts have data. Discovery lists tagged
+# resources; GetMetricData/ListMetrics have no resource-level permissions.
+data "aws_iam_policy_document" "cloudwatch_exporter" {
+  #checkov:skip=CKV_AWS_356:cloudwatch:GetMetricData, cloudwatch:ListMetrics and tag:GetResources support no resource-level permissions: "*" is the only expressible resource, and every action is read-only
+  statement {
+    sid       = "ReadMetricsOfTaggedResources"
+    actions   = ["cloudwatch:GetMetricData", "cloudwatch:ListMetrics", "tag:GetResources"]
+    resources = ["*"]
+  }
+}
+
+resource "aws_iam_role_policy" "cloudwatch_exporter" {
+  name   = "read-cloudwatch-metrics"
+  role   = aws_iam_role.irsa["cloudwatch_exporter"].id
+  policy = data.aws_iam_policy_document.cloudwatch_exporter.json
 }

@@ -77,3 +77,8 @@ output "service_log_group_prefix" {
   description = "Prefix of the services' container log groups (log_group_name = <prefix>/<service>)."
   value       = local.service_log_group_prefix
 }
+
+output "cloudwatch_exporter_role_arn" {
+  description = "IRSA role for the CloudWatch exporter (annotate monitoring/yace; observability/k8s/overlays)."
+  value       = aws_iam_role.irsa["cloudwatch_exporter"].arn
+}

@@ -238,6 +238,28 @@ variable "fluent_bit_service_account" {
   }
 }
 
+variable "cloudwatch_exporter_namespace" {
+  type        = string
+  description = "Namespace of the CloudWatch exporter (YACE) service account (observability/k8s)."
+  default     = "monitoring"
+
+  validation {
+    condition     = can(regex("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", var.cloudwatch_exporter_namespace))
+    error_message = "Must be a valid Kubernetes namespace name."
+  }
+}
+
+variable "cloudwatch_exporter_service_account" {
+  type        = string
+  description = "Service account name of the CloudWatch exporter (YACE)."
+  default     = "yace"
+
+  validation {
+    condition     = can(regex("^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$", var.cloudwatch_exporter_service_account))
+    error_message = "Must be a valid Kubernetes service account name."
+  }
+}
+
 variable "service_log_group_services" {
   type        = list(string)
   description = "Services that get a container log group /aws/eks/<name>/services/<service>."

@@ -13,3 +13,8 @@ output "function_policy_arns" {
     analytics          = []
   }
 }
+
+output "bootstrap_role_arn" {
+  description = "IRSA role of the bootstrap Job (annotate the bootstrap service account; k8s/overlays/<env>/irsa.yaml)."
+  value       = aws_iam_role.bootstrap.arn
+}

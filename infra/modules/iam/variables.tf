@@ -233,3 +233,13 @@ variable "tags" {
   description = "Tags applied to every resource."
   default     = {}
 }
+
+variable "bootstrap_secret_arns" {
+  type        = list(string)
+  description = "Secrets the bootstrap Job reads: the RDS master secret, every service's database and rabbitmq secret, the Amazon MQ admin secret."
+}
+
+variable "bootstrap_kms_key_arns" {
+  type        = list(string)
+  description = "KMS keys of the bootstrap Job's secrets (decrypt through Secrets Manager only)."
+}

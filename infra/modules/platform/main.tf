@@ -14,7 +14,7 @@ locals {
 
   account_id = data.aws_caller_identity.current.account_id
   partition  = data.aws_partition.current.partition
-  region     = data.aws_region.current.name
+  region     = data.aws_region.current.region
 
   tags = merge(var.tags, {
     Project     = var.project
@@ -265,6 +265,8 @@ module "iam" {
   account_token_key_secret_arn        = module.secrets.account_token_key_secret_arn
   ses_identity_arns                   = local.ses_identity_arns
   gateway_function_arns               = [module.lambda.live_alias_arns["webhook-admin"]]
+  bootstrap_secret_arns               = concat([module.rds.master_user_secret_arn, module.mq.admin_secret_arn], module.secrets.bootstrap_secret_arns)
+  bootstrap_kms_key_arns              = distinct([module.rds.kms_key_arn, module.mq.kms_key_arn, module.secrets.kms_key_arn])
   tags                                = local.tags
 }
 

@@ -152,3 +152,33 @@ output "lambda_reserved_concurrency_total" {
     error_message = "The functions reserve more Lambda concurrency than the account allows: AWS keeps 100 concurrent executions unreserved, so the quota (lambda_account_concurrency_quota) must be at least the reserved total plus 100. Request a higher 'Concurrent executions' quota (Service Quotas L-B99A9384) and set lambda_account_concurrency_quota to it, or lower lambda_reserved_concurrency."
   }
 }
+
+output "cluster_autoscaler_role_arn" {
+  description = "IRSA role of cluster-autoscaler (argocd/addons values)."
+  value       = module.eks.cluster_autoscaler_role_arn
+}
+
+output "fluent_bit_role_arn" {
+  description = "IRSA role of aws-for-fluent-bit (argocd/addons values)."
+  value       = module.eks.fluent_bit_role_arn
+}
+
+output "cloudwatch_exporter_role_arn" {
+  description = "IRSA role of the CloudWatch exporter (observability/k8s/overlays)."
+  value       = module.eks.cloudwatch_exporter_role_arn
+}
+
+output "service_log_group_names" {
+  description = "CloudWatch log group of each service's container logs (aws-for-fluent-bit writes them)."
+  value       = module.eks.service_log_group_names
+}
+
+output "bootstrap_role_arn" {
+  description = "IRSA role of the bootstrap Job (k8s/overlays/<env>/irsa.yaml)."
+  value       = module.iam.bootstrap_role_arn
+}
+
+output "alertmanager_secret_arn" {
+  description = "Secret the operator fills with Alertmanager's receiver credentials (pagerduty_routing_key, slack_webhook_url)."
+  value       = module.secrets.alertmanager_secret_arn
+}

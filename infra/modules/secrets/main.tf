@@ -96,3 +96,51 @@ resource "aws_secretsmanager_secret_version" "account_token_key" {
   secret_id     = aws_secretsmanager_secret.account_token_key.id
   secret_string = random_bytes.account_token_key.base64
 }
+
+# Alertmanager's receiver credentials (observability/k8s: the AlertmanagerConfig
+# reads them from a Secret an ExternalSecret fills from this one). Truly
+# external values: the user puts in JSON {"pagerduty_routing_key": "...",
+# "slack_webhook_url": "..."} once (README, "Deploying to AWS"). The External
+# Secrets controller reads <name>/platform/* (platform_secret_arn_pattern).
+resource "aws_secretsmanager_secret" "alertmanager" {
+  #checkov:skip=CKV2_AWS_57:No rotation Lambda: the PagerDuty routing key and the Slack webhook URL are issued by those services and replaced there
+  name                    = "${var.name}/platform/alertmanager"
+  description             = "Alertmanager receivers of ${var.name}: pagerduty_routing_key, slack_webhook_url (supplied by the operator)"
+  kms_key_id              = module.kms.key_arn
+  recovery_window_in_days = var.recovery_window_in_days
+
+  tags = merge(var.tags, {
+    Owner = "platform"
+  })
+}
+
+# Grafana's admin login (kube-prometheus-stack, argocd/addons: the monitoring-secrets add-on's
+# ExternalSecret fills Secret grafana-admin from it). Generated: nobody needs to choose it.
+resource "aws_secretsmanager_secret" "grafana_admin" {
+  #checkov:skip=CKV2_AWS_57:No rotation Lambda: Grafana reads the admin password at start-up; rotate with terraform apply -replace=module.platform.module.secrets.random_password.grafana_admin after removing the version's ignore_changes, then restart Grafana
+  name                    = "${var.name}/platform/grafana-admin"
+  description             = "Grafana admin login of ${var.name}: username, password (generated here)"
+  kms_key_id              = module.kms.key_arn
+  recovery_window_in_days = var.recovery_window_in_days
+
+  tags = merge(var.tags, {
+    Owner = "platform"
+  })
+}
+
+resource "random_password" "grafana_admin" {
+  length  = 40
+  special = false
+}
+
+resource "aws_secretsmanager_secret_version" "grafana_admin" {
+  secret_id = aws_secretsmanager_secret.grafana_admin.id
+  secret_string = jsonencode({
+    username = "admin"
+    password = random_password.grafana_admin.result
+  })
+
+  lifecycle {
+    ignore_changes = [secret_string]
+  }
+}

@@ -50,3 +50,13 @@ output "kms_key_arn" {
   description = "KMS key encrypting the application secrets (runtime-created webhook secrets must use it too)."
   value       = module.kms.key_arn
 }
+
+output "alertmanager_secret_arn" {
+  description = "Secret with Alertmanager's receiver credentials (pagerduty_routing_key, slack_webhook_url), supplied by the operator."
+  value       = aws_secretsmanager_secret.alertmanager.arn
+}
+
+output "bootstrap_secret_arns" {
+  description = "The per-service database and rabbitmq secrets the bootstrap Job (k8s/components/bootstrap) reads to create roles, databases and broker users."
+  value       = [for k, s in aws_secretsmanager_secret.this : s.arn if endswith(k, "/database") || endswith(k, "/rabbitmq")]
+}
