@@ -680,6 +680,19 @@ def check_argocd(docs, overlay_renders, problems):
         for env in overlay_renders:
             if env not in envs:
                 problems.add(target, where, f"overlay {env} is not generated")
+        # The bootstrap Job is a PreSync hook, which runs before any wave: on a first sync only
+        # ArgoCD's own namespace creation makes its namespace exist in time, and with the labels
+        # the Namespace manifest declares (or the Job would run under a weaker Pod Security level).
+        policy = template.get("syncPolicy", {})
+        if "CreateNamespace=true" not in policy.get("syncOptions", []):
+            problems.add(target, where, "CreateNamespace=true is needed: the PreSync bootstrap Job runs before the Namespace manifest is applied")
+        managed = (policy.get("managedNamespaceMetadata") or {}).get("labels", {})
+        for env, rendered in overlay_renders.items():
+            for doc in rendered:
+                if doc["kind"] == "Namespace" and doc["metadata"]["name"] == template["destination"]["namespace"]:
+                    declared = doc["metadata"].get("labels", {})
+                    if managed != declared:
+                        problems.add(target, where, f"managedNamespaceMetadata labels {managed} differ from the Namespace {env} renders {declared}")
         allowed_ns = {(w["group"], w["kind"]) for w in project["spec"].get("namespaceResourceWhitelist", [])}
         allowed_cluster = {(w["group"], w["kind"]) for w in project["spec"].get("clusterResourceWhitelist", [])}
         for env, rendered in overlay_renders.items():
