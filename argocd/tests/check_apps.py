@@ -18,7 +18,15 @@ What it checks, walking the tree ArgoCD itself walks in each environment's clust
    add-ons syncs in an earlier wave than the one holding the platform's ApplicationSet, and
    add-ons that use another add-on's CRDs or services come after it (DEPENDS_ON);
 6. the OpenTelemetry collector's values carry the pipeline of
-   observability/otel-collector/config.yaml, exporting to the Jaeger add-on's real Service.
+   observability/otel-collector/config.yaml, exporting to the Jaeger add-on's real Service;
+7. the bootstrap (argocd/bootstrap, argocd/README.md "Bootstrap"): its values files parse, both
+   charts are pinned to an exact version in argocd/bootstrap/chart.yaml and the README's command
+   shows the same versions; for each environment, values.yaml + <env>.yaml (merged like Helm)
+   declare one cluster Secret for https://kubernetes.default.svc named retail-<env>, and the
+   Application bootstrap (default project, this repository, main, automated prune/self-heal)
+   points at argocd/environments/<env>, which exists, on that cluster; the Application health
+   check is in argocd-cm, notifications.cm.create is false, and no Application hides in
+   extraObjects (the chart's CRDs are templates: a fresh install would fail).
 
 Run from the repository root:
     ~/.cache/retail-platform/venvs/obs/bin/python argocd/tests/check_apps.py
@@ -63,6 +71,24 @@ DEPENDS_ON = {
 OTEL_APP = "opentelemetry-collector"
 JAEGER_APP = "jaeger"
 OTEL_CONFIG = Path("observability/otel-collector/config.yaml")
+BOOTSTRAP_DIR = Path("argocd/bootstrap")
+BOOTSTRAP_CHARTS = ("argo-cd", "argocd-apps")  # chart.yaml keys; the README's helm commands install them
+BOOTSTRAP_APP = "bootstrap"
+THIS_REPO = "https://github.com/retail-platform/retail-platform.git"
+IN_CLUSTER = "https://kubernetes.default.svc"
+APP_HEALTH_KEY = "resource.customizations.health.argoproj.io_Application"
+README = Path("argocd/README.md")
+
+
+def helm_merge(base: dict, override: dict) -> dict:
+    """Merges values files like Helm: maps merge key by key, anything else is replaced."""
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = helm_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
 
 
 def find_kubectl() -> str | None:
@@ -365,6 +391,121 @@ class Checker:
         if not service or not namespace or endpoint != expected:
             self.problem(where, f"exporter otlp/jaeger points at {endpoint!r}, not the Jaeger add-on's Service {expected!r}")
 
+    # ------------------------------------------------------------------ 7. bootstrap
+
+    def load_mapping(self, rel: Path) -> dict | None:
+        try:
+            data = yaml.safe_load((self.repo / rel).read_text())
+        except OSError:
+            self.problem(str(rel), "does not exist")
+            return None
+        except yaml.YAMLError:
+            return None  # reported by parse_all
+        if not isinstance(data, dict):
+            self.problem(str(rel), "is not a YAML mapping")
+            return None
+        return data
+
+    def check_bootstrap(self, envs: list[str]) -> None:
+        charts = self.load_mapping(BOOTSTRAP_DIR / "chart.yaml") or {}
+        where = str(BOOTSTRAP_DIR / "chart.yaml")
+        versions: dict[str, str] = {}
+        for chart in BOOTSTRAP_CHARTS:
+            entry = charts.get(chart)
+            if not isinstance(entry, dict):
+                self.problem(where, f"does not pin chart {chart}")
+                continue
+            version = str(entry.get("version", ""))
+            if not EXACT_VERSION.match(version):
+                self.problem(where, f"chart {chart} version {version!r} is not an exact pinned version")
+            if entry.get("repository") != "https://argoproj.github.io/argo-helm":
+                self.problem(where, f"chart {chart} repository {entry.get('repository')!r} is not https://argoproj.github.io/argo-helm")
+            versions[chart] = version
+        self.check_bootstrap_readme(versions, envs)
+
+        shared = self.load_mapping(BOOTSTRAP_DIR / "values.yaml")
+        extra = sorted(p.stem for p in (self.repo / BOOTSTRAP_DIR).glob("*.yaml") if p.stem not in ("values", "chart") and p.stem not in envs)
+        for stem in extra:
+            self.problem(str(BOOTSTRAP_DIR / f"{stem}.yaml"), "names no environment of argocd/environments (dead bootstrap values file)")
+        for env in envs:
+            rel = BOOTSTRAP_DIR / f"{env}.yaml"
+            own = self.load_mapping(rel)
+            if shared is None or own is None:
+                continue
+            self.check_bootstrap_env(env, str(rel), helm_merge(shared, own))
+
+    def check_bootstrap_readme(self, versions: dict[str, str], envs: list[str]) -> None:
+        where = f"{README} \"Bootstrap\""
+        try:
+            text = (self.repo / README).read_text()
+        except OSError:
+            self.problem(str(README), "does not exist")
+            return
+        match = re.search(r"^## Bootstrap\n(.*?)(?=^## )", text, re.S | re.M)
+        if not match:
+            self.problem(str(README), "has no \"Bootstrap\" section")
+            return
+        command = " ".join(re.findall(r"```sh\n(.*?)```", match.group(1), re.S)).replace("\\\n", " ")
+        installs = re.findall(r"helm upgrade --install (\S+) (\S+)((?:(?!helm upgrade).)*)", command, re.S)
+        for chart, version in versions.items():
+            shown = [re.search(r"--version (\S+)", rest) for _, name, rest in installs if name == chart]
+            if not shown:
+                self.problem(where, f"the bootstrap command does not install chart {chart}")
+            for found in shown:
+                if not found or found.group(1) != version:
+                    self.problem(where, f"the bootstrap command installs {chart} {found.group(1) if found else 'at no --version'}, but {BOOTSTRAP_DIR}/chart.yaml pins {version}")
+        for _, _, rest in installs:
+            for value_file in re.findall(r"-f (\S+)", rest):
+                for env in envs:
+                    path = value_file.replace("$ENV", env)
+                    if not (self.repo / path).is_file():
+                        self.problem(where, f"the bootstrap command reads {path}, which does not exist")
+
+    def check_bootstrap_env(self, env: str, where: str, values: dict) -> None:
+        configs = values.get("configs") or {}
+        clusters = {name: c for name, c in (configs.get("clusterCredentials") or {}).items() if isinstance(c, dict) and c.get("server") == IN_CLUSTER}
+        if len(clusters) != 1:
+            self.problem(where, f"declares {len(clusters)} cluster Secrets for {IN_CLUSTER} (configs.clusterCredentials), expected exactly 1")
+        cluster = next(iter(clusters), None)
+        if cluster is not None:
+            if cluster != f"retail-{env}":
+                self.problem(where, f"the cluster Secret names the local cluster {cluster}, not retail-{env}")
+            if not clusters[cluster].get("config"):
+                self.problem(where, f"cluster {cluster} has no config (the chart requires one; {{tlsClientConfig: {{insecure: false}}}} for in-cluster)")
+        health = (configs.get("cm") or {}).get(APP_HEALTH_KEY)
+        if not isinstance(health, str) or "obj.status.health" not in health or "return hs" not in health:
+            self.problem(where, f"configs.cm lacks the Application health check {APP_HEALTH_KEY} (parents would not wait for child Applications)")
+        if ((values.get("notifications") or {}).get("cm") or {}).get("create") is not False:
+            self.problem(where, "notifications.cm.create is not false: the chart would overwrite argocd-notifications-cm from git")
+        for obj in values.get("extraObjects") or []:
+            if isinstance(obj, dict) and str(obj.get("apiVersion", "")).startswith("argoproj.io/"):
+                self.problem(where, f"extraObjects holds the {obj.get('kind')} {(obj.get('metadata') or {}).get('name')}: the argo-cd chart installs its CRDs as templates, so a fresh install fails; use the argocd-apps release")
+        app = (values.get("applications") or {}).get(BOOTSTRAP_APP)
+        if not isinstance(app, dict):
+            self.problem(where, f"declares no Application {BOOTSTRAP_APP} (applications.{BOOTSTRAP_APP}, chart argocd-apps)")
+            return
+        where = f"{where} Application {BOOTSTRAP_APP}"
+        source = app.get("source") or {}
+        destination = app.get("destination") or {}
+        automated = (app.get("syncPolicy") or {}).get("automated") or {}
+        expected_path = f"argocd/environments/{env}"
+        if app.get("project") != "default":
+            self.problem(where, f"project {app.get('project')!r} is not default (the only project before git is synced)")
+        if app.get("namespace", "argocd") != "argocd":
+            self.problem(where, f"namespace {app.get('namespace')!r} is not argocd")
+        if source.get("repoURL") != THIS_REPO or source.get("targetRevision") != "main":
+            self.problem(where, f"source {source.get('repoURL')}@{source.get('targetRevision')} is not {THIS_REPO}@main")
+        if source.get("path") != expected_path:
+            self.problem(where, f"points at {source.get('path')!r}, not {expected_path}")
+        if not (self.repo / str(source.get("path")) / "kustomization.yaml").is_file():
+            self.problem(where, f"points at {source.get('path')!r}, which does not exist (no kustomization.yaml)")
+        if destination.get("server") or destination.get("name") != cluster:
+            self.problem(where, f"destination {destination.get('name') or destination.get('server')!r} is a cluster which no cluster Secret declares: expected the name {cluster!r}")
+        if destination.get("namespace") != "argocd":
+            self.problem(where, f"destination namespace {destination.get('namespace')!r} is not argocd")
+        if automated.get("prune") is not True or automated.get("selfHeal") is not True:
+            self.problem(where, "sync is not automated with prune and selfHeal")
+
     # ------------------------------------------------------------------ main
 
     def run(self) -> int:
@@ -381,6 +522,7 @@ class Checker:
             self.check_environment(env)
         self.check_values_files()
         self.check_otel()
+        self.check_bootstrap(envs)
         print(f"checked {len(envs)} environments ({', '.join(envs)}): {self.rendered_paths} kustomize renders, "
               f"{self.helm_sources} Helm sources, {len(self.referenced_values)} values files referenced")
         if self.problems:
@@ -427,6 +569,17 @@ DEFECTS = [
     ("an ApplicationSet generating every environment", edit("argocd/environments/prod/platform.yaml", "path: /spec/generators/0/selector", "path: /spec/generators/0/unused"), "generates dev in the prod cluster's ArgoCD"),
     ("a collector exporting to a Service that does not exist", edit("argocd/addons/values/opentelemetry-collector.yaml", "endpoint: jaeger.monitoring.svc.cluster.local:4317", "endpoint: jaeger-collector:4317"), "not the Jaeger add-on's Service"),
     ("a collector pipeline drifting from observability/", edit("argocd/addons/values/opentelemetry-collector.yaml", "processors: [memory_limiter, batch]", "processors: [batch]"), "differs from observability/otel-collector/config.yaml"),
+    ("bootstrap values that are not YAML", edit("argocd/bootstrap/dev.yaml", "configs:\n", "configs: [unclosed\n"), "does not parse as YAML"),
+    ("a bootstrap chart version range", edit("argocd/bootstrap/chart.yaml", "version: 10.1.1", "version: 10.*"), "is not an exact pinned version"),
+    ("a README command installing another chart version", edit("argocd/README.md", "--version 2.0.5", "--version 2.0.4"), "but argocd/bootstrap/chart.yaml pins 2.0.5"),
+    ("a chart pin the README does not follow", edit("argocd/bootstrap/chart.yaml", "version: 10.1.1", "version: 10.1.0"), "but argocd/bootstrap/chart.yaml pins 10.1.0"),
+    ("staging's bootstrap syncing prod's entry point", edit("argocd/bootstrap/staging.yaml", "path: argocd/environments/staging", "path: argocd/environments/prod"), "not argocd/environments/staging"),
+    ("a bootstrap path that does not exist", edit("argocd/bootstrap/dev.yaml", "path: argocd/environments/dev", "path: argocd/environment/dev"), "which does not exist"),
+    ("a bootstrap destination no cluster Secret declares", edit("argocd/bootstrap/prod.yaml", "      name: retail-prod\n", "      name: in-cluster\n"), "which no cluster Secret declares"),
+    ("a cluster Secret naming another environment", edit("argocd/bootstrap/dev.yaml", "    retail-dev:\n", "    retail-staging:\n"), "names the local cluster retail-staging"),
+    ("no Application health check", edit("argocd/bootstrap/values.yaml", "health.argoproj.io_Application:", "health.argoproj.io_Rollout:"), "lacks the Application health check"),
+    ("the chart creating argocd-notifications-cm", edit("argocd/bootstrap/values.yaml", "    create: false\n", "    create: true\n"), "notifications.cm.create is not false"),
+    ("the bootstrap Application in extraObjects", edit("argocd/bootstrap/values.yaml", "\nconfigs:\n", "\nextraObjects:\n  - apiVersion: argoproj.io/v1alpha1\n    kind: Application\n    metadata: {name: bootstrap}\nconfigs:\n"), "a fresh install fails"),
 ]
 
 

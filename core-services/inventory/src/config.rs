@@ -1,9 +1,7 @@
 //! Inventory settings.
 
 use serde::Deserialize;
-use service_kit::config::{
-    AmqpSettings, DatabaseSettings, HttpSettings, RedisSettings, TelemetrySettings,
-};
+use service_kit::config::{AmqpSettings, DatabaseSettings, HttpSettings, TelemetrySettings};
 
 /// The service name.
 pub const SERVICE: &str = "inventory";
@@ -17,8 +15,6 @@ pub struct Settings {
     pub http: HttpSettings,
     /// PostgreSQL (`inventory` database).
     pub database: DatabaseSettings,
-    /// Redis (not used for data; kept for the common readiness shape).
-    pub redis: RedisSettings,
     /// Logs and traces.
     pub telemetry: TelemetrySettings,
     /// Broker.

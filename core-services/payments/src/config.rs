@@ -2,9 +2,7 @@
 
 use secrecy::SecretString;
 use serde::Deserialize;
-use service_kit::config::{
-    AmqpSettings, DatabaseSettings, HttpSettings, RedisSettings, TelemetrySettings,
-};
+use service_kit::config::{AmqpSettings, DatabaseSettings, HttpSettings, TelemetrySettings};
 
 /// The service name.
 pub const SERVICE: &str = "payments";
@@ -20,8 +18,6 @@ pub struct Settings {
     pub http: HttpSettings,
     /// PostgreSQL (`payments` database).
     pub database: DatabaseSettings,
-    /// Redis (readiness shape only).
-    pub redis: RedisSettings,
     /// Logs and traces.
     pub telemetry: TelemetrySettings,
     /// Broker.

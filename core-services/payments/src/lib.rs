@@ -30,7 +30,6 @@ use service_kit::health::Readiness;
 use service_kit::http::{Server, ServiceApp};
 use service_kit::messaging;
 use service_kit::metrics::Metrics;
-use service_kit::redis::RedisClient;
 use service_kit::tasks::Supervisor;
 use sqlx::PgPool;
 use utoipa::OpenApi as _;
@@ -98,7 +97,6 @@ impl Application {
         let pool = db::pool(&settings.database, SERVICE, &[])?;
         db::migrate(&pool, &MIGRATOR).await?;
         messaging::ensure_schema(&pool).await?;
-        let redis = RedisClient::new(&settings.redis)?;
 
         let mut supervisor = Supervisor::new();
         messaging::start(
@@ -140,7 +138,7 @@ impl Application {
                     vec![settings.amqp.queue.clone()],
                 )),
             )
-            .readiness(Readiness::postgres_and_redis(pool, redis).supervised(&supervisor))
+            .readiness(Readiness::postgres(pool).supervised(&supervisor))
             .openapi(
                 &openapi::ApiDoc::openapi()
                     .merge_from(service_kit::dead_letters::ApiDoc::openapi()),

@@ -91,18 +91,21 @@ impl Readiness {
         self
     }
 
+    /// The check of a service that owns a PostgreSQL database (critical), bounded by one second.
+    pub fn postgres(pool: sqlx::PgPool) -> Self {
+        Self::new(Duration::from_secs(1)).with_check("postgres", true, move || {
+            let pool = pool.clone();
+            async move { crate::db::ping(&pool).await }
+        })
+    }
+
     /// The checks of a service that owns a PostgreSQL database (critical) and uses Redis as an
     /// optimization (reported, never critical), each bounded by one second.
     pub fn postgres_and_redis(pool: sqlx::PgPool, redis: crate::redis::RedisClient) -> Self {
-        Self::new(Duration::from_secs(1))
-            .with_check("postgres", true, move || {
-                let pool = pool.clone();
-                async move { crate::db::ping(&pool).await }
-            })
-            .with_check("redis", false, move || {
-                let redis = redis.clone();
-                async move { redis.ping().await }
-            })
+        Self::postgres(pool).with_check("redis", false, move || {
+            let redis = redis.clone();
+            async move { redis.ping().await }
+        })
     }
 
     /// Adds the critical check `background_tasks`, down once a supervised task died.

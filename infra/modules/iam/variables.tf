@@ -76,8 +76,8 @@ variable "redis_kms_key_arn" {
 
 variable "redis_clients" {
   type        = list(string)
-  description = "Services that connect to Redis (rate limits, product cache, carts, sessions; inventory and payments for their readiness report)."
-  default     = ["gateway", "catalog", "inventory", "orders", "payments", "users"]
+  description = "Services that connect to Redis (rate limits, product cache, carts, sessions)."
+  default     = ["gateway", "catalog", "orders", "users"]
 
   validation {
     condition     = alltrue([for s in var.redis_clients : contains(["gateway", "catalog", "inventory", "orders", "payments", "users", "bridge"], s)])

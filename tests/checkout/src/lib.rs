@@ -225,8 +225,6 @@ impl Platform {
         s.http.port = 0;
         s.database.url = inventory_db.url.clone().into();
         s.database.max_connections = 6;
-        s.redis.url = redis_url().into();
-        s.redis.key_prefix = format!("{}inventory:", redis.prefix);
         s.amqp.url.clone_from(&options.amqp_url);
         s.amqp.exchange.clone_from(&exchange);
         s.amqp.queue = format!("test.inventory.{id}");
@@ -266,8 +264,6 @@ impl Platform {
         s.http.port = payments_port;
         s.database.url = payments_db.url.clone().into();
         s.database.max_connections = 6;
-        s.redis.url = redis_url().into();
-        s.redis.key_prefix = format!("{}payments:", redis.prefix);
         s.amqp.url.clone_from(&options.amqp_url);
         s.amqp.exchange.clone_from(&exchange);
         s.amqp.queue = format!("test.payments.{id}");

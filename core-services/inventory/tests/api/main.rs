@@ -703,3 +703,23 @@ async fn operators_page_through_stock_and_see_reservations_in_flight() {
     }
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn readiness_is_postgres_and_the_background_tasks_and_no_redis() {
+    // inventory keeps nothing in Redis: a Redis check would only report an outage it cannot
+    // feel (and in the clusters it has no Redis address or credentials at all).
+    let app = spawn(900).await;
+    let response = app
+        .client
+        .get(format!("{}/readyz", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let report: Value = response.json().await.unwrap();
+    let checks = report["checks"].as_object().unwrap();
+    let mut names: Vec<&str> = checks.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["background_tasks", "postgres"], "{report}");
+    app.cleanup().await;
+}
