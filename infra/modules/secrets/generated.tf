@@ -87,7 +87,9 @@ resource "random_password" "database" {
 }
 
 resource "aws_secretsmanager_secret_version" "database" {
-  for_each = var.database_host == null ? toset([]) : toset(local.database_owners)
+  # The owners decide the set (known at plan time); the host, unknown until RDS exists, is
+  # only in the value.
+  for_each = toset(local.database_owners)
 
   secret_id = aws_secretsmanager_secret.this["${each.key}/database"].id
   secret_string = jsonencode({
@@ -116,7 +118,7 @@ resource "random_password" "rabbitmq" {
 }
 
 resource "aws_secretsmanager_secret_version" "rabbitmq" {
-  for_each = var.amqp_host == null ? toset([]) : toset(local.amqp_owners)
+  for_each = toset(local.amqp_owners)
 
   secret_id = aws_secretsmanager_secret.this["${each.key}/rabbitmq"].id
   secret_string = jsonencode({

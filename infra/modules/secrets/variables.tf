@@ -72,8 +72,7 @@ variable "recovery_window_in_days" {
 
 variable "database_host" {
   type        = string
-  description = "PostgreSQL endpoint written into the generated <service>/database secrets (rds module output address). While null the passwords are generated but no secret version is written."
-  default     = null
+  description = "PostgreSQL endpoint written into the generated <service>/database secrets (rds module output address)."
 }
 
 variable "database_port" {
@@ -89,8 +88,7 @@ variable "database_port" {
 
 variable "amqp_host" {
   type        = string
-  description = "Amazon MQ broker host written into the generated <service>/rabbitmq secrets (mq module output amqps_host). While null the passwords are generated but no secret version is written."
-  default     = null
+  description = "Amazon MQ broker host written into the generated <service>/rabbitmq secrets (mq module output amqps_host)."
 }
 
 variable "amqp_port" {
