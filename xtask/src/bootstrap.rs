@@ -79,22 +79,24 @@ fn run_and_verify(prefix: &str, vhost: &str) -> anyhow::Result<()> {
     for service in DB_SERVICES {
         let role = format!("{prefix}{service}");
         // Its own database: it may create a table there (what its migrations do).
+        let password = format!("{secret}-{service}-db");
         psql_as(
             &role,
+            &password,
             &role,
             "create table bootstrap_probe (id int); drop table bootstrap_probe",
         )
         .with_context(|| format!("{role} cannot create a table in its own database"))?;
         for other in DB_SERVICES.iter().filter(|o| **o != service) {
             let database = format!("{prefix}{other}");
-            match psql_as(&role, &database, "select 1") {
+            match psql_as(&role, &password, &database, "select 1") {
                 Ok(_) => bail!("{role} can connect to {database}, which is not its database"),
                 Err(err) if format!("{err:#}").contains("permission denied") => {}
                 Err(err) => return Err(err.context(format!("{role} connecting to {database}"))),
             }
         }
     }
-    let permissions = run(
+    let permissions = crate::util::run(
         "rabbitmqctl",
         &["-q", "--no-table-headers", "list_permissions", "-p", vhost],
     )?;
@@ -106,7 +108,7 @@ fn run_and_verify(prefix: &str, vhost: &str) -> anyhow::Result<()> {
         {
             bail!("broker user {user} has no permissions on {vhost}:\n{permissions}");
         }
-        let elsewhere = run(
+        let elsewhere = crate::util::run(
             "rabbitmqctl",
             &["-q", "--no-table-headers", "list_user_permissions", &user],
         )?;
@@ -125,35 +127,17 @@ fn run_and_verify(prefix: &str, vhost: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn psql_as(role: &str, database: &str, sql: &str) -> anyhow::Result<String> {
-    run(
-        "psql",
-        &[
-            "-h",
-            "127.0.0.1",
-            "-U",
-            role,
-            "-d",
-            database,
-            "-qAtX",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-c",
-            sql,
-        ],
-    )
-}
-
-fn run(program: &str, args: &[&str]) -> anyhow::Result<String> {
-    let output = Command::new(program)
-        .args(args)
-        .env("PGPASSWORD", "unused-trust-auth")
+/// `sql` in `database`, signed in as `role` with its password (as the service would).
+fn psql_as(role: &str, password: &str, database: &str, sql: &str) -> anyhow::Result<String> {
+    let output = Command::new("psql")
+        .args(["-h", "127.0.0.1", "-U", role, "-d", database, "-qAtX"])
+        .args(["-v", "ON_ERROR_STOP=1", "-c", sql])
+        .env("PGPASSWORD", password)
         .output()
-        .with_context(|| format!("running {program}"))?;
+        .context("running psql")?;
     if !output.status.success() {
         bail!(
-            "{program} {}: {}",
-            args.join(" "),
+            "psql as {role} on {database}: {}",
             String::from_utf8_lossy(&output.stderr).trim()
         );
     }
@@ -167,10 +151,10 @@ fn cleanup(prefix: &str, vhost: &str) {
         let _ = crate::infra::psql("postgres", &format!("drop role if exists \"{name}\""));
     }
     for service in AMQP_SERVICES {
-        let _ = run(
+        let _ = crate::util::run(
             "rabbitmqctl",
             &["-q", "delete_user", &format!("{prefix}{service}")],
         );
     }
-    let _ = run("rabbitmqctl", &["-q", "delete_vhost", vhost]);
+    let _ = crate::util::run("rabbitmqctl", &["-q", "delete_vhost", vhost]);
 }
