@@ -160,7 +160,9 @@ impl RateLimiter {
 pub struct LocalLimiter<K = String> {
     policy: &'static str,
     quota: Quota,
-    /// Theoretical arrival time per client, in microseconds since `epoch`. A cell idle for a
+    /// Theoretical arrival time per client, in nanoseconds since `epoch` (so a quota of up to a
+    /// billion requests a second per client keeps its own interval; microseconds would round
+    /// every quota above a million a second to one). A cell idle for a
     /// whole window holds nothing a fresh cell would not, so that is when it is forgotten.
     cells: moka::sync::Cache<K, Arc<AtomicU64>>,
     epoch: Instant,
@@ -208,10 +210,10 @@ impl<K: Hash + Eq + Send + Sync + 'static> LocalLimiter<K> {
         K: Borrow<Q>,
         Q: ToOwned<Owned = K> + Hash + Eq + ?Sized,
     {
-        let window = self.quota.window_seconds.saturating_mul(1_000_000);
+        let window = self.quota.window_seconds.saturating_mul(NANOS_PER_SECOND);
         let interval = (window / u64::from(self.quota.limit.max(1))).max(1);
         let tolerance = window.saturating_sub(interval);
-        let now = u64::try_from(self.epoch.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let now = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
         let cell = self
             .cells
             .get_with_by_ref(client, || Arc::new(AtomicU64::new(0)));
@@ -224,8 +226,8 @@ impl<K: Hash + Eq + Send + Sync + 'static> LocalLimiter<K> {
                     policy: self.policy,
                     quota: self.quota,
                     remaining: 0,
-                    reset_seconds: (tat - now).div_ceil(1_000_000),
-                    retry_after_seconds: (tat - now - tolerance).div_ceil(1_000_000).max(1),
+                    reset_seconds: (tat - now).div_ceil(NANOS_PER_SECOND),
+                    retry_after_seconds: (tat - now - tolerance).div_ceil(NANOS_PER_SECOND).max(1),
                 };
             }
             let new_tat = tat.saturating_add(interval);
@@ -236,7 +238,7 @@ impl<K: Hash + Eq + Send + Sync + 'static> LocalLimiter<K> {
                         policy: self.policy,
                         quota: self.quota,
                         remaining: window.saturating_sub(new_tat - now) / interval,
-                        reset_seconds: (new_tat - now).div_ceil(1_000_000),
+                        reset_seconds: (new_tat - now).div_ceil(NANOS_PER_SECOND),
                         retry_after_seconds: 0,
                     };
                 }
@@ -251,6 +253,8 @@ impl<K: Hash + Eq + Send + Sync + 'static> LocalLimiter<K> {
         decision
     }
 }
+
+const NANOS_PER_SECOND: u64 = 1_000_000_000;
 
 /// This replica's share of a quota shared by `replicas` (rounded up, at least 1).
 pub fn share(quota: Quota, replicas: u32) -> Quota {
@@ -291,6 +295,17 @@ mod tests {
             1000,
             &decisions,
         )
+    }
+
+    #[test]
+    fn a_quota_of_millions_a_second_counts_what_its_headers_say() {
+        // 1e9 a minute: an interval of 60 ns. Counted in microseconds it was 1 µs, and the
+        // remaining count read 59,999,999 under a policy that announced 1,000,000,000.
+        let limiter = limiter(1_000_000_000);
+        let decision = limiter.check("198.51.100.9");
+        assert!(decision.allowed);
+        assert_eq!(decision.remaining, 999_999_999);
+        assert_eq!(decision.reset_seconds, 1);
     }
 
     #[test]
