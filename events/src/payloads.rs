@@ -66,7 +66,7 @@ pub struct OrderPlaced {
     pub total: Amount,
     /// Contact snapshot for notifications.
     pub contact: Contact,
-    /// The payment provider's token for the shopper's payment method (for example `tok_visa`).
+    /// The Stripe PaymentMethod id of the shopper's payment method (for example `pm_card_visa`).
     /// An opaque, provider-issued reference: card data never enters the platform.
     #[serde(default)]
     pub payment_method: Option<String>,

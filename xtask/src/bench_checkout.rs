@@ -20,7 +20,7 @@
 //!
 //! The sink queue the bridge would consume in a deployment is drained as events arrive.
 //! Accepts go straight to the orders service (no gateway in the way; the gateway has its own
-//! group). Shoppers buy one of 20 SKUs, with stock for the whole run, and pay with `tok_visa`.
+//! group). Shoppers buy one of 20 SKUs, with stock for the whole run, and pay with `pm_card_visa`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -209,7 +209,13 @@ impl Bench {
                 ("APP__UPSTREAMS__USERS_URL", url("users")),
                 ("APP__PROVIDER__URL", url("psp-simulator")),
                 (
-                    "APP__PROVIDER__CALLBACK_URL",
+                    "APP__SIMULATOR__LISTEN",
+                    url("psp-simulator")
+                        .trim_start_matches("http://")
+                        .to_owned(),
+                ),
+                (
+                    "APP__SIMULATOR__WEBHOOK_URL",
                     format!("{}/internal/psp/callback", url("payments")),
                 ),
                 ("APP__TELEMETRY__LOG_FILTER", "warn".to_owned()),
@@ -329,7 +335,7 @@ impl Bench {
             .header("x-auth-subject", shopper)
             .header("x-auth-roles", "shopper")
             .header("idempotency-key", format!("bench-{shopper}"))
-            .json(&json!({"payment_method": "tok_visa"}))
+            .json(&json!({"payment_method": "pm_card_visa"}))
             .send()
             .await?;
         if response.status() != reqwest::StatusCode::ACCEPTED {

@@ -193,7 +193,7 @@ async fn user_id(client: &reqwest::Client, gateway: &str, token: &str) -> anyhow
     me["id"].as_str().map(str::to_owned).context("no user id")
 }
 
-/// Places one order with `tok_visa` straight at the orders service as the shopper (the
+/// Places one order with `pm_card_visa` straight at the orders service as the shopper (the
 /// gateway's per-shopper checkout quota would otherwise pace the run); returns its id.
 async fn place(client: &reqwest::Client, shopper: &str) -> anyhow::Result<String> {
     let orders = "http://127.0.0.1:8083";
@@ -216,7 +216,7 @@ async fn place(client: &reqwest::Client, shopper: &str) -> anyhow::Result<String
         .header("x-auth-subject", shopper)
         .header("x-auth-roles", "shopper")
         .header("idempotency-key", uuid::Uuid::new_v4().to_string())
-        .json(&json!({"payment_method": "tok_visa"}))
+        .json(&json!({"payment_method": "pm_card_visa"}))
         .send()
         .await?;
     if placed.status() != reqwest::StatusCode::ACCEPTED {

@@ -264,7 +264,7 @@ async function main() {
     expectStatus('add to cart', await api('PUT', `/cart/lines/${SKU}`, { token: shopper, body: { quantity: 2 } }), 200);
     const accepted = expectStatus(
       'checkout',
-      await api('POST', '/checkout', { token: shopper, body: { payment_method: 'tok_visa' }, headers: { 'Idempotency-Key': `e2e-${RUN}` } }),
+      await api('POST', '/checkout', { token: shopper, body: { payment_method: 'pm_card_visa' }, headers: { 'Idempotency-Key': `e2e-${RUN}` } }),
       202,
     );
     const orderId = accepted.order_id;

@@ -37,26 +37,57 @@ pub const MAX_KEY_LEN: usize = 255;
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckoutInput {
-    /// The payment provider's token for the payment method (`tok_visa`, ...).
-    #[schema(pattern = "^tok_[A-Za-z0-9_]{1,60}$")]
+    /// The Stripe PaymentMethod id (`pm_...`; in test mode Stripe's test methods such as
+    /// `pm_card_visa`). The earlier test tokens (`tok_visa`, `tok_chargeDeclined`,
+    /// `tok_insufficientFunds`, `tok_async`, `tok_asyncDeclined`, `tok_mastercard`,
+    /// `tok_timeout`) are still accepted as aliases of the matching test methods.
+    #[schema(pattern = "^(pm|tok)_[A-Za-z0-9_]{1,100}$")]
     pub payment_method: String,
 }
 
+/// The earlier test tokens and the Stripe test PaymentMethods they stand for.
+pub const TOKEN_ALIASES: &[(&str, &str)] = &[
+    ("tok_visa", "pm_card_visa"),
+    ("tok_mastercard", "pm_card_mastercard"),
+    ("tok_chargeDeclined", "pm_card_chargeDeclined"),
+    (
+        "tok_insufficientFunds",
+        "pm_card_chargeDeclinedInsufficientFunds",
+    ),
+    ("tok_async", "pm_card_threeDSecure2Required"),
+    (
+        "tok_asyncDeclined",
+        "pm_card_threeDSecureRequiredChargeDeclined",
+    ),
+    ("tok_timeout", "pm_card_simulatorTimeout"),
+];
+
 impl CheckoutInput {
     fn validate(&self) -> Result<(), ApiError> {
-        let token = self.payment_method.as_str();
-        let ok = token.len() <= 64
-            && token.starts_with("tok_")
-            && token.len() > 4
-            && token.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if ok {
+        let method = self.payment_method.as_str();
+        let well_formed = method.len() <= 103
+            && method
+                .split_once('_')
+                .is_some_and(|(prefix, rest)| prefix == "pm" && !rest.is_empty())
+            && method
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if well_formed || TOKEN_ALIASES.iter().any(|(alias, _)| *alias == method) {
             Ok(())
         } else {
             Err(ApiError::invalid_field(
                 "payment_method",
-                "must be a payment provider token such as `tok_visa`",
+                "must be a Stripe PaymentMethod id such as `pm_card_visa`",
             ))
         }
+    }
+
+    /// The PaymentMethod id to charge (an alias resolved).
+    pub fn payment_method_id(&self) -> &str {
+        TOKEN_ALIASES
+            .iter()
+            .find(|(alias, _)| *alias == self.payment_method)
+            .map_or(self.payment_method.as_str(), |(_, id)| id)
     }
 }
 
@@ -368,7 +399,7 @@ pub async fn checkout(
             currency: total.currency.clone(),
         },
         contact,
-        payment_method: Some(input.payment_method.clone()),
+        payment_method: Some(input.payment_method_id().to_owned()),
     };
     let envelope = Envelope::new(SOURCE, &id.to_string(), None, placed);
     enqueue(&mut tx, &envelope, &id.to_string())

@@ -1,19 +1,19 @@
-//! Provider callbacks from SQS: in AWS the psp-webhook function verifies each callback and
-//! queues it on `payments-psp-callbacks`. This poller verifies the signature again (as of the
-//! time SQS received the message, so a queue backlog does not make a genuine callback stale),
-//! settles the authorization, and deletes the message only when that worked. A callback for a
-//! payment not recorded yet (the provider answered faster than our transaction committed)
-//! stays in the queue and comes back; the queue's redrive policy parks what never works.
+//! Stripe's webhook events from SQS: in AWS the psp-webhook function verifies each event and
+//! queues it on `payments-psp-callbacks`, its `Stripe-Signature` in a message attribute. This
+//! poller verifies the signature again (as of the time SQS received the message, so a queue
+//! backlog does not make a genuine event stale), applies the event ([`crate::webhooks`]), and
+//! deletes the message only when that worked. An event that could not be applied yet stays in
+//! the queue and comes back; the queue's redrive policy parks what never works.
 
 use std::time::Duration;
 
 use aws_sdk_sqs::types::MessageSystemAttributeName;
-use secrecy::{ExposeSecret, SecretString};
+use psp_signature::Secrets;
 use sqlx::PgPool;
 use tokio::sync::watch;
 
-use crate::flow;
 use crate::provider::Provider;
+use crate::webhooks;
 
 /// The poller.
 #[derive(Debug, Clone)]
@@ -26,8 +26,8 @@ pub struct CallbackQueue {
     pub pool: PgPool,
     /// The provider (to void late approvals of cancelled orders).
     pub provider: Provider,
-    /// The callback signing secret.
-    pub secret: SecretString,
+    /// The webhook signing secrets.
+    pub secrets: Secrets,
     /// Long-poll wait.
     pub wait: Duration,
 }
@@ -56,7 +56,7 @@ impl CallbackQueue {
             .queue_url(&self.queue_url)
             .max_number_of_messages(10)
             .wait_time_seconds(i32::try_from(self.wait.as_secs()).unwrap_or(1))
-            .message_attribute_names("psp_signature")
+            .message_attribute_names(psp_signature::MESSAGE_ATTRIBUTE)
             .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
             .send()
             .await
@@ -66,7 +66,7 @@ impl CallbackQueue {
             let body = message.body().unwrap_or_default();
             let signature = message
                 .message_attributes()
-                .and_then(|a| a.get("psp_signature"))
+                .and_then(|a| a.get(psp_signature::MESSAGE_ATTRIBUTE))
                 .and_then(|v| v.string_value())
                 .unwrap_or_default();
             let sent = message
@@ -75,10 +75,10 @@ impl CallbackQueue {
                 .and_then(|ms| ms.parse::<i64>().ok())
                 .and_then(|ms| time::OffsetDateTime::from_unix_timestamp(ms / 1000).ok())
                 .unwrap_or_else(time::OffsetDateTime::now_utc);
-            let result = flow::apply_callback(
+            let result = webhooks::receive(
                 &self.pool,
                 &self.provider,
-                self.secret.expose_secret().as_bytes(),
+                &self.secrets,
                 signature,
                 body.as_bytes(),
                 sent,
@@ -102,7 +102,7 @@ impl CallbackQueue {
                     }
                 }
                 Err(err) => {
-                    tracing::warn!(error = %err, "callback not applied; it will come back");
+                    tracing::warn!(error = %err, "webhook event not applied; it will come back");
                 }
             }
         }

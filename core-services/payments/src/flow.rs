@@ -3,7 +3,7 @@
 //! - `order.placed` creates the payment (`created`) with the amount and payment-method token;
 //! - `inventory.reserved` authorizes with the provider: approved -> `authorized` and
 //!   `payment.authorized`; declined -> `failed` and `payment.failed`; pending -> `pending` until
-//!   the signed callback decides; no answer -> retried with backoff (same provider idempotency
+//!   a signed webhook event decides ([`crate::webhooks`]); no answer -> retried with backoff (same provider idempotency
 //!   key), and after the last attempt `failed` (`timeout`);
 //! - `order.confirmed` captures (`payment.captured`); `order.cancelled` voids an authorization
 //!   or cancels a payment not yet authorized (a later approval is voided on arrival);
@@ -62,7 +62,7 @@ fn amount(payment: &Payment) -> Amount {
     }
 }
 
-async fn emit<T: Event + serde::Serialize>(
+pub(crate) async fn emit<T: Event + serde::Serialize>(
     tx: &mut PgConnection,
     payment: &Payment,
     cause: Cause<'_>,
@@ -75,7 +75,7 @@ async fn emit<T: Event + serde::Serialize>(
 }
 
 /// Records an approved authorization.
-async fn authorized(
+pub(crate) async fn authorized(
     tx: &mut PgConnection,
     payment: &Payment,
     reference: &str,
@@ -94,7 +94,7 @@ async fn authorized(
 }
 
 /// Records a failed payment.
-async fn failed(
+pub(crate) async fn failed(
     tx: &mut PgConnection,
     payment: &Payment,
     reason: &str,
@@ -106,6 +106,26 @@ async fn failed(
         order_id: payment.order_id.clone(),
         payment_id: payment.id.to_string(),
         reason: reason.to_owned(),
+    };
+    emit(tx, payment, cause, data).await
+}
+
+/// Records a capture of `amount`.
+pub(crate) async fn captured(
+    tx: &mut PgConnection,
+    payment: &Payment,
+    amount: i64,
+    cause: Cause<'_>,
+) -> Result<(), sqlx::Error> {
+    store::set_status(tx, payment.id, "captured", None, None).await?;
+    store::post(tx, payment, "capture", amount, None).await?;
+    let data = PaymentCaptured {
+        order_id: payment.order_id.clone(),
+        payment_id: payment.id.to_string(),
+        amount: Amount {
+            amount,
+            currency: payment.currency.clone(),
+        },
     };
     emit(tx, payment, cause, data).await
 }
@@ -148,13 +168,15 @@ fn retryable(err: impl std::fmt::Display) -> HandlerError {
 fn authorize_request(payment: &Payment, method: &str) -> AuthorizeRequest {
     AuthorizeRequest {
         reference: payment.id.to_string(),
+        order_id: payment.order_id.clone(),
         amount: payment.amount,
         currency: payment.currency.clone(),
         payment_method: method.to_owned(),
     }
 }
 
-fn void_key(payment: &Payment) -> String {
+/// The idempotency key of a payment's void (the saga's and a late approval's release share it).
+pub(crate) fn void_key(payment: &Payment) -> String {
     format!("{}:void", payment.id)
 }
 
@@ -312,14 +334,7 @@ impl PaymentEvents {
                 )));
             }
         }
-        store::set_status(tx, payment.id, "captured", None, None).await?;
-        store::post(tx, &payment, "capture", payment.amount, None).await?;
-        let data = PaymentCaptured {
-            order_id: payment.order_id.clone(),
-            payment_id: payment.id.to_string(),
-            amount: amount(&payment),
-        };
-        emit(tx, &payment, cause, data).await?;
+        captured(tx, &payment, payment.amount, cause).await?;
         Ok(())
     }
 
@@ -449,106 +464,6 @@ impl StagedHandler for PaymentEvents {
             _ => Ok(()),
         }
     }
-}
-
-/// The provider's verdict on a pending authorization (from a verified callback). An approval
-/// for an order cancelled meanwhile is voided first, with no transaction open.
-pub async fn settle_pending(
-    pool: &PgPool,
-    provider: &Provider,
-    reference: &str,
-    approved: bool,
-    code: Option<&str>,
-) -> Result<(), ApiError> {
-    let Some(seen) = store::by_reference(pool, reference).await? else {
-        return Err(ApiError::NotFound(
-            "no payment with this provider reference".into(),
-        ));
-    };
-    let voided = approved && seen.status == "cancelled";
-    if voided {
-        // The order was cancelled while the provider decided: release the hold.
-        provider
-            .void(reference, &void_key(&seen))
-            .await
-            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    }
-    let mut tx = pool.begin().await?;
-    let Some(payment) = store::lock_by_reference(&mut tx, reference).await? else {
-        return Err(ApiError::NotFound(
-            "no payment with this provider reference".into(),
-        ));
-    };
-    let correlation = payment.order_id.clone();
-    let cause = Cause {
-        correlation_id: &correlation,
-        event_id: None,
-    };
-    match (payment.status.as_str(), approved) {
-        ("pending", true) => authorized(&mut tx, &payment, reference, cause).await?,
-        ("pending", false) => {
-            failed(
-                &mut tx,
-                &payment,
-                "declined",
-                code.unwrap_or("declined"),
-                cause,
-            )
-            .await?;
-        }
-        ("cancelled", true) if !voided => {
-            // Cancelled after the look above: the provider sends the callback again, and the
-            // next one voids.
-            return Err(ApiError::Unavailable(
-                "the order was cancelled meanwhile; send the callback again".into(),
-            ));
-        }
-        // Already settled (a repeated callback): nothing to do.
-        _ => {}
-    }
-    tx.commit().await?;
-    Ok(())
-}
-
-#[derive(Debug, serde::Deserialize)]
-struct Callback {
-    authorization: String,
-    status: String,
-    #[serde(default)]
-    decline_code: Option<String>,
-}
-
-/// Verifies a signed provider callback (as of `at`: when it was received) and settles the
-/// pending authorization it is about.
-pub async fn apply_callback(
-    pool: &PgPool,
-    provider: &Provider,
-    secret: &[u8],
-    signature: &str,
-    body: &[u8],
-    at: time::OffsetDateTime,
-) -> Result<(), ApiError> {
-    crate::signature::verify(secret, signature, body, at)
-        .map_err(|e| ApiError::Unauthorized(e.to_string()))?;
-    let callback: Callback = service_kit::extract::parse_json(body)?;
-    let approved = match callback.status.as_str() {
-        "approved" => true,
-        "declined" => false,
-        other => {
-            return Err(ApiError::invalid_field(
-                "status",
-                format!("unknown status `{other}`"),
-            ));
-        }
-    };
-    settle_pending(
-        pool,
-        provider,
-        &callback.authorization,
-        approved,
-        callback.decline_code.as_deref(),
-    )
-    .await
 }
 
 /// A refund that was made.

@@ -3,28 +3,34 @@
 //! One payment per order, driven by the saga (see [`flow`]): created on `order.placed`,
 //! authorized on `inventory.reserved`, captured on `order.confirmed`, voided or cancelled on
 //! `order.cancelled`, refunded by admins. Every money movement is a ledger entry, and the
-//! ledger of a payment always reconciles. The provider sits behind [`provider::PaymentProvider`];
-//! locally it is the [`simulator`], which answers by test token and confirms asynchronous
-//! payments with callbacks signed as [`signature`] describes.
+//! ledger of a payment always reconciles, and [`reconcile`] compares it with the provider's. The
+//! provider sits behind [`provider::PaymentProvider`]; its one adapter is [`stripe`] (Stripe's
+//! REST API). Locally the API is the [`simulator`], which speaks the same subset, answers by
+//! Stripe's test payment methods, and sends webhook events signed as [`signature`] describes,
+//! applied by [`webhooks`].
 //!
-//! Data flow: `flow` (RabbitMQ consumer, callbacks, refunds) -> provider -> `store`
-//! (PostgreSQL) -> outbox -> RabbitMQ.
+//! Data flow: `flow` (RabbitMQ consumer, refunds) and `webhooks` (Stripe events) -> provider ->
+//! `store` (PostgreSQL) -> outbox -> RabbitMQ.
 
 pub mod callbacks;
 pub mod config;
 pub mod flow;
 pub mod openapi;
 pub mod provider;
+pub mod reconcile;
 pub mod routes;
 pub use psp_signature as signature;
 pub mod simulator;
 pub mod store;
+pub mod stripe;
+pub mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use secrecy::SecretString;
+use psp_signature::Secrets;
+use secrecy::ExposeSecret;
 use service_kit::db;
 use service_kit::health::Readiness;
 use service_kit::http::{Server, ServiceApp};
@@ -35,7 +41,8 @@ use sqlx::PgPool;
 use utoipa::OpenApi as _;
 
 use crate::config::{SERVICE, Settings};
-use crate::provider::{HttpProvider, Provider};
+use crate::provider::Provider;
+use crate::stripe::{StripeConfig, StripeProvider};
 
 /// The payments migrations.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -47,8 +54,8 @@ pub struct AppState {
     pub pool: PgPool,
     /// The payment provider.
     pub provider: Provider,
-    /// Secret of the provider's callback signatures.
-    pub callback_secret: SecretString,
+    /// The secrets of the provider's webhook signatures.
+    pub webhook_secrets: Secrets,
 }
 
 /// The payments service: HTTP plus its consumer and outbox relay.
@@ -78,11 +85,13 @@ impl Application {
         settings: Settings,
         aws: Option<&aws_config::SdkConfig>,
     ) -> anyhow::Result<Self> {
-        let provider: Provider = Arc::new(HttpProvider::new(
-            &settings.provider.url,
-            Duration::from_millis(settings.provider.timeout_ms),
-            Some(settings.provider.callback_url.clone()),
-        )?);
+        let provider: Provider = Arc::new(StripeProvider::new(StripeConfig {
+            base_url: settings.provider.url.clone(),
+            api_key: settings.provider.api_key.clone(),
+            timeout: Duration::from_millis(settings.provider.timeout_ms),
+            attempts: settings.provider.attempts,
+            backoff: Duration::from_millis(settings.provider.retry_backoff_ms),
+        })?);
         Self::build_with_provider(settings, aws, provider).await
     }
 
@@ -92,6 +101,8 @@ impl Application {
         aws: Option<&aws_config::SdkConfig>,
         provider: Provider,
     ) -> anyhow::Result<Self> {
+        let webhook_secrets = Secrets::parse(settings.provider.webhook_secret.expose_secret())
+            .ok_or_else(|| anyhow::anyhow!("APP__PROVIDER__WEBHOOK_SECRET holds no secret"))?;
         let metrics = Metrics::new(SERVICE)?;
         let messaging_metrics = messaging::MessagingMetrics::new(&metrics)?;
         let pool = db::pool(&settings.database, SERVICE, &[])?;
@@ -118,7 +129,7 @@ impl Application {
                 queue_url: queue_url.clone(),
                 pool: pool.clone(),
                 provider: provider.clone(),
-                secret: settings.provider.callback_secret.clone(),
+                secrets: webhook_secrets.clone(),
                 wait: Duration::from_secs(5),
             };
             supervisor.spawn(
@@ -129,7 +140,7 @@ impl Application {
         let state = AppState {
             pool: pool.clone(),
             provider,
-            callback_secret: settings.provider.callback_secret.clone(),
+            webhook_secrets,
         };
         let server = ServiceApp::new(metrics, settings.http.clone())
             .routes(

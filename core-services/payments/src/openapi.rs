@@ -2,19 +2,20 @@
 
 use utoipa::OpenApi;
 
-use crate::{flow, routes, store};
+use crate::{flow, reconcile, routes, store};
 
 /// The payments API.
 #[derive(Debug, OpenApi)]
 #[openapi(
     info(
         title = "payments",
-        description = "Payments per order, their ledger, and refunds."
+        description = "Payments per order, their ledger, refunds, and reconciliation with the payment provider."
     ),
     paths(
         routes::payment_detail,
         routes::list_payments,
         routes::summary,
+        routes::reconciliation,
         routes::create_refund
     ),
     components(schemas(
@@ -24,6 +25,8 @@ use crate::{flow, routes, store};
         routes::PaymentPage,
         routes::RefundInput,
         flow::Refund,
+        reconcile::Report,
+        reconcile::Difference,
         store::Payment,
         store::LedgerEntry,
         store::Balance,

@@ -1,4 +1,5 @@
-//! The payment provider behind a trait, and its HTTP adapter.
+//! The payment provider behind a trait. Its one adapter is [`crate::stripe::StripeProvider`]
+//! (Stripe's REST API; locally the simulator, which speaks the same subset).
 //!
 //! Every call carries an `Idempotency-Key` derived from the payment (and refund) id, so a call
 //! retried after a timeout can never authorize, capture or refund twice at the provider.
@@ -6,10 +7,8 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde::Serialize;
 
 /// A boxed, sendable future (the trait is used as `dyn`).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -19,6 +18,8 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub struct AuthorizeRequest {
     /// Our payment id (also the idempotency key base).
     pub reference: String,
+    /// The order paid for.
+    pub order_id: String,
     /// Minor units.
     pub amount: i64,
     /// ISO 4217.
@@ -37,7 +38,8 @@ pub enum Authorization {
     },
     /// Refused by the issuer.
     Declined {
-        /// Why (`card_declined`, `insufficient_funds`, ...).
+        /// Why: the issuer's decline code (`generic_decline`, `insufficient_funds`, ...), else
+        /// the error code (`expired_card`, `incorrect_cvc`, ...).
         code: String,
     },
     /// The outcome comes later by signed callback.
@@ -56,9 +58,33 @@ pub enum ProviderError {
     /// The provider could not be reached or failed (retry).
     #[error("payment provider unavailable: {0}")]
     Unavailable(String),
-    /// The provider refused the request itself (retrying will not help).
+    /// The provider refused the request itself (retrying will not help); the message keeps the
+    /// provider's error type and code.
     #[error("payment provider refused the request: {0}")]
     Rejected(String),
+}
+
+/// A payment as the provider sees it (for reconciliation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProviderPayment {
+    /// The provider's id (`pi_...`).
+    pub id: String,
+    /// The provider's state (`requires_capture`, `succeeded`, ...).
+    pub status: String,
+    /// Minor units asked for.
+    pub amount: i64,
+    /// ISO 4217, upper case.
+    pub currency: String,
+    /// Held and not yet captured.
+    pub amount_capturable: i64,
+    /// Captured.
+    pub amount_received: i64,
+    /// Refunded of what was captured.
+    pub amount_refunded: i64,
+    /// Our payment id, from the metadata we sent (absent on payments not made by us).
+    pub payment_id: Option<String>,
+    /// When it was created, unix seconds.
+    pub created: i64,
 }
 
 /// A payment provider.
@@ -88,172 +114,18 @@ pub trait PaymentProvider: Send + Sync + std::fmt::Debug {
         amount: i64,
         key: &'a str,
     ) -> BoxFuture<'a, Result<String, ProviderError>>;
+    /// One payment by the provider's id; `None` when the provider has no such payment.
+    fn payment<'a>(
+        &'a self,
+        reference: &'a str,
+    ) -> BoxFuture<'a, Result<Option<ProviderPayment>, ProviderError>>;
+    /// Every payment created in `[from, to)` (unix seconds), newest first.
+    fn payments<'a>(
+        &'a self,
+        from: i64,
+        to: i64,
+    ) -> BoxFuture<'a, Result<Vec<ProviderPayment>, ProviderError>>;
 }
 
 /// A shared provider.
 pub type Provider = Arc<dyn PaymentProvider>;
-
-/// The provider's REST API over HTTP (the simulator speaks the same).
-#[derive(Debug, Clone)]
-pub struct HttpProvider {
-    client: reqwest::Client,
-    base: String,
-    callback_url: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct PspAnswer {
-    #[serde(default)]
-    id: Option<String>,
-    status: String,
-    #[serde(default)]
-    decline_code: Option<String>,
-}
-
-impl HttpProvider {
-    /// An adapter for the API at `base`, giving up on calls after `timeout`.
-    pub fn new(
-        base: &str,
-        timeout: Duration,
-        callback_url: Option<String>,
-    ) -> anyhow::Result<Self> {
-        let client = reqwest::Client::builder().timeout(timeout).build()?;
-        Ok(Self {
-            client,
-            base: base.trim_end_matches('/').to_owned(),
-            callback_url,
-        })
-    }
-
-    async fn call(
-        &self,
-        path: &str,
-        key: &str,
-        body: serde_json::Value,
-    ) -> Result<(u16, PspAnswer), ProviderError> {
-        let response = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .header("idempotency-key", key)
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| {
-                if e.is_timeout() {
-                    ProviderError::Timeout
-                } else {
-                    ProviderError::Unavailable(e.to_string())
-                }
-            })?;
-        let status = response.status().as_u16();
-        if status >= 500 || status == 429 {
-            return Err(ProviderError::Unavailable(format!("status {status}")));
-        }
-        let answer: PspAnswer = response.json().await.map_err(|e| {
-            if e.is_timeout() {
-                ProviderError::Timeout
-            } else {
-                ProviderError::Unavailable(e.to_string())
-            }
-        })?;
-        Ok((status, answer))
-    }
-
-    fn expect_ok(status: u16, answer: &PspAnswer) -> Result<(), ProviderError> {
-        if (200..300).contains(&status) {
-            Ok(())
-        } else {
-            Err(ProviderError::Rejected(format!(
-                "status {status}: {}",
-                answer.status
-            )))
-        }
-    }
-}
-
-impl PaymentProvider for HttpProvider {
-    fn authorize<'a>(
-        &'a self,
-        request: &'a AuthorizeRequest,
-    ) -> BoxFuture<'a, Result<Authorization, ProviderError>> {
-        Box::pin(async move {
-            let body = json!({
-                "reference": request.reference,
-                "amount": request.amount,
-                "currency": request.currency,
-                "payment_method": request.payment_method,
-                "callback_url": self.callback_url,
-            });
-            let key = format!("{}:authorize", request.reference);
-            let (status, answer) = self.call("/v1/authorizations", &key, body).await?;
-            match (status, answer.status.as_str(), answer.id) {
-                (200..=299, "approved", Some(reference)) => {
-                    Ok(Authorization::Approved { reference })
-                }
-                (200..=299, "pending", Some(reference)) => Ok(Authorization::Pending { reference }),
-                (402, _, _) | (_, "declined", _) => Ok(Authorization::Declined {
-                    code: answer.decline_code.unwrap_or_else(|| "declined".into()),
-                }),
-                (status, other, _) => {
-                    Err(ProviderError::Rejected(format!("status {status}: {other}")))
-                }
-            }
-        })
-    }
-
-    fn capture<'a>(
-        &'a self,
-        reference: &'a str,
-        amount: i64,
-        key: &'a str,
-    ) -> BoxFuture<'a, Result<(), ProviderError>> {
-        Box::pin(async move {
-            let (status, answer) = self
-                .call(
-                    &format!("/v1/authorizations/{reference}/capture"),
-                    key,
-                    json!({"amount": amount}),
-                )
-                .await?;
-            Self::expect_ok(status, &answer)
-        })
-    }
-
-    fn void<'a>(
-        &'a self,
-        reference: &'a str,
-        key: &'a str,
-    ) -> BoxFuture<'a, Result<(), ProviderError>> {
-        Box::pin(async move {
-            let (status, answer) = self
-                .call(
-                    &format!("/v1/authorizations/{reference}/void"),
-                    key,
-                    json!({}),
-                )
-                .await?;
-            Self::expect_ok(status, &answer)
-        })
-    }
-
-    fn refund<'a>(
-        &'a self,
-        reference: &'a str,
-        amount: i64,
-        key: &'a str,
-    ) -> BoxFuture<'a, Result<String, ProviderError>> {
-        Box::pin(async move {
-            let (status, answer) = self
-                .call(
-                    "/v1/refunds",
-                    key,
-                    json!({"authorization": reference, "amount": amount}),
-                )
-                .await?;
-            Self::expect_ok(status, &answer)?;
-            answer
-                .id
-                .ok_or_else(|| ProviderError::Rejected("refund without an id".into()))
-        })
-    }
-}

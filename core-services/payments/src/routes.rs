@@ -1,4 +1,5 @@
-//! HTTP: payment administration (ledger, refunds) and the provider's signed callbacks.
+//! HTTP: payment administration (ledger, refunds, reconciliation with the provider) and the
+//! provider's signed webhook events.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -6,7 +7,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use service_kit::extract::{ApiJson, ApiQuery};
 use service_kit::identity::Admin;
@@ -17,14 +17,17 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::flow::{self, Refund};
+use crate::reconcile::{self, Report};
 use crate::signature;
 use crate::store::{self, Balance, LedgerEntry, Payment};
+use crate::webhooks;
 
 /// The routes.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/admin/payments", get(list_payments))
         .route("/admin/payments/summary", get(summary))
+        .route("/admin/payments/reconciliation", get(reconciliation))
         .route("/admin/payments/{order_id}", get(payment_detail))
         .route("/admin/payments/{order_id}/refunds", post(create_refund))
         .route("/internal/psp/callback", post(psp_callback))
@@ -163,6 +166,23 @@ pub async fn summary(
     }))
 }
 
+/// Compares our payments and ledger with the provider's PaymentIntents created in a window,
+/// and lists every difference (none when the two agree).
+#[utoipa::path(get, path = "/admin/payments/reconciliation", tag = "admin", params(Window),
+    responses((status = 200, description = "The comparison", body = Report),
+              (status = 422, description = "`to` not after `from`, or more than 366 days later", body = service_kit::Problem, content_type = "application/problem+json"),
+              (status = 503, description = "The provider could not be read", body = service_kit::Problem, content_type = "application/problem+json")))]
+pub async fn reconciliation(
+    _admin: Admin,
+    State(state): State<AppState>,
+    ApiQuery(window): ApiQuery<Window>,
+) -> Result<Json<Report>, ApiError> {
+    let window = window.validated()?;
+    Ok(Json(
+        reconcile::reconcile(&state.pool, &state.provider, window.from, window.to).await?,
+    ))
+}
+
 /// A refund request.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -234,9 +254,9 @@ pub async fn create_refund(
     Ok((status, Json(refund)).into_response())
 }
 
-/// The provider's asynchronous outcome of a pending authorization, signed with
-/// `Psp-Signature`. Not routed through the gateway. In AWS the psp-webhook function queues
-/// callbacks on SQS instead, and [`crate::callbacks`] applies them the same way.
+/// A Stripe webhook event, signed with `Stripe-Signature`. Not routed through the gateway: the
+/// simulator posts here locally. In AWS the psp-webhook function receives the events and queues
+/// them on SQS instead, and [`crate::callbacks`] applies them the same way.
 pub async fn psp_callback(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -245,11 +265,11 @@ pub async fn psp_callback(
     let header = headers
         .get(signature::HEADER)
         .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| ApiError::Unauthorized("missing Psp-Signature".into()))?;
-    flow::apply_callback(
+        .ok_or_else(|| ApiError::Unauthorized("missing Stripe-Signature".into()))?;
+    webhooks::receive(
         &state.pool,
         &state.provider,
-        state.callback_secret.expose_secret().as_bytes(),
+        &state.webhook_secrets,
         header,
         &body,
         time::OffsetDateTime::now_utc(),

@@ -101,15 +101,37 @@ pub async fn lock_by_order(
     .await
 }
 
-/// Locks the payment with this provider reference.
-pub async fn lock_by_reference(
-    tx: &mut PgConnection,
-    reference: &str,
-) -> Result<Option<Payment>, sqlx::Error> {
+/// The payments created in `[from, to)`, oldest first.
+pub async fn created_between(
+    pool: &PgPool,
+    from: OffsetDateTime,
+    to: OffsetDateTime,
+) -> Result<Vec<Payment>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "select {COLUMNS} from payments where psp_reference = $1 for update"
+        "select {COLUMNS} from payments where created_at >= $1 and created_at < $2 order by created_at"
     )))
-    .bind(reference)
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await
+}
+
+/// The payment with this id, unlocked.
+pub async fn by_id(pool: &PgPool, id: Uuid) -> Result<Option<Payment>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {COLUMNS} from payments where id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Locks the payment with this id.
+pub async fn lock_by_id(tx: &mut PgConnection, id: Uuid) -> Result<Option<Payment>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {COLUMNS} from payments where id = $1 for update"
+    )))
+    .bind(id)
     .fetch_optional(&mut *tx)
     .await
 }

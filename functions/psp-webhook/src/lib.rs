@@ -1,37 +1,40 @@
 //! # psp-webhook
 //!
-//! The payment provider's callbacks arrive at this function's URL. A callback is accepted only
-//! with a valid `Psp-Signature` (HMAC-SHA256 over `t.body` with the shared secret, timestamp
-//! within five minutes); it is then put, unchanged, on the `payments-psp-callbacks` SQS queue,
-//! which payments consumes. The provider gets 202 once the message is queued (and retries on
-//! anything else); a bad signature is 401, a malformed body 400, a replay of a callback already
-//! accepted 409, all as `application/problem+json`.
+//! Stripe's webhook events arrive at this function's URL (the endpoint configured in Stripe's
+//! Dashboard). An event is accepted only with a valid `Stripe-Signature` (HMAC-SHA256 over
+//! `t.body`, timestamp within five minutes, any `v1` matching any of the endpoint's secrets:
+//! two while a secret is rolled); it is then put, unchanged, on the `payments-psp-callbacks` SQS
+//! queue, with its signature, and payments applies it once by event id. Stripe gets 202 once
+//! the message is queued (and retries on anything else); a bad signature is 401, a body that is
+//! not an event 400, a replay of a delivery already accepted 409, all as
+//! `application/problem+json`.
 //!
-//! Replays: a signed callback is valid for five minutes, so a captured one could be sent again
-//! within that window. Each accepted callback (its signed timestamp and body) is claimed in a
-//! DynamoDB table for longer than the window; a second claim is refused. The provider's own
-//! retries are signed anew (another timestamp), so they are not replays; payments applies each
-//! callback once anyway.
+//! Replays: a signed delivery is valid for five minutes, so a captured one could be sent again
+//! within that window. Each accepted delivery (its signed timestamp and body) is claimed in a
+//! DynamoDB table for longer than the window; a second claim is refused. Stripe's own retries
+//! are signed anew (another timestamp), so they are not replays; payments applies each event
+//! once anyway, by its id.
 
 use aws_sdk_sqs::types::MessageAttributeValue;
 use serde_json::json;
 
 /// Environment variables the function reads.
 pub mod env {
-    /// ARN (or name) of the secret holding the provider's signing secret.
+    /// ARN (or name) of the secret holding the endpoint's signing secret (`whsec_...`; two,
+    /// separated by a space, while it is rolled).
     pub const SECRET_ARN: &str = "PSP_WEBHOOK_SECRET_ARN";
-    /// The queue callbacks go to.
+    /// The queue events go to.
     pub const QUEUE_URL: &str = "PSP_CALLBACKS_QUEUE_URL";
-    /// The DynamoDB table of callbacks already accepted (replay protection).
+    /// The DynamoDB table of deliveries already accepted (replay protection).
     pub const REPLAY_TABLE: &str = "REPLAY_TABLE";
 }
 
-/// How long an accepted callback is remembered: longer than the signature tolerance, after
+/// How long an accepted delivery is remembered: longer than the signature tolerance, after
 /// which a replay fails the timestamp check anyway.
 pub const REMEMBER: std::time::Duration =
     std::time::Duration::from_secs(2 * psp_signature::TOLERANCE_SECONDS.unsigned_abs());
 
-/// The replay key of a verified callback: SHA-256 of the timestamp its signature covers (as
+/// The replay key of a verified delivery: SHA-256 of the timestamp its signature covers (as
 /// [`psp_signature::verify`] returned it, never a raw header part) and its body.
 pub fn replay_key(verified_timestamp: i64, body: &[u8]) -> String {
     let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
@@ -77,8 +80,8 @@ pub struct Receiver {
     pub sqs: aws_sdk_sqs::Client,
     /// Queue URL.
     pub queue_url: String,
-    /// The signing secret.
-    pub secret: Vec<u8>,
+    /// The signing secrets.
+    pub secrets: psp_signature::Secrets,
     /// Callbacks already accepted.
     pub seen: function_kit::idempotency::Claims,
 }
@@ -91,13 +94,14 @@ impl Receiver {
         queue_url: &str,
         replay_table: &str,
     ) -> anyhow::Result<Self> {
-        let secret = function_kit::aws::secret_string(config, secret_id)
-            .await?
-            .into_bytes();
+        let secrets = psp_signature::Secrets::parse(
+            &function_kit::aws::secret_string(config, secret_id).await?,
+        )
+        .ok_or_else(|| anyhow::anyhow!("the signing secret {secret_id} is empty"))?;
         Ok(Self {
             sqs: aws_sdk_sqs::Client::new(config),
             queue_url: queue_url.to_owned(),
-            secret,
+            secrets,
             seen: function_kit::idempotency::Claims::new(
                 aws_sdk_dynamodb::Client::new(config),
                 replay_table,
@@ -108,20 +112,20 @@ impl Receiver {
         })
     }
 
-    /// Verifies and queues one callback.
+    /// Verifies and queues one event.
     pub async fn receive(&self, signature: Option<&str>, body: &[u8]) -> Answer {
         let Some(signature) = signature else {
-            return problem(401, "Unauthorized", "missing Psp-Signature");
+            return problem(401, "Unauthorized", "missing Stripe-Signature");
         };
-        let timestamp = match psp_signature::verify(
-            &self.secret,
+        let timestamp = match psp_signature::verify_any(
+            &self.secrets,
             signature,
             body,
             time::OffsetDateTime::now_utc(),
         ) {
             Ok(timestamp) => timestamp,
             Err(err) => {
-                tracing::warn!(error = %err, "refused a callback");
+                tracing::warn!(error = %err, "refused a webhook delivery");
                 return problem(401, "Unauthorized", &err.to_string());
             }
         };
@@ -129,22 +133,24 @@ impl Receiver {
             return problem(400, "Bad Request", "the body is not UTF-8");
         };
         let parsed: Result<serde_json::Value, _> = serde_json::from_str(text);
-        let Some(authorization) = parsed
-            .ok()
-            .and_then(|v| v["authorization"].as_str().map(str::to_owned))
-        else {
+        let event = parsed.ok().and_then(|v| {
+            let id = v["id"].as_str()?.to_owned();
+            let kind = v["type"].as_str()?;
+            (v["object"] == "event" && id.starts_with("evt_") && !kind.is_empty()).then_some(id)
+        });
+        let Some(event) = event else {
             return problem(
                 400,
                 "Bad Request",
-                "the body is not a callback (no `authorization`)",
+                "the body is not a Stripe event (`object: event` with an `evt_` id and a `type`)",
             );
         };
         let key = replay_key(timestamp, body);
         match self.seen.claim(&key).await {
             Ok(function_kit::idempotency::Claim::Acquired) => {}
             Ok(function_kit::idempotency::Claim::Taken) => {
-                tracing::warn!(authorization, "refused a replayed callback");
-                return problem(409, "Conflict", "this callback was already received");
+                tracing::warn!(event, "refused a replayed delivery");
+                return problem(409, "Conflict", "this delivery was already received");
             }
             Err(err) => {
                 tracing::error!(error = %err, "could not check for a replay");
@@ -162,22 +168,22 @@ impl Receiver {
             .message_body(text);
         if let Ok(attribute) = attribute {
             // Kept so payments can verify again before acting.
-            send = send.message_attributes("psp_signature", attribute);
+            send = send.message_attributes(psp_signature::MESSAGE_ATTRIBUTE, attribute);
         }
         match send.send().await {
             Ok(_) => {
                 if let Err(err) = self.seen.done(&key).await {
                     // Queued all the same; the claim lapses after its lease.
-                    tracing::warn!(error = %err, "could not record an accepted callback");
+                    tracing::warn!(error = %err, "could not record an accepted delivery");
                 }
                 Answer {
                     status: 202,
-                    body: json!({"accepted": authorization}).to_string(),
+                    body: json!({"accepted": event}).to_string(),
                     content_type: "application/json",
                 }
             }
             Err(err) => {
-                tracing::error!(error = %aws_sdk_sqs::error::DisplayErrorContext(err), "could not queue a callback");
+                tracing::error!(error = %aws_sdk_sqs::error::DisplayErrorContext(err), "could not queue an event");
                 self.seen.release(&key).await;
                 problem(503, "Service Unavailable", "try again")
             }

@@ -14,7 +14,8 @@ async fn only_signed_callbacks_are_queued() {
     secrets
         .create_secret()
         .name(&name)
-        .secret_string("s3cr3t")
+        // Mid-rotation: the new secret and the old one.
+        .secret_string("s3cr3t old-s3cr3t")
         .send()
         .await
         .unwrap();
@@ -36,10 +37,22 @@ async fn only_signed_callbacks_are_queued() {
         .await
         .unwrap();
 
-    let body =
-        br#"{"type":"authorization.succeeded","authorization":"auth_1","status":"approved"}"#;
+    let body = br#"{"id":"evt_1","object":"event","type":"payment_intent.amount_capturable_updated","data":{"object":{"id":"pi_1","object":"payment_intent"}}}"#;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let good = psp_signature::sign(b"s3cr3t", now, body);
+    // Signed with the old secret only, and with both (what Stripe sends while a secret is rolled).
+    let old = psp_signature::sign(b"old-s3cr3t", now - 1, body);
+    assert_eq!(receiver.receive(Some(&old), body).await.status, 202);
+    let both = format!(
+        "t={},v1={},{}",
+        now - 2,
+        "0".repeat(64),
+        psp_signature::sign(b"s3cr3t", now - 2, body)
+            .split(',')
+            .nth(1)
+            .unwrap()
+    );
+    assert_eq!(receiver.receive(Some(&both), body).await.status, 202);
     let answer = receiver.receive(Some(&good), body).await;
     assert_eq!(answer.status, 202, "{answer:?}");
     // The same signed callback again is a replay.
@@ -76,17 +89,23 @@ async fn only_signed_callbacks_are_queued() {
         assert_eq!(answer.status, 401, "{answer:?}");
         assert_eq!(answer.content_type, "application/problem+json");
     }
-    let junk = b"not json";
-    let answer = receiver
-        .receive(Some(&psp_signature::sign(b"s3cr3t", now, junk)), junk)
-        .await;
-    assert_eq!(answer.status, 400);
+    for junk in [
+        &b"not json"[..],
+        br#"{"type":"authorization.succeeded","authorization":"auth_1","status":"approved"}"#,
+        br#"{"id":"ch_1","object":"charge","type":"x"}"#,
+    ] {
+        let answer = receiver
+            .receive(Some(&psp_signature::sign(b"s3cr3t", now, junk)), junk)
+            .await;
+        assert_eq!(answer.status, 400, "{answer:?}");
+    }
 
     let messages = sqs
         .receive_message()
         .queue_url(&url)
         .max_number_of_messages(10)
         .wait_time_seconds(1)
+        .message_attribute_names(psp_signature::MESSAGE_ATTRIBUTE)
         .send()
         .await
         .unwrap();
@@ -95,9 +114,23 @@ async fn only_signed_callbacks_are_queued() {
         .iter()
         .filter_map(|m| m.body())
         .collect();
+    let text = std::str::from_utf8(body).unwrap();
     assert_eq!(
         bodies,
-        [std::str::from_utf8(body).unwrap()],
-        "only the signed callback was queued"
+        [text, text, text],
+        "only the three signed deliveries were queued"
     );
+    for message in messages.messages() {
+        let header = message
+            .message_attributes()
+            .and_then(|a| a.get(psp_signature::MESSAGE_ATTRIBUTE))
+            .and_then(|v| v.string_value())
+            .unwrap();
+        let secrets = psp_signature::Secrets::parse("s3cr3t old-s3cr3t").unwrap();
+        assert!(
+            psp_signature::verify_any(&secrets, header, body, time::OffsetDateTime::now_utc())
+                .is_ok(),
+            "the signature travels with the event: {header}"
+        );
+    }
 }

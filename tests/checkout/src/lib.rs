@@ -33,7 +33,10 @@ pub struct Options {
     pub retry_delays_ms: Vec<u64>,
     /// Provider call timeout.
     pub provider_timeout_ms: u64,
-    /// Delay of the simulator's asynchronous callbacks.
+    /// Whether the simulator sends its webhook events (off: payments hears only its own calls'
+    /// answers, to exercise the saga's recovery paths alone).
+    pub provider_webhooks: bool,
+    /// How long the simulator's 3-D Secure authentications take.
     pub callback_delay: Duration,
     /// Payments also takes provider callbacks from an SQS queue on moto (the AWS path).
     pub callbacks_queue: bool,
@@ -72,6 +75,7 @@ impl Default for Options {
             saga_timeout_seconds: 600,
             retry_delays_ms: vec![100, 300],
             provider_timeout_ms: 1000,
+            provider_webhooks: true,
             callback_delay: Duration::from_millis(200),
             callbacks_queue: false,
             lambda_endpoint: None,
@@ -114,8 +118,10 @@ pub struct Platform {
     pub queues: Vec<(String, String)>,
     /// Retry delays in use.
     pub retry_delays_ms: Vec<u64>,
-    /// The provider's callback signing secret.
+    /// The provider's webhook signing secret.
     pub psp_secret: String,
+    /// The provider's (simulator's) API key.
+    pub psp_api_key: String,
     /// The SQS callback queue and an AWS configuration for moto, when enabled.
     pub callbacks: Option<(String, aws_config::SdkConfig)>,
     /// Broker URL.
@@ -244,9 +250,49 @@ impl Platform {
             .psp_function
             .as_ref()
             .map_or_else(|| format!("psp-secret-{id}"), |f| f.secret.clone());
+        let payments_port = service_kit::testing::server_port();
+        let mut s = payments::config::Settings::load().unwrap();
+        s.http.port = payments_port;
+        s.database.url = payments_db.url.clone().into();
+        s.database.max_connections = 6;
+        s.amqp.url.clone_from(&options.amqp_url);
+        s.amqp.exchange.clone_from(&exchange);
+        s.amqp.queue = format!("test.payments.{id}");
+        s.amqp.retry_delays_ms.clone_from(&options.retry_delays_ms);
+        s.provider.timeout_ms = options.provider_timeout_ms;
+        s.provider.retry_backoff_ms = 20;
+        let psp_api_key = format!("sk_test_{id}");
+        s.provider.api_key = psp_api_key.clone().into();
+        s.provider.webhook_secret = secret.clone().into();
+        let mut webhook_url = format!("http://127.0.0.1:{payments_port}/internal/psp/callback");
+        let callbacks = if let Some(function) = &options.psp_function {
+            let aws = function_kit::aws::for_endpoint(&function_kit::aws::test_endpoint()).await;
+            s.provider.callbacks_queue_url = Some(function.queue_url.clone());
+            webhook_url.clone_from(&function.callback_url);
+            Some((function.queue_url.clone(), aws))
+        } else if options.callbacks_queue {
+            let aws = function_kit::aws::for_endpoint(&function_kit::aws::test_endpoint()).await;
+            let queue = aws_sdk_sqs::Client::new(&aws)
+                .create_queue()
+                .queue_name(format!("test-psp-callbacks-{id}"))
+                .send()
+                .await
+                .unwrap();
+            let url = queue.queue_url().unwrap().to_owned();
+            s.provider.callbacks_queue_url = Some(url.clone());
+            // What the psp-webhook function does in AWS: the provider's events go onto the
+            // queue with their signature (the function's own tests cover its verification).
+            let relay = relay_to_queue(aws_sdk_sqs::Client::new(&aws), url.clone()).await;
+            webhook_url = format!("http://{relay}/callback");
+            Some((url, aws))
+        } else {
+            None
+        };
         let simulator = payments::simulator::router(payments::simulator::SimulatorConfig {
-            callback_secret: secret.clone().into_bytes(),
-            callback_delay: options.callback_delay,
+            api_key: s.provider.api_key.clone(),
+            webhook_url: options.provider_webhooks.then_some(webhook_url),
+            webhook_secrets: payments::signature::Secrets::parse(&secret).unwrap(),
+            authentication_delay: options.callback_delay,
         });
         let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let sim_addr = sim_listener.local_addr().unwrap();
@@ -259,51 +305,18 @@ impl Platform {
                 })
                 .await;
         }));
-        let payments_port = service_kit::testing::server_port();
-        let mut s = payments::config::Settings::load().unwrap();
-        s.http.port = payments_port;
-        s.database.url = payments_db.url.clone().into();
-        s.database.max_connections = 6;
-        s.amqp.url.clone_from(&options.amqp_url);
-        s.amqp.exchange.clone_from(&exchange);
-        s.amqp.queue = format!("test.payments.{id}");
-        s.amqp.retry_delays_ms.clone_from(&options.retry_delays_ms);
         s.provider.url = format!("http://{sim_addr}");
-        s.provider.timeout_ms = options.provider_timeout_ms;
-        s.provider.callback_url = format!("http://127.0.0.1:{payments_port}/internal/psp/callback");
-        s.provider.callback_secret = secret.clone().into();
-        let callbacks = if let Some(function) = &options.psp_function {
-            let aws = function_kit::aws::for_endpoint(&function_kit::aws::test_endpoint()).await;
-            s.provider.callbacks_queue_url = Some(function.queue_url.clone());
-            s.provider.callback_url.clone_from(&function.callback_url);
-            Some((function.queue_url.clone(), aws))
-        } else if options.callbacks_queue {
-            let aws = function_kit::aws::for_endpoint(&function_kit::aws::test_endpoint()).await;
-            let queue = aws_sdk_sqs::Client::new(&aws)
-                .create_queue()
-                .queue_name(format!("test-psp-callbacks-{id}"))
-                .send()
-                .await
-                .unwrap();
-            let url = queue.queue_url().unwrap().to_owned();
-            s.provider.callbacks_queue_url = Some(url.clone());
-            // What the psp-webhook function does in AWS: the provider's callbacks go onto the
-            // queue with their signature (the function's own tests cover its verification).
-            let relay = relay_to_queue(aws_sdk_sqs::Client::new(&aws), url.clone()).await;
-            s.provider.callback_url = format!("http://{relay}/callback");
-            Some((url, aws))
-        } else {
-            None
-        };
         queues.push(("payments".to_owned(), s.amqp.queue.clone()));
         let payments_settings = s.clone();
         let payments_aws = callbacks.as_ref().map(|(_, aws)| aws.clone());
         let provider: payments::provider::Provider = std::sync::Arc::new(
-            payments::provider::HttpProvider::new(
-                &s.provider.url,
-                Duration::from_millis(s.provider.timeout_ms),
-                Some(s.provider.callback_url.clone()),
-            )
+            payments::stripe::StripeProvider::new(payments::stripe::StripeConfig {
+                base_url: s.provider.url.clone(),
+                api_key: s.provider.api_key.clone(),
+                timeout: Duration::from_millis(s.provider.timeout_ms),
+                attempts: s.provider.attempts,
+                backoff: Duration::from_millis(s.provider.retry_backoff_ms),
+            })
             .unwrap(),
         );
         let provider = match options.provider_wrapper {
@@ -434,6 +447,7 @@ impl Platform {
             queues,
             retry_delays_ms: options.retry_delays_ms.clone(),
             psp_secret: secret,
+            psp_api_key,
             callbacks,
             amqp_url: options.amqp_url.clone(),
             inventory_db: connect(&inventory_db),
@@ -803,7 +817,7 @@ async fn relay_to_queue(sqs: aws_sdk_sqs::Client, queue: String) -> SocketAddr {
             let queue = queue.clone();
             async move {
                 let signature = headers
-                    .get("psp-signature")
+                    .get(payments::signature::HEADER)
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or_default()
                     .to_owned();
@@ -815,7 +829,7 @@ async fn relay_to_queue(sqs: aws_sdk_sqs::Client, queue: String) -> SocketAddr {
                 sqs.send_message()
                     .queue_url(queue)
                     .message_body(body)
-                    .message_attributes("psp_signature", attribute)
+                    .message_attributes(payments::signature::MESSAGE_ATTRIBUTE, attribute)
                     .send()
                     .await
                     .unwrap();

@@ -287,7 +287,7 @@ fn money(s: &Snapshot) -> Outcome {
                     && p.voided == 0
                     && p.refunded == 0
                     && p.status == "captured"
-                    && provider == Some("captured")
+                    && provider == Some("succeeded")
                 {
                     o.pass();
                 } else {
@@ -300,7 +300,7 @@ fn money(s: &Snapshot) -> Outcome {
             ("CONFIRMED", None) => o.fail(format!("confirmed order {id} has no payment")),
             ("CANCELLED", Some(p)) => {
                 let hold_released = p.authorized == 0 || p.voided == p.authorized;
-                let provider_released = !matches!(provider, Some("approved" | "captured"));
+                let provider_released = !matches!(provider, Some("requires_capture" | "succeeded"));
                 if p.captured == 0 && hold_released && provider_released {
                     o.pass();
                 } else {
@@ -527,8 +527,14 @@ mod tests {
             },
         );
         s.placed = vec![
-            placed("k1", "c1", A, "tok_visa", 2),
-            placed("k2", "c2", B, "tok_asyncDeclined", 1),
+            placed("k1", "c1", A, "pm_card_visa", 2),
+            placed(
+                "k2",
+                "c2",
+                B,
+                "pm_card_threeDSecureRequiredChargeDeclined",
+                1,
+            ),
         ];
         s.initial_stock.insert("SKU-1".into(), 5);
         s.stock.insert("SKU-1".into(), (3, 0));
@@ -555,8 +561,8 @@ mod tests {
                 ..Payment::default()
             },
         );
-        s.provider.insert("auth-a".into(), "captured".into());
-        s.provider.insert("auth-b".into(), "voided".into());
+        s.provider.insert("auth-a".into(), "succeeded".into());
+        s.provider.insert("auth-b".into(), "canceled".into());
         s.emails.insert(A.into(), 1);
         s.emails.insert(B.into(), 1);
         for (id, order, kind) in [("e1", A, "order.confirmed"), ("e2", B, "order.cancelled")] {
@@ -687,7 +693,7 @@ mod tests {
     #[test]
     fn a_declined_payment_that_confirms_fails() {
         let mut s = healthy();
-        s.placed[0].token = "tok_chargeDeclined";
+        s.placed[0].token = "pm_card_chargeDeclined";
         assert_eq!(broken(&s), vec!["orders: declined payments never confirm"]);
     }
 

@@ -13,18 +13,18 @@ use tokio::sync::Mutex;
 
 use super::Rng;
 
-/// Payment tokens of the simulator and how often each is used (out of 100).
+/// Stripe test payment methods the simulator knows and how often each is used (out of 100).
 pub const TOKENS: &[(&str, u32)] = &[
-    ("tok_visa", 60),
-    ("tok_chargeDeclined", 10),
-    ("tok_async", 10),
-    ("tok_asyncDeclined", 10),
-    ("tok_timeout", 10),
+    ("pm_card_visa", 60),
+    ("pm_card_chargeDeclined", 10),
+    ("pm_card_threeDSecure2Required", 10),
+    ("pm_card_threeDSecureRequiredChargeDeclined", 10),
+    ("pm_card_simulatorTimeout", 10),
 ];
 
 /// Whether a token can end in a confirmed order (stock permitting).
 pub fn approves(token: &str) -> bool {
-    matches!(token, "tok_visa" | "tok_async")
+    matches!(token, "pm_card_visa" | "pm_card_threeDSecure2Required")
 }
 
 /// One HTTP answer the clients saw.

@@ -603,7 +603,7 @@ async fn collect(
     let http = reqwest::Client::new();
     let simulator = platform.service("psp-simulator")?.url();
     let made: Value = http
-        .get(format!("{simulator}/_simulator/authorizations"))
+        .get(format!("{simulator}/_simulator/payment_intents"))
         .send()
         .await?
         .json()

@@ -228,19 +228,27 @@ impl Platform {
                     }
                 })
             };
-            let provider = [
-                ("APP__PROVIDER__URL".to_owned(), url("psp-simulator")),
+            let secret = format!("whsec_chaos_{id}");
+            let simulator = [
                 (
-                    "APP__PROVIDER__CALLBACK_URL".to_owned(),
+                    "APP__SIMULATOR__LISTEN".to_owned(),
+                    url("psp-simulator")
+                        .trim_start_matches("http://")
+                        .to_owned(),
+                ),
+                (
+                    "APP__SIMULATOR__WEBHOOK_URL".to_owned(),
                     format!("{}/internal/psp/callback", url("payments")),
                 ),
-                (
-                    "APP__PROVIDER__CALLBACK_SECRET".to_owned(),
-                    format!("chaos-psp-{id}"),
-                ),
+                ("APP__SIMULATOR__WEBHOOK_SECRET".to_owned(), secret.clone()),
+            ];
+            let provider = [
+                ("APP__PROVIDER__URL".to_owned(), url("psp-simulator")),
+                ("APP__PROVIDER__WEBHOOK_SECRET".to_owned(), secret),
             ];
             match service.name {
-                "psp-simulator" | "payments" => env.extend(provider),
+                "psp-simulator" => env.extend(simulator),
+                "payments" => env.extend(provider),
                 "users" => env.push((
                     "APP__ACCOUNT__TOKEN_KEY".into(),
                     crate::functions::account_token_key(dir)?,

@@ -53,7 +53,7 @@ async fn services_export_the_metrics_that_dashboards_and_alerts_use() {
         .post(format!("{gateway}/api/v1/checkout"))
         .bearer_auth(token)
         .header("idempotency-key", "metrics-1")
-        .json(&json!({"payment_method": "tok_visa"}))
+        .json(&json!({"payment_method": "pm_card_visa"}))
         .send()
         .await
         .unwrap();

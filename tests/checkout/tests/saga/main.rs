@@ -7,6 +7,7 @@ mod exported;
 mod idempotency;
 mod outcomes;
 mod pipeline;
+mod provider;
 mod reliability;
 
 use std::time::Duration;

@@ -27,7 +27,7 @@ async fn a_visa_checkout_is_confirmed_with_stock_taken_and_payment_captured() {
     platform.add_to_cart(&shopper, "LAMP-1", 2).await;
     platform.add_to_cart(&shopper, "MUG-1", 1).await;
 
-    let response = platform.checkout(&shopper, "key-1", "tok_visa").await;
+    let response = platform.checkout(&shopper, "key-1", "pm_card_visa").await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     let location = response.headers()["location"].to_str().unwrap().to_owned();
     let body: Value = response.json().await.unwrap();
@@ -151,12 +151,13 @@ async fn a_visa_checkout_is_confirmed_with_stock_taken_and_payment_captured() {
 async fn a_declined_card_cancels_the_order_and_returns_the_stock() {
     let platform = Platform::start(Options::default()).await;
     platform.product("LAMP-2", 2500, 10).await;
-    let id = platform.place("LAMP-2", 3, "tok_chargeDeclined").await;
+    let id = platform.place("LAMP-2", 3, "pm_card_chargeDeclined").await;
     let order = platform.settled(&id, SETTLE).await;
     assert_eq!(order["status"], "CANCELLED");
     assert_eq!(order["cancel_reason"], "payment_declined");
     let payment = platform.payment_reaches(&id, "failed", SETTLE).await;
-    assert_eq!(payment["failure_reason"], "card_declined");
+    // Stripe's decline code for pm_card_chargeDeclined.
+    assert_eq!(payment["failure_reason"], "generic_decline");
     assert_eq!(payment["ledger"], json!([]));
     let deadline = tokio::time::Instant::now() + SETTLE;
     while platform.stock("LAMP-2").await != (10, 0) {
@@ -177,7 +178,7 @@ async fn an_out_of_stock_line_cancels_the_order_without_a_payment_attempt() {
     let shopper = platform.shopper().await;
     platform.add_to_cart(&shopper, "LAMP-3", 1).await;
     platform.add_to_cart(&shopper, "RARE-1", 2).await;
-    let response = platform.checkout(&shopper, "k", "tok_visa").await;
+    let response = platform.checkout(&shopper, "k", "pm_card_visa").await;
     let id = response.json::<Value>().await.unwrap()["order_id"]
         .as_str()
         .unwrap()
@@ -208,9 +209,15 @@ async fn asynchronous_and_timed_out_payments_reach_their_outcomes() {
     })
     .await;
     platform.product("LAMP-4", 1000, 10).await;
-    let confirmed_later = platform.place("LAMP-4", 1, "tok_async").await;
-    let declined_later = platform.place("LAMP-4", 1, "tok_asyncDeclined").await;
-    let timed_out = platform.place("LAMP-4", 1, "tok_timeout").await;
+    let confirmed_later = platform
+        .place("LAMP-4", 1, "pm_card_threeDSecure2Required")
+        .await;
+    let declined_later = platform
+        .place("LAMP-4", 1, "pm_card_threeDSecureRequiredChargeDeclined")
+        .await;
+    let timed_out = platform
+        .place("LAMP-4", 1, "pm_card_simulatorTimeout")
+        .await;
 
     let order = platform.settled(&confirmed_later, SETTLE).await;
     assert_eq!(order["status"], "CONFIRMED", "{order}");
@@ -271,7 +278,9 @@ async fn a_shopper_cancels_a_pending_order_and_an_expired_reservation_cancels_an
     })
     .await;
     platform.product("LAMP-5", 1000, 10).await;
-    let id = platform.place("LAMP-5", 2, "tok_async").await;
+    let id = platform
+        .place("LAMP-5", 2, "pm_card_threeDSecure2Required")
+        .await;
     let order = platform.settled(&id, SETTLE).await;
     assert_eq!(order["status"], "CANCELLED");
     assert_eq!(order["cancel_reason"], "reservation_expired", "{order}");
@@ -283,7 +292,7 @@ async fn a_shopper_cancels_a_pending_order_and_an_expired_reservation_cancels_an
     // (refused) and check the rule through the API.
     let shopper = platform.shopper().await;
     platform.add_to_cart(&shopper, "LAMP-5", 1).await;
-    let response = platform.checkout(&shopper, "k1", "tok_visa").await;
+    let response = platform.checkout(&shopper, "k1", "pm_card_visa").await;
     let id = response.json::<Value>().await.unwrap()["order_id"]
         .as_str()
         .unwrap()
@@ -324,7 +333,7 @@ async fn a_shopper_cancels_a_pending_order_and_an_expired_reservation_cancels_an
 async fn an_admin_refunds_part_then_the_rest_and_the_ledger_balances() {
     let platform = Platform::start(Options::default()).await;
     platform.product("LAMP-6", 4000, 10).await;
-    let id = platform.place("LAMP-6", 1, "tok_visa").await;
+    let id = platform.place("LAMP-6", 1, "pm_card_visa").await;
     assert_eq!(platform.settled(&id, SETTLE).await["status"], "CONFIRMED");
     platform.payment_reaches(&id, "captured", SETTLE).await;
     let url = format!("{}/admin/payments/{id}/refunds", platform.payments);
@@ -410,11 +419,15 @@ async fn a_callback_queued_by_the_psp_webhook_settles_the_payment_and_a_forged_o
     })
     .await;
     platform.product("LAMP-7", 1000, 10).await;
-    // A forged callback on the queue (wrong secret) settles nothing and is not deleted.
+    // A forged event on the queue (wrong secret) settles nothing and is not deleted.
     let (queue, aws) = platform.callbacks.clone().unwrap();
     let sqs = aws_sdk_sqs::Client::new(&aws);
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let forged = json!({"authorization": "auth_forged", "status": "approved"}).to_string();
+    let forged = json!({
+        "id": "evt_forged", "object": "event", "type": "payment_intent.amount_capturable_updated",
+        "data": {"object": {"id": "pi_forged", "object": "payment_intent", "status": "requires_capture"}}
+    })
+    .to_string();
     let attribute = aws_sdk_sqs::types::MessageAttributeValue::builder()
         .data_type("String")
         .string_value(psp_signature::sign(
@@ -427,35 +440,47 @@ async fn a_callback_queued_by_the_psp_webhook_settles_the_payment_and_a_forged_o
     sqs.send_message()
         .queue_url(&queue)
         .message_body(&forged)
-        .message_attributes("psp_signature", attribute)
+        .message_attributes(psp_signature::MESSAGE_ATTRIBUTE, attribute)
         .send()
         .await
         .unwrap();
 
-    // The provider's real callback travels provider -> (psp-webhook) -> SQS -> payments.
-    let id = platform.place("LAMP-7", 1, "tok_async").await;
+    // The provider's real events travel provider -> (psp-webhook) -> SQS -> payments.
+    let id = platform
+        .place("LAMP-7", 1, "pm_card_threeDSecure2Required")
+        .await;
     assert_eq!(platform.settled(&id, SETTLE).await["status"], "CONFIRMED");
     platform.payment_reaches(&id, "captured", SETTLE).await;
-    let left = sqs
-        .get_queue_attributes()
-        .queue_url(&queue)
-        .attribute_names(
-            aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
-        )
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
-        .send()
-        .await
-        .unwrap();
-    let count = |name| {
-        left.attributes()
-            .unwrap()
-            .get(&name)
-            .map(|v| v.parse::<i64>().unwrap())
-            .unwrap_or(0)
-    };
-    let remaining =
-        count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-            + count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages);
+    // Every genuine event (3-D Secure done, the capture) is applied and deleted; only the
+    // forged one stays (for the DLQ).
+    let deadline = tokio::time::Instant::now() + SETTLE;
+    let mut remaining;
+    loop {
+        let left = sqs
+            .get_queue_attributes()
+            .queue_url(&queue)
+            .attribute_names(
+                aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+            )
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            .send()
+            .await
+            .unwrap();
+        let count = |name| {
+            left.attributes()
+                .unwrap()
+                .get(&name)
+                .map(|v| v.parse::<i64>().unwrap())
+                .unwrap_or(0)
+        };
+        remaining =
+            count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+                + count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages);
+        if remaining <= 1 || tokio::time::Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     assert_eq!(remaining, 1, "only the forged callback stays (for the DLQ)");
     platform.stop().await;
 }
@@ -465,9 +490,9 @@ async fn the_back_office_summaries_count_orders_revenue_cancellations_and_money_
     let platform = Platform::start(Options::default()).await;
     platform.product("SUM-1", 2500, 10).await;
     platform.product("SUM-2", 1000, 1).await;
-    let confirmed = platform.place("SUM-1", 2, "tok_visa").await;
-    let declined = platform.place("SUM-1", 1, "tok_chargeDeclined").await;
-    let short = platform.place("SUM-2", 2, "tok_visa").await;
+    let confirmed = platform.place("SUM-1", 2, "pm_card_visa").await;
+    let declined = platform.place("SUM-1", 1, "pm_card_chargeDeclined").await;
+    let short = platform.place("SUM-2", 2, "pm_card_visa").await;
     for (id, status) in [
         (&confirmed, "CONFIRMED"),
         (&declined, "CANCELLED"),

@@ -61,7 +61,9 @@ async fn two_hundred_concurrent_checkouts_for_fifty_units_confirm_exactly_fifty(
     for shopper in shoppers {
         let platform = platform.clone();
         handles.push(tokio::spawn(async move {
-            let response = platform.checkout(&shopper, "buy-hot-1", "tok_visa").await;
+            let response = platform
+                .checkout(&shopper, "buy-hot-1", "pm_card_visa")
+                .await;
             assert_eq!(response.status(), reqwest::StatusCode::ACCEPTED);
             response.json::<Value>().await.unwrap()["order_id"]
                 .as_str()
@@ -200,8 +202,8 @@ async fn queues_idle(platform: &Platform, channel: &lapin::Channel) {
 async fn every_event_delivered_again_changes_nothing() {
     let platform = Platform::start(Options::default()).await;
     platform.product("DUP-1", 1000, 10).await;
-    let confirmed = platform.place("DUP-1", 2, "tok_visa").await;
-    let declined = platform.place("DUP-1", 1, "tok_chargeDeclined").await;
+    let confirmed = platform.place("DUP-1", 2, "pm_card_visa").await;
+    let declined = platform.place("DUP-1", 1, "pm_card_chargeDeclined").await;
     assert_eq!(
         platform.settled(&confirmed, SETTLE).await["status"],
         "CONFIRMED"
@@ -282,7 +284,7 @@ async fn a_consumer_whose_connection_is_cut_mid_batch_loses_nothing() {
     let mut ids = Vec::new();
     for round in 0..5 {
         for _ in 0..6 {
-            ids.push(platform.place("CUT-1", 1, "tok_visa").await);
+            ids.push(platform.place("CUT-1", 1, "pm_card_visa").await);
         }
         // Orders' consumer and relay lose their connections while events are in flight.
         tokio::time::sleep(Duration::from_millis(50 + 30 * round)).await;
@@ -320,9 +322,9 @@ async fn orders_flowing_through_a_broker_restart_all_reach_a_terminal_state() {
             let mut ids = Vec::new();
             for i in 0..40 {
                 let token = if i % 4 == 3 {
-                    "tok_chargeDeclined"
+                    "pm_card_chargeDeclined"
                 } else {
-                    "tok_visa"
+                    "pm_card_visa"
                 };
                 ids.push(platform.place("RST-1", 1, token).await);
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -403,7 +405,7 @@ async fn a_poison_message_is_parked_while_others_flow_and_replay_redelivers_it()
     .await
     .unwrap();
     // Meanwhile orders keep flowing.
-    let id = platform.place("PSN-1", 1, "tok_visa").await;
+    let id = platform.place("PSN-1", 1, "pm_card_visa").await;
     assert_eq!(platform.settled(&id, SETTLE).await["status"], "CONFIRMED");
 
     let deadline = tokio::time::Instant::now() + SETTLE;
@@ -435,7 +437,7 @@ async fn a_poison_message_is_parked_while_others_flow_and_replay_redelivers_it()
     );
 
     // Ops fix the cause (the payment now exists) and replay just that message.
-    sqlx::query("insert into payments (id, order_id, customer_id, amount, currency, payment_method, status) values ($1, $2, 'c', 1200, 'EUR', 'tok_visa', 'created')")
+    sqlx::query("insert into payments (id, order_id, customer_id, amount, currency, payment_method, status) values ($1, $2, 'c', 1200, 'EUR', 'pm_card_visa', 'created')")
         .bind(uuid::Uuid::now_v7())
         .bind(&stranger)
         .execute(&platform.payments_db)

@@ -187,8 +187,10 @@ async fn a_confirmed_order_is_emailed_texted_and_sent_to_subscribed_partners() {
     // Two customers: one opted in to SMS, one did not.
     let texting = platform.shopper_with_sms(true).await;
     let quiet = platform.shopper_with_sms(false).await;
-    let texting_order = platform.place_for(&texting, "SLS-1", 1, "tok_visa").await;
-    let quiet_order = platform.place_for(&quiet, "SLS-1", 2, "tok_visa").await;
+    let texting_order = platform
+        .place_for(&texting, "SLS-1", 1, "pm_card_visa")
+        .await;
+    let quiet_order = platform.place_for(&quiet, "SLS-1", 2, "pm_card_visa").await;
     for order in [&texting_order, &quiet_order] {
         assert_eq!(
             platform.settled(order, Duration::from_secs(30)).await["status"],
@@ -285,7 +287,7 @@ async fn with_aws_unreachable_for_30_seconds_every_email_is_sent_once_afterwards
     let platform = &chain.platform;
     platform.product("SLS-2", 1000, 20).await;
     // Warm up the functions (the first invocation may build them).
-    let warm = platform.place("SLS-2", 1, "tok_visa").await;
+    let warm = platform.place("SLS-2", 1, "pm_card_visa").await;
     eventually(Duration::from_secs(300), || async {
         (!chain.sent(&warm).await.0.is_empty()).then_some(())
     })
@@ -295,7 +297,7 @@ async fn with_aws_unreachable_for_30_seconds_every_email_is_sent_once_afterwards
     proxy.down();
     let mut orders = Vec::new();
     for _ in 0..5 {
-        orders.push(platform.place("SLS-2", 1, "tok_visa").await);
+        orders.push(platform.place("SLS-2", 1, "pm_card_visa").await);
     }
     for order in &orders {
         assert_eq!(
@@ -413,9 +415,11 @@ async fn an_asynchronous_payment_is_confirmed_through_the_psp_webhook_function_a
     let platform = &chain.platform;
     platform.product("SLS-3", 3000, 5).await;
 
-    // The simulator answers `pending`, then sends its signed callback to the function URL; the
-    // function queues it and payments takes it from SQS.
-    let order = platform.place("SLS-3", 1, "tok_async").await;
+    // The simulator answers `requires_action` (3-D Secure), then sends its signed Stripe events
+    // to the function URL; the function queues them and payments takes them from SQS.
+    let order = platform
+        .place("SLS-3", 1, "pm_card_threeDSecure2Required")
+        .await;
     assert_eq!(
         platform.settled(&order, Duration::from_secs(60)).await["status"],
         "CONFIRMED"
@@ -424,17 +428,42 @@ async fn an_asynchronous_payment_is_confirmed_through_the_psp_webhook_function_a
         .payment_reaches(&order, "captured", Duration::from_secs(30))
         .await;
     let authorization = payment["psp_reference"].as_str().unwrap().to_owned();
+    assert!(authorization.starts_with("pi_"), "{payment}");
+    let payment_id = payment["id"].as_str().unwrap().to_owned();
 
-    // Callbacks that must not count: tampered, stale, unsigned, replayed.
+    // Events that must not count: tampered, stale, unsigned, replayed, late.
     let url = format!("{}/lambda-url/psp-webhook/", chain.lambda);
     let secret = chain.psp_secret.as_bytes();
-    let body = serde_json::to_vec(&json!({
-        "type": "authorization.failed",
-        "authorization": authorization,
-        "status": "declined",
-        "decline_code": "card_declined"
-    }))
-    .unwrap();
+    let event = |id: &str, kind: &str, status: &str| {
+        serde_json::to_vec(&json!({
+            "id": id,
+            "object": "event",
+            "type": kind,
+            "api_version": "2026-07-29.dahlia",
+            "created": time::OffsetDateTime::now_utc().unix_timestamp(),
+            "livemode": false,
+            "data": {"object": {
+                "id": authorization,
+                "object": "payment_intent",
+                "status": status,
+                "amount": 3000,
+                "amount_capturable": if status == "requires_capture" { 3000 } else { 0 },
+                "currency": "eur",
+                "metadata": {"payment_id": payment_id},
+                "last_payment_error": if status == "requires_payment_method" {
+                    json!({"type": "card_error", "code": "card_declined", "decline_code": "generic_decline"})
+                } else {
+                    serde_json::Value::Null
+                },
+            }},
+        }))
+        .unwrap()
+    };
+    let body = event(
+        "evt_test_failed",
+        "payment_intent.payment_failed",
+        "requires_payment_method",
+    );
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let post = |signature: Option<String>, body: Vec<u8>| {
         let client = platform.client.clone();
@@ -480,19 +509,28 @@ async fn an_asynchronous_payment_is_confirmed_through_the_psp_webhook_function_a
             "{why}"
         );
     }
-    // A genuine approval, then the very same request again: the second is a replay.
-    let approval = serde_json::to_vec(&json!({
-        "type": "authorization.succeeded",
-        "authorization": authorization,
-        "status": "approved"
-    }))
-    .unwrap();
+    // A genuine (late) approval, then the very same request again: the second is a replay.
+    let approval = event(
+        "evt_test_late_approval",
+        "payment_intent.amount_capturable_updated",
+        "requires_capture",
+    );
     let signature = psp_signature::sign(secret, now, &approval);
     let (first, _) = post(Some(signature.clone()), approval.clone()).await;
     assert_eq!(first, StatusCode::ACCEPTED);
-    let (replayed, content_type) = post(Some(signature), approval).await;
+    let (replayed, content_type) = post(Some(signature), approval.clone()).await;
     assert_eq!(replayed, StatusCode::CONFLICT);
     assert_eq!(content_type.as_deref(), Some("application/problem+json"));
+    // Stripe's own retry of that event is signed anew: accepted, and applied no more than once.
+    let (retried, _) = post(
+        Some(psp_signature::sign(secret, now + 1, &approval)),
+        approval,
+    )
+    .await;
+    assert_eq!(retried, StatusCode::ACCEPTED);
+    // A genuine but late failure: accepted, and it cannot undo the capture.
+    let (late, _) = post(Some(psp_signature::sign(secret, now, &body)), body).await;
+    assert_eq!(late, StatusCode::ACCEPTED);
 
     // Nothing changed: still confirmed and captured once.
     tokio::time::sleep(Duration::from_secs(2)).await;
