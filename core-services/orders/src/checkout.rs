@@ -41,7 +41,9 @@ pub struct CheckoutInput {
     /// `pm_card_visa`). The earlier test tokens (`tok_visa`, `tok_chargeDeclined`,
     /// `tok_insufficientFunds`, `tok_async`, `tok_asyncDeclined`, `tok_mastercard`,
     /// `tok_timeout`) are still accepted as aliases of the matching test methods.
-    #[schema(pattern = "^(pm|tok)_[A-Za-z0-9_]{1,100}$")]
+    #[schema(
+        pattern = "^(pm_[A-Za-z0-9_]{1,100}|tok_visa|tok_mastercard|tok_chargeDeclined|tok_insufficientFunds|tok_async|tok_asyncDeclined|tok_timeout)$"
+    )]
     pub payment_method: String,
 }
 
@@ -421,4 +423,45 @@ pub async fn checkout(
         )
         .await;
     Ok(Claim::Fresh(202, answer))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(method: &str) -> CheckoutInput {
+        CheckoutInput {
+            payment_method: method.to_owned(),
+        }
+    }
+
+    #[test]
+    fn payment_methods_are_stripe_ids_and_the_old_tokens_are_aliases() {
+        for (given, charged) in [
+            ("pm_card_visa", "pm_card_visa"),
+            ("pm_1PqRsTuVwXyZ", "pm_1PqRsTuVwXyZ"),
+            ("tok_visa", "pm_card_visa"),
+            ("tok_async", "pm_card_threeDSecure2Required"),
+            (
+                "tok_insufficientFunds",
+                "pm_card_chargeDeclinedInsufficientFunds",
+            ),
+        ] {
+            let input = input(given);
+            assert!(input.validate().is_ok(), "{given}");
+            assert_eq!(input.payment_method_id(), charged);
+        }
+        let longest = format!("pm_{}", "a".repeat(100));
+        assert!(input(&longest).validate().is_ok());
+        for refused in [
+            "pm_",
+            "tok_unknown",
+            "card_visa",
+            "pm_card visa",
+            "pm_card-visa",
+            &format!("{longest}a"),
+        ] {
+            assert!(input(refused).validate().is_err(), "{refused}");
+        }
+    }
 }

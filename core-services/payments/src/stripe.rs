@@ -28,6 +28,9 @@ use crate::provider::{
 /// The API version every request pins (`Stripe-Version`).
 pub const API_VERSION: &str = "2026-07-29.dahlia";
 
+/// The `cancellation_reason` our voids send: a `payment_intent.canceled` event with it is ours.
+pub const OUR_VOID: &str = "abandoned";
+
 /// How the adapter calls Stripe.
 #[derive(Debug, Clone)]
 pub struct StripeConfig {
@@ -458,7 +461,7 @@ impl PaymentProvider for StripeProvider {
                     Method::POST,
                     &format!("/v1/payment_intents/{reference}/cancel"),
                     Some(key),
-                    &[("cancellation_reason", "abandoned".to_owned())],
+                    &[("cancellation_reason", OUR_VOID.to_owned())],
                 )
                 .await?;
             if answer.ok() {

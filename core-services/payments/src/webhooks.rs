@@ -9,7 +9,7 @@
 //! | `payment_intent.amount_capturable_updated` | authorized (a pending or in-flight authorization approved); a cancelled order's hold is voided |
 //! | `payment_intent.payment_failed` | failed, with the decline code (a pending or in-flight authorization refused) |
 //! | `payment_intent.succeeded` | captured (when our record of the capture was not made yet) |
-//! | `payment_intent.canceled` | voided (authorized) or cancelled (pending) |
+//! | `payment_intent.canceled` | voided (authorized); a pending one cancelled when it was our void (`abandoned`), else failed so its order is cancelled |
 //! | `charge.refunded` | a refund made at the provider (for example in Stripe's Dashboard) recorded in the ledger |
 //!
 //! Events are snapshots delivered in any order, so each only moves a payment forward: a late
@@ -27,6 +27,7 @@ use uuid::Uuid;
 use crate::flow::{self, Cause};
 use crate::provider::Provider;
 use crate::store::{self, Payment};
+use crate::stripe::OUR_VOID;
 
 /// The event types payments applies (what a Stripe webhook endpoint subscribes to).
 pub const APPLIED: &[&str] = &[
@@ -210,9 +211,23 @@ pub async fn apply(pool: &PgPool, provider: &Provider, event: &Event) -> Result<
                     store::set_status(&mut tx, payment.id, "voided", Some(&why), None).await?;
                     store::post(&mut tx, &payment, "void", payment.amount, None).await?;
                 }
+                "pending" | "authorizing"
+                    if intent.cancellation_reason.as_deref() == Some(OUR_VOID) =>
+                {
+                    // Our own void of a pending payment (the order was cancelled), which the
+                    // saga records the same way.
+                    store::set_status(
+                        &mut tx,
+                        payment.id,
+                        "cancelled",
+                        Some("order cancelled"),
+                        None,
+                    )
+                    .await?;
+                }
                 "pending" | "authorizing" => {
-                    // Our own void of a pending payment records `cancelled` too; a cancel made
-                    // elsewhere fails the payment so the order does not wait for it.
+                    // Cancelled elsewhere (Stripe's Dashboard, an expiry): fail the payment so
+                    // the order does not wait for it.
                     store::set_status(&mut tx, payment.id, "failed", Some(&why), None).await?;
                     let data = PaymentFailed {
                         order_id: payment.order_id.clone(),

@@ -291,3 +291,35 @@ async fn webhook_events_are_verified_and_applied_once_by_id() {
     );
     platform.stop().await;
 }
+
+#[tokio::test]
+async fn a_pending_payment_cancelled_at_stripe_fails_and_cancels_its_order() {
+    // 3-D Secure that would take a minute: the payment waits in `pending`.
+    let platform = Platform::start(Options {
+        callback_delay: Duration::from_secs(60),
+        ..Options::default()
+    })
+    .await;
+    platform.product("CXL-1", 1500, 5).await;
+    let id = platform
+        .place("CXL-1", 1, "pm_card_threeDSecure2Required")
+        .await;
+    let payment = platform.payment_reaches(&id, "pending", SETTLE).await;
+    let intent = payment["psp_reference"].as_str().unwrap().to_owned();
+    at_stripe(
+        &platform,
+        &format!("/v1/payment_intents/{intent}/cancel"),
+        &[("cancellation_reason", "requested_by_customer")],
+    )
+    .await;
+    let order = platform.settled(&id, SETTLE).await;
+    assert_eq!(order["status"], "CANCELLED", "{order}");
+    assert_eq!(order["cancel_reason"], "payment_declined", "{order}");
+    let payment = platform.payment_reaches(&id, "failed", SETTLE).await;
+    assert_eq!(
+        payment["failure_reason"],
+        "canceled at the provider (requested_by_customer)"
+    );
+    differences_become(&platform, &[]).await;
+    platform.stop().await;
+}
