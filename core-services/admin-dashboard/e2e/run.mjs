@@ -412,6 +412,10 @@ async function main() {
     step('every other screen passes its checks');
     await nav(page, 'Payments');
     await checkScreen('payments');
+    // The ledger checked against Stripe (the simulator): a result, whatever earlier runs left.
+    await page.getByRole('button', { name: 'Check the last 24 hours' }).click();
+    await page.getByTestId('provider-reconciliation').waitFor({ timeout: 15_000 });
+    await checkScreen('payments-reconciliation');
     await appNavigate(page, `/payments/${orderId}`);
     await page.getByTestId('reconcile').waitFor({ timeout: 15_000 });
     await checkScreen('payment-detail');

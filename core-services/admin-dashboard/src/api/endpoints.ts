@@ -16,6 +16,7 @@ import type {
   PaymentDetail,
   PasswordChange,
   PaymentsSummary,
+  Reconciliation,
   Product,
   ProductInput,
   Refund,
@@ -113,6 +114,9 @@ export function createApi(client: ApiClient) {
     // ---- payments ----
     paymentsSummary: (from: string, to: string, signal?: AbortSignal) =>
       client.get<PaymentsSummary>('/admin/payments/summary', { from, to }, signal),
+    /** Compares the ledger with Stripe's PaymentIntents created in `[from, to)`. */
+    reconciliation: (from: string, to: string, signal?: AbortSignal) =>
+      client.get<Reconciliation>('/admin/payments/reconciliation', { from, to }, signal),
     payments: (status: string | undefined, cursor: string | null, limit: number, signal?: AbortSignal) =>
       client.get<Page<Payment>>('/admin/payments', { status, cursor, limit }, signal),
     payment: (orderId: string, signal?: AbortSignal) =>

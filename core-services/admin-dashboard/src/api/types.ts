@@ -179,6 +179,25 @@ export interface PaymentsSummary {
   currencies: MoneyMoved[];
 }
 
+/** One disagreement between our ledger and Stripe's PaymentIntents. */
+export interface ReconciliationDifference {
+  kind: 'unknown_to_ledger' | 'missing_at_provider' | 'status' | 'amount' | 'captured' | 'refunded' | 'held' | string;
+  payment_id: string | null;
+  order_id: string | null;
+  intent_id: string | null;
+  ours: string;
+  provider: string;
+}
+
+/** `GET /admin/payments/reconciliation`: the ledger against Stripe for a window. */
+export interface Reconciliation {
+  from: string;
+  to: string;
+  payments_checked: number;
+  intents_checked: number;
+  differences: ReconciliationDifference[];
+}
+
 export const PAYMENT_STATUSES = ['created', 'authorizing', 'pending', 'authorized', 'captured', 'voided', 'failed', 'cancelled'] as const;
 
 export interface Payment {

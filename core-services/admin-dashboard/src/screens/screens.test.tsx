@@ -10,6 +10,7 @@ import { navigate } from '../lib/router';
 import { Account } from './Account';
 import { bodyText } from './DeadLetters';
 import { detailEntries, Timeline } from './OrderDetail';
+import { ProviderReconciliation } from './Payments';
 import { emptyFilters, flattenCategories, toSearch } from './Products';
 
 afterEach(() => {
@@ -272,6 +273,53 @@ describe('order: end the customer sessions', () => {
     expect(alert.textContent).toContain('Service unavailable');
     expect(alert.textContent).toContain('not every session could be ended; try again');
     expect(screen.queryByText(/has ended; they must sign in again/)).toBeNull();
+  });
+});
+
+describe('payments: reconciliation with Stripe', () => {
+  it('asks for the last 24 hours and says when the ledger and Stripe agree', async () => {
+    const p = await signedIn({
+      'GET /api/v1/admin/payments/reconciliation': () =>
+        json(200, { from: 'a', to: 'b', payments_checked: 3, intents_checked: 3, differences: [] }),
+    });
+    withClient(p.client, <ProviderReconciliation />);
+    expect(p.calls.some((c) => c.url.includes('reconciliation'))).toBe(false);
+    fireEvent.click(screen.getByRole('button', { name: 'Check the last 24 hours' }));
+    expect((await screen.findByRole('status')).textContent).toBe('Ledger and Stripe agree: 3 payments, 3 PaymentIntents.');
+    const call = p.calls.find((c) => c.url.includes('reconciliation'));
+    const query = new URLSearchParams(call?.url.split('?')[1]);
+    const from = Date.parse(query.get('from') ?? '');
+    const to = Date.parse(query.get('to') ?? '');
+    expect(to - from).toBe(24 * 60 * 60 * 1000 + 60_000);
+  });
+
+  it('lists each difference, and shows the problem when Stripe cannot be read', async () => {
+    let answers = 0;
+    const p = await signedIn({
+      'GET /api/v1/admin/payments/reconciliation': () =>
+        answers++ === 0
+          ? json(200, {
+              from: 'a',
+              to: 'b',
+              payments_checked: 2,
+              intents_checked: 3,
+              differences: [
+                { kind: 'unknown_to_ledger', payment_id: null, order_id: null, intent_id: 'pi_x', ours: 'no payment', provider: 'requires_capture 999 EUR' },
+                { kind: 'captured', payment_id: 'p', order_id: '0190a0b0-1111-7000-8000-00000000abcd', intent_id: 'pi_y', ours: '3599', provider: '3600' },
+              ],
+            })
+          : json(503, { title: 'Service unavailable', status: 503, detail: 'could not read the provider' }),
+    });
+    withClient(p.client, <ProviderReconciliation />);
+    fireEvent.click(screen.getByRole('button', { name: 'Check the last 24 hours' }));
+    expect((await screen.findByRole('status')).textContent).toBe('2 differences in 2 payments and 3 PaymentIntents.');
+    const table = screen.getByRole('table', { name: 'Differences between the ledger and Stripe' });
+    expect(within(table).getByText('unknown to ledger')).toBeTruthy();
+    expect(within(table).getByText('3599')).toBeTruthy();
+    expect(within(table).getByText('pi_y')).toBeTruthy();
+    fireEvent.click(screen.getByRole('button', { name: 'Check the last 24 hours' }));
+    const alert = await screen.findByRole('alert');
+    expect(alert.textContent).toContain('could not read the provider');
   });
 });
 
