@@ -12,6 +12,9 @@ Only `newTag` lines are rewritten, in place, so comments and layout survive and
 the pull request shows exactly the tags that change. `newName` stays: every
 environment pulls from the registry in its own account.
 
+Dev-only images (DEV_ONLY: the payment simulator) are in dev's file only:
+`promote` leaves them behind and refuses a target that lists one.
+
     release_tags.py set --overlay k8s/overlays/dev --tag <tag> [--images a,b]
     release_tags.py promote --from k8s/overlays/dev --to k8s/overlays/staging
     release_tags.py images --overlay k8s/overlays/staging     # <newName>:<newTag> per line
@@ -26,6 +29,9 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+# Images only dev runs; main.yml never copies them to the staging or prod registries.
+DEV_ONLY = {"psp-simulator"}
 
 TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 FIELD = re.compile(r"^(?P<indent>\s+)(?P<key>name|newName|newTag):\s*(?P<value>.*?)\s*$")
@@ -128,6 +134,10 @@ def command_promote(args: argparse.Namespace) -> int:
     target = release_file(args.target)
     released = parse(source.read_text(encoding="utf-8").splitlines(keepends=True))
     current = parse(target.read_text(encoding="utf-8").splitlines(keepends=True))
+    if DEV_ONLY & set(current):
+        raise SystemExit(f"{target} lists dev-only image(s) {sorted(DEV_ONLY & set(current))}: only dev runs them")
+    left_behind = sorted(DEV_ONLY & set(released))
+    released = {name: entry for name, entry in released.items() if name not in DEV_ONLY}
     if set(released) != set(current):
         raise SystemExit(
             f"{source} and {target} list different images: "
@@ -136,6 +146,8 @@ def command_promote(args: argparse.Namespace) -> int:
     changed = write_tags(target, {name: entry.new_tag for name, entry in released.items()})
     for name in changed:
         print(f"{name}: {current[name].new_tag} -> {released[name].new_tag}")
+    if left_behind:
+        print(f"not promoted (dev only): {', '.join(left_behind)}")
     print(f"{target}: {len(changed)} image(s) promoted from {source}")
     return 0
 

@@ -13,12 +13,19 @@ What it does, in order, for each render target (k8s/overlays/<env> and argocd/):
      is one the service really reads (k8s/tests/config_keys.json) or an allowed standard name
      (STANDARD_ENV), and secrets (SECRET_SETTINGS) only ever come from Secrets;
    - every Deployment/Rollout pod runs as the restricted Pod Security profile demands, with probes
-     (/readyz, /healthz, startup), requests and limits, zone spreading and no service account token;
+     (/readyz, /healthz, startup), requests and limits, zone spreading and no service account token,
+     listens on every interface, and has an IRSA role; the payment simulator (PROFILES) instead
+     answers readiness on /healthz, listens through APP__SIMULATOR__LISTEN and has no IAM role;
    - references resolve: ConfigMaps, Secrets produced by ExternalSecrets, HPA targets, Rollout
      workloadRefs, Service/ServiceMonitor/PDB selectors and ports, SecretStore service accounts;
-   - every service in k8s/tests/config_keys.json (the bridge included) runs in every overlay;
+   - every service in k8s/tests/config_keys.json (the bridge included) runs in every overlay, and
+     each dev-only workload (the payment simulator, DEV_ONLY) runs in dev and nowhere else;
+   - the payment provider: staging and prod call Stripe (APP__PROVIDER__URL https://api.stripe.com),
+     dev calls the in-cluster simulator through its Service, and the simulator's API key and
+     webhook secret come from the same Secrets Manager secrets as payments' (or they disagree);
    - no placeholder survives into an overlay (account 000000000000, retail-ENV, 192.0.2.0/24);
-   - NetworkPolicies use numeric ports only (named ports break the AWS network policy agent);
+   - NetworkPolicies use numeric ports only (named ports break the AWS network policy agent),
+     and each selects a pod the overlay runs;
    - the canary AnalysisTemplate excludes /healthz, /readyz and /metrics and is inconclusive,
      never passing, on an empty or NaN result;
    - images are tagged with a 40-hex commit SHA (the release convention of .github/workflows)
@@ -46,6 +53,7 @@ import subprocess
 import sys
 import tempfile
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 try:
@@ -97,7 +105,60 @@ SECRET_SETTINGS = {
     "APP__AMQP__URL",
     "APP__JWT__SIGNING_KEYS",
     "APP__ACCOUNT__TOKEN_KEY",
-    "APP__PROVIDER__CALLBACK_SECRET",
+    "APP__PROVIDER__API_KEY",
+    "APP__PROVIDER__WEBHOOK_SECRET",
+    "APP__SIMULATOR__API_KEY",
+    "APP__SIMULATOR__WEBHOOK_SECRET",
+}
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How a workload listens, is probed and reaches AWS."""
+
+    # The variable that makes the container listen on every interface, and its value
+    # ({port} is the container port named http).
+    listen: tuple[str, str]
+    # Probe -> the path it must call (None: any path, but the probe must exist).
+    probes: dict[str, str | None]
+    # Whether its service account carries an IRSA role (True) or must not carry one (False).
+    irsa: bool
+
+
+# A platform service (config_keys.json): APP__HTTP__HOST=0.0.0.0, readiness asks /readyz (its
+# dependencies), liveness /healthz, an IRSA role (secrets through its own SecretStore, AWS APIs).
+SERVICE_PROFILE = Profile(
+    listen=("APP__HTTP__HOST", "0.0.0.0"),
+    probes={"readinessProbe": "/readyz", "livenessProbe": "/healthz", "startupProbe": None},
+    irsa=True,
+)
+# Workloads that are not services and differ from SERVICE_PROFILE.
+PROFILES = {
+    # The payment simulator (binary psp-simulator of core-services/payments): one listen address,
+    # only /healthz (no dependencies, no /readyz), no AWS calls, so no IAM role at all.
+    "psp-simulator": Profile(
+        listen=("APP__SIMULATOR__LISTEN", "0.0.0.0:{port}"),
+        probes={"readinessProbe": "/healthz", "livenessProbe": "/healthz", "startupProbe": "/healthz"},
+        irsa=False,
+    ),
+}
+
+# Workloads that run in dev only, never in staging or prod, with the reason. The simulator stands in
+# for Stripe, whose test mode (staging) and live mode (prod) are the real API.
+DEV_ONLY = {
+    "psp-simulator": "the payment simulator stands in for Stripe in dev only",
+}
+DEV = "dev"
+# Where payments finds the payment provider (payments-config APP__PROVIDER__URL): Stripe outside dev;
+# in dev the simulator's Service in the namespace.
+PROVIDER_CONFIG = ("payments", "payments-config", "APP__PROVIDER__URL")
+STRIPE_API = "https://api.stripe.com"
+SIMULATOR = "psp-simulator"
+# Settings of payments and of the simulator that must hold the same value: the API key payments sends
+# is the one the simulator accepts; the simulator signs webhooks with the secret payments verifies.
+SHARED_SECRETS = {
+    "APP__PROVIDER__API_KEY": "APP__SIMULATOR__API_KEY",
+    "APP__PROVIDER__WEBHOOK_SECRET": "APP__SIMULATOR__WEBHOOK_SECRET",
 }
 
 # Values that must never reach a cluster: base placeholders every overlay has to replace.
@@ -238,7 +299,7 @@ def wave(doc: dict) -> int | None:
 # --------------------------------------------------------------------------- workload checks
 
 
-def check_container(target, where, container, pod_sc, problems):
+def check_container(target, where, container, pod_sc, profile, problems):
     sc = container.get("securityContext") or {}
     if sc.get("allowPrivilegeEscalation") is not False:
         problems.add(target, where, "securityContext.allowPrivilegeEscalation must be false")
@@ -268,8 +329,7 @@ def check_container(target, where, container, pod_sc, problems):
     ports = {p.get("name"): p.get("containerPort") for p in container.get("ports") or []}
     if "http" not in ports:
         problems.add(target, where, "no container port named http")
-    expected = {"readinessProbe": "/readyz", "livenessProbe": "/healthz", "startupProbe": None}
-    for probe, path in expected.items():
+    for probe, path in profile.probes.items():
         get = (container.get(probe) or {}).get("httpGet")
         if not get:
             problems.add(target, where, f"{probe} (httpGet) missing")
@@ -289,7 +349,7 @@ def check_image(target, where, container, problems):
         problems.add(target, where, f"image {image!r} must be tagged with a 40-hex commit SHA or pinned by digest")
 
 
-def check_env(target, where, service, container, objects, config_keys, problems):
+def check_env(target, where, service, container, objects, config_keys, profile, problems):
     """Every variable the container gets must be one the service reads (or a standard one)."""
     allowed = set(config_keys.get(service, [])) | STANDARD_ENV
     if service not in config_keys:
@@ -335,11 +395,19 @@ def check_env(target, where, service, container, objects, config_keys, problems)
             if key in SECRET_SETTINGS:
                 problems.add(target, where, f"secret setting {key} in ConfigMap {ref}")
 
-    if seen.get("APP__HTTP__HOST") is None:
-        problems.add(target, where, "APP__HTTP__HOST must be set (0.0.0.0 in containers)")
-    for var in container.get("env") or []:
-        if var["name"] == "APP__HTTP__HOST" and var.get("value") != "0.0.0.0":
-            problems.add(target, where, "APP__HTTP__HOST must be 0.0.0.0")
+    # Containers must listen on every interface (the local default is loopback), on their http port.
+    listen, wanted = profile.listen
+    http = {p.get("name"): p.get("containerPort") for p in container.get("ports") or []}.get("http")
+    wanted = wanted.format(port=http)
+    values = [var.get("value") for var in container.get("env") or [] if var["name"] == listen]
+    for source in container.get("envFrom") or []:
+        data = objects["configmaps"].get((source.get("configMapRef") or {}).get("name")) or {}
+        if listen in data:
+            values.append(data[listen])
+    if seen.get(listen) is None:
+        problems.add(target, where, f"{listen} must be set ({wanted} in containers)")
+    elif values != [wanted]:
+        problems.add(target, where, f"{listen} must be {wanted}, is {values[0] if values else None!r}")
     if "OTEL_EXPORTER_OTLP_ENDPOINT" not in seen:
         problems.add(target, where, "OTEL_EXPORTER_OTLP_ENDPOINT must point to the collector")
 
@@ -371,16 +439,20 @@ def check_workload(target, doc, objects, config_keys, problems):
     ]
     if not zones:
         problems.add(target, where, "needs a topologySpreadConstraint across topology.kubernetes.io/zone")
+    profile = PROFILES.get(service, SERVICE_PROFILE)
     account = spec.get("serviceAccountName")
     sa = objects["by_kind"]["ServiceAccount"].get(account)
+    role = (sa or {}).get("metadata", {}).get("annotations", {}).get("eks.amazonaws.com/role-arn")
     if sa is None:
         problems.add(target, where, f"service account {account!r} is not in the render")
-    elif not sa.get("metadata", {}).get("annotations", {}).get("eks.amazonaws.com/role-arn"):
+    elif profile.irsa and not role:
         problems.add(target, where, f"service account {account} has no IRSA role annotation")
+    elif not profile.irsa and role:
+        problems.add(target, where, f"service account {account} must have no IRSA role ({service} calls no AWS API)")
     for container in (spec.get("initContainers") or []) + (spec.get("containers") or []):
         cwhere = f"{where} container {container.get('name')}"
-        check_container(target, cwhere, container, pod_sc, problems)
-        check_env(target, cwhere, service, container, objects, config_keys, problems)
+        check_container(target, cwhere, container, pod_sc, profile, problems)
+        check_env(target, cwhere, service, container, objects, config_keys, profile, problems)
 
 
 # --------------------------------------------------------------------------- references
@@ -499,7 +571,14 @@ def check_network_policies(target, objects, problems, env=None):
     (aws/amazon-network-policy-controller-k8s#81). Egress to the VPC goes to the subnets Terraform
     makes for that kind of store, exactly (not the whole VPC)."""
     subnets = subnets_of(env)
+    pods = [
+        pod_labels(d) for kind in WORKLOAD_KINDS | {"Job"} for d in objects["by_kind"][kind].values()
+        if pod_spec(d) is not None
+    ]
     for name, policy in objects["by_kind"]["NetworkPolicy"].items():
+        selector = policy["spec"].get("podSelector")
+        if selector and not any(selector_matches(selector, labels) for labels in pods):
+            problems.add(target, f"NetworkPolicy/{name}", f"podSelector {selector} selects no pod of this overlay")
         label = policy["metadata"].get("labels", {}).get("retail-platform/vpc-cidr")
         # The bootstrap Job reaches PostgreSQL (rule 0) and the Amazon MQ API (rule 1).
         wanted = {"bootstrap": ["database-subnets", "private-subnets"]}.get(label, [label])
@@ -572,18 +651,117 @@ def check_bootstrap(target, objects, problems):
         problems.add(target, "Job/bootstrap", "runAsNonRoot must be true")
 
 
-def check_services_deployed(target, objects, config_keys, problems):
-    """Every service of config_keys.json runs in the overlay: none is left out of an environment
-    (without the bridge, for one, no event reaches SNS and no customer is notified)."""
-    running = {
+def running_workloads(objects) -> set[str]:
+    return {
         pod_labels(doc).get("app.kubernetes.io/name")
         for kind in WORKLOAD_KINDS
         for doc in objects["by_kind"][kind].values()
         if pod_spec(doc) is not None
     }
+
+
+def check_services_deployed(target, objects, config_keys, problems, env=None):
+    """Every service of config_keys.json runs in the overlay: none is left out of an environment
+    (without the bridge, for one, no event reaches SNS and no customer is notified). A dev-only
+    workload (DEV_ONLY) runs in dev and in no other environment."""
+    running = running_workloads(objects)
     for service in config_keys:
-        if service not in running:
+        if service in DEV_ONLY:
+            if env == DEV and service not in running:
+                problems.add(target, service, f"no Deployment runs it in {DEV} ({DEV_ONLY[service]})")
+            elif env != DEV and service in running:
+                problems.add(target, service, f"must not run outside {DEV}: {DEV_ONLY[service]}")
+        elif service not in running:
             problems.add(target, service, "no Deployment or Rollout runs this service")
+
+
+def secret_sources(objects) -> dict[tuple[str, str], set[tuple[str, str | None]]]:
+    """(Secret name, key) -> the remote secrets (key, property) its value is made of, for every
+    Secret an ExternalSecret creates."""
+    sources = {}
+    for secret in objects["by_kind"]["ExternalSecret"].values():
+        spec = secret["spec"]
+        name = spec.get("target", {}).get("name") or secret["metadata"]["name"]
+        remote = {
+            d["secretKey"]: (d.get("remoteRef", {}).get("key"), d.get("remoteRef", {}).get("property"))
+            for d in spec.get("data", [])
+        }
+        template = (spec.get("target", {}).get("template") or {}).get("data")
+        if template:
+            for key, value in template.items():
+                sources[(name, key)] = {remote[v] for v in re.findall(r"\.(\w+)", str(value)) if v in remote}
+        else:
+            for key, ref in remote.items():
+                sources[(name, key)] = {ref}
+    return sources
+
+
+def secret_env_sources(objects, sources, service) -> dict[str, set]:
+    """Secret setting -> its remote secrets, for the containers of one workload."""
+    found = {}
+    for kind in WORKLOAD_KINDS:
+        for doc in objects["by_kind"][kind].values():
+            if pod_spec(doc) is None or pod_labels(doc).get("app.kubernetes.io/name") != service:
+                continue
+            for container in pod_spec(doc).get("containers") or []:
+                for var in container.get("env") or []:
+                    ref = (var.get("valueFrom") or {}).get("secretKeyRef")
+                    if ref:
+                        found[var["name"]] = sources.get((ref.get("name"), ref.get("key")), set())
+    return found
+
+
+def remote_names(refs) -> str:
+    return ", ".join(sorted(key + (f"#{prop}" if prop else "") for key, prop in refs)) or "nothing"
+
+
+def check_payment_provider(target, objects, problems, env):
+    """staging and prod call Stripe; dev calls the simulator through its Service, and the simulator
+    holds the same API key and webhook secret as payments (from the same remote secrets)."""
+    service, configmap, key = PROVIDER_CONFIG
+    url = objects["configmaps"].get(configmap, {}).get(key)
+    where = f"ConfigMap/{configmap} {key}"
+    if service not in running_workloads(objects):
+        return
+    if url is None:
+        problems.add(target, where, "missing: payments would not know its payment provider")
+        return
+    if env != DEV:
+        # staging (Stripe test mode) and prod (live mode): the secret key picks the mode, the URL
+        # is the same.
+        if url != STRIPE_API:
+            problems.add(target, where, f"is {url!r}: outside {DEV} payments calls Stripe, {STRIPE_API}")
+        return
+    if SIMULATOR not in running_workloads(objects):
+        return  # check_services_deployed reports the missing simulator
+    # The simulator runs (dev): payments must call it through its Service, on the port that
+    # leads to the simulator's http port, in the namespace (a bare Service name).
+    svc = objects["by_kind"]["Service"].get(SIMULATOR)
+    simulators = [
+        d for kind in WORKLOAD_KINDS for d in objects["by_kind"][kind].values()
+        if pod_spec(d) is not None and pod_labels(d).get("app.kubernetes.io/name") == SIMULATOR
+    ]
+    if svc is None or not simulators or not selector_matches({"matchLabels": svc["spec"].get("selector")}, pod_labels(simulators[0])):
+        problems.add(target, f"Service/{SIMULATOR}", "missing, or does not select the simulator's pods")
+        return
+    container_port = {
+        p.get("name"): p.get("containerPort")
+        for c in pod_spec(simulators[0]).get("containers") or [] for p in c.get("ports") or []
+    }.get("http")
+    expected = {
+        f"http://{SIMULATOR}:{p['port']}" for p in svc["spec"].get("ports", [])
+        if p.get("targetPort", p.get("port")) in ("http", container_port)
+    }
+    if url not in expected:
+        problems.add(target, where, f"is {url!r}: with the simulator in {target}, payments must call it at {' or '.join(sorted(expected)) or f'its Service {SIMULATOR}'}")
+    sources = secret_sources(objects)
+    ours = secret_env_sources(objects, sources, service)
+    theirs = secret_env_sources(objects, sources, SIMULATOR)
+    for payments_key, simulator_key in SHARED_SECRETS.items():
+        if payments_key not in ours or simulator_key not in theirs:
+            problems.add(target, f"{service}/{SIMULATOR}", f"{payments_key} and {simulator_key} must both come from Secrets")
+        elif not ours[payments_key] or ours[payments_key] != theirs[simulator_key]:
+            problems.add(target, f"{service}/{SIMULATOR}", f"{simulator_key} comes from {remote_names(theirs[simulator_key])}, {payments_key} from {remote_names(ours[payments_key])}: they must be the same secret")
 
 
 def check_cluster_rules(target, docs, problems):
@@ -762,7 +940,8 @@ def main() -> int:
             for doc in objects["by_kind"][workload_kind].values():
                 check_workload(name, doc, objects, config_keys, problems)
         check_references(name, objects, problems)
-        check_services_deployed(name, objects, config_keys, problems)
+        check_services_deployed(name, objects, config_keys, problems, env)
+        check_payment_provider(name, objects, problems, env)
         check_network_policies(name, objects, problems, env)
         check_analysis(name, objects, problems)
         check_bootstrap(name, objects, problems)

@@ -22,7 +22,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::provider::{Provider, ProviderPayment};
-use crate::store::{self, Payment};
+use crate::store::{self, Balance, Payment};
 
 /// One disagreement.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -90,14 +90,12 @@ fn difference(
     }
 }
 
-async fn compare(
-    pool: &PgPool,
+fn compare(
     payment: &Payment,
+    balance: &Balance,
     intent: &ProviderPayment,
     out: &mut Vec<Difference>,
-) -> Result<(), ApiError> {
-    let mut conn = pool.acquire().await?;
-    let balance = store::balance(&store::entries(&mut conn, payment.id).await?);
+) {
     let status = payment.status.as_str();
     if !agreeing(status).contains(&intent.status.as_str()) {
         out.push(difference(
@@ -107,7 +105,7 @@ async fn compare(
             status.to_owned(),
             intent.status.clone(),
         ));
-        return Ok(());
+        return;
     }
     if intent.amount != payment.amount || intent.currency != payment.currency {
         out.push(difference(
@@ -150,7 +148,6 @@ async fn compare(
             intent.amount_capturable.to_string(),
         ));
     }
-    Ok(())
 }
 
 fn unavailable(err: &crate::provider::ProviderError) -> ApiError {
@@ -170,7 +167,8 @@ pub async fn reconcile(
         .map_err(|e| unavailable(&e))?;
     let ours = store::created_between(pool, from, to).await?;
     let by_id: HashMap<Uuid, &Payment> = ours.iter().map(|p| (p.id, p)).collect();
-    let mut matched = HashSet::new();
+    // Each PaymentIntent paired with our payment (made just before the window, when not in it).
+    let mut pairs: Vec<(Payment, ProviderPayment)> = Vec::new();
     let mut differences = Vec::new();
     for intent in &intents {
         let id = intent
@@ -180,33 +178,27 @@ pub async fn reconcile(
         let found = match id {
             Some(id) => match by_id.get(&id) {
                 Some(payment) => Some((*payment).clone()),
-                // Made just before the window, authorized inside it.
                 None => store::by_id(pool, id).await?,
             },
             None => None,
         };
-        let Some(payment) = found else {
-            differences.push(difference(
+        match found {
+            Some(payment) => pairs.push((payment, intent.clone())),
+            None => differences.push(difference(
                 "unknown_to_ledger",
                 None,
                 Some(intent),
                 "no payment".into(),
                 format!("{} {} {}", intent.status, intent.amount, intent.currency),
-            ));
-            continue;
-        };
-        matched.insert(payment.id);
-        if payment.status != "authorizing" {
-            compare(pool, &payment, intent, &mut differences).await?;
+            )),
         }
     }
+    let matched: HashSet<Uuid> = pairs.iter().map(|(p, _)| p.id).collect();
+    // Ours with a reference and no PaymentIntent in the window: looked up one by one.
     for payment in ours.iter().filter(|p| !matched.contains(&p.id)) {
         let Some(reference) = payment.psp_reference.as_deref() else {
             continue;
         };
-        if payment.status == "authorizing" {
-            continue;
-        }
         match provider
             .payment(reference)
             .await
@@ -219,8 +211,18 @@ pub async fn reconcile(
                 format!("{} with reference {reference}", payment.status),
                 "no such PaymentIntent".into(),
             )),
-            Some(intent) => compare(pool, payment, &intent, &mut differences).await?,
+            Some(intent) => pairs.push((payment.clone(), intent)),
         }
+    }
+    let ids: Vec<Uuid> = pairs.iter().map(|(p, _)| p.id).collect();
+    let balances = store::balances(pool, &ids).await?;
+    for (payment, intent) in &pairs {
+        // An authorization in flight: its outcome is not recorded yet.
+        if payment.status == "authorizing" {
+            continue;
+        }
+        let balance = balances.get(&payment.id).cloned().unwrap_or_default();
+        compare(payment, &balance, intent, &mut differences);
     }
     if !differences.is_empty() {
         tracing::warn!(

@@ -358,6 +358,37 @@ pub async fn entries(
     .await
 }
 
+/// The balance of each of `ids` (one query; a payment with no entry has the empty balance).
+pub async fn balances(
+    pool: &PgPool,
+    ids: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, Balance>, sqlx::Error> {
+    let rows: Vec<(Uuid, String, i64)> = sqlx::query_as(
+        "select payment_id, kind, sum(amount)::bigint from ledger_entries \
+         where payment_id = any($1) group by payment_id, kind",
+    )
+    .bind(ids)
+    .fetch_all(pool)
+    .await?;
+    let mut sums: std::collections::HashMap<Uuid, Vec<LedgerEntry>> =
+        std::collections::HashMap::new();
+    for (id, kind, amount) in rows {
+        sums.entry(id).or_default().push(LedgerEntry {
+            id: 0,
+            kind,
+            amount,
+            currency: String::new(),
+            psp_reference: None,
+            refund_id: None,
+            created_at: OffsetDateTime::UNIX_EPOCH,
+        });
+    }
+    Ok(ids
+        .iter()
+        .map(|id| (*id, balance(sums.get(id).map_or(&[][..], Vec::as_slice))))
+        .collect())
+}
+
 /// Sums entries by kind and checks they reconcile.
 pub fn balance(entries: &[LedgerEntry]) -> Balance {
     let sum = |kind: &str| {

@@ -309,18 +309,18 @@ impl StripeProvider {
                 }
             };
             let answer = Answer { status, body };
-            if (status == 409 || status == 424 || status == 429 || status >= 500) && again {
+            if again {
                 tracing::warn!(
                     path,
                     attempt,
                     status,
                     request_id,
-                    "stripe asked us to retry"
+                    "stripe answered; retrying with the same key"
                 );
                 last = ProviderError::Unavailable(answer.error().describe(status));
                 continue;
             }
-            if status >= 500 || status == 429 || status == 409 || status == 424 {
+            if status >= 500 || matches!(status, 409 | 424 | 429) {
                 // Stored and replayed (or Stripe said not to retry): the outcome is settled by
                 // looking the object up, never by a new key.
                 return Err(ProviderError::Unavailable(answer.error().describe(status)));

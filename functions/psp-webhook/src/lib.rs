@@ -48,6 +48,14 @@ pub fn replay_key(verified_timestamp: i64, body: &[u8]) -> String {
         .collect()
 }
 
+async fn read_secrets(
+    config: &aws_config::SdkConfig,
+    secret_id: &str,
+) -> anyhow::Result<psp_signature::Secrets> {
+    psp_signature::Secrets::parse(&function_kit::aws::secret_string(config, secret_id).await?)
+        .ok_or_else(|| anyhow::anyhow!("the signing secret {secret_id} is empty"))
+}
+
 /// What an answer is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answer {
@@ -73,6 +81,17 @@ fn problem(status: u16, title: &str, detail: &str) -> Answer {
     }
 }
 
+/// How often, at most, a signature that matches no known secret makes the function read the
+/// secret again (it may have been rolled since this instance started).
+pub const SECRET_REREAD: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The endpoint's signing secrets, as last read from Secrets Manager.
+#[derive(Debug)]
+struct Signing {
+    secrets: psp_signature::Secrets,
+    read_at: std::time::Instant,
+}
+
 /// The receiver.
 #[derive(Debug, Clone)]
 pub struct Receiver {
@@ -80,8 +99,11 @@ pub struct Receiver {
     pub sqs: aws_sdk_sqs::Client,
     /// Queue URL.
     pub queue_url: String,
-    /// The signing secrets.
-    pub secrets: psp_signature::Secrets,
+    /// Secrets Manager, to read the signing secret again after a rotation.
+    secrets_manager: aws_config::SdkConfig,
+    secret_id: String,
+    signing: std::sync::Arc<tokio::sync::RwLock<Signing>>,
+    reread: std::time::Duration,
     /// Callbacks already accepted.
     pub seen: function_kit::idempotency::Claims,
 }
@@ -94,14 +116,17 @@ impl Receiver {
         queue_url: &str,
         replay_table: &str,
     ) -> anyhow::Result<Self> {
-        let secrets = psp_signature::Secrets::parse(
-            &function_kit::aws::secret_string(config, secret_id).await?,
-        )
-        .ok_or_else(|| anyhow::anyhow!("the signing secret {secret_id} is empty"))?;
+        let secrets = read_secrets(config, secret_id).await?;
         Ok(Self {
             sqs: aws_sdk_sqs::Client::new(config),
             queue_url: queue_url.to_owned(),
-            secrets,
+            secrets_manager: config.clone(),
+            secret_id: secret_id.to_owned(),
+            signing: std::sync::Arc::new(tokio::sync::RwLock::new(Signing {
+                secrets,
+                read_at: std::time::Instant::now(),
+            })),
+            reread: SECRET_REREAD,
             seen: function_kit::idempotency::Claims::new(
                 aws_sdk_dynamodb::Client::new(config),
                 replay_table,
@@ -112,17 +137,54 @@ impl Receiver {
         })
     }
 
+    /// The same receiver, reading the secret again at most every `interval` (tests).
+    #[must_use]
+    pub fn reread_after(mut self, interval: std::time::Duration) -> Self {
+        self.reread = interval;
+        self
+    }
+
+    /// Verifies a signature with the secrets held, and when none matches, with the secrets read
+    /// again (at most once per [`SECRET_REREAD`]): after a rotation a warm instance still holds
+    /// the old secret, and Stripe stops signing with it after 24 hours.
+    async fn verify(
+        &self,
+        signature: &str,
+        body: &[u8],
+    ) -> Result<i64, psp_signature::SignatureError> {
+        let now = time::OffsetDateTime::now_utc();
+        let (verified, read_at) = {
+            let signing = self.signing.read().await;
+            (
+                psp_signature::verify_any(&signing.secrets, signature, body, now),
+                signing.read_at,
+            )
+        };
+        if verified != Err(psp_signature::SignatureError::Mismatch)
+            || read_at.elapsed() < self.reread
+        {
+            return verified;
+        }
+        let mut signing = self.signing.write().await;
+        if signing.read_at == read_at {
+            signing.read_at = std::time::Instant::now();
+            match read_secrets(&self.secrets_manager, &self.secret_id).await {
+                Ok(secrets) => {
+                    tracing::info!(secrets = secrets.len(), "read the signing secret again");
+                    signing.secrets = secrets;
+                }
+                Err(err) => tracing::warn!(error = %err, "could not read the signing secret again"),
+            }
+        }
+        psp_signature::verify_any(&signing.secrets, signature, body, now)
+    }
+
     /// Verifies and queues one event.
     pub async fn receive(&self, signature: Option<&str>, body: &[u8]) -> Answer {
         let Some(signature) = signature else {
             return problem(401, "Unauthorized", "missing Stripe-Signature");
         };
-        let timestamp = match psp_signature::verify_any(
-            &self.secrets,
-            signature,
-            body,
-            time::OffsetDateTime::now_utc(),
-        ) {
+        let timestamp = match self.verify(signature, body).await {
             Ok(timestamp) => timestamp,
             Err(err) => {
                 tracing::warn!(error = %err, "refused a webhook delivery");

@@ -134,3 +134,60 @@ async fn only_signed_callbacks_are_queued() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_rolled_secret_is_read_again_when_a_signature_matches_none() {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let config = function_kit::aws::for_endpoint(&function_kit::aws::test_endpoint()).await;
+    let secrets = aws_sdk_secretsmanager::Client::new(&config);
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let name = format!("psp-{id}/signing-secret");
+    secrets
+        .create_secret()
+        .name(&name)
+        .secret_string("whsec_old")
+        .send()
+        .await
+        .unwrap();
+    let url = sqs
+        .create_queue()
+        .queue_name(format!("psp-rolled-{id}"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_owned();
+    let created = function_kit::topology::ensure(
+        &config,
+        &function_kit::topology::Topology::committed().unwrap(),
+        &format!("r{}-", &id[..12]),
+    )
+    .await
+    .unwrap();
+    let table = &created.tables["psp-callbacks-seen"];
+    let warm = Receiver::new(&config, &name, &url, table).await.unwrap();
+    let eager = Receiver::new(&config, &name, &url, table)
+        .await
+        .unwrap()
+        .reread_after(std::time::Duration::ZERO);
+
+    // The secret is rolled in Secrets Manager; Stripe now signs with the new one only.
+    secrets
+        .put_secret_value()
+        .secret_id(&name)
+        .secret_string("whsec_new")
+        .send()
+        .await
+        .unwrap();
+    let body = br#"{"id":"evt_rolled","object":"event","type":"payment_intent.succeeded","data":{"object":{}}}"#;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let signed = psp_signature::sign(b"whsec_new", now, body);
+    // An instance that read the secret less than a minute ago does not ask again...
+    assert_eq!(warm.receive(Some(&signed), body).await.status, 401);
+    // ...one due for a re-read reads the new secret and accepts the event.
+    assert_eq!(eager.receive(Some(&signed), body).await.status, 202);
+    // A forgery still fails after the re-read.
+    let forged = psp_signature::sign(b"whsec_forged", now, body);
+    assert_eq!(eager.receive(Some(&forged), body).await.status, 401);
+}

@@ -82,5 +82,6 @@ alarm_email_addresses             = ["platform-dev-alerts@retail.example.com"]
 github_owner      = "retail-platform"
 github_repository = "retail-platform"
 
-# The payment simulator signs psp-webhook callbacks in dev: its secret is generated.
-generate_psp_webhook_signing_secret = true
+# dev runs the payment simulator (k8s/overlays/dev/psp-simulator) instead of Stripe:
+# Terraform generates its API key and webhook signing secret, and creates its image repository.
+payment_simulator = true

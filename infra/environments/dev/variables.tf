@@ -177,9 +177,9 @@ variable "secret_recovery_window_in_days" {
   default     = null
 }
 
-variable "generate_psp_webhook_signing_secret" {
+variable "payment_simulator" {
   type        = bool
-  description = "Generate psp-webhook/signing-secret: true where the payment simulator signs the callbacks (dev); with Stripe (staging, prod) the endpoint's whsec_ secret is put in by hand."
+  description = "The environment runs the payment simulator (k8s/overlays/dev/psp-simulator) instead of Stripe: true in dev, where Terraform then generates its API key (payments/psp-api-key) and webhook signing secret (psp-webhook/signing-secret) and creates its image repository (psp-simulator). false with Stripe (staging: test mode, prod: live mode), whose secret key and webhook signing secret are put in by hand."
   default     = null
 }
 

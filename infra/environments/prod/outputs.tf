@@ -84,7 +84,7 @@ output "secret_arns" {
 }
 
 output "function_urls" {
-  description = "Function URLs (psp-webhook: register it with the payment provider)."
+  description = "Function URLs (psp-webhook: the URL of the Stripe webhook endpoint in staging and prod, APP__SIMULATOR__WEBHOOK_URL of the payment simulator in dev)."
   value       = module.platform.function_urls
 }
 

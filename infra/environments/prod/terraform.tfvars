@@ -85,3 +85,8 @@ alarm_email_addresses             = ["platform-oncall@retail.example.com"]
 
 github_owner      = "retail-platform"
 github_repository = "retail-platform"
+
+# Stripe in live mode (sk_live_), no simulator: put the Stripe secret key into
+# retail-prod/payments/psp-api-key and the webhook endpoint's signing secret (whsec_) into
+# retail-prod/psp-webhook/signing-secret by hand (README, "Deploying to AWS").
+payment_simulator = false

@@ -34,7 +34,7 @@ module "platform" {
   mq_host_instance_type                     = var.mq_host_instance_type
   mq_deployment_mode                        = var.mq_deployment_mode
   secret_recovery_window_in_days            = var.secret_recovery_window_in_days
-  generate_psp_webhook_signing_secret       = var.generate_psp_webhook_signing_secret
+  payment_simulator                         = var.payment_simulator
   assets_bucket_name                        = var.assets_bucket_name
   state_bucket_name                         = var.state_bucket_name
   state_lock_table_name                     = var.state_lock_table_name

@@ -80,3 +80,8 @@ alarm_email_addresses             = ["platform-staging-alerts@retail.example.com
 
 github_owner      = "retail-platform"
 github_repository = "retail-platform"
+
+# Stripe in test mode (sk_test_), no simulator: put the Stripe secret key into
+# retail-staging/payments/psp-api-key and the webhook endpoint's signing secret (whsec_) into
+# retail-staging/psp-webhook/signing-secret by hand (README, "Deploying to AWS").
+payment_simulator = false

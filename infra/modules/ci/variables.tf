@@ -60,7 +60,7 @@ variable "existing_oidc_provider_arn" {
 
 variable "repositories" {
   type        = list(string)
-  description = "Service images, one ECR repository each (core-services/<service>/Dockerfile)."
+  description = "Images, one ECR repository each: the services (core-services/<service>/Dockerfile) and, in dev, psp-simulator (the payments Dockerfile built with BIN=psp-simulator)."
   default     = ["gateway", "catalog", "inventory", "orders", "payments", "users", "bridge"]
 
   validation {

@@ -10,7 +10,7 @@ variable "name" {
 
 variable "repositories" {
   type        = list(string)
-  description = "Service images, one repository each."
+  description = "Images, one repository each (the services, and psp-simulator where the payment simulator runs)."
   default     = ["gateway", "catalog", "inventory", "orders", "payments", "users", "bridge"]
 
   validation {

@@ -23,12 +23,17 @@ locals {
     Repository  = "${var.github_owner}/${var.github_repository}"
   })
 
+  # The service images .github/workflows/main.yml builds (core-services/<service>/Dockerfile),
+  # one ECR repository each (module.ci).
+  service_images = ["gateway", "catalog", "inventory", "orders", "payments", "users", "bridge"]
+
   ses_identity_arns = var.ses_sender_domain == "" ? [] : [
     "arn:${local.partition}:ses:${local.region}:${local.account_id}:identity/${var.ses_sender_domain}",
   ]
 
   # One entry per cargo-lambda binary (functions/<name>). SQS consumers are
-  # fed by their own queue; psp-webhook is called by the payment provider;
+  # fed by their own queue; psp-webhook is called by Stripe's webhooks (in dev
+  # by the payment simulator's);
   # webhook-admin is invoked by the gateway only (its IRSA role may invoke the
   # live alias, module.iam gateway_function_arns).
   lambda_functions = {
@@ -102,7 +107,7 @@ locals {
       policy_arns                     = module.iam.function_policy_arns["analytics"]
     }
     psp-webhook = {
-      description          = "Payment provider callbacks: verify signature, enqueue for payments"
+      description          = "Stripe webhook events (the payment simulator's in dev): verify Stripe-Signature, enqueue for payments"
       memory_size          = var.lambda_memory_size
       timeout              = 10
       reserved_concurrency = var.lambda_reserved_concurrency["psp-webhook"]
@@ -221,11 +226,12 @@ module "secrets" {
   name                    = local.name
   recovery_window_in_days = var.secret_recovery_window_in_days
   # Where the generated database and broker credentials point (see the module).
-  database_host                       = module.rds.address
-  database_port                       = module.rds.port
-  amqp_host                           = module.mq.amqps_host
-  generate_psp_webhook_signing_secret = var.generate_psp_webhook_signing_secret
-  tags                                = local.tags
+  database_host = module.rds.address
+  database_port = module.rds.port
+  amqp_host     = module.mq.amqps_host
+  # dev: the payment simulator's API key and webhook signing secret are generated.
+  payment_simulator = var.payment_simulator
+  tags              = local.tags
 }
 
 module "s3" {
@@ -305,7 +311,10 @@ module "observability" {
 module "ci" {
   source = "../ci"
 
-  name                                  = local.name
+  name = local.name
+  # One repository per service image (core-services/<service>/Dockerfile) and, where the
+  # payment simulator runs, psp-simulator (the payments Dockerfile with BIN=psp-simulator).
+  repositories                          = concat(local.service_images, var.payment_simulator ? ["psp-simulator"] : [])
   github_repository                     = "${var.github_owner}/${var.github_repository}"
   github_environment                    = var.environment
   create_oidc_provider                  = var.create_github_oidc_provider

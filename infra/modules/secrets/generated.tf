@@ -9,13 +9,17 @@
 #                                      Job creates (username = dbname = <service>)
 #   <name>/<service>/rabbitmq          {username, password, host, port, vhost} for the
 #                                      per-service broker user the bootstrap Job creates
-#   <name>/psp-webhook/signing-secret  only with generate_psp_webhook_signing_secret
-#                                      (dev, where the provider simulator signs callbacks);
-#                                      with Stripe it is the endpoint's whsec_ secret,
-#                                      which only Stripe can issue: the user puts it in.
+#   <name>/payments/psp-api-key        only with payment_simulator (dev): the API key
+#                                      the simulator accepts and payments sends,
+#                                      "sk_test_simulator_<random>"
+#   <name>/psp-webhook/signing-secret  only with payment_simulator (dev): the secret the
+#                                      simulator signs its webhooks with and psp-webhook
+#                                      and payments verify them with, "whsec_<random>"
 #
-# Truly external values stay for the user: the Stripe secret key
-# (<name>/payments/psp-api-key) and, outside dev, the Stripe webhook secret.
+# With Stripe (staging: test mode, prod: live mode) both are truly external and
+# stay for the user (README, "Deploying to AWS"): the Stripe secret key
+# (sk_test_/sk_live_) and the webhook endpoint's signing secret (whsec_), which
+# only Stripe can issue.
 #
 # Every version ignores later changes of secret_string, so a rotation outside
 # Terraform (a rotation function, the runbook) is never undone by an apply. To
@@ -31,7 +35,9 @@ locals {
   database_owners = sort([for owner, kinds in var.secrets : owner if contains(kinds, "database")])
   amqp_owners     = sort([for owner, kinds in var.secrets : owner if contains(kinds, "rabbitmq")])
   generate_jwt    = contains(lookup(var.secrets, "users", []), "jwt-signing-keys")
-  generate_psp    = var.generate_psp_webhook_signing_secret && contains(lookup(var.secrets, "psp-webhook", []), "signing-secret")
+  # dev: the payment simulator stands in for Stripe, so both of its values are ours to generate.
+  generate_psp_api_key = var.payment_simulator && contains(lookup(var.secrets, "payments", []), "psp-api-key")
+  generate_psp         = var.payment_simulator && contains(lookup(var.secrets, "psp-webhook", []), "signing-secret")
 }
 
 ################################################################################
@@ -135,9 +141,32 @@ resource "aws_secretsmanager_secret_version" "rabbitmq" {
 }
 
 ################################################################################
-# Payment provider callback signing secret (simulator environments only)
+# The payment simulator's values (payment_simulator, i.e. dev only)
 ################################################################################
 
+# The Stripe-style secret key payments sends (Authorization: Bearer) and the
+# simulator accepts. The sk_test_ prefix keeps it recognisably a test-mode key.
+resource "random_password" "psp_api_key" {
+  count = local.generate_psp_api_key ? 1 : 0
+
+  length  = 48
+  special = false
+}
+
+resource "aws_secretsmanager_secret_version" "psp_api_key" {
+  count = local.generate_psp_api_key ? 1 : 0
+
+  secret_id     = aws_secretsmanager_secret.this["payments/psp-api-key"].id
+  secret_string = "sk_test_simulator_${random_password.psp_api_key[0].result}"
+
+  lifecycle {
+    ignore_changes = [secret_string]
+  }
+}
+
+# The webhook signing secret the simulator signs its events with (Stripe-Signature),
+# in the shape of a Stripe endpoint secret (whsec_...). During a rotation the value
+# holds two secrets separated by white space, the new one first (infra/README.md).
 resource "random_password" "psp_webhook_signing_secret" {
   count = local.generate_psp ? 1 : 0
 
@@ -149,7 +178,7 @@ resource "aws_secretsmanager_secret_version" "psp_webhook_signing_secret" {
   count = local.generate_psp ? 1 : 0
 
   secret_id     = aws_secretsmanager_secret.this["psp-webhook/signing-secret"].id
-  secret_string = random_password.psp_webhook_signing_secret[0].result
+  secret_string = "whsec_${random_password.psp_webhook_signing_secret[0].result}"
 
   lifecycle {
     ignore_changes = [secret_string]

@@ -4,8 +4,9 @@
 #   retail-prod/users/jwt-signing-keys        users (JWT signing keys, JWKS)
 #   retail-prod/users/account-token-key       users and notifier (seals the
 #                                             account email tokens; see below)
-#   retail-prod/payments/psp-api-key          payments (provider API key)
-#   retail-prod/psp-webhook/signing-secret    psp-webhook (provider callback HMAC secret)
+#   retail-prod/payments/psp-api-key          payments (the Stripe secret key, sk_live_/sk_test_)
+#   retail-prod/psp-webhook/signing-secret    psp-webhook, payments too (the Stripe webhook
+#                                             endpoint's signing secret, whsec_)
 #   retail-prod/<service>/database            per-service PostgreSQL role
 #   retail-prod/<service>/rabbitmq            per-service RabbitMQ user
 #   retail-prod/webhooks/<subscription_id>    partner endpoint signing secrets,
@@ -13,9 +14,10 @@
 #
 # Terraform creates the containers and their encryption, and generates every
 # value that needs no human (generated.tf, and the account token key at the
-# end of this file); only truly external values (the Stripe secret key and,
-# outside dev, the Stripe webhook secret) are put in by hand. Generated values
-# are in the Terraform state, whose bucket is KMS-encrypted (s3 module).
+# end of this file); only truly external values (in staging and prod the Stripe
+# secret key and the Stripe webhook signing secret; dev's payment simulator gets
+# generated ones) are put in by hand. Generated values are in the Terraform
+# state, whose bucket is KMS-encrypted (s3 module).
 
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}

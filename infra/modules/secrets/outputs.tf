@@ -27,7 +27,7 @@ output "account_token_key_secret_arn" {
 }
 
 output "psp_webhook_secret_arn" {
-  description = "Secret with the payment provider's callback signing secret (null if not declared)."
+  description = "Secret with the Stripe webhook signing secret (whsec_; the simulator's in dev) psp-webhook and payments verify events with (null if not declared)."
   value       = lookup({ for k, s in aws_secretsmanager_secret.this : k => s.arn }, "psp-webhook/signing-secret", null)
 }
 

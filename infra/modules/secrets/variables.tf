@@ -108,9 +108,9 @@ variable "amqp_vhost" {
   default     = "/"
 }
 
-variable "generate_psp_webhook_signing_secret" {
+variable "payment_simulator" {
   type        = bool
-  description = "Generate psp-webhook/signing-secret (true where the provider simulator signs the callbacks, i.e. dev). With Stripe (staging, prod) leave false and put the webhook endpoint's whsec_ secret in by hand: only Stripe can issue it."
+  description = "The environment runs the payment simulator instead of Stripe (dev): Terraform generates its API key (payments/psp-api-key, sk_test_simulator_...) and its webhook signing secret (psp-webhook/signing-secret, whsec_...). With Stripe (staging, prod) leave false and put the Stripe secret key and the webhook endpoint's signing secret in by hand: only Stripe can issue them."
   default     = false
 }
 
