@@ -347,8 +347,25 @@ impl StripeProvider {
         }
     }
 
-    /// A capture or cancel Stripe refused because of the intent's state: done already when the
-    /// intent is in `done` (our record of the first call was lost), refused otherwise.
+    /// `POST /v1/payment_intents/{id}/{action}` (capture, cancel). Refused because of the
+    /// intent's state, it is done already when the intent is in `done` (our record of the first
+    /// call was lost), refused otherwise.
+    async fn move_intent(
+        &self,
+        reference: &str,
+        action: &str,
+        key: &str,
+        fields: &[(&str, String)],
+        done: &str,
+    ) -> Result<(), ProviderError> {
+        let path = format!("/v1/payment_intents/{reference}/{action}");
+        let answer = self.send(Method::POST, &path, Some(key), fields).await?;
+        if answer.ok() {
+            return Ok(());
+        }
+        self.settled_already(&answer, reference, done).await
+    }
+
     async fn settled_already(
         &self,
         answer: &Answer,
@@ -435,18 +452,9 @@ impl PaymentProvider for StripeProvider {
         key: &'a str,
     ) -> BoxFuture<'a, Result<(), ProviderError>> {
         Box::pin(async move {
-            let answer = self
-                .send(
-                    Method::POST,
-                    &format!("/v1/payment_intents/{reference}/capture"),
-                    Some(key),
-                    &[("amount_to_capture", amount.to_string())],
-                )
-                .await?;
-            if answer.ok() {
-                return Ok(());
-            }
-            self.settled_already(&answer, reference, "succeeded").await
+            let fields = [("amount_to_capture", amount.to_string())];
+            self.move_intent(reference, "capture", key, &fields, "succeeded")
+                .await
         })
     }
 
@@ -456,18 +464,9 @@ impl PaymentProvider for StripeProvider {
         key: &'a str,
     ) -> BoxFuture<'a, Result<(), ProviderError>> {
         Box::pin(async move {
-            let answer = self
-                .send(
-                    Method::POST,
-                    &format!("/v1/payment_intents/{reference}/cancel"),
-                    Some(key),
-                    &[("cancellation_reason", OUR_VOID.to_owned())],
-                )
-                .await?;
-            if answer.ok() {
-                return Ok(());
-            }
-            self.settled_already(&answer, reference, "canceled").await
+            let fields = [("cancellation_reason", OUR_VOID.to_owned())];
+            self.move_intent(reference, "cancel", key, &fields, "canceled")
+                .await
         })
     }
 

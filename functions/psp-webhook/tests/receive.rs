@@ -4,38 +4,70 @@
 
 use psp_webhook::Receiver;
 
+/// moto with a signing secret holding `secret`, a queue and the replay table, named apart.
+struct Aws {
+    config: aws_config::SdkConfig,
+    secrets: aws_sdk_secretsmanager::Client,
+    sqs: aws_sdk_sqs::Client,
+    name: String,
+    url: String,
+    table: String,
+}
+
+impl Aws {
+    async fn start(secret: &str) -> Self {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let config = function_kit::aws::for_endpoint(&function_kit::aws::test_endpoint()).await;
+        let secrets = aws_sdk_secretsmanager::Client::new(&config);
+        let sqs = aws_sdk_sqs::Client::new(&config);
+        let name = format!("psp-{id}/signing-secret");
+        secrets
+            .create_secret()
+            .name(&name)
+            .secret_string(secret)
+            .send()
+            .await
+            .unwrap();
+        let url = sqs
+            .create_queue()
+            .queue_name(format!("psp-callbacks-{id}"))
+            .send()
+            .await
+            .unwrap()
+            .queue_url()
+            .unwrap()
+            .to_owned();
+        let created = function_kit::topology::ensure(
+            &config,
+            &function_kit::topology::Topology::committed().unwrap(),
+            &format!("p{}-", &id[..12]),
+        )
+        .await
+        .unwrap();
+        let table = created.tables["psp-callbacks-seen"].clone();
+        Self {
+            config,
+            secrets,
+            sqs,
+            name,
+            url,
+            table,
+        }
+    }
+
+    async fn receiver(&self) -> Receiver {
+        Receiver::new(&self.config, &self.name, &self.url, &self.table)
+            .await
+            .unwrap()
+    }
+}
+
 #[tokio::test]
 async fn only_signed_callbacks_are_queued() {
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    let config = function_kit::aws::for_endpoint(&function_kit::aws::test_endpoint()).await;
-    let secrets = aws_sdk_secretsmanager::Client::new(&config);
-    let sqs = aws_sdk_sqs::Client::new(&config);
-    let name = format!("psp-{id}/signing-secret");
-    secrets
-        .create_secret()
-        .name(&name)
-        // Mid-rotation: the new secret and the old one.
-        .secret_string("s3cr3t old-s3cr3t")
-        .send()
-        .await
-        .unwrap();
-    let queue = sqs
-        .create_queue()
-        .queue_name(format!("psp-callbacks-{id}"))
-        .send()
-        .await
-        .unwrap();
-    let url = queue.queue_url().unwrap().to_owned();
-    let created = function_kit::topology::ensure(
-        &config,
-        &function_kit::topology::Topology::committed().unwrap(),
-        &format!("p{}-", &id[..12]),
-    )
-    .await
-    .unwrap();
-    let receiver = Receiver::new(&config, &name, &url, &created.tables["psp-callbacks-seen"])
-        .await
-        .unwrap();
+    // Mid-rotation: the new secret and the old one.
+    let aws = Aws::start("s3cr3t old-s3cr3t").await;
+    let (sqs, url) = (&aws.sqs, &aws.url);
+    let receiver = aws.receiver().await;
 
     let body = br#"{"id":"evt_1","object":"event","type":"payment_intent.amount_capturable_updated","data":{"object":{"id":"pi_1","object":"payment_intent"}}}"#;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
@@ -102,7 +134,7 @@ async fn only_signed_callbacks_are_queued() {
 
     let messages = sqs
         .receive_message()
-        .queue_url(&url)
+        .queue_url(url)
         .max_number_of_messages(10)
         .wait_time_seconds(1)
         .message_attribute_names(psp_signature::MESSAGE_ATTRIBUTE)
@@ -137,45 +169,14 @@ async fn only_signed_callbacks_are_queued() {
 
 #[tokio::test]
 async fn a_rolled_secret_is_read_again_when_a_signature_matches_none() {
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    let config = function_kit::aws::for_endpoint(&function_kit::aws::test_endpoint()).await;
-    let secrets = aws_sdk_secretsmanager::Client::new(&config);
-    let sqs = aws_sdk_sqs::Client::new(&config);
-    let name = format!("psp-{id}/signing-secret");
-    secrets
-        .create_secret()
-        .name(&name)
-        .secret_string("whsec_old")
-        .send()
-        .await
-        .unwrap();
-    let url = sqs
-        .create_queue()
-        .queue_name(format!("psp-rolled-{id}"))
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_owned();
-    let created = function_kit::topology::ensure(
-        &config,
-        &function_kit::topology::Topology::committed().unwrap(),
-        &format!("r{}-", &id[..12]),
-    )
-    .await
-    .unwrap();
-    let table = &created.tables["psp-callbacks-seen"];
-    let warm = Receiver::new(&config, &name, &url, table).await.unwrap();
-    let eager = Receiver::new(&config, &name, &url, table)
-        .await
-        .unwrap()
-        .reread_after(std::time::Duration::ZERO);
+    let aws = Aws::start("whsec_old").await;
+    let warm = aws.receiver().await;
+    let eager = aws.receiver().await.reread_after(std::time::Duration::ZERO);
 
     // The secret is rolled in Secrets Manager; Stripe now signs with the new one only.
-    secrets
+    aws.secrets
         .put_secret_value()
-        .secret_id(&name)
+        .secret_id(&aws.name)
         .secret_string("whsec_new")
         .send()
         .await
