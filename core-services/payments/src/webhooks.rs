@@ -125,6 +125,13 @@ pub async fn apply(pool: &PgPool, provider: &Provider, event: &Event) -> Result<
         return Ok(());
     };
     let intent_id = intent_id.unwrap_or_default();
+    if !may_change(&event.kind, &seen.status) {
+        // Most events of a normal payment tell what the saga recorded already (it usually hears
+        // the answer first). States only move forward, so such an event can never apply later
+        // either: acknowledged with no write at all.
+        tracing::debug!(event = %event.id, kind = %event.kind, status = %seen.status, "a provider event that changes nothing");
+        return Ok(());
+    }
     // An approval for an order cancelled meanwhile: release the hold first, with no transaction
     // open (the void's key is the one the saga uses, so both release one hold once).
     let voided =
@@ -248,6 +255,21 @@ pub async fn apply(pool: &PgPool, provider: &Provider, event: &Event) -> Result<
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// Whether an event of `kind` can move a payment in `status` (the transaction below decides
+/// for sure, on the locked row).
+fn may_change(kind: &str, status: &str) -> bool {
+    match kind {
+        "payment_intent.amount_capturable_updated" => {
+            matches!(status, "authorizing" | "pending" | "cancelled")
+        }
+        "payment_intent.payment_failed" => matches!(status, "authorizing" | "pending"),
+        "payment_intent.succeeded" => status == "authorized",
+        "payment_intent.canceled" => matches!(status, "authorizing" | "pending" | "authorized"),
+        "charge.refunded" => status == "captured",
+        _ => false,
+    }
 }
 
 async fn find(
