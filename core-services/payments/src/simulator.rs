@@ -409,25 +409,10 @@ fn authorized(sim: &Sim, headers: &HeaderMap) -> bool {
     }
     // Basic: the key as the user name, no password.
     value.strip_prefix("Basic ").is_some_and(|encoded| {
-        base64_decode(encoded).is_some_and(|decoded| decoded == format!("{key}:").into_bytes())
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, encoded)
+            .ok()
+            .is_some_and(|decoded| decoded == format!("{key}:").into_bytes())
     })
-}
-
-fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut bits = 0_u32;
-    let mut count = 0;
-    let mut out = Vec::new();
-    for byte in text.trim_end_matches('=').bytes() {
-        let value = u32::try_from(ALPHABET.iter().position(|&c| c == byte)?).ok()?;
-        bits = (bits << 6) | value;
-        count += 6;
-        if count >= 8 {
-            count -= 8;
-            out.push(u8::try_from((bits >> count) & 0xff).ok()?);
-        }
-    }
-    Some(out)
 }
 
 fn unauthorized(headers: &HeaderMap) -> Response {

@@ -408,6 +408,15 @@ async fn a_bad_request_is_refused_once_with_stripes_type_and_code() {
         backoff: Duration::from_millis(10),
     })
     .unwrap();
+    // Stripe also takes the key as a Basic user name with no password.
+    let basic = sim
+        .client
+        .get(format!("{}/v1/payment_intents", sim.base))
+        .basic_auth("sk_test_adapter", Some(""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(basic.status(), 200);
     let refused = wrong.authorize(&request("pm_card_visa", 1000)).await;
     assert!(
         matches!(&refused, Err(ProviderError::Rejected(m)) if m.starts_with("stripe 401")),
