@@ -1,8 +1,10 @@
 //! The bootstrap Job's script (`k8s/components/bootstrap/bootstrap.sh`, an ArgoCD PreSync hook in
 //! every cluster) run for real against the local PostgreSQL and RabbitMQ: twice, the second run
 //! changing nothing; then each service role can use its own database and cannot connect to
-//! another's, and each broker user holds permissions on its vhost only. Everything it creates
-//! carries a prefix of this run and is removed afterwards.
+//! another's, and each broker user holds permissions on its vhost only. It runs once per way the
+//! script administers RabbitMQ: `rabbitmqctl`, and the management HTTP API (what the Job uses
+//! against Amazon MQ; the local broker's `rabbitmq_management` plugin is enabled for it).
+//! Everything it creates carries a prefix of this run and is removed afterwards.
 
 use std::process::Command;
 
@@ -13,17 +15,66 @@ use crate::util::{root, step};
 const DB_SERVICES: [&str; 5] = ["catalog", "inventory", "orders", "payments", "users"];
 const AMQP_SERVICES: [&str; 5] = ["inventory", "orders", "payments", "bridge", "users"];
 
-/// Runs the check; removes what it created whether it passes or not.
-pub fn check() -> anyhow::Result<()> {
-    step("bootstrap Job script against the local PostgreSQL and RabbitMQ (twice: idempotent)");
-    let prefix = format!("xt{}_", std::process::id());
-    let vhost = format!("{prefix}retail");
-    let outcome = run_and_verify(&prefix, &vhost);
-    cleanup(&prefix, &vhost);
-    outcome
+/// The management API of the local broker (the plugin's default listener).
+const MANAGEMENT_URL: &str = "http://127.0.0.1:15672";
+
+/// How the script administers RabbitMQ (its `RABBITMQ_ADMIN`).
+#[derive(Clone, Copy)]
+enum Admin {
+    Rabbitmqctl,
+    Api,
 }
 
-fn script(prefix: &str, vhost: &str, secret: &str) -> anyhow::Result<String> {
+impl Admin {
+    fn name(self) -> &'static str {
+        match self {
+            Admin::Rabbitmqctl => "rabbitmqctl",
+            Admin::Api => "api",
+        }
+    }
+}
+
+/// Runs the check in both modes; removes what it created whether it passes or not.
+pub fn check() -> anyhow::Result<()> {
+    ensure_management_api()?;
+    for (index, admin) in [Admin::Rabbitmqctl, Admin::Api].into_iter().enumerate() {
+        step(&format!(
+            "bootstrap Job script against the local PostgreSQL and RabbitMQ through {} (twice: idempotent)",
+            admin.name()
+        ));
+        let prefix = format!("xt{}{index}_", std::process::id());
+        let vhost = format!("{prefix}retail");
+        let outcome = run_and_verify(&prefix, &vhost, admin);
+        cleanup(&prefix, &vhost);
+        outcome?;
+    }
+    Ok(())
+}
+
+/// Enables the local broker's management plugin when its listener is not up (the plugin ships
+/// with Debian's rabbitmq-server; enabling it is an online change, kept across restarts).
+fn ensure_management_api() -> anyhow::Result<()> {
+    let address = std::net::SocketAddr::from(([127, 0, 0, 1], 15672));
+    let open = || {
+        std::net::TcpStream::connect_timeout(&address, std::time::Duration::from_millis(500))
+            .is_ok()
+    };
+    if open() {
+        return Ok(());
+    }
+    crate::util::run("rabbitmq-plugins", &["-q", "enable", "rabbitmq_management"])
+        .context("enabling the RabbitMQ management plugin")?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !open() {
+        if std::time::Instant::now() > deadline {
+            bail!("the RabbitMQ management API did not open on {address} within 60 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    Ok(())
+}
+
+fn script(prefix: &str, vhost: &str, secret: &str, admin: Admin) -> anyhow::Result<String> {
     let mut command = Command::new("sh");
     command
         .arg("k8s/components/bootstrap/bootstrap.sh")
@@ -33,7 +84,11 @@ fn script(prefix: &str, vhost: &str, secret: &str) -> anyhow::Result<String> {
         .env("PGUSER", "postgres")
         .env("PGPASSWORD", "postgres")
         .env("BOOTSTRAP_PREFIX", prefix)
-        .env("RABBITMQ_ADMIN", "rabbitmqctl");
+        .env("RABBITMQ_ADMIN", admin.name())
+        // The local broker's administrator (its default user), as Amazon MQ's admin user is.
+        .env("RABBITMQ_API_URL", MANAGEMENT_URL)
+        .env("RABBITMQ_ADMIN_USERNAME", "guest")
+        .env("RABBITMQ_ADMIN_PASSWORD", "guest");
     for service in DB_SERVICES {
         let var = service.to_uppercase();
         command.env(
@@ -62,19 +117,48 @@ fn script(prefix: &str, vhost: &str, secret: &str) -> anyhow::Result<String> {
     Ok(stdout)
 }
 
-fn run_and_verify(prefix: &str, vhost: &str) -> anyhow::Result<()> {
+fn run_and_verify(prefix: &str, vhost: &str, admin: Admin) -> anyhow::Result<()> {
     // Passwords of this run, the same for both runs (as the Job reads them from the same secrets).
     let secret = uuid::Uuid::new_v4().simple().to_string();
-    let first = script(prefix, vhost, &secret)?;
+    let first = script(prefix, vhost, &secret, admin)?;
     if !first.lines().any(|l| l.contains(": created")) {
         bail!("the first bootstrap run created nothing:\n{first}");
     }
-    let second = script(prefix, vhost, &secret)?;
+    let second = script(prefix, vhost, &secret, admin)?;
     if let Some(line) = second
         .lines()
         .find(|l| !l.contains("unchanged") && !l.ends_with(": done"))
     {
         bail!("the second bootstrap run changed something ({line}):\n{second}");
+    }
+    // Rotated secrets: a third run with new passwords updates every broker user, which then
+    // accepts only the new password. (PostgreSQL roles are not asserted here: the local server
+    // trusts every loopback connection, so the script's sign-in test cannot see a stale password;
+    // on RDS, which asks for it, it can.)
+    let previous = secret;
+    let secret = uuid::Uuid::new_v4().simple().to_string();
+    let third = script(prefix, vhost, &secret, admin)?;
+    for service in AMQP_SERVICES {
+        let wanted = format!("rabbitmq user {prefix}{service}: updated");
+        // rabbitmqctl's mode says "password updated".
+        if !third
+            .lines()
+            .any(|l| l.replace("password updated", "updated") == wanted)
+        {
+            bail!("a run with rotated passwords did not report \"{wanted}\":\n{third}");
+        }
+    }
+    for service in AMQP_SERVICES {
+        let user = format!("{prefix}{service}");
+        crate::util::run(
+            "rabbitmqctl",
+            &["-q", "authenticate_user", &user, &format!("{secret}-{service}-amqp")],
+        )
+        .with_context(|| format!("broker user {user} does not accept its rotated password"))?;
+        let stale = format!("{previous}-{service}-amqp");
+        if crate::util::run("rabbitmqctl", &["-q", "authenticate_user", &user, &stale]).is_ok() {
+            bail!("broker user {user} still accepts its previous password");
+        }
     }
     for service in DB_SERVICES {
         let role = format!("{prefix}{service}");

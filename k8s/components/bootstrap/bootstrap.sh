@@ -150,10 +150,15 @@ run_postgres() {
 
 # ---------------------------------------------------------------------------------- RabbitMQ
 
-json_string() {
-    case "$1" in *"$(printf '\n')"*|*"$(printf '\t')"*) die "control characters are not supported in RabbitMQ settings" ;; esac
-    printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g')"
+# Values that go into JSON bodies: no control characters (checked directly, not inside a
+# command substitution, where die would end only the subshell).
+NL='
+'
+TAB="$(printf '\t')"
+check_text() {
+    case "$1" in *"$NL"*|*"$TAB"*) die "control characters are not supported in $2" ;; esac
 }
+json_string() { printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g')"; }
 urlpart() { printf '%s' "$1" | sed 's/%/%25/g; s#/#%2F#g'; }
 
 # api METHOD PATH [BODY]: prints the HTTP status, the body goes to $BODY_FILE.
@@ -204,13 +209,34 @@ ensure_user() {
         return
     fi
     existing="$(api GET "/api/users/$(urlpart "$user")")"
-    if [ "$existing" = 200 ] && [ "$(curl -sS -o /dev/null -w '%{http_code}' -u "$user:$password" "${RABBITMQ_API_URL%/}/api/whoami")" = 200 ]; then
+    if [ "$existing" = 200 ] && password_matches "$password" && ! grep -qF '"administrator"' "$BODY_FILE" \
+        && ! grep -q '"tags":"[^"]' "$BODY_FILE" && ! grep -q '"tags":\[[^]]' "$BODY_FILE"; then
         log "rabbitmq user $user: unchanged"
         return
     fi
     [ "$existing" = 200 ] || expect "$existing" 404 "user $user"
     expect "$(api PUT "/api/users/$(urlpart "$user")" "{\"password\":$(json_string "$password"),\"tags\":\"\"}")" "201 204" "user $user"
-    if [ "$existing" = 200 ]; then log "rabbitmq user $user: password updated"; else log "rabbitmq user $user: created"; fi
+    if [ "$existing" = 200 ]; then log "rabbitmq user $user: updated"; else log "rabbitmq user $user: created"; fi
+}
+
+# Whether the user in $BODY_FILE (GET /api/users/<name>) has password $1. A user without tags
+# cannot sign in to the management API, so the stored hash is compared instead: RabbitMQ keeps
+# base64(salt[4] ++ H(salt[4] ++ password)), H being SHA-256 (the default, and Amazon MQ's) or
+# SHA-512.
+password_matches() {
+    stored="$(sed -n 's/.*"password_hash":"\([A-Za-z0-9+\/=]*\)".*/\1/p' "$BODY_FILE")"
+    case "$(sed -n 's/.*"hashing_algorithm":"\([a-z0-9_]*\)".*/\1/p' "$BODY_FILE")" in
+        rabbit_password_hashing_sha256) digest=sha256sum; size=32 ;;
+        rabbit_password_hashing_sha512) digest=sha512sum; size=64 ;;
+        *) return 1 ;;
+    esac
+    [ -n "$stored" ] || return 1
+    hash_file="$(mktemp)"
+    printf '%s' "$stored" | base64 -d >"$hash_file" 2>/dev/null || { rm -f "$hash_file"; return 1; }
+    want="$(tail -c "$size" "$hash_file" | od -An -v -tx1 | tr -d ' \n')"
+    got="$({ head -c 4 "$hash_file"; printf '%s' "$1"; } | "$digest" | cut -d ' ' -f 1)"
+    rm -f "$hash_file"
+    [ "$want" = "$got" ]
 }
 
 ensure_permissions() {
@@ -251,6 +277,7 @@ amqp_service() {
     vhost="$(setting "$service" AMQP_VHOST /)"
     queue="$(setting "$service" AMQP_QUEUE "$service")"
     check_name "$user"; check_name "$queue"; check_name "$EXCHANGE"
+    check_text "$password" "the password of $user"; check_text "$vhost" "vhost names"
     ensure_vhost "$vhost"
     ensure_user "$user" "$password"
     exchange="$(re "$EXCHANGE")"
