@@ -152,7 +152,12 @@ fn run_and_verify(prefix: &str, vhost: &str, admin: Admin) -> anyhow::Result<()>
         let user = format!("{prefix}{service}");
         crate::util::run(
             "rabbitmqctl",
-            &["-q", "authenticate_user", &user, &format!("{secret}-{service}-amqp")],
+            &[
+                "-q",
+                "authenticate_user",
+                &user,
+                &format!("{secret}-{service}-amqp"),
+            ],
         )
         .with_context(|| format!("broker user {user} does not accept its rotated password"))?;
         let stale = format!("{previous}-{service}-amqp");

@@ -310,3 +310,67 @@ pub async fn warm_up_at(client: &reqwest::Client, port: u16) -> anyhow::Result<(
     }
     Ok(())
 }
+
+/// Client libraries of the long-running services that no Lambda function may link: each adds
+/// cold-start time and package size for code a function never runs (service-kit keeps them
+/// behind its `postgres`, `redis` and `amqp` features).
+const SERVICE_ONLY_CRATES: [&str; 3] = ["sqlx", "lapin", "redis"];
+
+/// Fails when a crate in `functions/` depends, directly or not, on a [`SERVICE_ONLY_CRATES`]
+/// crate (normal dependencies: what the deployed binary links).
+pub fn check_lean() -> anyhow::Result<()> {
+    step("functions link none of sqlx, lapin or redis (cargo tree)");
+    let mut packages = Vec::new();
+    for entry in fs::read_dir(root().join("functions"))? {
+        let manifest = entry?.path().join("Cargo.toml");
+        let Ok(text) = fs::read_to_string(&manifest) else {
+            continue;
+        };
+        let name = text
+            .lines()
+            .find_map(|l| l.strip_prefix("name = \""))
+            .and_then(|rest| rest.strip_suffix('"'))
+            .with_context(|| format!("no package name in {}", manifest.display()))?;
+        packages.push(name.to_owned());
+    }
+    packages.sort();
+    if packages.is_empty() {
+        anyhow::bail!("no function crates found under functions/");
+    }
+    for package in &packages {
+        let output = Command::new(crate::util::cargo_bin())
+            .args(["tree", "--locked", "-p", package, "-e", "normal"])
+            .args(["--prefix", "none", "-f", "{p}"])
+            .current_dir(root())
+            .output()
+            .context("running cargo tree")?;
+        if !output.status.success() {
+            anyhow::bail!(
+                "cargo tree -p {package} failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        let tree = String::from_utf8_lossy(&output.stdout);
+        let linked: std::collections::BTreeSet<&str> = tree
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|name| {
+                SERVICE_ONLY_CRATES
+                    .iter()
+                    .any(|c| *name == *c || name.starts_with(&format!("{c}-")))
+            })
+            .collect();
+        if !linked.is_empty() {
+            anyhow::bail!(
+                "function {package} links {}: a service-only client (check its service-kit features)",
+                linked.into_iter().collect::<Vec<_>>().join(", ")
+            );
+        }
+    }
+    println!(
+        "    {} function crates: {}",
+        packages.len(),
+        packages.join(", ")
+    );
+    Ok(())
+}

@@ -205,6 +205,7 @@ fn run_tests() -> anyhow::Result<()> {
     )?;
     util::step("delivery pipeline");
     pipeline::check_workflows(COMMANDS)?;
+    functions::check_lean()?;
     dashboard::build()?;
     dashboard::unit_tests()?;
     util::step("cargo test");

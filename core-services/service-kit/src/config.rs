@@ -144,6 +144,7 @@ impl AmqpSettings {
 /// The defaults of an [`AmqpSettings`] section consuming from `queue`: the local broker, the
 /// platform's exchange, retries after 1 s, 5 s and 30 s, 16 deliveries at once and a relay
 /// fallback poll of one second.
+#[cfg(feature = "amqp")]
 pub fn amqp_defaults(
     builder: ConfigBuilder<DefaultState>,
     queue: &str,

@@ -61,7 +61,7 @@ pub struct Problem {
 impl Problem {
     /// A problem of kind `slug` with the given status and title, tied to the current request.
     pub fn new(status: StatusCode, slug: &str, title: &str) -> Self {
-        let (instance, request_id) = crate::http::current_request().map_or((None, None), |r| {
+        let (instance, request_id) = crate::request::current_request().map_or((None, None), |r| {
             (Some(r.path().to_owned()), r.request_id().map(str::to_owned))
         });
         Self {
@@ -258,6 +258,7 @@ impl IntoResponse for ApiError {
 /// Maps database errors: unique violations are conflicts, foreign-key and check violations are
 /// invalid input, anything else is internal. Services that know which constraint means which
 /// field map those first and fall back to this.
+#[cfg(feature = "postgres")]
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
         if let Some(db) = err.as_database_error() {

@@ -92,6 +92,7 @@ impl Readiness {
     }
 
     /// The check of a service that owns a PostgreSQL database (critical), bounded by one second.
+    #[cfg(feature = "postgres")]
     pub fn postgres(pool: sqlx::PgPool) -> Self {
         Self::new(Duration::from_secs(1)).with_check("postgres", true, move || {
             let pool = pool.clone();
@@ -101,6 +102,7 @@ impl Readiness {
 
     /// The checks of a service that owns a PostgreSQL database (critical) and uses Redis as an
     /// optimization (reported, never critical), each bounded by one second.
+    #[cfg(all(feature = "postgres", feature = "redis"))]
     pub fn postgres_and_redis(pool: sqlx::PgPool, redis: crate::redis::RedisClient) -> Self {
         Self::postgres(pool).with_check("redis", false, move || {
             let redis = redis.clone();

@@ -30,34 +30,7 @@ use crate::config::HttpSettings;
 use crate::error::ApiError;
 use crate::health::Readiness;
 use crate::metrics::Metrics;
-
-/// Header carrying the request id.
-pub const REQUEST_ID_HEADER: &str = "x-request-id";
-
-/// What the error renderer needs to know about the request being served.
-#[derive(Debug, Clone)]
-pub struct RequestInfo {
-    /// The request target; its path is the problem's `instance`.
-    pub uri: http::Uri,
-    /// The request id the request had or was given.
-    pub request_id: HeaderValue,
-}
-
-impl RequestInfo {
-    /// The request path.
-    pub fn path(&self) -> &str {
-        self.uri.path()
-    }
-
-    /// The request id, when it is text.
-    pub fn request_id(&self) -> Option<&str> {
-        self.request_id.to_str().ok()
-    }
-}
-
-tokio::task_local! {
-    static REQUEST: RequestInfo;
-}
+use crate::request::{REQUEST_ID_HEADER, RequestInfo};
 
 /// The client's address as the nearest trusted hop saw it, for throttles and audit.
 ///
@@ -93,19 +66,6 @@ pub fn client_address(
         .parse::<std::net::IpAddr>()
         .or_else(|_| entry.parse::<SocketAddr>().map(|a| a.ip()))
         .unwrap_or(peer)
-}
-
-/// The id of the request being served by the current task, if any (for log lines).
-pub(crate) fn current_request_id() -> Option<String> {
-    REQUEST
-        .try_with(|r| r.request_id().map(str::to_owned))
-        .ok()
-        .flatten()
-}
-
-/// The request being served by the current task, if any.
-pub fn current_request() -> Option<RequestInfo> {
-    REQUEST.try_with(Clone::clone).ok()
 }
 
 /// A service's routes plus everything every service has.
@@ -448,7 +408,7 @@ where
                 .or_insert(request_id);
             Ok(response)
         };
-        Box::pin(REQUEST.scope(info, work).instrument(span))
+        Box::pin(crate::request::scope(info, work).instrument(span))
     }
 }
 

@@ -16,6 +16,9 @@
 //!
 //! Domain types every service shares live here too: [`money::Money`] and [`sku::Sku`].
 //!
+//! The clients sit behind features (`postgres`, `redis`, `amqp`), so a crate that needs only the
+//! HTTP side (the webhook-admin function) links none of them.
+//!
 //! With the `test-util` feature, [`testing`] starts real services on port 0 against a fresh
 //! database and their own Redis key prefix.
 
@@ -31,7 +34,9 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 pub mod config;
+#[cfg(feature = "postgres")]
 pub mod db;
+#[cfg(feature = "amqp")]
 pub mod dead_letters;
 pub mod error;
 pub mod extract;
@@ -39,11 +44,14 @@ pub mod health;
 pub mod http;
 pub mod identity;
 pub mod jwt;
+#[cfg(feature = "amqp")]
 pub mod messaging;
 pub mod metrics;
 pub mod money;
 pub mod openapi;
+#[cfg(feature = "redis")]
 pub mod redis;
+pub mod request;
 pub mod shutdown;
 pub mod singleflight;
 pub mod sku;

@@ -241,7 +241,7 @@ where
             Value::String(event.metadata().target().to_owned()),
         );
         event.record(&mut JsonVisitor(&mut line));
-        if let Some(id) = crate::http::current_request_id() {
+        if let Some(id) = crate::request::current_request_id() {
             line.insert("request_id".into(), Value::String(id));
         }
         if let Some(span) = ctx.lookup_current() {
