@@ -215,7 +215,7 @@ fn running_pids() -> Vec<(String, u32)> {
         .collect()
 }
 
-/// What the service images set for the allocator (see the Dockerfiles): local runs, benches
+/// What the service images set for the allocator (see the Dockerfile): local runs, benches
 /// and chaos runs start the release binaries the same way.
 pub const ALLOCATOR_ENV: [(&str, &str); 1] = [("MIMALLOC_PURGE_DELAY", "0")];
 

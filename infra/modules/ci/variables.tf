@@ -60,7 +60,7 @@ variable "existing_oidc_provider_arn" {
 
 variable "repositories" {
   type        = list(string)
-  description = "Images, one ECR repository each: the services (core-services/<service>/Dockerfile) and, in dev, psp-simulator (the payments Dockerfile built with BIN=psp-simulator)."
+  description = "Images, one ECR repository each: the services (the root Dockerfile with SERVICE=<service>) and, in dev, psp-simulator (SERVICE=payments, BIN=psp-simulator)."
   default     = ["gateway", "catalog", "inventory", "orders", "payments", "users", "bridge"]
 
   validation {
