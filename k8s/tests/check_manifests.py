@@ -31,6 +31,11 @@ What it does, in order, for each render target (k8s/overlays/<env> and argocd/):
    - images are tagged with a 40-hex commit SHA (the release convention of .github/workflows)
      or pinned by digest;
    - the bootstrap Job (k8s/components/bootstrap) and everything it uses are PreSync hooks;
+   - the bootstrap Job's RDS master secret is found by its aws:rds:primaryDBInstanceArn tag, and
+     the ARN each overlay names is the one Terraform gives that environment's DB instance
+     (region, account, project and environment from infra/environments/<env>/terraform.tfvars,
+     the identifier as infra/modules/platform names it), in the account of the bootstrap IRSA
+     role and the region of the SecretStore;
    - sync waves order namespace -> service accounts/secret stores -> secrets/config -> workloads;
    - the ArgoCD AppProject allows every kind the overlays render, and the ApplicationSet points
      at every overlay with automated prune/self-heal and replicas ignored;
@@ -160,6 +165,17 @@ SHARED_SECRETS = {
     "APP__PROVIDER__API_KEY": "APP__SIMULATOR__API_KEY",
     "APP__PROVIDER__WEBHOOK_SECRET": "APP__SIMULATOR__WEBHOOK_SECRET",
 }
+
+# The bootstrap Job's RDS master secret (k8s/components/bootstrap): RDS names it rds!db-<random id>
+# and tags it with the DB instance's ARN, so the ExternalSecret finds it by that tag; the Job's
+# postgres step reads the libpq variables it yields.
+RDS_MASTER_SECRET = "bootstrap-rds-master"
+RDS_INSTANCE_TAG = "aws:rds:primaryDBInstanceArn"
+RDS_MASTER_KEYS = {"PGUSER", "PGPASSWORD"}
+# Where Terraform names the DB instance: the platform module passes local.name, built from project
+# and environment, to the rds module, which uses it as the identifier.
+PLATFORM_TF = REPO / "infra" / "modules" / "platform" / "main.tf"
+RDS_TF = REPO / "infra" / "modules" / "rds" / "main.tf"
 
 # Values that must never reach a cluster: base placeholders every overlay has to replace.
 PLACEHOLDERS = ("000000000000", "retail-ENV", "192.0.2.")
@@ -651,6 +667,94 @@ def check_bootstrap(target, objects, problems):
         problems.add(target, "Job/bootstrap", "runAsNonRoot must be true")
 
 
+def tfvars_string(text: str, name: str) -> str | None:
+    match = re.search(rf'^\s*{name}\s*=\s*"([^"]*)"', text, re.M)
+    return match.group(1) if match else None
+
+
+def rds_instance_arn(env: str) -> tuple[str | None, str]:
+    """The ARN Terraform gives env's DB instance, or None and why it cannot be derived."""
+    tfvars = REPO / "infra" / "environments" / env / "terraform.tfvars"
+    if not tfvars.exists():
+        return None, f"{tfvars.relative_to(REPO)} is missing"
+    text = tfvars.read_text()
+    values = {k: tfvars_string(text, k) for k in ("aws_region", "aws_account_id", "project", "environment")}
+    missing = [k for k, v in values.items() if not v]
+    if missing:
+        return None, f"{tfvars.relative_to(REPO)} sets no {', '.join(missing)}"
+    platform = PLATFORM_TF.read_text() if PLATFORM_TF.exists() else ""
+    rds = RDS_TF.read_text() if RDS_TF.exists() else ""
+    rds_call = re.search(r'module\s+"rds"\s*\{(.*?)\n\}', platform, re.S)
+    if not (
+        re.search(r'^\s*name\s*=\s*"\$\{var\.project\}-\$\{var\.environment\}"', platform, re.M)
+        and rds_call and re.search(r"^\s*name\s*=\s*local\.name\s*$", rds_call.group(1), re.M)
+        and re.search(r"^\s*identifier\s*=\s*var\.name\s*$", rds, re.M)
+    ):
+        return None, (
+            "cannot tell the DB instance identifier: infra/modules/platform no longer passes "
+            '"${var.project}-${var.environment}" (local.name) to module "rds" as its identifier; '
+            "update rds_instance_arn() in this script"
+        )
+    v = values
+    return f"arn:aws:rds:{v['aws_region']}:{v['aws_account_id']}:db:{v['project']}-{v['environment']}", ""
+
+
+def check_rds_master_secret(target, objects, problems, env):
+    """The bootstrap Job's master credentials come from the one secret RDS tags with this
+    environment's DB instance ARN, so no overlay needs the secret's generated name (rds!db-<id>)."""
+    by_kind = objects["by_kind"]
+    secret = by_kind["ExternalSecret"].get(RDS_MASTER_SECRET)
+    where = f"ExternalSecret/{RDS_MASTER_SECRET}"
+    if secret is None:
+        problems.add(target, where, "missing (k8s/components/bootstrap)")
+        return
+    spec = secret["spec"]
+    sources = spec.get("dataFrom") or []
+    finds = [s.get("find") for s in sources]
+    if spec.get("data") or len(sources) != 1 or not finds[0] or set(finds[0]) != {"tags"}:
+        problems.add(target, where, f"must read exactly one dataFrom.find with tags only ({RDS_INSTANCE_TAG}), "
+                     "not the secret's generated name")
+        return
+    tags = finds[0]["tags"] or {}
+    if set(tags) != {RDS_INSTANCE_TAG}:
+        problems.add(target, where, f"find.tags must be {RDS_INSTANCE_TAG} alone, not {sorted(tags)}")
+        return
+    # With deletionPolicy Delete a find that matches nothing deletes the Secret and reports success
+    # without running the template that refuses anything but exactly one secret.
+    target_spec = spec.get("target") or {}
+    if target_spec.get("deletionPolicy") != "Merge":
+        problems.add(target, where, "target.deletionPolicy must be Merge, so a find that matches nothing fails the sync")
+    keys = objects["secret_keys"].get(target_spec.get("name") or RDS_MASTER_SECRET, set())
+    if not RDS_MASTER_KEYS <= keys:
+        problems.add(target, where, f"must produce {', '.join(sorted(RDS_MASTER_KEYS - keys))} (the Job's libpq variables)")
+    value = tags[RDS_INSTANCE_TAG]
+    match = re.fullmatch(r"arn:aws:rds:([a-z0-9-]+):([0-9]{12}):db:([a-z][a-z0-9-]*)", str(value))
+    if not match:
+        problems.add(target, where, f"{RDS_INSTANCE_TAG} {value!r} is not a DB instance ARN (arn:aws:rds:<region>:<account>:db:<identifier>)")
+        return
+    region, account, _ = match.groups()
+    if env is not None:
+        expected, why = rds_instance_arn(env)
+        if expected is None:
+            problems.add(target, where, why)
+        elif value != expected:
+            problems.add(target, where, f"{RDS_INSTANCE_TAG} is {value}, but Terraform's DB instance of {env} is {expected} "
+                         f"(infra/environments/{env}/terraform.tfvars): set it in k8s/overlays/{env}/bootstrap.yaml")
+    store_name = (spec.get("secretStoreRef") or {}).get("name")
+    store = by_kind["SecretStore"].get(store_name)
+    aws = ((store or {}).get("spec", {}).get("provider") or {}).get("aws") or {}
+    if store is not None and aws.get("region") != region:
+        problems.add(target, where, f"the DB instance is in {region}, SecretStore/{store_name} reads {aws.get('region')}")
+    if store is not None and aws.get("prefix"):
+        problems.add(target, f"SecretStore/{store_name}", "must have no prefix: RDS names the secret rds!db-<id>")
+    account_name = ((aws.get("auth") or {}).get("jwt") or {}).get("serviceAccountRef", {}).get("name")
+    role = ((by_kind["ServiceAccount"].get(account_name) or {}).get("metadata", {}).get("annotations") or {}).get(
+        "eks.amazonaws.com/role-arn", "")
+    role_account = re.match(r"arn:aws:iam::([0-9]{12}):role/", role)
+    if role_account and role_account.group(1) != account:
+        problems.add(target, where, f"the DB instance is in account {account}, the store's IRSA role {role} in {role_account.group(1)}")
+
+
 def running_workloads(objects) -> set[str]:
     return {
         pod_labels(doc).get("app.kubernetes.io/name")
@@ -945,6 +1049,7 @@ def main() -> int:
         check_network_policies(name, objects, problems, env)
         check_analysis(name, objects, problems)
         check_bootstrap(name, objects, problems)
+        check_rds_master_secret(name, objects, problems, env)
         check_cluster_rules(name, docs, problems)
         overlay_renders[name] = docs
 

@@ -44,7 +44,7 @@ output "rds_address" {
 }
 
 output "rds_master_secret_arn" {
-  description = "RDS-managed master credentials (database bootstrap only)."
+  description = "RDS-managed master credentials (informational: the bootstrap Job finds this secret by its aws:rds:primaryDBInstanceArn tag)."
   value       = module.platform.rds_master_secret_arn
 }
 

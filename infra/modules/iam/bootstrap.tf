@@ -3,6 +3,22 @@
 # RabbitMQ user, so it reads the RDS master secret, the per-service database
 # and rabbitmq secrets and the Amazon MQ admin secret (through the
 # SecretStores of that component), and nothing else.
+#
+# The RDS master secret is named rds!db-<random id> by RDS, so the Job's
+# ExternalSecret finds it by the tag RDS puts on it, aws:rds:primaryDBInstanceArn
+# = the instance's ARN (External Secrets' dataFrom.find.tags: BatchGetSecretValue
+# with tag filters, which also needs ListSecrets, and GetSecretValue on each
+# secret it returns; no DescribeSecret). Only the secret carrying exactly this
+# instance's ARN is readable: Secrets Manager's tag-value filter matches by
+# prefix, and a secret of another instance it finds is refused per secret and
+# left out of the result. The secret is encrypted with the rds module's key,
+# one of bootstrap_kms_key_arns.
+
+locals {
+  # arn:<partition>:rds:<region>:<account>:db:<identifier> -> the account's and region's rds!db-* secrets
+  rds_instance_arn_parts        = split(":", var.bootstrap_rds_instance_arn)
+  rds_master_secret_arn_pattern = "arn:${local.rds_instance_arn_parts[1]}:secretsmanager:${local.rds_instance_arn_parts[3]}:${local.rds_instance_arn_parts[4]}:secret:rds!db-*"
+}
 
 data "aws_iam_policy_document" "bootstrap_assume" {
   statement {
@@ -41,6 +57,27 @@ data "aws_iam_policy_document" "bootstrap" {
     sid       = "ReadBootstrapSecrets"
     actions   = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
     resources = var.bootstrap_secret_arns
+  }
+
+  # Neither action supports resource-level permissions; what they return is
+  # limited by ReadRdsMasterSecret (BatchGetSecretValue authorizes every secret
+  # as GetSecretValue).
+  statement {
+    sid       = "FindRdsMasterSecret"
+    actions   = ["secretsmanager:BatchGetSecretValue", "secretsmanager:ListSecrets"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "ReadRdsMasterSecret"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [local.rds_master_secret_arn_pattern]
+
+    condition {
+      test     = "StringEquals"
+      variable = "secretsmanager:ResourceTag/aws:rds:primaryDBInstanceArn"
+      values   = [var.bootstrap_rds_instance_arn]
+    }
   }
 
   statement {

@@ -236,7 +236,17 @@ variable "tags" {
 
 variable "bootstrap_secret_arns" {
   type        = list(string)
-  description = "Secrets the bootstrap Job reads: the RDS master secret, every service's database and rabbitmq secret, the Amazon MQ admin secret."
+  description = "Secrets the bootstrap Job reads by name: every service's database and rabbitmq secret, the Amazon MQ admin secret."
+}
+
+variable "bootstrap_rds_instance_arn" {
+  type        = string
+  description = "ARN of the DB instance whose RDS-managed master secret (rds!db-*, tagged aws:rds:primaryDBInstanceArn = this ARN) the bootstrap Job reads."
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:rds:[a-z0-9-]+:[0-9]{12}:db:[a-z][a-z0-9-]*$", var.bootstrap_rds_instance_arn))
+    error_message = "Must be an RDS DB instance ARN (arn:aws:rds:<region>:<account>:db:<identifier>)."
+  }
 }
 
 variable "bootstrap_kms_key_arns" {

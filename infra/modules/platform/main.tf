@@ -23,7 +23,7 @@ locals {
     Repository  = "${var.github_owner}/${var.github_repository}"
   })
 
-  # The service images .github/workflows/main.yml builds (core-services/<service>/Dockerfile),
+  # The service images .github/workflows/main.yml builds (the root Dockerfile, SERVICE=<service>),
   # one ECR repository each (module.ci).
   service_images = ["gateway", "catalog", "inventory", "orders", "payments", "users", "bridge"]
 
@@ -271,7 +271,8 @@ module "iam" {
   account_token_key_secret_arn        = module.secrets.account_token_key_secret_arn
   ses_identity_arns                   = local.ses_identity_arns
   gateway_function_arns               = [module.lambda.live_alias_arns["webhook-admin"]]
-  bootstrap_secret_arns               = concat([module.rds.master_user_secret_arn, module.mq.admin_secret_arn], module.secrets.bootstrap_secret_arns)
+  bootstrap_secret_arns               = concat([module.mq.admin_secret_arn], module.secrets.bootstrap_secret_arns)
+  bootstrap_rds_instance_arn          = module.rds.instance_arn
   bootstrap_kms_key_arns              = distinct([module.rds.kms_key_arn, module.mq.kms_key_arn, module.secrets.kms_key_arn])
   tags                                = local.tags
 }
@@ -312,8 +313,8 @@ module "ci" {
   source = "../ci"
 
   name = local.name
-  # One repository per service image (core-services/<service>/Dockerfile) and, where the
-  # payment simulator runs, psp-simulator (the payments Dockerfile with BIN=psp-simulator).
+  # One repository per service image (the root Dockerfile with SERVICE=<service>) and, where the
+  # payment simulator runs, psp-simulator (SERVICE=payments, BIN=psp-simulator).
   repositories                          = concat(local.service_images, var.payment_simulator ? ["psp-simulator"] : [])
   github_repository                     = "${var.github_owner}/${var.github_repository}"
   github_environment                    = var.environment

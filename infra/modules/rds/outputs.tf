@@ -24,7 +24,7 @@ output "port" {
 }
 
 output "master_user_secret_arn" {
-  description = "Secrets Manager secret (managed by RDS) holding the master credentials; for the one-off per-service database bootstrap only."
+  description = "Secrets Manager secret (managed by RDS, named rds!db-<id>, tagged aws:rds:primaryDBInstanceArn = instance_arn) holding the master credentials."
   value       = aws_db_instance.this.master_user_secret[0].secret_arn
 }
 
