@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use crate::tools::venv;
+use crate::install::venv;
 use crate::util::{root, step};
 
 /// moto's port.

@@ -30,7 +30,8 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
 use crate::demo::{self, DemoCatalog};
-use crate::infra::{self, POSTGRES_URL, ensure_program};
+use crate::infra::{self, POSTGRES_URL};
+use crate::install::ensure_program;
 use crate::stack::{spawn_service, stop_pid, wait_ready};
 use crate::util::{cargo, root, run as run_program, step, target_dir};
 

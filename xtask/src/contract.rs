@@ -21,8 +21,8 @@ use std::process::Command;
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
+use crate::install::venv;
 use crate::stack::SERVICES;
-use crate::tools::venv;
 use crate::util::{root, step};
 
 const SCHEMATHESIS: &str = "schemathesis==4.32.5";

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 
-use crate::infra::ensure_program;
+use crate::install::ensure_program;
 use crate::util::{root, step};
 
 fn dir() -> PathBuf {

@@ -12,7 +12,7 @@ use function_kit::local::EventSourceMapping;
 use function_kit::topology::{Created, QueueSpec, Topology};
 
 use crate::aws::{MOTO_URL, SDK_ENV};
-use crate::tools::venv;
+use crate::install::venv;
 use crate::util::{root, step, target_dir};
 
 /// Port of the local Lambda invoke API.

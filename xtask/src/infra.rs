@@ -2,11 +2,11 @@
 //! installed (Debian packages) when missing.
 
 use std::net::{SocketAddr, TcpStream};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
+use crate::install::{apt_install, ensure_program};
 use crate::util::{have, is_root, run, step};
 
 /// PostgreSQL server URL (no database) every service and test uses locally.
@@ -68,48 +68,6 @@ fn wait_for_port(name: &str, port: u16, timeout: Duration) -> anyhow::Result<()>
         "{name} did not start listening on 127.0.0.1:{port} within {}s",
         timeout.as_secs()
     )
-}
-
-pub fn apt_install(packages: &[&str]) -> anyhow::Result<()> {
-    if !is_root() {
-        bail!(
-            "{} missing and this is not root; install with: sudo apt-get install -y {}",
-            packages.join(", "),
-            packages.join(" ")
-        );
-    }
-    static UPDATED: OnceLock<()> = OnceLock::new();
-    if UPDATED.get().is_none() {
-        step("apt-get update");
-        run("apt-get", &["update", "-qq"])?;
-        let _ = UPDATED.set(());
-    }
-    step(&format!("apt-get install {}", packages.join(" ")));
-    let status = std::process::Command::new("apt-get")
-        .args(["install", "-y", "-qq", "--no-install-recommends"])
-        .args(packages)
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .status()
-        .context("running apt-get")?;
-    if !status.success() {
-        bail!("apt-get install {} failed", packages.join(" "));
-    }
-    Ok(())
-}
-
-/// Installs `packages` unless `program` is already on PATH.
-pub fn ensure_program(program: &str, packages: &[&str]) -> anyhow::Result<()> {
-    if have(program) {
-        return Ok(());
-    }
-    apt_install(packages)?;
-    if !have(program) {
-        bail!(
-            "{program} is still missing after installing {}",
-            packages.join(" ")
-        );
-    }
-    Ok(())
 }
 
 fn ensure_postgres() -> anyhow::Result<()> {

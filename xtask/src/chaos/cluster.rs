@@ -400,7 +400,7 @@ pub struct Moto {
 impl Moto {
     /// Starts moto and its proxy.
     pub async fn start(dir: &Path) -> anyhow::Result<Self> {
-        let bin = crate::tools::venv("moto", &[crate::aws::MOTO])?;
+        let bin = crate::install::venv("moto", &[crate::aws::MOTO])?;
         let port = server_port();
         let log = File::create(dir.join("moto.log"))?;
         let child = Command::new(bin.join("moto_server"))
