@@ -36,10 +36,17 @@ async fn a_batch_that_succeeds_reports_no_failures() {
     })
     .await;
     assert!(response.batch_item_failures.is_empty());
-    assert_eq!(answer(&response), serde_json::json!({"batchItemFailures": []}));
+    assert_eq!(
+        answer(&response),
+        serde_json::json!({"batchItemFailures": []})
+    );
     assert_eq!(
         *seen.lock().expect("not poisoned"),
-        ["{\"id\":\"evt-1\"}", "{\"id\":\"evt-2\"}", "not json at all"],
+        [
+            "{\"id\":\"evt-1\"}",
+            "{\"id\":\"evt-2\"}",
+            "not json at all"
+        ],
         "every record is handled once, in the order of the batch"
     );
 }
@@ -100,5 +107,8 @@ async fn an_empty_batch_answers_an_empty_list() {
     let event: SqsEvent =
         serde_json::from_str(r#"{"Records": []}"#).expect("an empty SQS event parses");
     let response = process(event, |_record: SqsMessage| async { Ok(()) }).await;
-    assert_eq!(answer(&response), serde_json::json!({"batchItemFailures": []}));
+    assert_eq!(
+        answer(&response),
+        serde_json::json!({"batchItemFailures": []})
+    );
 }
