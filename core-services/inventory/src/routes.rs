@@ -1,10 +1,10 @@
 //! HTTP: availability for product pages, stock administration.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::{get, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use service_kit::extract::{ApiJson, ApiQuery};
+use service_kit::extract::{ApiJson, ApiPath, ApiQuery};
 use service_kit::identity::Admin;
 use service_kit::sku::Sku;
 use service_kit::{ApiError, FieldError};
@@ -37,18 +37,13 @@ pub struct Availability {
     pub in_stock: bool,
 }
 
-fn sku(raw: &str) -> Result<Sku, ApiError> {
-    Sku::parse(raw).map_err(|e| ApiError::bad_field("sku", e.to_string()))
-}
-
 /// Units available to order.
 #[utoipa::path(get, path = "/inventory/{sku}", tag = "inventory", params(("sku" = String, Path, description = "SKU")),
     responses((status = 200, description = "Availability", body = Availability)))]
 pub async fn availability(
     State(state): State<AppState>,
-    Path(raw): Path<String>,
+    ApiPath(sku): ApiPath<Sku>,
 ) -> Result<Json<Availability>, ApiError> {
-    let sku = sku(&raw)?;
     let available = store::level(&state.pool, sku.as_str())
         .await?
         .map_or(0, |l| l.available().max(0));
@@ -65,9 +60,8 @@ pub async fn availability(
 pub async fn stock_level(
     _admin: Admin,
     State(state): State<AppState>,
-    Path(raw): Path<String>,
+    ApiPath(sku): ApiPath<Sku>,
 ) -> Result<Json<StockLevel>, ApiError> {
-    let sku = sku(&raw)?;
     store::level(&state.pool, sku.as_str())
         .await?
         .map(Json)
@@ -107,10 +101,9 @@ pub struct StockChange {
 pub async fn set_stock(
     _admin: Admin,
     State(state): State<AppState>,
-    Path(raw): Path<String>,
+    ApiPath(sku): ApiPath<Sku>,
     ApiJson(change): ApiJson<StockChange>,
 ) -> Result<Json<StockLevel>, ApiError> {
-    let sku = sku(&raw)?;
     let mut errors = Vec::new();
     match (change.on_hand, change.adjust) {
         (Some(_), Some(_)) | (None, None) => errors.push(FieldError::new(

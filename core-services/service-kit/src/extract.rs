@@ -3,6 +3,8 @@
 //! [`ApiJson`] checks the media type, enforces the body limit (413), separates malformed JSON
 //! (400) from well-formed JSON of the wrong shape (422, naming the field by its JSON path, unknown
 //! fields included). [`ApiQuery`] does the same for query strings (400, naming the parameter).
+//! [`ApiPath`] parses one path parameter into its type ([`PathValue`]: SKUs, resource ids) once,
+//! before the handler runs, with the type's own problem when it does not parse.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -229,6 +231,61 @@ where
     }
 }
 
+/// A type a path segment parses into, with the problem a segment that does not parse answers.
+pub trait PathValue: Sized {
+    /// Parses the (percent-decoded) segment.
+    fn from_segment(segment: &str) -> Result<Self, ApiError>;
+}
+
+/// A SKU in the path: 400 naming `sku` when it is not one.
+impl PathValue for crate::sku::Sku {
+    fn from_segment(segment: &str) -> Result<Self, ApiError> {
+        Self::parse(segment).map_err(|e| ApiError::bad_field("sku", e.to_string()))
+    }
+}
+
+/// Declares a resource id carried in paths: a UUID newtype whose segments that are not UUIDs
+/// answer 404 "no such <noun>" (no such resource can exist), as a well-formed unknown id does.
+#[macro_export]
+macro_rules! path_id {
+    ($(#[$meta:meta])* $vis:vis struct $name:ident, $noun:literal) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        $vis struct $name(pub $crate::__uuid::Uuid);
+
+        impl $crate::extract::PathValue for $name {
+            fn from_segment(segment: &str) -> Result<Self, $crate::error::ApiError> {
+                $crate::__uuid::Uuid::parse_str(segment)
+                    .map($name)
+                    .map_err(|_| $crate::error::ApiError::NotFound(concat!("no such ", $noun).into()))
+            }
+        }
+    };
+}
+
+/// One path parameter of type `T`, parsed once, rejected as `T` says ([`PathValue`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ApiPath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiPath<T>
+where
+    T: PathValue,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path(segment) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|rejection| ApiError::BadRequest {
+                    detail: format!("invalid path: {}", rejection.body_text()),
+                    errors: Vec::new(),
+                })?;
+        T::from_segment(&segment).map(ApiPath)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -322,5 +379,63 @@ mod tests {
     fn trailing_garbage_is_a_bad_request() {
         let err = parse_json::<Price>(br#"{"amount":1,"currency":"EUR"} x"#).unwrap_err();
         assert_eq!(err.status(), 400);
+    }
+
+    crate::path_id!(
+        /// A test resource id.
+        struct WidgetId,
+        "widget"
+    );
+
+    async fn call_path<T: PathValue + Send + 'static>(
+        uri: &str,
+        show: fn(T) -> String,
+    ) -> (http::StatusCode, String) {
+        use axum::response::IntoResponse as _;
+        use http_body_util::BodyExt as _;
+        use tower::ServiceExt as _;
+        let app = axum::Router::new().route(
+            "/things/{id}",
+            axum::routing::get(move |ApiPath(value): ApiPath<T>| async move { show(value) }),
+        );
+        let response = app
+            .oneshot(
+                http::Request::builder()
+                    .uri(uri)
+                    .body(axum::body::Body::empty())
+                    .expect("a request"),
+            )
+            .await
+            .map_or_else(|never| match never {}, |r| r.into_response());
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    #[tokio::test]
+    async fn a_path_parameter_is_parsed_once_into_its_type() {
+        let sku = |s: crate::sku::Sku| s.to_string();
+        assert_eq!(
+            call_path("/things/ab-1", sku).await,
+            (http::StatusCode::OK, "AB-1".to_owned())
+        );
+        let (status, body) = call_path("/things/a%20b", sku).await;
+        assert_eq!(status, http::StatusCode::BAD_REQUEST);
+        assert!(body.contains("\"sku\""), "{body}");
+
+        let id = |w: WidgetId| w.0.to_string();
+        let uuid = "0190f3a4-7b1c-7d2e-8f00-000000000001";
+        assert_eq!(
+            call_path(&format!("/things/{uuid}"), id).await,
+            (http::StatusCode::OK, uuid.to_owned())
+        );
+        let (status, body) = call_path("/things/not-a-uuid", id).await;
+        assert_eq!(status, http::StatusCode::NOT_FOUND);
+        assert!(body.contains("no such widget"), "{body}");
     }
 }

@@ -63,3 +63,7 @@ pub mod text;
 pub mod window;
 
 pub use error::{ApiError, FieldError, Problem};
+
+/// For [`path_id!`]: the UUID type, reachable from the macro in any crate.
+#[doc(hidden)]
+pub use uuid as __uuid;
