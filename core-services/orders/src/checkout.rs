@@ -25,7 +25,8 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::cart::{self, Cart, CartStore, Price};
-use crate::saga::{SOURCE, status};
+use crate::domain::OrderStatus;
+use crate::saga::SOURCE;
 use crate::upstream::Upstream;
 
 /// The header carrying the client's idempotency key.
@@ -322,7 +323,7 @@ pub async fn checkout(
     let id = Uuid::now_v7();
     let accepted = CheckoutAccepted {
         order_id: id,
-        status: status::PENDING.into(),
+        status: OrderStatus::Pending.as_str().into(),
         total: total.clone(),
     };
     let answer = serde_json::to_value(&accepted).map_err(|e| ApiError::Internal(e.into()))?;

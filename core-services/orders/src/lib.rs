@@ -5,6 +5,8 @@
 //! `order.placed` in one transaction; inventory and payment events then drive the order to
 //! CONFIRMED or CANCELLED (see [`saga`]), and a sweeper cancels orders stuck in flight.
 //!
+//! The order's states and rules live in [`domain`], with no I/O.
+//!
 //! Data flow: `routes` (HTTP) -> `cart`/`checkout`/`store` (PostgreSQL, Redis) and
 //! `upstream` (catalog prices, users contact details); `saga` (RabbitMQ consumer) -> PostgreSQL
 //! -> outbox -> RabbitMQ.
@@ -12,6 +14,7 @@
 pub mod cart;
 pub mod checkout;
 pub mod config;
+pub mod domain;
 pub mod openapi;
 pub mod routes;
 pub mod saga;

@@ -1,13 +1,13 @@
 //! HTTP: the cart, checkout, a shopper's orders, and order administration.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use service_kit::extract::{ApiJson, ApiQuery, parse_json};
+use service_kit::extract::{ApiJson, ApiPath, ApiQuery, parse_json};
 use service_kit::identity::{Admin, Identity, ROLE_ADMIN};
 use service_kit::sku::Sku;
 use service_kit::window::Window;
@@ -19,7 +19,8 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::cart::{Cart, CartLine, MAX_QUANTITY, Price};
 use crate::checkout::{self, CheckoutAccepted, CheckoutInput, Claim};
-use crate::saga::{self, Cause, status};
+use crate::domain::{Decision, Input, OrderId, OrderStatus};
+use crate::saga::{self, Cause};
 use crate::store::{self, Order, OrderFilter, OrderPage};
 
 /// The routes.
@@ -37,14 +38,6 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/orders/{id}/ship", post(ship_order))
         .route("/admin/orders/{id}/cancel", post(admin_cancel_order))
         .with_state(state)
-}
-
-fn sku(raw: &str) -> Result<Sku, ApiError> {
-    Sku::parse(raw).map_err(|e| ApiError::bad_field("sku", e.to_string()))
-}
-
-fn order_id(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw).map_err(|_| ApiError::NotFound("no such order".into()))
 }
 
 /// The caller's cart.
@@ -83,10 +76,9 @@ pub struct LineInput {
 pub async fn set_line(
     identity: Identity,
     State(state): State<AppState>,
-    Path(raw): Path<String>,
+    ApiPath(sku): ApiPath<Sku>,
     ApiJson(input): ApiJson<LineInput>,
 ) -> Result<Json<Cart>, ApiError> {
-    let sku = sku(&raw)?;
     if !(1..=MAX_QUANTITY).contains(&input.quantity) {
         return Err(ApiError::invalid_field(
             "quantity",
@@ -134,9 +126,8 @@ pub async fn set_line(
 pub async fn remove_line(
     identity: Identity,
     State(state): State<AppState>,
-    Path(raw): Path<String>,
+    ApiPath(sku): ApiPath<Sku>,
 ) -> Result<Json<Cart>, ApiError> {
-    let sku = sku(&raw)?;
     state
         .carts
         .remove(&identity.subject, Some(sku.as_str()))
@@ -246,9 +237,8 @@ pub async fn my_orders(
 pub async fn get_order(
     identity: Identity,
     State(state): State<AppState>,
-    Path(raw): Path<String>,
+    ApiPath(OrderId(id)): ApiPath<OrderId>,
 ) -> Result<Json<Order>, ApiError> {
-    let id = order_id(&raw)?;
     store::order(&state.pool, id)
         .await?
         .filter(|o| o.summary.customer_id == identity.subject || identity.has_role(ROLE_ADMIN))
@@ -260,8 +250,7 @@ async fn cancel_with(
     state: &AppState,
     id: Uuid,
     owner: Option<&str>,
-    allowed: &[&str],
-    reason: &str,
+    request: Input,
     actor: &str,
 ) -> Result<Json<Order>, ApiError> {
     let mut tx = state.pool.begin().await?;
@@ -269,12 +258,12 @@ async fn cancel_with(
         .await?
         .filter(|o| owner.is_none_or(|c| c == o.customer_id))
         .ok_or_else(|| ApiError::NotFound("no such order".into()))?;
-    if !allowed.contains(&order.status.as_str()) {
+    let Decision::Cancel(reason) = crate::domain::decide(order.status, request) else {
         return Err(ApiError::Conflict(format!(
             "an order that is {} cannot be cancelled here",
             order.status
         )));
-    }
+    };
     let correlation = id.to_string();
     let cause = Cause {
         correlation_id: &correlation,
@@ -303,15 +292,13 @@ async fn cancel_with(
 pub async fn cancel_order(
     identity: Identity,
     State(state): State<AppState>,
-    Path(raw): Path<String>,
+    ApiPath(OrderId(id)): ApiPath<OrderId>,
 ) -> Result<Json<Order>, ApiError> {
-    let id = order_id(&raw)?;
     cancel_with(
         &state,
         id,
         Some(&identity.subject),
-        &[status::PENDING],
-        "cancelled_by_customer",
+        Input::CustomerCancels,
         &identity.subject,
     )
     .await
@@ -324,18 +311,9 @@ pub async fn cancel_order(
 pub async fn admin_cancel_order(
     Admin(admin): Admin,
     State(state): State<AppState>,
-    Path(raw): Path<String>,
+    ApiPath(OrderId(id)): ApiPath<OrderId>,
 ) -> Result<Json<Order>, ApiError> {
-    let id = order_id(&raw)?;
-    cancel_with(
-        &state,
-        id,
-        None,
-        status::IN_FLIGHT,
-        "cancelled_by_shop",
-        &admin.subject,
-    )
-    .await
+    cancel_with(&state, id, None, Input::ShopCancels, &admin.subject).await
 }
 
 /// Filters of the admin order list.
@@ -362,15 +340,6 @@ pub struct AdminOrdersQuery {
     pub cursor: Option<String>,
 }
 
-const STATES: &[&str] = &[
-    status::PENDING,
-    status::RESERVED,
-    status::PAID,
-    status::CONFIRMED,
-    status::SHIPPED,
-    status::CANCELLED,
-];
-
 /// Every order, filtered by state, customer and date, newest first.
 #[utoipa::path(get, path = "/admin/orders", tag = "admin",
     params(("status" = Option<String>, Query, description = "State"), ("customer_id" = Option<String>, Query, description = "Customer"),
@@ -384,11 +353,12 @@ pub async fn admin_orders(
 ) -> Result<Json<OrderPage>, ApiError> {
     let (limit, before) = page(query.limit, query.cursor.as_deref())?;
     if let Some(s) = &query.status
-        && !STATES.contains(&s.as_str())
+        && s.parse::<OrderStatus>().is_err()
     {
+        let states: Vec<&str> = OrderStatus::ALL.map(OrderStatus::as_str).to_vec();
         return Err(ApiError::bad_field(
             "status",
-            format!("one of {}", STATES.join(", ")),
+            format!("one of {}", states.join(", ")),
         ));
     }
     let filter = OrderFilter {
@@ -424,9 +394,8 @@ pub async fn admin_summary(
 pub async fn admin_order(
     _admin: Admin,
     State(state): State<AppState>,
-    Path(raw): Path<String>,
+    ApiPath(OrderId(id)): ApiPath<OrderId>,
 ) -> Result<Json<Order>, ApiError> {
-    let id = order_id(&raw)?;
     store::order(&state.pool, id)
         .await?
         .map(Json)
@@ -461,10 +430,9 @@ pub struct Shipment {
 pub async fn ship_order(
     Admin(admin): Admin,
     State(state): State<AppState>,
-    Path(raw): Path<String>,
+    ApiPath(OrderId(id)): ApiPath<OrderId>,
     ApiJson(shipment): ApiJson<Shipment>,
 ) -> Result<Json<Order>, ApiError> {
-    let id = order_id(&raw)?;
     let mut errors = Vec::new();
     for (field, value) in [
         ("carrier", &shipment.carrier),

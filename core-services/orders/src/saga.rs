@@ -1,10 +1,7 @@
-//! The order saga as a persisted state machine.
+//! The order saga: the state machine of [`crate::domain`] applied to PostgreSQL.
 //!
-//! ```text
-//! PENDING --inventory.reserved--> RESERVED --payment.authorized--> PAID -> CONFIRMED --ship--> SHIPPED
-//!    |                                |
-//!    +--inventory.rejected / payment.failed / reservation expired / timeout / customer--> CANCELLED
-//! ```
+//! Each consumed event is parsed once into its typed payload ([`Incoming`]), the domain decides
+//! what it does to the order's state ([`decide`]), and this module carries the decision out.
 //! Every transition locks the order row, checks the current state and appends a timeline step
 //! in the same transaction as the events it emits (`order.confirmed`, `order.cancelled`,
 //! `order.shipped`), so each order reaches exactly one terminal state whatever the order or
@@ -20,6 +17,8 @@ use events::payloads::{
 };
 use events::{Envelope, Event};
 use serde_json::{Value, json};
+
+use crate::domain::{CancelReason, Decision, Input, OrderStatus, PaymentFailure, decide};
 use service_kit::messaging::{Handler, HandlerError, Received, enqueue};
 use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
@@ -38,24 +37,6 @@ pub const CONSUMES: &[&str] = &[
     PaymentCaptured::TYPE,
     PaymentRefunded::TYPE,
 ];
-
-/// Order states.
-pub mod status {
-    /// Placed; waiting for stock.
-    pub const PENDING: &str = "PENDING";
-    /// Stock held; waiting for payment.
-    pub const RESERVED: &str = "RESERVED";
-    /// Payment authorized.
-    pub const PAID: &str = "PAID";
-    /// Terminal success: stock committed, payment captured.
-    pub const CONFIRMED: &str = "CONFIRMED";
-    /// A confirmed order left the warehouse.
-    pub const SHIPPED: &str = "SHIPPED";
-    /// Terminal failure, with a reason.
-    pub const CANCELLED: &str = "CANCELLED";
-    /// States from which the saga can still go either way.
-    pub const IN_FLIGHT: &[&str] = &[PENDING, RESERVED, PAID];
-}
 
 /// `orders_saga_outcomes_total{outcome, reason}`: orders reaching a terminal state. Counted
 /// in the transaction that decides; a rare rollback after that can overcount by one.
@@ -98,7 +79,7 @@ pub struct OrderHead {
     /// Customer.
     pub customer_id: String,
     /// State.
-    pub status: String,
+    pub status: OrderStatus,
     /// Total.
     pub total_amount: i64,
     /// Currency.
@@ -123,7 +104,7 @@ pub async fn record(
     tx: &mut PgConnection,
     id: Uuid,
     step: &str,
-    status: &str,
+    status: OrderStatus,
     detail: Value,
     event_id: Option<&str>,
 ) -> Result<(), sqlx::Error> {
@@ -144,8 +125,8 @@ pub async fn record(
 async fn set_status(
     tx: &mut PgConnection,
     id: Uuid,
-    status: &str,
-    cancel_reason: Option<&str>,
+    status: OrderStatus,
+    cancel_reason: Option<CancelReason>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "update orders set status = $2, cancel_reason = $3, updated_at = now() where id = $1",
@@ -174,20 +155,21 @@ async fn emit<T: Event + serde::Serialize>(
         .map_err(to_sqlx)
 }
 
-/// Cancels an in-flight order with `reason` (emitting `order.cancelled`). Returns false when
-/// the order was already past the point where it could be cancelled.
+/// Cancels an in-flight order with `reason` (emitting `order.cancelled`), as a
+/// [`Decision::Cancel`] says. Returns false, changing nothing, when the order is no longer in
+/// flight.
 pub async fn cancel(
     tx: &mut PgConnection,
     metrics: &SagaMetrics,
     order: &OrderHead,
-    reason: &str,
+    reason: CancelReason,
     detail: Value,
     cause: Cause<'_>,
 ) -> Result<bool, sqlx::Error> {
-    if !status::IN_FLIGHT.contains(&order.status.as_str()) {
+    if !order.status.is_in_flight() {
         return Ok(false);
     }
-    set_status(tx, order.id, status::CANCELLED, Some(reason)).await?;
+    set_status(tx, order.id, OrderStatus::Cancelled, Some(reason)).await?;
     let mut detail = detail;
     if let Value::Object(map) = &mut detail {
         map.insert("reason".into(), json!(reason));
@@ -196,7 +178,7 @@ pub async fn cancel(
         tx,
         order.id,
         "cancelled",
-        status::CANCELLED,
+        OrderStatus::Cancelled,
         detail,
         cause.event_id,
     )
@@ -204,11 +186,11 @@ pub async fn cancel(
     let cancelled = OrderCancelled {
         order_id: order.id.to_string(),
         customer_id: order.customer_id.clone(),
-        reason: reason.to_owned(),
+        reason: reason.as_str().to_owned(),
         contact: order.contact.0.clone(),
     };
     emit(tx, order, cause, cancelled).await?;
-    metrics.count("cancelled", reason);
+    metrics.count("cancelled", reason.as_str());
     Ok(true)
 }
 
@@ -222,16 +204,18 @@ async fn confirm(
     // One statement: the order confirmed with its payment, and both steps on the timeline.
     sqlx::query(
         "with confirmed as ( \
-           update orders set payment_id = $2, status = 'CONFIRMED', cancel_reason = null, \
+           update orders set payment_id = $2, status = $6, cancel_reason = null, \
              updated_at = now() where id = $1) \
          insert into order_timeline (order_id, step, status, detail, event_id, at) values \
-           ($1, 'payment_authorized', 'PAID', $3, $4, clock_timestamp()), \
-           ($1, 'confirmed', 'CONFIRMED', '{}', $4, clock_timestamp())",
+           ($1, 'payment_authorized', $5, $3, $4, clock_timestamp()), \
+           ($1, 'confirmed', $6, '{}', $4, clock_timestamp())",
     )
     .bind(order.id)
     .bind(&payment.payment_id)
     .bind(sqlx::types::Json(json!({"payment_id": payment.payment_id, "amount": payment.amount.amount, "currency": payment.amount.currency})))
     .bind(cause.event_id)
+    .bind(OrderStatus::Paid)
+    .bind(OrderStatus::Confirmed)
     .execute(&mut *tx)
     .await?;
     let confirmed = OrderConfirmed {
@@ -248,7 +232,8 @@ async fn confirm(
     Ok(())
 }
 
-/// Marks a confirmed order shipped (`order.shipped`). `None` when the order is not CONFIRMED.
+/// Marks a confirmed order shipped (`order.shipped`). False, changing nothing, when the
+/// domain refuses it (the order is not CONFIRMED).
 pub async fn ship(
     tx: &mut PgConnection,
     order: &OrderHead,
@@ -256,22 +241,23 @@ pub async fn ship(
     tracking_number: Option<&str>,
     actor: &str,
 ) -> Result<bool, sqlx::Error> {
-    if order.status != status::CONFIRMED {
+    if decide(order.status, Input::Ship) != Decision::Ship {
         return Ok(false);
     }
     sqlx::query(
-        "update orders set status = 'SHIPPED', carrier = $2, tracking_number = $3, updated_at = now() where id = $1",
+        "update orders set status = $4, carrier = $2, tracking_number = $3, updated_at = now() where id = $1",
     )
     .bind(order.id)
     .bind(carrier)
     .bind(tracking_number)
+    .bind(OrderStatus::Shipped)
     .execute(&mut *tx)
     .await?;
     record(
         tx,
         order.id,
         "shipped",
-        status::SHIPPED,
+        OrderStatus::Shipped,
         json!({"carrier": carrier, "tracking_number": tracking_number, "by": actor}),
         None,
     )
@@ -310,6 +296,98 @@ fn retry(err: impl Into<HandlerError>) -> HandlerError {
     err.into()
 }
 
+/// A consumed event, parsed once into its payload.
+#[derive(Debug, Clone)]
+pub enum Incoming {
+    /// `inventory.reserved`.
+    Reserved(InventoryReserved),
+    /// `inventory.rejected`.
+    Rejected(InventoryRejected),
+    /// `inventory.released`.
+    Released(InventoryReleased),
+    /// `payment.authorized`.
+    Authorized(PaymentAuthorized),
+    /// `payment.failed`.
+    Failed(PaymentFailed),
+    /// `payment.captured`.
+    Captured(PaymentCaptured),
+    /// `payment.refunded`.
+    Refunded(PaymentRefunded),
+}
+
+impl Incoming {
+    /// Parses `event`; `None` for a type this service does not consume.
+    pub fn parse(event: &Received) -> Result<Option<Self>, HandlerError> {
+        Ok(Some(match event.attributes.event_type.as_str() {
+            InventoryReserved::TYPE => Self::Reserved(parse(event)?),
+            InventoryRejected::TYPE => Self::Rejected(parse(event)?),
+            InventoryReleased::TYPE => Self::Released(parse(event)?),
+            PaymentAuthorized::TYPE => Self::Authorized(parse(event)?),
+            PaymentFailed::TYPE => Self::Failed(parse(event)?),
+            PaymentCaptured::TYPE => Self::Captured(parse(event)?),
+            PaymentRefunded::TYPE => Self::Refunded(parse(event)?),
+            _ => return Ok(None),
+        }))
+    }
+
+    /// The order it is about.
+    pub fn order_id(&self) -> &str {
+        match self {
+            Self::Reserved(e) => &e.order_id,
+            Self::Rejected(e) => &e.order_id,
+            Self::Released(e) => &e.order_id,
+            Self::Authorized(e) => &e.order_id,
+            Self::Failed(e) => &e.order_id,
+            Self::Captured(e) => &e.order_id,
+            Self::Refunded(e) => &e.order_id,
+        }
+    }
+
+    /// What it is to the order's state machine.
+    pub fn input(&self) -> Input {
+        match self {
+            Self::Reserved(_) => Input::StockReserved,
+            Self::Rejected(_) => Input::StockRejected,
+            Self::Released(e) => Input::StockReleased {
+                expired: e.reason == "expired",
+            },
+            Self::Authorized(_) => Input::PaymentAuthorized,
+            Self::Failed(e) => Input::PaymentFailed(PaymentFailure::from_reason(&e.reason)),
+            Self::Captured(_) => Input::PaymentCaptured,
+            Self::Refunded(_) => Input::PaymentRefunded,
+        }
+    }
+
+    /// Its step on the order's timeline.
+    pub fn step(&self) -> &'static str {
+        match self {
+            Self::Reserved(_) => "stock_reserved",
+            Self::Rejected(_) => "stock_rejected",
+            Self::Released(_) => "stock_released",
+            Self::Authorized(_) => "payment_authorized",
+            Self::Failed(_) => "payment_failed",
+            Self::Captured(_) => "payment_captured",
+            Self::Refunded(_) => "payment_refunded",
+        }
+    }
+
+    /// The timeline detail of its step when it changes no state, or of the cancellation it
+    /// causes.
+    fn detail(&self) -> Value {
+        match self {
+            Self::Reserved(e) => {
+                json!({"reservation_id": e.reservation_id, "expires_at": e.expires_at})
+            }
+            Self::Rejected(e) => json!({"shortages": e.shortages}),
+            Self::Released(e) => json!({"reason": e.reason}),
+            Self::Authorized(e) => json!({"payment_id": e.payment_id}),
+            Self::Failed(e) => json!({"payment_id": e.payment_id}),
+            Self::Captured(e) => json!({"payment_id": e.payment_id, "amount": e.amount}),
+            Self::Refunded(e) => json!({"refund_id": e.refund_id, "amount": e.amount}),
+        }
+    }
+}
+
 fn order_id(raw: &str) -> Result<Uuid, HandlerError> {
     Uuid::parse_str(raw).map_err(|_| HandlerError::Permanent(format!("not an order id: {raw}")))
 }
@@ -321,190 +399,80 @@ impl SagaEvents {
             event_id: Some(&event.attributes.id),
         };
         let event_id = cause.event_id;
-        let kind = event.attributes.event_type.as_str();
-        let (id, data): (Uuid, Value) = match kind {
-            InventoryReserved::TYPE => {
-                let e = parse::<InventoryReserved>(event)?;
-                (
-                    order_id(&e.order_id)?,
-                    serde_json::to_value(e).unwrap_or_default(),
-                )
-            }
-            InventoryRejected::TYPE => {
-                let e = parse::<InventoryRejected>(event)?;
-                (
-                    order_id(&e.order_id)?,
-                    serde_json::to_value(e).unwrap_or_default(),
-                )
-            }
-            InventoryReleased::TYPE => {
-                let e = parse::<InventoryReleased>(event)?;
-                (
-                    order_id(&e.order_id)?,
-                    serde_json::to_value(e).unwrap_or_default(),
-                )
-            }
-            PaymentAuthorized::TYPE => {
-                let e = parse::<PaymentAuthorized>(event)?;
-                (
-                    order_id(&e.order_id)?,
-                    serde_json::to_value(e).unwrap_or_default(),
-                )
-            }
-            PaymentFailed::TYPE => {
-                let e = parse::<PaymentFailed>(event)?;
-                (
-                    order_id(&e.order_id)?,
-                    serde_json::to_value(e).unwrap_or_default(),
-                )
-            }
-            PaymentCaptured::TYPE => {
-                let e = parse::<PaymentCaptured>(event)?;
-                (
-                    order_id(&e.order_id)?,
-                    serde_json::to_value(e).unwrap_or_default(),
-                )
-            }
-            PaymentRefunded::TYPE => {
-                let e = parse::<PaymentRefunded>(event)?;
-                (
-                    order_id(&e.order_id)?,
-                    serde_json::to_value(e).unwrap_or_default(),
-                )
-            }
-            _ => return Ok(()),
+        let Some(incoming) = Incoming::parse(event)? else {
+            return Ok(());
         };
+        let id = order_id(incoming.order_id())?;
         let Some(order) = lock(tx, id).await.map_err(retry)? else {
             // Events about orders this service never created (another environment's, or
             // hand-made): nothing to drive, and retrying will not change that.
-            tracing::warn!(order = %id, event = kind, "event about an unknown order ignored");
+            tracing::warn!(order = %id, event = incoming.step(), "event about an unknown order ignored");
             return Ok(());
         };
-        let state = order.status.as_str();
-        let result = match kind {
-            InventoryReserved::TYPE => {
-                if state == status::PENDING {
-                    let expires = data["expires_at"].as_str().and_then(|t| {
-                        OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
-                            .ok()
-                    });
-                    sqlx::query(
-                        "with reserved as ( \
-                           update orders set status = 'RESERVED', reservation_expires_at = $2, \
-                             updated_at = now() where id = $1) \
-                         insert into order_timeline (order_id, step, status, detail, event_id, at) \
-                         values ($1, 'stock_reserved', 'RESERVED', $3, $4, clock_timestamp())",
-                    )
-                    .bind(id)
-                    .bind(expires)
-                    .bind(sqlx::types::Json(json!({"reservation_id": data["reservation_id"], "expires_at": data["expires_at"]})))
-                    .bind(event_id)
-                    .execute(&mut *tx)
+        let result = match (decide(order.status, incoming.input()), &incoming) {
+            (Decision::Reserve, Incoming::Reserved(e)) => {
+                reserve(tx, id, e, incoming.detail(), event_id).await
+            }
+            (Decision::Confirm, Incoming::Authorized(payment)) => {
+                confirm(tx, &self.metrics, &order, payment, cause).await
+            }
+            (Decision::Cancel(reason), _) => {
+                let detail = match &incoming {
+                    // An expired hold needs no detail beyond its reason.
+                    Incoming::Released(_) => json!({}),
+                    other => other.detail(),
+                };
+                cancel(tx, &self.metrics, &order, reason, detail, cause)
                     .await
                     .map(|_| ())
-                } else {
-                    note(tx, &order, "stock_reserved", event_id).await
-                }
             }
-            InventoryRejected::TYPE => {
-                if cancel(
-                    tx,
-                    &self.metrics,
-                    &order,
-                    "out_of_stock",
-                    json!({"shortages": data["shortages"]}),
-                    cause,
-                )
-                .await?
-                {
-                    Ok(())
-                } else {
-                    note(tx, &order, "stock_rejected", event_id).await
-                }
-            }
-            InventoryReleased::TYPE => {
-                let reason = data["reason"].as_str().unwrap_or_default();
-                if reason == "expired"
-                    && cancel(
-                        tx,
-                        &self.metrics,
-                        &order,
-                        "reservation_expired",
-                        json!({}),
-                        cause,
-                    )
-                    .await?
-                {
-                    Ok(())
-                } else {
-                    record(
-                        tx,
-                        id,
-                        "stock_released",
-                        &order.status,
-                        json!({"reason": reason}),
-                        event_id,
-                    )
-                    .await
-                }
-            }
-            PaymentAuthorized::TYPE => {
-                if state == status::PENDING || state == status::RESERVED {
-                    let payment: PaymentAuthorized = serde_json::from_value(data)
-                        .map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
-                    confirm(tx, &self.metrics, &order, &payment, cause).await
-                } else {
-                    // Cancelled meanwhile: payments voids on `order.cancelled`.
-                    note(tx, &order, "payment_authorized", event_id).await
-                }
-            }
-            PaymentFailed::TYPE => {
-                let why = match data["reason"].as_str() {
-                    Some("timeout") => "payment_timeout",
-                    Some("declined") => "payment_declined",
-                    _ => "payment_failed",
-                };
-                if cancel(
-                    tx,
-                    &self.metrics,
-                    &order,
-                    why,
-                    json!({"payment_id": data["payment_id"]}),
-                    cause,
-                )
-                .await?
-                {
-                    Ok(())
-                } else {
-                    note(tx, &order, "payment_failed", event_id).await
-                }
-            }
-            PaymentCaptured::TYPE => {
+            (Decision::Record, _) => {
                 record(
                     tx,
                     id,
-                    "payment_captured",
-                    &order.status,
-                    json!({"payment_id": data["payment_id"], "amount": data["amount"]}),
+                    incoming.step(),
+                    order.status,
+                    incoming.detail(),
                     event_id,
                 )
                 .await
             }
-            PaymentRefunded::TYPE => {
-                record(
-                    tx,
-                    id,
-                    "payment_refunded",
-                    &order.status,
-                    json!({"refund_id": data["refund_id"], "amount": data["amount"]}),
-                    event_id,
-                )
-                .await
-            }
-            _ => Ok(()),
+            // Late (the order moved on). `decide` pairs Reserve and Confirm with the events
+            // above only, and refuses only requests, so nothing else reaches this arm.
+            _ => note(tx, &order, incoming.step(), event_id).await,
         };
         result.map_err(retry)
     }
+}
+
+/// PENDING -> RESERVED, with the hold's expiry.
+async fn reserve(
+    tx: &mut PgConnection,
+    id: Uuid,
+    reserved: &InventoryReserved,
+    detail: Value,
+    event_id: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    let expires = OffsetDateTime::parse(
+        &reserved.expires_at,
+        &time::format_description::well_known::Rfc3339,
+    )
+    .ok();
+    sqlx::query(
+        "with reserved as ( \
+           update orders set status = $5, reservation_expires_at = $2, \
+             updated_at = now() where id = $1) \
+         insert into order_timeline (order_id, step, status, detail, event_id, at) \
+         values ($1, 'stock_reserved', $5, $3, $4, clock_timestamp())",
+    )
+    .bind(id)
+    .bind(expires)
+    .bind(sqlx::types::Json(detail))
+    .bind(event_id)
+    .bind(OrderStatus::Reserved)
+    .execute(&mut *tx)
+    .await
+    .map(|_| ())
 }
 
 /// A step that arrived after the order had moved on (kept in the timeline, changes nothing).
@@ -518,7 +486,7 @@ async fn note(
         tx,
         order.id,
         step,
-        &order.status,
+        order.status,
         json!({"ignored": format!("arrived while the order was {}", order.status)}),
         event_id,
     )
@@ -541,11 +509,12 @@ pub async fn sweep(
     let mut tx = pool.begin().await?;
     let seconds = i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX);
     let stuck: Vec<Uuid> = sqlx::query_scalar(
-        "select id from orders where status in ('PENDING', 'RESERVED', 'PAID') \
+        "select id from orders where status = any($2) \
          and created_at < now() - make_interval(secs => $1) \
          order by created_at limit 100 for update skip locked",
     )
     .bind(seconds as f64)
+    .bind(OrderStatus::IN_FLIGHT.map(OrderStatus::as_str).as_slice())
     .fetch_all(&mut *tx)
     .await?;
     let mut cancelled = 0;
@@ -557,7 +526,10 @@ pub async fn sweep(
                 event_id: None,
             };
             let detail = json!({"after_seconds": seconds});
-            if cancel(&mut tx, metrics, &order, "timeout", detail, cause).await? {
+            let Decision::Cancel(reason) = decide(order.status, Input::TimedOut) else {
+                continue;
+            };
+            if cancel(&mut tx, metrics, &order, reason, detail, cause).await? {
                 cancelled += 1;
             }
         }
