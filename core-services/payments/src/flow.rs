@@ -32,6 +32,9 @@ use service_kit::messaging::{HandlerError, Received, StagedHandler, enqueue};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use crate::domain::{
+    Cancellation, Confirmation, PaymentStatus, on_order_cancelled, on_order_confirmed,
+};
 use crate::provider::{Authorization, AuthorizeRequest, Provider, ProviderError};
 use crate::store::{self, Payment};
 
@@ -81,7 +84,14 @@ pub(crate) async fn authorized(
     reference: &str,
     cause: Cause<'_>,
 ) -> Result<(), sqlx::Error> {
-    store::set_status(tx, payment.id, "authorized", None, Some(reference)).await?;
+    store::set_status(
+        tx,
+        payment.id,
+        PaymentStatus::Authorized,
+        None,
+        Some(reference),
+    )
+    .await?;
     let mut payment = payment.clone();
     payment.psp_reference = Some(reference.to_owned());
     store::post(tx, &payment, "authorization", payment.amount, None).await?;
@@ -101,7 +111,7 @@ pub(crate) async fn failed(
     detail: &str,
     cause: Cause<'_>,
 ) -> Result<(), sqlx::Error> {
-    store::set_status(tx, payment.id, "failed", Some(detail), None).await?;
+    store::set_status(tx, payment.id, PaymentStatus::Failed, Some(detail), None).await?;
     let data = PaymentFailed {
         order_id: payment.order_id.clone(),
         payment_id: payment.id.to_string(),
@@ -117,7 +127,7 @@ pub(crate) async fn captured(
     amount: i64,
     cause: Cause<'_>,
 ) -> Result<(), sqlx::Error> {
-    store::set_status(tx, payment.id, "captured", None, None).await?;
+    store::set_status(tx, payment.id, PaymentStatus::Captured, None, None).await?;
     store::post(tx, payment, "capture", amount, None).await?;
     let data = PaymentCaptured {
         order_id: payment.order_id.clone(),
@@ -193,8 +203,8 @@ impl PaymentEvents {
                 "no payment yet for order {order_id}"
             )));
         };
-        match payment.status.as_str() {
-            "authorizing" if marked => {
+        match payment.status {
+            PaymentStatus::Authorizing if marked => {
                 let method = payment.payment_method.as_deref().unwrap_or_default();
                 let answer = self
                     .provider
@@ -202,7 +212,7 @@ impl PaymentEvents {
                     .await;
                 Ok(ProviderStep::Authorization(answer))
             }
-            "cancelled" if payment.authorize_requested_at.is_some() => {
+            PaymentStatus::Cancelled if payment.authorize_requested_at.is_some() => {
                 let Some(method) = payment.payment_method.as_deref() else {
                     return Ok(ProviderStep::ReleasedAfterCancel(None));
                 };
@@ -246,8 +256,8 @@ impl PaymentEvents {
                 "no payment yet for order {order_id}"
             )));
         };
-        match (payment.status.as_str(), step) {
-            ("created", ProviderStep::Nothing) if payment.payment_method.is_none() => {
+        match (payment.status, step) {
+            (PaymentStatus::Created, ProviderStep::Nothing) if payment.payment_method.is_none() => {
                 failed(
                     tx,
                     &payment,
@@ -257,7 +267,10 @@ impl PaymentEvents {
                 )
                 .await?;
             }
-            ("created" | "authorizing", ProviderStep::Authorization(answer)) => match answer {
+            (
+                PaymentStatus::Created | PaymentStatus::Authorizing,
+                ProviderStep::Authorization(answer),
+            ) => match answer {
                 Ok(Authorization::Approved { reference }) => {
                     authorized(tx, &payment, &reference, cause).await?;
                 }
@@ -265,7 +278,14 @@ impl PaymentEvents {
                     failed(tx, &payment, "declined", &code, cause).await?;
                 }
                 Ok(Authorization::Pending { reference }) => {
-                    store::set_status(tx, payment.id, "pending", None, Some(&reference)).await?;
+                    store::set_status(
+                        tx,
+                        payment.id,
+                        PaymentStatus::Pending,
+                        None,
+                        Some(&reference),
+                    )
+                    .await?;
                 }
                 Err(err @ (ProviderError::Timeout | ProviderError::Unavailable(_))) => {
                     if event.attempt < self.max_attempts {
@@ -278,7 +298,7 @@ impl PaymentEvents {
                     failed(tx, &payment, "error", &err.to_string(), cause).await?;
                 }
             },
-            ("created" | "authorizing", _) => {
+            (PaymentStatus::Created | PaymentStatus::Authorizing, _) => {
                 return Err(HandlerError::Retryable(
                     "the payment changed while the provider was asked; looking again".into(),
                 ));
@@ -286,7 +306,7 @@ impl PaymentEvents {
             // Cancelled while the provider was asked, and it may hold funds (approved, pending,
             // or no answer): the next attempt asks again with the same key and releases them.
             (
-                "cancelled",
+                PaymentStatus::Cancelled,
                 ProviderStep::Authorization(
                     Ok(Authorization::Approved { .. } | Authorization::Pending { .. })
                     | Err(ProviderError::Timeout | ProviderError::Unavailable(_)),
@@ -297,7 +317,7 @@ impl PaymentEvents {
                         .into(),
                 ));
             }
-            ("cancelled", ProviderStep::ReleasedAfterCancel(reference)) => {
+            (PaymentStatus::Cancelled, ProviderStep::ReleasedAfterCancel(reference)) => {
                 store::released_after_cancel(tx, &payment, reference.as_deref()).await?;
             }
             // Decided before (a repeated delivery, or cancelled before the provider was asked).
@@ -318,19 +338,22 @@ impl PaymentEvents {
                 "order {order_id} was confirmed without a payment"
             )));
         };
-        match (payment.status.as_str(), step) {
-            ("authorized", ProviderStep::Capture(Ok(()))) => {}
-            ("authorized", ProviderStep::Capture(Err(err))) => return Err(retryable(err)),
-            ("authorized", _) => {
+        match (on_order_confirmed(payment.status), step) {
+            (Confirmation::Capture, ProviderStep::Capture(Ok(()))) => {}
+            (Confirmation::Capture, ProviderStep::Capture(Err(err))) => {
+                return Err(retryable(err));
+            }
+            (Confirmation::Capture, _) => {
                 return Err(HandlerError::Retryable(
                     "the payment was authorized while the capture was prepared; looking again"
                         .into(),
                 ));
             }
-            ("captured", _) => return Ok(()),
-            (other, _) => {
+            (Confirmation::Done, _) => return Ok(()),
+            (Confirmation::Inconsistent, _) => {
                 return Err(HandlerError::Permanent(format!(
-                    "order {order_id} was confirmed while its payment is {other}"
+                    "order {order_id} was confirmed while its payment is {}",
+                    payment.status
                 )));
             }
         }
@@ -347,19 +370,25 @@ impl PaymentEvents {
         let Some(payment) = store::lock_by_order(tx, order_id).await? else {
             return Ok(());
         };
-        match (payment.status.as_str(), step) {
-            ("authorized", ProviderStep::Void(Ok(()))) => {
-                store::set_status(tx, payment.id, "voided", None, None).await?;
+        match (on_order_cancelled(payment.status), step) {
+            (Cancellation::VoidHold, ProviderStep::Void(Ok(()))) => {
+                store::set_status(tx, payment.id, PaymentStatus::Voided, None, None).await?;
                 store::post(tx, &payment, "void", payment.amount, None).await?;
             }
-            ("pending", ProviderStep::Void(Ok(()))) => {
-                store::set_status(tx, payment.id, "cancelled", Some("order cancelled"), None)
-                    .await?;
+            (Cancellation::VoidPending, ProviderStep::Void(Ok(()))) => {
+                store::set_status(
+                    tx,
+                    payment.id,
+                    PaymentStatus::Cancelled,
+                    Some("order cancelled"),
+                    None,
+                )
+                .await?;
             }
-            ("authorized" | "pending", ProviderStep::Void(Err(err))) => {
+            (Cancellation::VoidHold | Cancellation::VoidPending, ProviderStep::Void(Err(err))) => {
                 return Err(retryable(err));
             }
-            ("authorized" | "pending", _) => {
+            (Cancellation::VoidHold | Cancellation::VoidPending, _) => {
                 return Err(HandlerError::Retryable(
                     "the payment was authorized while the cancellation was prepared; voiding on the next attempt"
                         .into(),
@@ -367,13 +396,19 @@ impl PaymentEvents {
             }
             // Not authorized yet: nothing is held. An authorization in flight is released by
             // its own step, which finds the payment cancelled.
-            ("created" | "authorizing", _) => {
-                store::set_status(tx, payment.id, "cancelled", Some("order cancelled"), None)
-                    .await?;
+            (Cancellation::CancelUnasked, _) => {
+                store::set_status(
+                    tx,
+                    payment.id,
+                    PaymentStatus::Cancelled,
+                    Some("order cancelled"),
+                    None,
+                )
+                .await?;
             }
             // failed, voided, cancelled: nothing held. captured cannot happen: orders never
             // cancels a confirmed order.
-            _ => {}
+            (Cancellation::Nothing, _) => {}
         }
         Ok(())
     }
@@ -391,7 +426,9 @@ impl StagedHandler for PaymentEvents {
             OrderConfirmed::TYPE => {
                 let order = parse::<OrderConfirmed>(event)?;
                 match store::by_order(pool, &order.order_id).await? {
-                    Some(payment) if payment.status == "authorized" => {
+                    Some(payment)
+                        if on_order_confirmed(payment.status) == Confirmation::Capture =>
+                    {
                         let reference = payment.psp_reference.clone().unwrap_or_default();
                         let captured = self
                             .provider
@@ -410,7 +447,10 @@ impl StagedHandler for PaymentEvents {
                 let order = parse::<OrderCancelled>(event)?;
                 match store::by_order(pool, &order.order_id).await? {
                     Some(payment)
-                        if payment.status == "authorized" || payment.status == "pending" =>
+                        if matches!(
+                            on_order_cancelled(payment.status),
+                            Cancellation::VoidHold | Cancellation::VoidPending
+                        ) =>
                     {
                         let reference = payment.psp_reference.clone().unwrap_or_default();
                         let voided = self.provider.void(&reference, &void_key(&payment)).await;
@@ -533,7 +573,7 @@ pub async fn refund(
             }
         }
         None => {
-            if payment.status != "captured" {
+            if payment.status != PaymentStatus::Captured {
                 return Err(ApiError::Conflict(format!(
                     "only captured payments can be refunded; this one is {}",
                     payment.status

@@ -9,11 +9,15 @@
 //! Stripe's test payment methods, and sends webhook events signed as [`signature`] describes,
 //! applied by [`webhooks`].
 //!
+//! The payment's states and rules live in [`domain`], with no I/O; `flow` and `webhooks` carry
+//! its decisions out.
+//!
 //! Data flow: `flow` (RabbitMQ consumer, refunds) and `webhooks` (Stripe events) -> provider ->
 //! `store` (PostgreSQL) -> outbox -> RabbitMQ.
 
 pub mod callbacks;
 pub mod config;
+pub mod domain;
 pub mod flow;
 pub mod openapi;
 pub mod provider;

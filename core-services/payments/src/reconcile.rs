@@ -21,6 +21,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::domain::PaymentStatus;
 use crate::provider::{Provider, ProviderPayment};
 use crate::store::{self, Balance, Payment};
 
@@ -62,14 +63,16 @@ pub struct Report {
 }
 
 /// The provider states that agree with each of ours.
-fn agreeing(status: &str) -> &'static [&'static str] {
+fn agreeing(status: PaymentStatus) -> &'static [&'static str] {
     match status {
-        "pending" => &["requires_action", "processing"],
-        "authorized" => &["requires_capture"],
-        "captured" => &["succeeded"],
-        "voided" => &["canceled"],
-        "failed" | "cancelled" => &["requires_payment_method", "canceled"],
-        _ => &[],
+        PaymentStatus::Pending => &["requires_action", "processing"],
+        PaymentStatus::Authorized => &["requires_capture"],
+        PaymentStatus::Captured => &["succeeded"],
+        PaymentStatus::Voided => &["canceled"],
+        PaymentStatus::Failed | PaymentStatus::Cancelled => {
+            &["requires_payment_method", "canceled"]
+        }
+        PaymentStatus::Created | PaymentStatus::Authorizing => &[],
     }
 }
 
@@ -96,13 +99,13 @@ fn compare(
     intent: &ProviderPayment,
     out: &mut Vec<Difference>,
 ) {
-    let status = payment.status.as_str();
+    let status = payment.status;
     if !agreeing(status).contains(&intent.status.as_str()) {
         out.push(difference(
             "status",
             Some(payment),
             Some(intent),
-            status.to_owned(),
+            status.as_str().to_owned(),
             intent.status.clone(),
         ));
         return;
@@ -134,7 +137,7 @@ fn compare(
             intent.amount_refunded.to_string(),
         ));
     }
-    let held = if status == "authorized" {
+    let held = if status == PaymentStatus::Authorized {
         payment.amount
     } else {
         0
@@ -218,7 +221,7 @@ pub async fn reconcile(
     let balances = store::balances(pool, &ids).await?;
     for (payment, intent) in &pairs {
         // An authorization in flight: its outcome is not recorded yet.
-        if payment.status == "authorizing" {
+        if payment.status == PaymentStatus::Authorizing {
             continue;
         }
         let balance = balances.get(&payment.id).cloned().unwrap_or_default();

@@ -16,6 +16,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::AppState;
+use crate::domain::PaymentStatus;
 use crate::flow::{self, Refund};
 use crate::reconcile::{self, Report};
 use crate::signature;
@@ -92,17 +93,6 @@ pub struct PaymentPage {
     pub next_cursor: Option<String>,
 }
 
-const STATES: &[&str] = &[
-    "created",
-    "authorizing",
-    "pending",
-    "authorized",
-    "captured",
-    "voided",
-    "failed",
-    "cancelled",
-];
-
 /// Payments, newest first.
 #[utoipa::path(get, path = "/admin/payments", tag = "admin",
     params(("status" = Option<String>, Query, description = "State"), ("limit" = Option<i64>, Query, description = "1 to 100"),
@@ -118,11 +108,12 @@ pub async fn list_payments(
         return Err(ApiError::bad_field("limit", "must be 1 to 100"));
     }
     if let Some(s) = &query.status
-        && !STATES.contains(&s.as_str())
+        && s.parse::<PaymentStatus>().is_err()
     {
+        let states: Vec<&str> = PaymentStatus::ALL.map(PaymentStatus::as_str).to_vec();
         return Err(ApiError::bad_field(
             "status",
-            format!("one of {}", STATES.join(", ")),
+            format!("one of {}", states.join(", ")),
         ));
     }
     let before = query

@@ -1,5 +1,6 @@
 //! Payments and their ledger in PostgreSQL.
 
+use crate::domain::PaymentStatus;
 use events::payloads::Contact;
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
@@ -20,9 +21,8 @@ pub struct Payment {
     pub amount: i64,
     /// ISO 4217.
     pub currency: String,
-    /// `created`, `authorizing`, `pending`, `authorized`, `captured`, `voided`, `failed` or
-    /// `cancelled`.
-    pub status: String,
+    /// Where the payment is.
+    pub status: PaymentStatus,
     /// Why it failed.
     pub failure_reason: Option<String>,
     /// The provider's authorization id.
@@ -279,7 +279,7 @@ pub async fn create(
 pub async fn set_status(
     tx: &mut PgConnection,
     id: Uuid,
-    status: &str,
+    status: PaymentStatus,
     failure_reason: Option<&str>,
     psp_reference: Option<&str>,
 ) -> Result<(), sqlx::Error> {
@@ -312,7 +312,7 @@ pub async fn released_after_cancel(
     .execute(&mut *tx)
     .await?;
     if let Some(reference) = reference {
-        set_status(tx, payment.id, "voided", None, Some(reference)).await?;
+        set_status(tx, payment.id, PaymentStatus::Voided, None, Some(reference)).await?;
         let mut held = payment.clone();
         held.psp_reference = Some(reference.to_owned());
         post(tx, &held, "authorization", payment.amount, None).await?;

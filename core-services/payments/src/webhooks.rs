@@ -24,19 +24,11 @@ use service_kit::ApiError;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use crate::domain::{PaymentStatus, ProviderDecision, ProviderEvent, on_provider_event};
 use crate::flow::{self, Cause};
 use crate::provider::Provider;
 use crate::store::{self, Payment};
 use crate::stripe::OUR_VOID;
-
-/// The event types payments applies (what a Stripe webhook endpoint subscribes to).
-pub const APPLIED: &[&str] = &[
-    "payment_intent.amount_capturable_updated",
-    "payment_intent.payment_failed",
-    "payment_intent.succeeded",
-    "payment_intent.canceled",
-    "charge.refunded",
-];
 
 /// A Stripe event (the fields used).
 #[derive(Debug, Deserialize)]
@@ -103,10 +95,12 @@ fn bad_object(err: &serde_json::Error) -> ApiError {
 
 /// Applies one verified event, once.
 pub async fn apply(pool: &PgPool, provider: &Provider, event: &Event) -> Result<(), ApiError> {
-    if !APPLIED.contains(&event.kind.as_str()) {
+    if ProviderEvent::from_kind(&event.kind, false).is_none() {
         tracing::debug!(event = %event.id, kind = %event.kind, "ignored a provider event");
         return Ok(());
     }
+    // The intent as the event shows it (absent for a charge's event).
+    let mut snapshot: Option<IntentSnapshot> = None;
     let (intent_id, payment_id) = if event.kind == "charge.refunded" {
         let charge: ChargeSnapshot =
             serde_json::from_value(event.data.object.clone()).map_err(|e| bad_object(&e))?;
@@ -117,7 +111,18 @@ pub async fn apply(pool: &PgPool, provider: &Provider, event: &Event) -> Result<
     } else {
         let intent: IntentSnapshot =
             serde_json::from_value(event.data.object.clone()).map_err(|e| bad_object(&e))?;
-        (Some(intent.id), intent.metadata.get("payment_id").cloned())
+        let ids = (
+            Some(intent.id.clone()),
+            intent.metadata.get("payment_id").cloned(),
+        );
+        snapshot = Some(intent);
+        ids
+    };
+    let canceled_by_us = snapshot
+        .as_ref()
+        .is_some_and(|i| i.cancellation_reason.as_deref() == Some(OUR_VOID));
+    let Some(kind) = ProviderEvent::from_kind(&event.kind, canceled_by_us) else {
+        return Ok(());
     };
     let payment_id = payment_id.and_then(|p| Uuid::parse_str(&p).ok());
     let Some(seen) = find(pool, payment_id, intent_id.as_deref()).await? else {
@@ -125,7 +130,7 @@ pub async fn apply(pool: &PgPool, provider: &Provider, event: &Event) -> Result<
         return Ok(());
     };
     let intent_id = intent_id.unwrap_or_default();
-    if !may_change(&event.kind, &seen.status) {
+    if on_provider_event(seen.status, kind) == ProviderDecision::Nothing {
         // Most events of a normal payment tell what the saga recorded already (it usually hears
         // the answer first). States only move forward, so such an event can never apply later
         // either: acknowledged with no write at all.
@@ -134,8 +139,7 @@ pub async fn apply(pool: &PgPool, provider: &Provider, event: &Event) -> Result<
     }
     // An approval for an order cancelled meanwhile: release the hold first, with no transaction
     // open (the void's key is the one the saga uses, so both release one hold once).
-    let voided =
-        event.kind == "payment_intent.amount_capturable_updated" && seen.status == "cancelled";
+    let voided = on_provider_event(seen.status, kind) == ProviderDecision::ReleaseHold;
     if voided {
         provider
             .void(&intent_id, &flow::void_key(&seen))
@@ -166,110 +170,86 @@ pub async fn apply(pool: &PgPool, provider: &Provider, event: &Event) -> Result<
         correlation_id: &correlation,
         event_id: None,
     };
-    let status = payment.status.as_str();
-    match event.kind.as_str() {
-        "payment_intent.amount_capturable_updated" => match status {
-            "authorizing" | "pending" => {
-                flow::authorized(&mut tx, &payment, &intent_id, cause).await?;
-            }
-            "cancelled" if voided => {
-                store::released_after_cancel(&mut tx, &payment, Some(&intent_id)).await?;
-            }
-            "cancelled" => {
-                // Cancelled after the look above: Stripe sends the event again, and the next
-                // delivery voids.
-                return Err(ApiError::Unavailable(
-                    "the order was cancelled meanwhile; send the event again".into(),
-                ));
-            }
-            _ => {}
-        },
-        "payment_intent.payment_failed" if matches!(status, "authorizing" | "pending") => {
-            let intent: IntentSnapshot =
-                serde_json::from_value(event.data.object.clone()).map_err(|e| bad_object(&e))?;
-            let code = intent.last_payment_error.as_ref().map_or_else(
-                || "card_declined".to_owned(),
-                |e| {
-                    e.decline_code
-                        .clone()
-                        .or_else(|| e.code.clone())
-                        .unwrap_or_else(|| "card_declined".into())
-                },
-            );
+    match on_provider_event(payment.status, kind) {
+        ProviderDecision::Authorize => {
+            flow::authorized(&mut tx, &payment, &intent_id, cause).await?;
+        }
+        ProviderDecision::ReleaseHold if voided => {
+            store::released_after_cancel(&mut tx, &payment, Some(&intent_id)).await?;
+        }
+        ProviderDecision::ReleaseHold => {
+            // Cancelled after the look above: Stripe sends the event again, and the next
+            // delivery voids.
+            return Err(ApiError::Unavailable(
+                "the order was cancelled meanwhile; send the event again".into(),
+            ));
+        }
+        ProviderDecision::Fail if kind == ProviderEvent::Failed => {
+            let code = snapshot
+                .as_ref()
+                .and_then(|i| i.last_payment_error.as_ref())
+                .and_then(|e| e.decline_code.clone().or_else(|| e.code.clone()))
+                .unwrap_or_else(|| "card_declined".to_owned());
             flow::failed(&mut tx, &payment, "declined", &code, cause).await?;
         }
-        "payment_intent.succeeded" if status == "authorized" => {
-            let intent: IntentSnapshot =
-                serde_json::from_value(event.data.object.clone()).map_err(|e| bad_object(&e))?;
-            flow::captured(&mut tx, &payment, intent.amount_received, cause).await?;
+        ProviderDecision::Fail => {
+            // Cancelled elsewhere (Stripe's Dashboard, an expiry): fail the payment so the
+            // order does not wait for it.
+            store::set_status(
+                &mut tx,
+                payment.id,
+                PaymentStatus::Failed,
+                Some(&canceled_why(snapshot.as_ref())),
+                None,
+            )
+            .await?;
+            let data = PaymentFailed {
+                order_id: payment.order_id.clone(),
+                payment_id: payment.id.to_string(),
+                reason: "declined".into(),
+            };
+            flow::emit(&mut tx, &payment, cause, data).await?;
         }
-        "payment_intent.canceled" => {
-            let intent: IntentSnapshot =
-                serde_json::from_value(event.data.object.clone()).map_err(|e| bad_object(&e))?;
-            let why = format!(
-                "canceled at the provider ({})",
-                intent
-                    .cancellation_reason
-                    .as_deref()
-                    .unwrap_or("no reason given")
-            );
-            match status {
-                "authorized" => {
-                    store::set_status(&mut tx, payment.id, "voided", Some(&why), None).await?;
-                    store::post(&mut tx, &payment, "void", payment.amount, None).await?;
-                }
-                "pending" | "authorizing"
-                    if intent.cancellation_reason.as_deref() == Some(OUR_VOID) =>
-                {
-                    // Our own void of a pending payment (the order was cancelled), which the
-                    // saga records the same way.
-                    store::set_status(
-                        &mut tx,
-                        payment.id,
-                        "cancelled",
-                        Some("order cancelled"),
-                        None,
-                    )
-                    .await?;
-                }
-                "pending" | "authorizing" => {
-                    // Cancelled elsewhere (Stripe's Dashboard, an expiry): fail the payment so
-                    // the order does not wait for it.
-                    store::set_status(&mut tx, payment.id, "failed", Some(&why), None).await?;
-                    let data = PaymentFailed {
-                        order_id: payment.order_id.clone(),
-                        payment_id: payment.id.to_string(),
-                        reason: "declined".into(),
-                    };
-                    flow::emit(&mut tx, &payment, cause, data).await?;
-                }
-                _ => {}
-            }
+        ProviderDecision::Capture => {
+            let received = snapshot.as_ref().map_or(0, |i| i.amount_received);
+            flow::captured(&mut tx, &payment, received, cause).await?;
         }
-        "charge.refunded" if status == "captured" => {
+        ProviderDecision::Void => {
+            let why = canceled_why(snapshot.as_ref());
+            store::set_status(&mut tx, payment.id, PaymentStatus::Voided, Some(&why), None).await?;
+            store::post(&mut tx, &payment, "void", payment.amount, None).await?;
+        }
+        ProviderDecision::Cancel => {
+            // Our own void of a pending payment (the order was cancelled), which the saga
+            // records the same way.
+            store::set_status(
+                &mut tx,
+                payment.id,
+                PaymentStatus::Cancelled,
+                Some("order cancelled"),
+                None,
+            )
+            .await?;
+        }
+        ProviderDecision::RecordRefund => {
             let charge: ChargeSnapshot =
                 serde_json::from_value(event.data.object.clone()).map_err(|e| bad_object(&e))?;
             refunded_at_provider(&mut tx, &payment, charge.amount_refunded, cause).await?;
         }
-        _ => {}
+        ProviderDecision::Nothing => {}
     }
     tx.commit().await?;
     Ok(())
 }
 
-/// Whether an event of `kind` can move a payment in `status` (the transaction below decides
-/// for sure, on the locked row).
-fn may_change(kind: &str, status: &str) -> bool {
-    match kind {
-        "payment_intent.amount_capturable_updated" => {
-            matches!(status, "authorizing" | "pending" | "cancelled")
-        }
-        "payment_intent.payment_failed" => matches!(status, "authorizing" | "pending"),
-        "payment_intent.succeeded" => status == "authorized",
-        "payment_intent.canceled" => matches!(status, "authorizing" | "pending" | "authorized"),
-        "charge.refunded" => status == "captured",
-        _ => false,
-    }
+/// The failure reason of a payment cancelled at the provider.
+fn canceled_why(intent: Option<&IntentSnapshot>) -> String {
+    format!(
+        "canceled at the provider ({})",
+        intent
+            .and_then(|i| i.cancellation_reason.as_deref())
+            .unwrap_or("no reason given")
+    )
 }
 
 async fn find(
