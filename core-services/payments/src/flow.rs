@@ -33,7 +33,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::domain::{
-    Cancellation, Confirmation, PaymentStatus, on_order_cancelled, on_order_confirmed,
+    Amounts, Cancellation, Confirmation, PaymentStatus, on_order_cancelled, on_order_confirmed,
 };
 use crate::provider::{Authorization, AuthorizeRequest, Provider, ProviderError};
 use crate::store::{self, Payment};
@@ -587,9 +587,15 @@ pub async fn refund(
             .bind(payment.id)
             .fetch_one(&mut *tx)
             .await?;
-            let refundable = balance.captured - balance.refunded - in_flight;
+            // Refunds in progress count as refunded: together they never exceed the capture.
+            let amounts = Amounts {
+                authorized: payment.amount,
+                captured: balance.captured,
+                refunded: balance.refunded.saturating_add(in_flight),
+            };
+            let refundable = amounts.refundable();
             let amount = requested.unwrap_or(refundable);
-            if amount <= 0 || amount > refundable {
+            if amounts.refund(amount).is_err() {
                 return Err(ApiError::invalid_field(
                     "amount",
                     format!(

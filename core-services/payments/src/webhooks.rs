@@ -24,7 +24,7 @@ use service_kit::ApiError;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::domain::{PaymentStatus, ProviderDecision, ProviderEvent, on_provider_event};
+use crate::domain::{Amounts, PaymentStatus, ProviderDecision, ProviderEvent, on_provider_event};
 use crate::flow::{self, Cause};
 use crate::provider::Provider;
 use crate::store::{self, Payment};
@@ -212,6 +212,11 @@ pub async fn apply(pool: &PgPool, provider: &Provider, event: &Event) -> Result<
         }
         ProviderDecision::Capture => {
             let received = snapshot.as_ref().map_or(0, |i| i.amount_received);
+            // Never more than the authorization: an event saying otherwise is refused (and
+            // shows in the reconciliation) rather than recorded.
+            Amounts::authorized(payment.amount)
+                .capture(received)
+                .map_err(|e| ApiError::Conflict(format!("the provider's capture refused: {e}")))?;
             flow::captured(&mut tx, &payment, received, cause).await?;
         }
         ProviderDecision::Void => {
