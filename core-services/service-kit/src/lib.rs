@@ -48,6 +48,7 @@ pub mod jwt;
 pub mod messaging;
 pub mod metrics;
 pub mod money;
+pub mod names;
 pub mod openapi;
 #[cfg(feature = "redis")]
 pub mod redis;
@@ -67,3 +68,8 @@ pub use error::{ApiError, FieldError, Problem};
 /// For [`path_id!`]: the UUID type, reachable from the macro in any crate.
 #[doc(hidden)]
 pub use uuid as __uuid;
+
+/// For [`named_enum!`]: sqlx, reachable from the macro in any crate.
+#[cfg(feature = "postgres")]
+#[doc(hidden)]
+pub use sqlx as __sqlx;

@@ -12,14 +12,7 @@
 //! allows and the admin filter lists, but no decision leads to it: an authorized payment
 //! confirms the order at once.
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
-use sqlx::encode::IsNull;
-use sqlx::error::BoxDynError;
-use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo, PgValueRef};
-use sqlx::{Decode, Encode, Postgres, Type};
 
 /// Where an order is (column `orders.status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -71,27 +64,7 @@ impl OrderStatus {
     }
 }
 
-impl fmt::Display for OrderStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A state name that is not one of [`OrderStatus::ALL`].
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("not an order state: {0}")]
-pub struct UnknownStatus(pub String);
-
-impl FromStr for OrderStatus {
-    type Err = UnknownStatus;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|state| state.as_str() == s)
-            .ok_or_else(|| UnknownStatus(s.to_owned()))
-    }
-}
+service_kit::named_enum!(OrderStatus, "an order state");
 
 /// Why an order was cancelled (column `orders.cancel_reason`, and `order.cancelled`'s
 /// `reason`).
@@ -144,11 +117,7 @@ impl CancelReason {
     }
 }
 
-impl fmt::Display for CancelReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+service_kit::named_enum!(CancelReason, "a cancellation reason");
 
 /// Why payments gave up on a payment (`payment.failed`'s `reason`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -277,46 +246,6 @@ pub const fn decide(state: OrderStatus, input: Input) -> Decision {
             OrderStatus::Confirmed => Decision::Ship,
             _ => Decision::Refuse,
         },
-    }
-}
-
-// SQL: both enums are stored as text; these impls are the only place that maps them.
-
-impl Type<Postgres> for OrderStatus {
-    fn type_info() -> PgTypeInfo {
-        <&str as Type<Postgres>>::type_info()
-    }
-
-    fn compatible(ty: &PgTypeInfo) -> bool {
-        <&str as Type<Postgres>>::compatible(ty)
-    }
-}
-
-impl Encode<'_, Postgres> for OrderStatus {
-    fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
-        <&str as Encode<Postgres>>::encode(self.as_str(), buf)
-    }
-}
-
-impl Decode<'_, Postgres> for OrderStatus {
-    fn decode(value: PgValueRef<'_>) -> Result<Self, BoxDynError> {
-        Ok(<&str as Decode<Postgres>>::decode(value)?.parse()?)
-    }
-}
-
-impl Type<Postgres> for CancelReason {
-    fn type_info() -> PgTypeInfo {
-        <&str as Type<Postgres>>::type_info()
-    }
-
-    fn compatible(ty: &PgTypeInfo) -> bool {
-        <&str as Type<Postgres>>::compatible(ty)
-    }
-}
-
-impl Encode<'_, Postgres> for CancelReason {
-    fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
-        <&str as Encode<Postgres>>::encode(self.as_str(), buf)
     }
 }
 

@@ -10,14 +10,7 @@
 //! `cancelled` are final. The money a payment moves is bounded by [`Amounts`]: never more
 //! captured than authorized, never more refunded than captured.
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
-use sqlx::encode::IsNull;
-use sqlx::error::BoxDynError;
-use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo, PgValueRef};
-use sqlx::{Decode, Encode, Postgres, Type};
 
 /// Where a payment is (column `payments.status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -91,27 +84,7 @@ impl PaymentStatus {
     }
 }
 
-impl fmt::Display for PaymentStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A state name that is not one of [`PaymentStatus::ALL`].
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("not a payment state: {0}")]
-pub struct UnknownStatus(pub String);
-
-impl FromStr for PaymentStatus {
-    type Err = UnknownStatus;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|state| state.as_str() == s)
-            .ok_or_else(|| UnknownStatus(s.to_owned()))
-    }
-}
+service_kit::named_enum!(PaymentStatus, "a payment state");
 
 /// The provider events payments applies (Stripe's names in [`ProviderEvent::from_kind`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -332,30 +305,6 @@ impl Amounts {
             .checked_add(amount)
             .ok_or(MoneyError::Invalid(amount))?;
         Ok(Self { refunded, ..self })
-    }
-}
-
-// SQL: stored as text; these impls are the only place that maps it.
-
-impl Type<Postgres> for PaymentStatus {
-    fn type_info() -> PgTypeInfo {
-        <&str as Type<Postgres>>::type_info()
-    }
-
-    fn compatible(ty: &PgTypeInfo) -> bool {
-        <&str as Type<Postgres>>::compatible(ty)
-    }
-}
-
-impl Encode<'_, Postgres> for PaymentStatus {
-    fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
-        <&str as Encode<Postgres>>::encode(self.as_str(), buf)
-    }
-}
-
-impl Decode<'_, Postgres> for PaymentStatus {
-    fn decode(value: PgValueRef<'_>) -> Result<Self, BoxDynError> {
-        Ok(<&str as Decode<Postgres>>::decode(value)?.parse()?)
     }
 }
 
