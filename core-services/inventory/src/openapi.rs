@@ -13,16 +13,16 @@ use crate::store::StockLevel;
         description = "Stock availability and administration."
     ),
     paths(
-        routes::availability,
-        routes::stock_level,
-        routes::set_stock,
-        routes::import_stock,
-        routes::list_stock,
-        routes::list_reservations
+        routes::availability::availability,
+        routes::stock::stock_level,
+        routes::stock::set_stock,
+        routes::stock::import_stock,
+        routes::stock::list_stock,
+        routes::reservations::list_reservations
     ),
     components(schemas(
-        routes::Availability,
-        routes::StockChange,
+        routes::availability::Availability,
+        routes::stock::StockChange,
         StockLevel,
         service_kit::Problem,
         service_kit::FieldError

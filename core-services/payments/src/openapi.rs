@@ -12,18 +12,18 @@ use crate::{flow, reconcile, routes, store};
         description = "Payments per order, their ledger, refunds, and reconciliation with the payment provider."
     ),
     paths(
-        routes::payment_detail,
-        routes::list_payments,
-        routes::summary,
-        routes::reconciliation,
-        routes::create_refund
+        routes::payments::payment_detail,
+        routes::payments::list_payments,
+        routes::payments::summary,
+        routes::reconciliation::reconciliation,
+        routes::refunds::create_refund
     ),
     components(schemas(
-        routes::PaymentDetail,
-        routes::PaymentSummary,
+        routes::payments::PaymentDetail,
+        routes::payments::PaymentSummary,
         store::MoneyMoved,
-        routes::PaymentPage,
-        routes::RefundInput,
+        routes::payments::PaymentPage,
+        routes::refunds::RefundInput,
         flow::Refund,
         reconcile::Report,
         reconcile::Difference,

@@ -141,8 +141,8 @@ fn letter_of(letter: &DeadLetter) -> Letter {
 #[utoipa::path(get, path = "/admin/dead-letters", tag = "admin",
     responses(
         (status = 200, description = "Depth per queue", body = QueueDepths),
-        (status = 403, description = "Not an admin", body = crate::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The broker is unavailable", body = crate::Problem, content_type = "application/problem+json"),
+        crate::openapi::responses::NotAdmin,
+        crate::openapi::responses::BrokerUnavailable,
     ))]
 async fn list_queues(
     _admin: Admin,
@@ -176,9 +176,9 @@ async fn list_queues(
     params(("queue" = String, Path, description = "One of the service's consumer queues")),
     responses(
         (status = 200, description = "The parked letters", body = Letters),
-        (status = 403, description = "Not an admin", body = crate::Problem, content_type = "application/problem+json"),
+        crate::openapi::responses::NotAdmin,
         (status = 404, description = "No such queue here", body = crate::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The broker is unavailable", body = crate::Problem, content_type = "application/problem+json"),
+        crate::openapi::responses::BrokerUnavailable,
     ))]
 async fn list_letters(
     _admin: Admin,
@@ -203,9 +203,9 @@ async fn list_letters(
     ),
     responses(
         (status = 200, description = "Replayed", body = Replayed),
-        (status = 403, description = "Not an admin", body = crate::Problem, content_type = "application/problem+json"),
+        crate::openapi::responses::NotAdmin,
         (status = 404, description = "No such queue or letter", body = crate::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The broker is unavailable", body = crate::Problem, content_type = "application/problem+json"),
+        crate::openapi::responses::BrokerUnavailable,
     ))]
 async fn replay(
     Admin(admin): Admin,
@@ -234,9 +234,9 @@ async fn replay(
     ),
     responses(
         (status = 204, description = "Discarded"),
-        (status = 403, description = "Not an admin", body = crate::Problem, content_type = "application/problem+json"),
+        crate::openapi::responses::NotAdmin,
         (status = 404, description = "No such queue or letter", body = crate::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The broker is unavailable", body = crate::Problem, content_type = "application/problem+json"),
+        crate::openapi::responses::BrokerUnavailable,
     ))]
 async fn discard(
     Admin(admin): Admin,

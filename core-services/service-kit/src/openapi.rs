@@ -35,6 +35,49 @@ pub const SKU_URL_PATTERN: &str = "^[ \\u00A0\\u1680\\u2000-\\u200A\\u2028\\u202
 /// An `Idempotency-Key` header.
 pub const IDEMPOTENCY_KEY_PATTERN: &str = "^[!-~]{1,255}$";
 
+/// Answers many operations share, for `#[utoipa::path(responses(...))]` beside the operation's
+/// own tuples: each is an RFC 9457 problem under one status. (The answers the shared stack gives
+/// on its own, 400/404/413/415/422 for malformed input, are added by [`complete`] instead.)
+pub mod responses {
+    use crate::Problem;
+
+    /// 403: the caller is not an admin.
+    #[derive(Debug, utoipa::IntoResponses)]
+    #[response(
+        status = 403,
+        description = "Not an admin",
+        content_type = "application/problem+json"
+    )]
+    pub struct NotAdmin(pub Problem);
+
+    /// 422: fields of the body break their rules (each named in `errors`).
+    #[derive(Debug, utoipa::IntoResponses)]
+    #[response(
+        status = 422,
+        description = "Invalid fields",
+        content_type = "application/problem+json"
+    )]
+    pub struct InvalidFields(pub Problem);
+
+    /// 422: a [`crate::window::Window`] whose `to` is not after `from`, or too long.
+    #[derive(Debug, utoipa::IntoResponses)]
+    #[response(
+        status = 422,
+        description = "`to` not after `from`, or more than 366 days later",
+        content_type = "application/problem+json"
+    )]
+    pub struct WindowRefused(pub Problem);
+
+    /// 503: the message broker cannot be reached.
+    #[derive(Debug, utoipa::IntoResponses)]
+    #[response(
+        status = 503,
+        description = "The broker is unavailable",
+        content_type = "application/problem+json"
+    )]
+    pub struct BrokerUnavailable(pub Problem);
+}
+
 const METHODS: [&str; 5] = ["get", "put", "post", "patch", "delete"];
 
 #[derive(utoipa::OpenApi)]

@@ -226,7 +226,7 @@ pub struct WithSecret {
     responses(
         (status = 200, description = "A page of subscriptions", body = Page<Subscription>),
         (status = 400, description = "Bad limit or cursor", body = service_kit::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin", body = service_kit::Problem, content_type = "application/problem+json"),
+        service_kit::openapi::responses::NotAdmin,
     ))]
 async fn list(
     _admin: Admin,
@@ -295,7 +295,7 @@ pub async fn validate(
     responses(
         (status = 201, description = "Created; `Location` set; the secret is shown once", body = WithSecret),
         (status = 422, description = "A field is invalid (URL refused by the address guard, unknown event type, ...)", body = service_kit::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin", body = service_kit::Problem, content_type = "application/problem+json"),
+        service_kit::openapi::responses::NotAdmin,
     ))]
 async fn create(
     Admin(admin): Admin,

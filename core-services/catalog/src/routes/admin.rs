@@ -104,7 +104,7 @@ fn product_keys(id: Uuid, skus: &[&str]) -> Vec<String> {
         (status = 200, description = "A page of products", body = ProductPage),
         (status = 400, description = "A parameter is invalid", body = service_kit::Problem, content_type = "application/problem+json"),
         (status = 401, description = "No identity", body = service_kit::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin", body = service_kit::Problem, content_type = "application/problem+json"),
+        service_kit::openapi::responses::NotAdmin,
     ))]
 pub async fn list_products(
     _admin: Admin,
@@ -125,7 +125,7 @@ pub async fn list_products(
     responses(
         (status = 200, description = "The product", body = Product),
         (status = 401, description = "No identity", body = service_kit::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin", body = service_kit::Problem, content_type = "application/problem+json"),
+        service_kit::openapi::responses::NotAdmin,
         (status = 404, description = "No such product", body = service_kit::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn get_product(
@@ -150,7 +150,7 @@ pub async fn get_product(
         (status = 409, description = "SKU taken", body = service_kit::Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = service_kit::Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = service_kit::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = service_kit::Problem, content_type = "application/problem+json"),
+        service_kit::openapi::responses::InvalidFields,
     ))]
 pub async fn create_product(
     _admin: Admin,
@@ -178,7 +178,7 @@ pub async fn create_product(
         (status = 200, description = "Replaced", body = Product),
         (status = 409, description = "Another live product has this SKU", body = service_kit::Problem, content_type = "application/problem+json"),
         (status = 412, description = "The product changed since it was read", body = service_kit::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = service_kit::Problem, content_type = "application/problem+json"),
+        service_kit::openapi::responses::InvalidFields,
         (status = 428, description = "If-Match missing", body = service_kit::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn replace_product(
@@ -207,7 +207,7 @@ pub async fn replace_product(
         (status = 200, description = "Patched", body = Product),
         (status = 409, description = "Another live product has this SKU", body = service_kit::Problem, content_type = "application/problem+json"),
         (status = 412, description = "The product changed since it was read", body = service_kit::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = service_kit::Problem, content_type = "application/problem+json"),
+        service_kit::openapi::responses::InvalidFields,
         (status = 428, description = "If-Match missing", body = service_kit::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn patch_product(

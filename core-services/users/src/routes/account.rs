@@ -139,7 +139,7 @@ async fn may_mail(state: &AppState, user_id: &str, what: &str) -> bool {
 #[utoipa::path(post, path = "/auth/register", tag = "auth", request_body = RegisterInput,
     responses(
         (status = 202, description = "Accepted: a confirmation link or, for a known address, a notice is on its way by email", body = Accepted),
-        (status = 422, description = "Invalid fields", body = service_kit::Problem, content_type = "application/problem+json"),
+        service_kit::openapi::responses::InvalidFields,
     ))]
 pub async fn register(
     State(state): State<AppState>,

@@ -48,7 +48,7 @@ pub async fn get_me(
 /// Changes the caller's name or phone.
 #[utoipa::path(patch, path = "/me", tag = "me", request_body = ProfilePatch,
     responses((status = 200, description = "Profile", body = User),
-              (status = 422, description = "Invalid fields", body = service_kit::Problem, content_type = "application/problem+json")))]
+              service_kit::openapi::responses::InvalidFields))]
 pub async fn patch_me(
     identity: Identity,
     State(state): State<AppState>,
@@ -95,7 +95,7 @@ pub async fn get_contact(
 /// Replaces the caller's notification preferences.
 #[utoipa::path(put, path = "/me/preferences", tag = "me", request_body = Preferences,
     responses((status = 200, description = "Preferences", body = Preferences),
-              (status = 422, description = "Invalid fields", body = service_kit::Problem, content_type = "application/problem+json")))]
+              service_kit::openapi::responses::InvalidFields))]
 pub async fn put_preferences(
     identity: Identity,
     State(state): State<AppState>,

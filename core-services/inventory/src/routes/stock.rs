@@ -1,7 +1,7 @@
-//! HTTP: availability for product pages, stock administration.
+//! Stock administration: one SKU, a count of many, the stock list.
 
 use axum::extract::State;
-use axum::routing::{get, put};
+use axum::routing::put;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use service_kit::extract::{ApiJson, ApiPath, ApiQuery};
@@ -10,48 +10,18 @@ use service_kit::sku::Sku;
 use service_kit::{ApiError, FieldError};
 use utoipa::ToSchema;
 
+use super::{decode_cursor, encode_cursor, limit};
 use crate::AppState;
 use crate::store::{self, StockLevel};
 
-/// The routes.
-pub fn router(state: AppState) -> Router {
+/// The stock routes.
+pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/inventory/{sku}", get(availability))
         .route("/admin/inventory/{sku}", put(set_stock).get(stock_level))
         .route(
             "/admin/inventory",
             axum::routing::post(import_stock).get(list_stock),
         )
-        .route("/admin/inventory/reservations", get(list_reservations))
-        .with_state(state)
-}
-
-/// Public availability.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Availability {
-    /// SKU.
-    pub sku: String,
-    /// Units that can be ordered now.
-    pub available: i32,
-    /// Whether at least one unit can be ordered.
-    pub in_stock: bool,
-}
-
-/// Units available to order.
-#[utoipa::path(get, path = "/inventory/{sku}", tag = "inventory", params(("sku" = String, Path, description = "SKU")),
-    responses((status = 200, description = "Availability", body = Availability)))]
-pub async fn availability(
-    State(state): State<AppState>,
-    ApiPath(sku): ApiPath<Sku>,
-) -> Result<Json<Availability>, ApiError> {
-    let available = store::level(&state.pool, sku.as_str())
-        .await?
-        .map_or(0, |l| l.available().max(0));
-    Ok(Json(Availability {
-        sku: sku.to_string(),
-        available,
-        in_stock: available > 0,
-    }))
 }
 
 /// Stock of a SKU, reservations included.
@@ -97,7 +67,7 @@ pub struct StockChange {
     params(("sku" = String, Path, description = "SKU")),
     responses((status = 200, description = "Stock", body = StockLevel),
               (status = 409, description = "Would drop below reserved units", body = service_kit::Problem, content_type = "application/problem+json"),
-              (status = 422, description = "Invalid fields", body = service_kit::Problem, content_type = "application/problem+json")))]
+              service_kit::openapi::responses::InvalidFields))]
 pub async fn set_stock(
     _admin: Admin,
     State(state): State<AppState>,
@@ -245,28 +215,6 @@ pub struct StockPage {
     pub next_cursor: Option<String>,
 }
 
-fn limit(raw: Option<i64>) -> Result<i64, ApiError> {
-    match raw {
-        None => Ok(50),
-        Some(n) if (1..=200).contains(&n) => Ok(n),
-        Some(_) => Err(ApiError::bad_field("limit", "must be between 1 and 200")),
-    }
-}
-
-fn decode_cursor(raw: &str) -> Result<String, ApiError> {
-    use base64::Engine as _;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(raw)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(|| ApiError::bad_field("cursor", "not a cursor this API handed out"))
-}
-
-fn encode_cursor(key: &str) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key)
-}
-
 /// Stock per SKU, in SKU order, optionally only the low ones.
 #[utoipa::path(get, path = "/admin/inventory", tag = "admin", params(StockQuery),
     responses((status = 200, description = "Stock", body = StockPage)))]
@@ -295,61 +243,4 @@ pub async fn list_stock(
         .then(|| items.last().map(|r| encode_cursor(&r.sku)))
         .flatten();
     Ok(Json(StockPage { items, next_cursor }))
-}
-
-/// Paging of reservations.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct ReservationQuery {
-    /// Page size, 1 to 200 (default 50).
-    #[serde(default)]
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<i64>,
-    /// `next_cursor` of the previous page.
-    #[serde(default)]
-    pub cursor: Option<String>,
-}
-
-/// A page of reservations in flight (held, not yet committed or released), one row per line.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ReservationPage {
-    /// Lines, by order id and SKU.
-    pub items: Vec<store::HeldLine>,
-    /// Cursor of the next page.
-    pub next_cursor: Option<String>,
-}
-
-/// Reservations in flight (held, not yet committed or released), by order id and SKU.
-#[utoipa::path(get, path = "/admin/inventory/reservations", tag = "admin", params(ReservationQuery),
-    responses((status = 200, description = "Reservations", body = ReservationPage)))]
-pub async fn list_reservations(
-    _admin: Admin,
-    State(state): State<AppState>,
-    ApiQuery(query): ApiQuery<ReservationQuery>,
-) -> Result<Json<ReservationPage>, ApiError> {
-    let limit = limit(query.limit)?;
-    let after = match query.cursor.as_deref().map(decode_cursor).transpose()? {
-        None => None,
-        Some(key) => {
-            let (order, sku) = key
-                .split_once('|')
-                .ok_or_else(|| ApiError::bad_field("cursor", "not a cursor this API handed out"))?;
-            Some((order.to_owned(), sku.to_owned()))
-        }
-    };
-    let rows = store::held(&state.pool, after.as_ref(), limit + 1).await?;
-    let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
-    let items: Vec<store::HeldLine> = rows
-        .into_iter()
-        .take(usize::try_from(limit).unwrap_or(usize::MAX))
-        .collect();
-    let next_cursor = more
-        .then(|| {
-            items
-                .last()
-                .map(|r| encode_cursor(&format!("{}|{}", r.order_id, r.sku)))
-        })
-        .flatten();
-    Ok(Json(ReservationPage { items, next_cursor }))
 }
