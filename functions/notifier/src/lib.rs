@@ -121,6 +121,208 @@ fn account_contact(holder: AccountHolder) -> Contact {
     }
 }
 
+/// An email the notifier sends for an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email {
+    /// The send-once claim in the idempotency table: `<event id>#email`.
+    pub claim: String,
+    /// The recipient.
+    pub to: String,
+    /// Subject, in the recipient's locale.
+    pub subject: String,
+    /// Plain-text body.
+    pub text: String,
+    /// HTML body.
+    pub html: String,
+}
+
+/// An SMS the notifier sends for an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sms {
+    /// The send-once claim in the idempotency table: `<event id>#sms`.
+    pub claim: String,
+    /// The phone number (E.164).
+    pub to: String,
+    /// The text (at most 160 characters).
+    pub text: String,
+}
+
+/// What one record makes the notifier send, decided by [`plan`] before any AWS call; the
+/// handler then sends each message once (claimed per event id, so a redelivered event sends
+/// nothing more).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// The email, when the contact wants email (account emails always go out).
+    pub email: Option<Email>,
+    /// The SMS, when the contact opted in and gave a phone number.
+    pub sms: Option<Sms>,
+}
+
+impl Plan {
+    /// Whether nothing is to be sent.
+    pub fn is_empty(&self) -> bool {
+        self.email.is_none() && self.sms.is_none()
+    }
+}
+
+fn unprocessable(err: impl std::fmt::Display) -> RecordError {
+    RecordError::Unprocessable(err.to_string())
+}
+
+/// Decides what `record` makes the notifier send, without any AWS call: the body is the event
+/// itself (SNS raw message delivery), an account event's sealed token is opened with
+/// `accounts` into its link, and the message is rendered in the contact's locale. Event types
+/// that are not notifications, and events without contact details, plan nothing. A body that
+/// is not such an event, or a token that does not open, is [`RecordError::Unprocessable`].
+pub fn plan(record: &SqsMessage, accounts: &AccountLinks) -> Result<Plan, RecordError> {
+    let body = record.body.as_deref().unwrap_or_default().as_bytes();
+    let attributes = Attributes::peek(body).map_err(unprocessable)?;
+    let (notice, contact) = match attributes.event_type.as_str() {
+        OrderConfirmed::TYPE => {
+            let e = Envelope::<OrderConfirmed>::parse(body)
+                .map_err(unprocessable)?
+                .data;
+            (
+                Notice::Confirmed {
+                    order_id: e.order_id,
+                    total: e.total,
+                },
+                Some(e.contact),
+            )
+        }
+        OrderCancelled::TYPE => {
+            let e = Envelope::<OrderCancelled>::parse(body)
+                .map_err(unprocessable)?
+                .data;
+            (
+                Notice::Cancelled {
+                    order_id: e.order_id,
+                    reason: e.reason,
+                },
+                Some(e.contact),
+            )
+        }
+        OrderShipped::TYPE => {
+            let e = Envelope::<OrderShipped>::parse(body)
+                .map_err(unprocessable)?
+                .data;
+            (
+                Notice::Shipped {
+                    order_id: e.order_id,
+                    carrier: e.carrier,
+                    tracking: e.tracking_number,
+                },
+                Some(e.contact),
+            )
+        }
+        PaymentRefunded::TYPE => {
+            let e = Envelope::<PaymentRefunded>::parse(body)
+                .map_err(unprocessable)?
+                .data;
+            (
+                Notice::Refunded {
+                    order_id: e.order_id,
+                    amount: e.amount,
+                },
+                e.contact,
+            )
+        }
+        UserRegistered::TYPE => {
+            let e = Envelope::<UserRegistered>::parse(body)
+                .map_err(unprocessable)?
+                .data;
+            let (Some(sealed), Some(expires)) = (&e.verification, e.verification_expires_at) else {
+                tracing::info!(event = %attributes.id, "no verification link; nothing to send");
+                return Ok(Plan::default());
+            };
+            let link =
+                accounts.token_link("verify-email", sealed, UserRegistered::TYPE, &e.user_id)?;
+            (
+                Notice::VerifyEmail {
+                    link,
+                    until: until(expires),
+                },
+                Some(account_contact(AccountHolder {
+                    name: e.name.unwrap_or_default(),
+                    user_id: e.user_id,
+                    email: e.email,
+                    locale: e.locale,
+                })),
+            )
+        }
+        UserRegistrationAttempted::TYPE => {
+            let e = Envelope::<UserRegistrationAttempted>::parse(body)
+                .map_err(unprocessable)?
+                .data;
+            (
+                Notice::RegistrationAttempted {
+                    reset_link: accounts.link("forgot-password", None),
+                },
+                Some(account_contact(e.account)),
+            )
+        }
+        UserPasswordResetRequested::TYPE => {
+            let e = Envelope::<UserPasswordResetRequested>::parse(body)
+                .map_err(unprocessable)?
+                .data;
+            let link = accounts.token_link(
+                "reset-password",
+                &e.token,
+                UserPasswordResetRequested::TYPE,
+                &e.account.user_id,
+            )?;
+            (
+                Notice::ResetPassword {
+                    link,
+                    until: until(e.expires_at),
+                },
+                Some(account_contact(e.account)),
+            )
+        }
+        UserPasswordChanged::TYPE => {
+            let e = Envelope::<UserPasswordChanged>::parse(body)
+                .map_err(unprocessable)?
+                .data;
+            (
+                Notice::PasswordChanged {
+                    reset_link: accounts.link("forgot-password", None),
+                },
+                Some(account_contact(e.account)),
+            )
+        }
+        other => {
+            // The subscription filter should keep these away; nothing to send.
+            tracing::info!(event_type = other, "not a notification event");
+            return Ok(Plan::default());
+        }
+    };
+    let Some(contact) = contact else {
+        tracing::info!(event = %attributes.id, "no contact details; nothing to send");
+        return Ok(Plan::default());
+    };
+    let rendered = render(&notice, &contact);
+    let email = if contact.notify_email {
+        Some(Email {
+            claim: format!("{}#email", attributes.id),
+            to: contact.email,
+            subject: rendered.subject,
+            text: rendered.text,
+            html: rendered.html,
+        })
+    } else {
+        None
+    };
+    let sms = match (contact.notify_sms, contact.phone) {
+        (true, Some(phone)) => Some(Sms {
+            claim: format!("{}#sms", attributes.id),
+            to: phone,
+            text: rendered.sms,
+        }),
+        _ => None,
+    };
+    Ok(Plan { email, sms })
+}
+
 /// Environment variables the function reads.
 pub const SENDER_ENV: &str = "EMAIL_FROM";
 /// The claims table.
@@ -158,153 +360,14 @@ impl Notifier {
         batch::process(event, |record| self.record(record)).await
     }
 
-    fn unprocessable(err: impl std::fmt::Display) -> RecordError {
-        RecordError::Unprocessable(err.to_string())
-    }
-
     async fn record(&self, record: SqsMessage) -> Result<(), RecordError> {
-        let body = record.body.unwrap_or_default();
-        let attributes = Attributes::peek(body.as_bytes()).map_err(Self::unprocessable)?;
-        let (notice, contact) = match attributes.event_type.as_str() {
-            OrderConfirmed::TYPE => {
-                let e = Envelope::<OrderConfirmed>::parse(body.as_bytes())
-                    .map_err(Self::unprocessable)?
-                    .data;
-                (
-                    Notice::Confirmed {
-                        order_id: e.order_id,
-                        total: e.total,
-                    },
-                    Some(e.contact),
-                )
-            }
-            OrderCancelled::TYPE => {
-                let e = Envelope::<OrderCancelled>::parse(body.as_bytes())
-                    .map_err(Self::unprocessable)?
-                    .data;
-                (
-                    Notice::Cancelled {
-                        order_id: e.order_id,
-                        reason: e.reason,
-                    },
-                    Some(e.contact),
-                )
-            }
-            OrderShipped::TYPE => {
-                let e = Envelope::<OrderShipped>::parse(body.as_bytes())
-                    .map_err(Self::unprocessable)?
-                    .data;
-                (
-                    Notice::Shipped {
-                        order_id: e.order_id,
-                        carrier: e.carrier,
-                        tracking: e.tracking_number,
-                    },
-                    Some(e.contact),
-                )
-            }
-            PaymentRefunded::TYPE => {
-                let e = Envelope::<PaymentRefunded>::parse(body.as_bytes())
-                    .map_err(Self::unprocessable)?
-                    .data;
-                (
-                    Notice::Refunded {
-                        order_id: e.order_id,
-                        amount: e.amount,
-                    },
-                    e.contact,
-                )
-            }
-            UserRegistered::TYPE => {
-                let e = Envelope::<UserRegistered>::parse(body.as_bytes())
-                    .map_err(Self::unprocessable)?
-                    .data;
-                let (Some(sealed), Some(expires)) = (&e.verification, e.verification_expires_at)
-                else {
-                    tracing::info!(event = %attributes.id, "no verification link; nothing to send");
-                    return Ok(());
-                };
-                let link = self.accounts.token_link(
-                    "verify-email",
-                    sealed,
-                    UserRegistered::TYPE,
-                    &e.user_id,
-                )?;
-                (
-                    Notice::VerifyEmail {
-                        link,
-                        until: until(expires),
-                    },
-                    Some(account_contact(AccountHolder {
-                        name: e.name.unwrap_or_default(),
-                        user_id: e.user_id,
-                        email: e.email,
-                        locale: e.locale,
-                    })),
-                )
-            }
-            UserRegistrationAttempted::TYPE => {
-                let e = Envelope::<UserRegistrationAttempted>::parse(body.as_bytes())
-                    .map_err(Self::unprocessable)?
-                    .data;
-                (
-                    Notice::RegistrationAttempted {
-                        reset_link: self.accounts.link("forgot-password", None),
-                    },
-                    Some(account_contact(e.account)),
-                )
-            }
-            UserPasswordResetRequested::TYPE => {
-                let e = Envelope::<UserPasswordResetRequested>::parse(body.as_bytes())
-                    .map_err(Self::unprocessable)?
-                    .data;
-                let link = self.accounts.token_link(
-                    "reset-password",
-                    &e.token,
-                    UserPasswordResetRequested::TYPE,
-                    &e.account.user_id,
-                )?;
-                (
-                    Notice::ResetPassword {
-                        link,
-                        until: until(e.expires_at),
-                    },
-                    Some(account_contact(e.account)),
-                )
-            }
-            UserPasswordChanged::TYPE => {
-                let e = Envelope::<UserPasswordChanged>::parse(body.as_bytes())
-                    .map_err(Self::unprocessable)?
-                    .data;
-                (
-                    Notice::PasswordChanged {
-                        reset_link: self.accounts.link("forgot-password", None),
-                    },
-                    Some(account_contact(e.account)),
-                )
-            }
-            other => {
-                // The subscription filter should keep these away; nothing to send.
-                tracing::info!(event_type = other, "not a notification event");
-                return Ok(());
-            }
-        };
-        let Some(contact) = contact else {
-            tracing::info!(event = %attributes.id, "no contact details; nothing to send");
-            return Ok(());
-        };
-        let rendered = render(&notice, &contact);
-        if contact.notify_email {
-            self.once(&format!("{}#email", attributes.id), || {
-                self.email(&contact, &rendered)
-            })
-            .await?;
+        let planned = plan(&record, &self.accounts)?;
+        if let Some(email) = &planned.email {
+            self.once(&email.claim, || self.email(email)).await?;
         }
-        if let (true, Some(phone)) = (contact.notify_sms, contact.phone.as_deref()) {
-            self.once(&format!("{}#sms", attributes.id), || {
-                self.sms(phone, &rendered.sms)
-            })
-            .await?;
+        if let Some(sms) = &planned.sms {
+            self.once(&sms.claim, || self.sms(&sms.to, &sms.text))
+                .await?;
         }
         Ok(())
     }
@@ -336,21 +399,21 @@ impl Notifier {
         }
     }
 
-    async fn email(&self, contact: &Contact, rendered: &messages::Rendered) -> anyhow::Result<()> {
+    async fn email(&self, email: &Email) -> anyhow::Result<()> {
         let content = |text: &str| Content::builder().data(text).charset("UTF-8").build();
         let message = Message::builder()
-            .subject(content(&rendered.subject)?)
+            .subject(content(&email.subject)?)
             .body(
                 Body::builder()
-                    .text(content(&rendered.text)?)
-                    .html(content(&rendered.html)?)
+                    .text(content(&email.text)?)
+                    .html(content(&email.html)?)
                     .build(),
             )
             .build();
         self.ses
             .send_email()
             .from_email_address(&self.sender)
-            .destination(Destination::builder().to_addresses(&contact.email).build())
+            .destination(Destination::builder().to_addresses(&email.to).build())
             .content(EmailContent::builder().simple(message).build())
             .send()
             .await

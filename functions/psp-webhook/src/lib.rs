@@ -81,6 +81,87 @@ fn problem(status: u16, title: &str, detail: &str) -> Answer {
     }
 }
 
+fn unsigned() -> Answer {
+    problem(401, "Unauthorized", "missing Stripe-Signature")
+}
+
+fn refused(err: &psp_signature::SignatureError) -> Answer {
+    tracing::warn!(error = %err, "refused a webhook delivery");
+    problem(401, "Unauthorized", &err.to_string())
+}
+
+/// A delivery that passed every check needing no AWS call: what [`Receiver::receive`] then
+/// claims (replay protection) and queues.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// The Stripe event id (`evt_...`).
+    pub event_id: String,
+    /// The timestamp the signature covers.
+    pub timestamp: i64,
+    /// The replay claim ([`replay_key`]).
+    pub replay_key: String,
+    /// The message body queued for payments: the event, unchanged.
+    pub body: String,
+    /// The `Stripe-Signature` header, queued with it as the
+    /// [`psp_signature::MESSAGE_ATTRIBUTE`] attribute so payments can verify it again.
+    pub signature: String,
+}
+
+impl Delivery {
+    /// The answer once the delivery is queued: 202 naming the event.
+    pub fn accepted(&self) -> Answer {
+        Answer {
+            status: 202,
+            body: json!({"accepted": self.event_id}).to_string(),
+            content_type: "application/json",
+        }
+    }
+}
+
+/// The body checks of a delivery whose signature verified at `timestamp`: UTF-8, and a Stripe
+/// event (`object: event` with an `evt_` id and a `type`); otherwise a 400 answer.
+fn delivery(signature: &str, timestamp: i64, body: &[u8]) -> Result<Delivery, Answer> {
+    let Ok(text) = std::str::from_utf8(body) else {
+        return Err(problem(400, "Bad Request", "the body is not UTF-8"));
+    };
+    let parsed: Result<serde_json::Value, _> = serde_json::from_str(text);
+    let event = parsed.ok().and_then(|v| {
+        let id = v["id"].as_str()?.to_owned();
+        let kind = v["type"].as_str()?;
+        (v["object"] == "event" && id.starts_with("evt_") && !kind.is_empty()).then_some(id)
+    });
+    let Some(event_id) = event else {
+        return Err(problem(
+            400,
+            "Bad Request",
+            "the body is not a Stripe event (`object: event` with an `evt_` id and a `type`)",
+        ));
+    };
+    Ok(Delivery {
+        event_id,
+        timestamp,
+        replay_key: replay_key(timestamp, body),
+        body: text.to_owned(),
+        signature: signature.to_owned(),
+    })
+}
+
+/// The checks of a delivery that need no AWS call, with the endpoint's `secrets` at time
+/// `now`: a signature must be present and valid (401), the body must be a Stripe event (400).
+/// Either the delivery to claim and queue, or the answer. [`Receiver::receive`] makes the same
+/// checks, reading the secret again when a signature matches none of those it holds.
+pub fn check(
+    secrets: &psp_signature::Secrets,
+    signature: Option<&str>,
+    body: &[u8],
+    now: time::OffsetDateTime,
+) -> Result<Delivery, Answer> {
+    let signature = signature.ok_or_else(unsigned)?;
+    let timestamp =
+        psp_signature::verify_any(secrets, signature, body, now).map_err(|e| refused(&e))?;
+    delivery(signature, timestamp, body)
+}
+
 /// How often, at most, a signature that matches no known secret makes the function read the
 /// secret again (it may have been rolled since this instance started).
 pub const SECRET_REREAD: std::time::Duration = std::time::Duration::from_secs(60);
@@ -182,36 +263,21 @@ impl Receiver {
     /// Verifies and queues one event.
     pub async fn receive(&self, signature: Option<&str>, body: &[u8]) -> Answer {
         let Some(signature) = signature else {
-            return problem(401, "Unauthorized", "missing Stripe-Signature");
+            return unsigned();
         };
         let timestamp = match self.verify(signature, body).await {
             Ok(timestamp) => timestamp,
-            Err(err) => {
-                tracing::warn!(error = %err, "refused a webhook delivery");
-                return problem(401, "Unauthorized", &err.to_string());
-            }
+            Err(err) => return refused(&err),
         };
-        let Ok(text) = std::str::from_utf8(body) else {
-            return problem(400, "Bad Request", "the body is not UTF-8");
+        let delivery = match delivery(signature, timestamp, body) {
+            Ok(delivery) => delivery,
+            Err(answer) => return answer,
         };
-        let parsed: Result<serde_json::Value, _> = serde_json::from_str(text);
-        let event = parsed.ok().and_then(|v| {
-            let id = v["id"].as_str()?.to_owned();
-            let kind = v["type"].as_str()?;
-            (v["object"] == "event" && id.starts_with("evt_") && !kind.is_empty()).then_some(id)
-        });
-        let Some(event) = event else {
-            return problem(
-                400,
-                "Bad Request",
-                "the body is not a Stripe event (`object: event` with an `evt_` id and a `type`)",
-            );
-        };
-        let key = replay_key(timestamp, body);
-        match self.seen.claim(&key).await {
+        let key = &delivery.replay_key;
+        match self.seen.claim(key).await {
             Ok(function_kit::idempotency::Claim::Acquired) => {}
             Ok(function_kit::idempotency::Claim::Taken) => {
-                tracing::warn!(event, "refused a replayed delivery");
+                tracing::warn!(event = %delivery.event_id, "refused a replayed delivery");
                 return problem(409, "Conflict", "this delivery was already received");
             }
             Err(err) => {
@@ -221,32 +287,28 @@ impl Receiver {
         }
         let attribute = MessageAttributeValue::builder()
             .data_type("String")
-            .string_value(signature)
+            .string_value(&delivery.signature)
             .build();
         let mut send = self
             .sqs
             .send_message()
             .queue_url(&self.queue_url)
-            .message_body(text);
+            .message_body(&delivery.body);
         if let Ok(attribute) = attribute {
             // Kept so payments can verify again before acting.
             send = send.message_attributes(psp_signature::MESSAGE_ATTRIBUTE, attribute);
         }
         match send.send().await {
             Ok(_) => {
-                if let Err(err) = self.seen.done(&key).await {
+                if let Err(err) = self.seen.done(key).await {
                     // Queued all the same; the claim lapses after its lease.
                     tracing::warn!(error = %err, "could not record an accepted delivery");
                 }
-                Answer {
-                    status: 202,
-                    body: json!({"accepted": event}).to_string(),
-                    content_type: "application/json",
-                }
+                delivery.accepted()
             }
             Err(err) => {
                 tracing::error!(error = %aws_sdk_sqs::error::DisplayErrorContext(err), "could not queue an event");
-                self.seen.release(&key).await;
+                self.seen.release(key).await;
                 problem(503, "Service Unavailable", "try again")
             }
         }

@@ -14,6 +14,10 @@
 //!
 //! Endpoints that resolve to loopback, private, link-local or other non-public addresses are
 //! refused unless `ALLOW_PRIVATE_ENDPOINTS=true` (local development).
+//!
+//! Account events (personal data, sealed tokens) are never delivered, should one reach the
+//! queue despite its filter policy. [`incoming`], [`signed_request`], [`outcome_of`] and
+//! [`backoff`] are the decisions, free of AWS and HTTP calls.
 
 pub use webhooks::{signing, ssrf};
 
@@ -101,6 +105,103 @@ fn store_err(e: StoreError) -> RecordError {
     RecordError::Retryable(e.to_string())
 }
 
+/// An event to deliver, read from one SQS record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incoming {
+    /// The event's attributes: its id is the `webhook-id`, its type selects the endpoints.
+    pub attributes: Attributes,
+    /// The body, delivered unchanged: the CloudEvents JSON (SNS raw message delivery).
+    pub body: String,
+    /// Which receive of the record this is (`ApproximateReceiveCount`, 1 when absent).
+    pub attempt: u32,
+}
+
+fn receive_count(record: &SqsMessage) -> u32 {
+    record
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+}
+
+/// Reads one record, without any AWS call: `None` for an account event (personal data and
+/// sealed tokens never go to partners; the subscription's filter policy keeps them off the
+/// queue, this keeps them off the wire should one arrive anyway), and
+/// [`RecordError::Unprocessable`] when the body is not an event.
+pub fn incoming(record: &SqsMessage) -> Result<Option<Incoming>, RecordError> {
+    let body = record.body.clone().unwrap_or_default();
+    let attributes =
+        Attributes::peek(body.as_bytes()).map_err(|e| RecordError::Unprocessable(e.to_string()))?;
+    if events::payloads::account_types().contains(&attributes.event_type.as_str()) {
+        tracing::warn!(event_type = %attributes.event_type, "an account event is never delivered to partners");
+        return Ok(None);
+    }
+    Ok(Some(Incoming {
+        attributes,
+        body,
+        attempt: receive_count(record),
+    }))
+}
+
+/// One delivery request, signed per Standard Webhooks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedRequest {
+    /// The endpoint's URL (a POST).
+    pub url: String,
+    /// `content-type`, `webhook-id`, `webhook-timestamp` and `webhook-signature`, in that order.
+    pub headers: Vec<(&'static str, String)>,
+    /// The event, unchanged.
+    pub body: Vec<u8>,
+}
+
+/// The request delivering event `event_id` (`body`) to `endpoint`, signed at unix time
+/// `timestamp` with each of `keys` (the current secret and, during a rotation, the previous).
+pub fn signed_request(
+    endpoint: &Endpoint,
+    event_id: &str,
+    body: &[u8],
+    keys: &[Vec<u8>],
+    timestamp: i64,
+) -> SignedRequest {
+    SignedRequest {
+        url: endpoint.url.clone(),
+        headers: vec![
+            ("content-type", "application/json".to_owned()),
+            ("webhook-id", event_id.to_owned()),
+            ("webhook-timestamp", timestamp.to_string()),
+            (
+                "webhook-signature",
+                signing::sign_all(keys, event_id, timestamp, body),
+            ),
+        ],
+        body: body.to_vec(),
+    }
+}
+
+/// How an endpoint's answer ends an attempt: 2xx delivered, 410 disabled, 429 and 5xx retried
+/// (no sooner than a `Retry-After` in seconds, when given), any other status rejected.
+pub fn outcome_of(status: u16, retry_after: Option<&str>) -> Outcome {
+    let retry_after = retry_after
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    match status {
+        200..=299 => Outcome::Delivered,
+        410 => Outcome::Disabled,
+        429 | 500..=599 => Outcome::Retry(retry_after),
+        _ => Outcome::Rejected,
+    }
+}
+
+/// How long a record waits before its next receive, by its receive count: 10 s, 20 s, 40 s, ...,
+/// at least the endpoint's `Retry-After`, at most [`MAX_BACKOFF`].
+pub fn backoff(receives: u32, retry_after: Option<Duration>) -> Duration {
+    let exponential =
+        Duration::from_secs(10u64.saturating_mul(1 << receives.saturating_sub(1).min(10)));
+    exponential
+        .max(retry_after.unwrap_or_default())
+        .min(MAX_BACKOFF)
+}
+
 impl Dispatcher {
     /// From the AWS configuration and the environment.
     pub fn from_env(config: &aws_config::SdkConfig) -> anyhow::Result<Self> {
@@ -142,14 +243,14 @@ impl Dispatcher {
     }
 
     async fn record(&self, record: SqsMessage) -> Result<(), RecordError> {
-        let body = record.body.clone().unwrap_or_default();
-        let attributes = Attributes::peek(body.as_bytes())
-            .map_err(|e| RecordError::Unprocessable(e.to_string()))?;
-        let attempt: u32 = record
-            .attributes
-            .get("ApproximateReceiveCount")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1);
+        let Some(Incoming {
+            attributes,
+            body,
+            attempt,
+        }) = incoming(&record)?
+        else {
+            return Ok(());
+        };
         let endpoints = self
             .store
             .endpoints_for(&attributes.event_type)
@@ -208,33 +309,20 @@ impl Dispatcher {
             Ok(()) => {
                 let keys = self.keys(&endpoint.id).await?;
                 let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
-                let signature = signing::sign_all(&keys, &attributes.id, timestamp, body);
-                let sent = self
-                    .http
-                    .post(&endpoint.url)
-                    .header("content-type", "application/json")
-                    .header("webhook-id", &attributes.id)
-                    .header("webhook-timestamp", timestamp.to_string())
-                    .header("webhook-signature", signature)
-                    .body(body.to_vec())
-                    .send()
-                    .await;
+                let request = signed_request(endpoint, &attributes.id, body, &keys, timestamp);
+                let mut post = self.http.post(&request.url);
+                for (name, value) in request.headers {
+                    post = post.header(name, value);
+                }
+                let sent = post.body(request.body).send().await;
                 match sent {
                     Ok(response) => {
                         let code = response.status().as_u16();
                         let retry_after = response
                             .headers()
                             .get("retry-after")
-                            .and_then(|v| v.to_str().ok())
-                            .and_then(|v| v.trim().parse::<u64>().ok())
-                            .map(Duration::from_secs);
-                        let outcome = match code {
-                            200..=299 => Outcome::Delivered,
-                            410 => Outcome::Disabled,
-                            429 | 500..=599 => Outcome::Retry(retry_after),
-                            _ => Outcome::Rejected,
-                        };
-                        (outcome, Some(code), None)
+                            .and_then(|v| v.to_str().ok());
+                        (outcome_of(code, retry_after), Some(code), None)
                     }
                     Err(err) => (Outcome::Retry(None), None, Some(err.to_string())),
                 }
@@ -276,16 +364,7 @@ impl Dispatcher {
     /// Extends the record's visibility: 10 s, 20 s, 40 s, ... (by receive count), at least the
     /// endpoint's `Retry-After`, at most [`MAX_BACKOFF`].
     async fn back_off(&self, record: &SqsMessage, retry_after: Option<Duration>) {
-        let receives: u32 = record
-            .attributes
-            .get("ApproximateReceiveCount")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1);
-        let exponential =
-            Duration::from_secs(10u64.saturating_mul(1 << receives.saturating_sub(1).min(10)));
-        let delay = exponential
-            .max(retry_after.unwrap_or_default())
-            .min(MAX_BACKOFF);
+        let delay = backoff(receive_count(record), retry_after);
         let (Some(arn), Some(handle)) = (&record.event_source_arn, &record.receipt_handle) else {
             return;
         };
