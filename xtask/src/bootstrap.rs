@@ -17,6 +17,8 @@ const AMQP_SERVICES: [&str; 5] = ["inventory", "orders", "payments", "bridge", "
 
 /// The management API of the local broker (the plugin's default listener).
 const MANAGEMENT_URL: &str = "http://127.0.0.1:15672";
+/// Its port.
+const MANAGEMENT_PORT: u16 = 15672;
 
 /// How the script administers RabbitMQ (its `RABBITMQ_ADMIN`).
 #[derive(Clone, Copy)]
@@ -54,24 +56,16 @@ pub fn check() -> anyhow::Result<()> {
 /// Enables the local broker's management plugin when its listener is not up (the plugin ships
 /// with Debian's rabbitmq-server; enabling it is an online change, kept across restarts).
 fn ensure_management_api() -> anyhow::Result<()> {
-    let address = std::net::SocketAddr::from(([127, 0, 0, 1], 15672));
-    let open = || {
-        std::net::TcpStream::connect_timeout(&address, std::time::Duration::from_millis(500))
-            .is_ok()
-    };
-    if open() {
+    if crate::infra::port_open(MANAGEMENT_PORT) {
         return Ok(());
     }
     crate::util::run("rabbitmq-plugins", &["-q", "enable", "rabbitmq_management"])
         .context("enabling the RabbitMQ management plugin")?;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !open() {
-        if std::time::Instant::now() > deadline {
-            bail!("the RabbitMQ management API did not open on {address} within 60 s");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(250));
-    }
-    Ok(())
+    crate::infra::wait_for_port(
+        "the RabbitMQ management API",
+        MANAGEMENT_PORT,
+        std::time::Duration::from_secs(60),
+    )
 }
 
 fn script(prefix: &str, vhost: &str, secret: &str, admin: Admin) -> anyhow::Result<String> {

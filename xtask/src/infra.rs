@@ -51,12 +51,14 @@ pub fn test_env() -> Vec<(String, String)> {
     ]
 }
 
-fn port_open(port: u16) -> bool {
+/// Whether something listens on 127.0.0.1:`port`.
+pub fn port_open(port: u16) -> bool {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok()
 }
 
-fn wait_for_port(name: &str, port: u16, timeout: Duration) -> anyhow::Result<()> {
+/// Waits until 127.0.0.1:`port` listens, failing after `timeout`.
+pub fn wait_for_port(name: &str, port: u16, timeout: Duration) -> anyhow::Result<()> {
     let started = Instant::now();
     while started.elapsed() < timeout {
         if port_open(port) {
