@@ -2,12 +2,12 @@
 //!
 //! Moves every event from the RabbitMQ exchange to the SNS topic that feeds the Lambda
 //! functions (through SQS queues with filter policies). Its own quorum queue is bound to every
-//! routing key; see [`forward`] for batching, ordering and acknowledgement. Health reports
+//! routing key; see [`consumer`] for batching, ordering and acknowledgement. Health reports
 //! whether SNS answers and the broker connection is up.
 
 pub mod attributes;
 pub mod config;
-pub mod forward;
+pub mod consumer;
 pub mod metrics;
 
 use std::net::SocketAddr;
@@ -21,7 +21,7 @@ use service_kit::tasks::Supervisor;
 use tokio::sync::watch;
 
 use crate::config::{SERVICE, Settings};
-use crate::forward::Forwarder;
+use crate::consumer::Forwarder;
 use crate::metrics::BridgeMetrics;
 
 /// The bridge: the forwarding loop plus health and metrics over HTTP.

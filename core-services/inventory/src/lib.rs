@@ -6,10 +6,10 @@
 //! and are released (reason `expired`). Available stock never goes below zero, whatever the
 //! concurrency. Events leave through the outbox; incoming events are handled idempotently.
 //!
-//! Data flow: `events` (RabbitMQ consumer) and `routes` (HTTP) -> `store` (PostgreSQL).
+//! Data flow: `consumer` (RabbitMQ) and `routes` (HTTP) -> `store` (PostgreSQL).
 
 pub mod config;
-pub mod events;
+pub mod consumer;
 pub mod openapi;
 pub mod routes;
 pub mod store;
@@ -58,9 +58,9 @@ impl Application {
         messaging::start(
             &settings.amqp,
             SERVICE,
-            events::CONSUMES,
+            consumer::CONSUMES,
             &pool,
-            events::OrderEvents {
+            consumer::OrderEvents {
                 hold: Duration::from_secs(settings.reservations.hold_seconds),
             },
             &messaging_metrics,
@@ -76,7 +76,7 @@ impl Application {
                 supervisor.stop_signal(),
                 move || {
                     let pool = pool.clone();
-                    async move { events::sweep_expired(&pool).await }
+                    async move { consumer::sweep_expired(&pool).await }
                 },
             )
         };

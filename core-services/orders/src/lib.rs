@@ -8,7 +8,7 @@
 //! The order's states and rules live in [`domain`], with no I/O.
 //!
 //! Data flow: `routes` (HTTP) -> `cart`/`checkout`/`store` (PostgreSQL, Redis) and
-//! `upstream` (catalog prices, users contact details); `saga` (RabbitMQ consumer) -> PostgreSQL
+//! `upstream` (catalog prices, users contact details); `consumer` (RabbitMQ) -> `saga` -> PostgreSQL
 //! -> outbox -> RabbitMQ.
 
 pub mod cart;
@@ -17,6 +17,7 @@ pub mod config;
 pub mod domain;
 pub mod openapi;
 pub mod routes;
+pub mod consumer;
 pub mod saga;
 pub mod store;
 pub mod upstream;
@@ -76,9 +77,9 @@ impl Application {
         messaging::start(
             &settings.amqp,
             SERVICE,
-            saga::CONSUMES,
+            consumer::CONSUMES,
             &pool,
-            saga::SagaEvents {
+            consumer::SagaEvents {
                 metrics: saga_metrics.clone(),
             },
             &messaging_metrics,

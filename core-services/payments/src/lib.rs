@@ -12,12 +12,13 @@
 //! The payment's states and rules live in [`domain`], with no I/O; `flow` and `webhooks` carry
 //! its decisions out.
 //!
-//! Data flow: `flow` (RabbitMQ consumer, refunds) and `webhooks` (Stripe events) -> provider ->
-//! `store` (PostgreSQL) -> outbox -> RabbitMQ.
+//! Data flow: `consumer` (RabbitMQ), `routes` (refunds) and `webhooks` (Stripe events) ->
+//! `flow` -> provider -> `store` (PostgreSQL) -> outbox -> RabbitMQ.
 
 pub mod callbacks;
 pub mod config;
 pub mod domain;
+pub mod consumer;
 pub mod flow;
 pub mod openapi;
 pub mod provider;
@@ -117,9 +118,9 @@ impl Application {
         messaging::start(
             &settings.amqp,
             SERVICE,
-            flow::CONSUMES,
+            consumer::CONSUMES,
             &pool,
-            flow::PaymentEvents {
+            consumer::PaymentEvents {
                 provider: provider.clone(),
                 max_attempts: settings.amqp.max_attempts(),
             },

@@ -45,7 +45,7 @@ async fn shuffle_deliveries_to_orders(
         )
         .await
         .unwrap();
-    for key in orders::saga::CONSUMES {
+    for key in orders::consumer::CONSUMES {
         channel
             .queue_unbind(
                 orders_queue.as_str().into(),
