@@ -15,12 +15,15 @@
 //!   request of its own to log.
 //! - `checkout`: orders confirmed per second beside `pgbench` TPS, open-loop and idle
 //!   accept -> CONFIRMED latency, CPU per order per process (see `bench_checkout`).
-//! - `serverless`: function cold starts, and order confirmed -> e-mail recorded against the
-//!   SNS -> SQS hop, on the platform as `up --release` runs it (see `bench_serverless`).
+//! - `serverless`: order confirmed -> e-mail recorded against the SNS -> SQS hop, on the
+//!   platform as `up --release` runs it (see `bench_serverless`).
+//! - `functions`: each function's zip size and cold start (process start to ready for its
+//!   first event) beside a bare `lambda_runtime` function built the same way, optionally with
+//!   another commit's build (`--before REV`) in the same run (see `bench_functions`).
 //!
-//! `read` and `checkout` pin the load generator (this process, `wrk`, `pgbench`) to core 0 and
-//! every server (services, PostgreSQL, RabbitMQ) to core 1, and restore the affinities after;
-//! `serverless` runs the platform unpinned, as `up` starts it.
+//! `read`, `checkout` and `functions` pin the load generator (this process, `wrk`, `pgbench`)
+//! to core 0 and every server (services, PostgreSQL, RabbitMQ, functions) to core 1, and
+//! restore the affinities after; `serverless` runs the platform unpinned, as `up` starts it.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -396,17 +399,21 @@ impl Machine {
     }
 }
 
-const GROUPS: &[&str] = &["read", "checkout", "serverless"];
+const GROUPS: &[&str] = &["read", "checkout", "serverless", "functions"];
 
-/// `cargo xtask bench [group] [--binaries DIR]`: `DIR` holds release binaries to measure
-/// instead of this tree's (for before/after figures of another commit's build).
+/// `cargo xtask bench [group] [--binaries DIR] [--before REV]`: `DIR` holds release binaries
+/// to measure instead of this tree's (for before/after figures of another commit's build);
+/// `REV` is a commit whose functions the `functions` group builds and measures beside this
+/// tree's.
 pub async fn run(flags: &[&str]) -> anyhow::Result<()> {
     let mut groups: Vec<&str> = Vec::new();
     let mut binaries: Option<PathBuf> = None;
+    let mut before: Option<&str> = None;
     let mut args = flags.iter();
     while let Some(arg) = args.next() {
         match *arg {
             "--binaries" => binaries = args.next().map(PathBuf::from),
+            "--before" => before = args.next().copied(),
             "all" => groups.extend(GROUPS),
             group if GROUPS.contains(&group) => groups.push(group),
             other => bail!("unknown bench argument {other:?}: groups are {GROUPS:?} or all"),
@@ -419,8 +426,10 @@ pub async fn run(flags: &[&str]) -> anyhow::Result<()> {
     ensure_program("wrk", &["wrk"])?;
     ensure_program("hey", &["hey"])?;
     ensure_program("pgbench", &["postgresql"])?;
+    let services = groups.iter().any(|g| matches!(*g, "read" | "checkout"));
     let binaries = match binaries {
         Some(dir) => dir,
+        None if !services => target_dir().join("release"),
         None => {
             step(
                 "building release binaries (catalog, gateway, users, inventory, orders, payments, bridge, bench-baseline)",
@@ -461,6 +470,11 @@ pub async fn run(flags: &[&str]) -> anyhow::Result<()> {
                 let pinning = Pinning::apply()?;
                 let figures = crate::bench_checkout::run(binaries.clone(), &pinning).await?;
                 publish("checkout", pinning.describe(), &figures)?;
+            }
+            "functions" => {
+                let pinning = Pinning::apply()?;
+                let figures = crate::bench_functions::run(&pinning, before).await?;
+                publish("functions", pinning.describe(), &figures)?;
             }
             _ => {
                 let figures = run_serverless().await?;
@@ -1115,28 +1129,11 @@ async fn run_serverless() -> anyhow::Result<Vec<Figure>> {
         );
     }
     step("starting the platform (up --detach --release)");
-    // `up` invokes each function once (cargo lambda builds it with its own feature set);
-    // restarting cargo lambda then leaves built binaries with no running instance.
     crate::stack::up(&crate::stack::UpOptions::for_bench()).await?;
-    crate::stack::restart_functions(true).await?;
     let (_, created) = crate::functions::prepare().await?;
     let serverless = crate::bench_serverless::run_serverless(&created.topic_arn).await;
     crate::stack::down()?;
     let serverless = serverless?;
-    println!();
-    println!(
-        "functions under cargo lambda watch --release, binaries built: first invocation after a restart (cargo lambda's up-to-date check, process start, AWS clients, first event) vs warm (median of 5)"
-    );
-    println!(
-        "  {:<20} {:>10} {:>10} {:>8}",
-        "", "cold ms", "warm ms", "ratio"
-    );
-    for (function, cold, warm) in &serverless.cold_starts {
-        println!(
-            "  {function:<20} {cold:>10.1} {warm:>10.1} {:>7.1}x",
-            cold / warm
-        );
-    }
     println!();
     println!(
         "event to email: order CONFIRMED (timeline) -> email recorded in moto, {} orders, sequential; vs SNS publish -> SQS receive on moto",
@@ -1160,17 +1157,11 @@ async fn run_serverless() -> anyhow::Result<Vec<Figure>> {
     );
 
     let hop = Figure::single("sns_to_sqs_hop_p50_ms", serverless.hop_p50_ms, "ms");
-    let mut figures = vec![
+    let figures = vec![
         hop.clone(),
         Figure::single("event_to_email_p50_ms", serverless.email_p50_ms, "ms").against(&hop),
         Figure::single("event_to_email_p95_ms", serverless.email_p95_ms, "ms").against(&hop),
     ];
-    for (function, cold, warm) in &serverless.cold_starts {
-        let name = function.replace('-', "_");
-        let warm = Figure::single(&format!("{name}_warm_invoke_ms"), *warm, "ms");
-        figures.push(Figure::single(&format!("{name}_cold_start_ms"), *cold, "ms").against(&warm));
-        figures.push(warm);
-    }
     Ok(figures)
 }
 

@@ -1,8 +1,6 @@
 //! The serverless part of `cargo xtask bench`, on the whole platform as `cargo xtask up
 //! --release` runs it (moto, `cargo lambda watch --release`, the event source mappings):
 //!
-//! - each function's cold start: its first invocation after `cargo lambda watch` started
-//!   (process start, AWS clients, first event handled), against its second (warm) invocation;
 //! - event-to-email latency: from the order's `confirmed` timeline step to the email recorded
 //!   in moto, p50 and p95, against the floor of the AWS hop measured in the same run (publish to
 //!   the SNS topic, received from a subscribed SQS queue on moto).
@@ -13,7 +11,6 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
 use crate::aws::MOTO_URL;
-use crate::functions::LAMBDA_PORT;
 use crate::util::step;
 
 /// Orders whose confirmation email is timed.
@@ -21,8 +18,6 @@ pub const ORDERS: usize = 20;
 
 /// Figures of one serverless run.
 pub struct ServerlessFigures {
-    /// (function, cold ms, warm ms).
-    pub cold_starts: Vec<(String, f64, f64)>,
     /// Order confirmed to email in moto, ms.
     pub email_p50_ms: f64,
     /// 95th percentile, ms.
@@ -39,51 +34,6 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     }
     let rank = (p * (sorted.len() - 1) as f64).round() as usize;
     sorted[rank.min(sorted.len() - 1)]
-}
-
-async fn invoke(client: &reqwest::Client, function: &str, payload: &Value) -> anyhow::Result<f64> {
-    let started = Instant::now();
-    let answer = client
-        .post(format!(
-            "http://127.0.0.1:{LAMBDA_PORT}/2015-03-31/functions/{function}/invocations"
-        ))
-        .timeout(Duration::from_secs(600))
-        .json(payload)
-        .send()
-        .await?;
-    if !answer.status().is_success() {
-        bail!("{function}: {}", answer.status());
-    }
-    answer.bytes().await?;
-    Ok(started.elapsed().as_secs_f64() * 1000.0)
-}
-
-/// Cold and warm invocation of every function; `cargo lambda watch` must have just been
-/// restarted, with the release binaries already built.
-async fn cold_starts(client: &reqwest::Client) -> anyhow::Result<Vec<(String, f64, f64)>> {
-    let sqs = json!({"Records": []});
-    let http = json!({
-        "version": "2.0", "routeKey": "$default", "rawPath": "/admin/webhooks",
-        "rawQueryString": "", "headers": {},
-        "requestContext": {"http": {"method": "GET", "path": "/admin/webhooks"}, "stage": "$default"},
-        "isBase64Encoded": false
-    });
-    let mut figures = Vec::new();
-    for (function, payload) in [
-        ("notifier", &sqs),
-        ("webhook-dispatcher", &sqs),
-        ("analytics", &sqs),
-        ("webhook-admin", &http),
-    ] {
-        let cold = invoke(client, function, payload).await?;
-        let mut warm = Vec::new();
-        for _ in 0..5 {
-            warm.push(invoke(client, function, payload).await?);
-        }
-        warm.sort_by(f64::total_cmp);
-        figures.push((function.to_owned(), cold, percentile(&warm, 0.5)));
-    }
-    Ok(figures)
 }
 
 /// Median of publishing to the topic and receiving from a queue subscribed to it (raw
@@ -268,8 +218,6 @@ async fn confirmed_at(client: &reqwest::Client, order: &str) -> anyhow::Result<f
 /// Runs the serverless benchmark on a platform just started with `up --detach --release`.
 pub async fn run_serverless(topic_arn: &str) -> anyhow::Result<ServerlessFigures> {
     let client = reqwest::Client::new();
-    step("functions: cold and warm invocations");
-    let cold_starts = cold_starts(&client).await?;
     step("AWS hop on moto: SNS publish to SQS receive");
     let hop_p50_ms = aws_hop(topic_arn).await?;
     step(&format!(
@@ -317,7 +265,6 @@ pub async fn run_serverless(topic_arn: &str) -> anyhow::Result<ServerlessFigures
     }
     latencies.sort_by(f64::total_cmp);
     Ok(ServerlessFigures {
-        cold_starts,
         email_p50_ms: percentile(&latencies, 0.5),
         email_p95_ms: percentile(&latencies, 0.95),
         hop_p50_ms,

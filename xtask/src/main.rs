@@ -15,8 +15,8 @@
 //!   against the platform started with `up --detach`, and a short chaos run (300 checkouts,
 //!   every fault kind once, debug build).
 //! - `bench`: load benchmarks, printed as ratios against a baseline measured in the same run
-//!   (catalog and gateway, search, checkout beside pgbench, function cold starts, event to
-//!   email).
+//!   (catalog and gateway, search, checkout beside pgbench, event to email, function package
+//!   sizes and cold starts).
 //! - `chaos`: the platform as separate processes on servers of its own, checkouts at a fixed
 //!   rate through the gateway under a seeded schedule of faults, then every invariant checked
 //!   (nothing lost, duplicated or oversold).
@@ -28,6 +28,7 @@
 mod aws;
 mod bench;
 mod bench_checkout;
+mod bench_functions;
 mod bench_search;
 mod bench_serverless;
 mod bootstrap;
@@ -68,7 +69,7 @@ commands:
                               --observe adds Prometheus on 127.0.0.1:9090 with the rules
   down                        stop a platform started with `up --detach`
   test                        formatting, lints and every test, on real infrastructure
-  bench [read|checkout|serverless|all] [--binaries DIR]
+  bench [read|checkout|serverless|functions|all] [--binaries DIR] [--before REV]
                               benchmarks against an in-run baseline; tables, and
                               .local/bench/<group>.json
   chaos [--orders N] [--rate R] [--seed S] [--faults LIST] [--debug]

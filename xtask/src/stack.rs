@@ -170,28 +170,6 @@ fn pid_alive(pid: u32) -> bool {
     PathBuf::from(format!("/proc/{pid}")).exists()
 }
 
-/// Stops `cargo lambda watch` (and the function processes it runs) and starts it again, so
-/// the next invocation of each function is a cold start of an already built binary.
-pub async fn restart_functions(release: bool) -> anyhow::Result<()> {
-    let pid_file = run_dir().join("lambda.pid");
-    if let Some(pid) = fs::read_to_string(&pid_file)
-        .ok()
-        .and_then(|p| p.trim().parse::<u32>().ok())
-    {
-        stop_pid(pid);
-    }
-    let watch = crate::functions::spawn_watch(release)?;
-    fs::write(&pid_file, watch.id().to_string())?;
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", crate::functions::LAMBDA_PORT)).is_err() {
-        if started.elapsed() > Duration::from_secs(60) {
-            bail!("cargo lambda watch did not listen again within 60 s");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Ok(())
-}
-
 /// Whether anything `up --detach` started is still running.
 pub fn running() -> bool {
     running_pids().into_iter().any(|(_, pid)| pid_alive(pid))

@@ -247,4 +247,3 @@ impl Handler for SagaEvents {
         self.apply(tx, event).await
     }
 }
-

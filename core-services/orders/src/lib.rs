@@ -14,10 +14,10 @@
 pub mod cart;
 pub mod checkout;
 pub mod config;
+pub mod consumer;
 pub mod domain;
 pub mod openapi;
 pub mod routes;
-pub mod consumer;
 pub mod saga;
 pub mod store;
 pub mod upstream;

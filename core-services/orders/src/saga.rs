@@ -10,17 +10,14 @@
 use std::time::Duration;
 
 use events::payloads::{
-    Amount, Contact, InventoryRejected, InventoryReleased, InventoryReserved, OrderCancelled,
-    OrderConfirmed, OrderShipped, PaymentAuthorized, PaymentCaptured, PaymentFailed,
-    PaymentRefunded,
+    Amount, Contact, OrderCancelled, OrderConfirmed, OrderShipped, PaymentAuthorized,
 };
 use events::{Envelope, Event};
 use serde_json::{Value, json};
 
-use crate::domain::{CancelReason, Decision, Input, OrderStatus, PaymentFailure, decide};
-use service_kit::messaging::{Handler, HandlerError, Received, enqueue};
+use crate::domain::{CancelReason, Decision, Input, OrderStatus, decide};
+use service_kit::messaging::enqueue;
 use sqlx::{PgConnection, PgPool};
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// The `source` of every event this service emits.

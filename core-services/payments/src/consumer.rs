@@ -7,7 +7,9 @@ use events::{Envelope, Event};
 use service_kit::messaging::{HandlerError, Received, StagedHandler};
 use sqlx::{PgConnection, PgPool};
 
-use crate::domain::{Cancellation, Confirmation, on_order_cancelled, on_order_confirmed};
+use crate::domain::{
+    Cancellation, Confirmation, PaymentStatus, on_order_cancelled, on_order_confirmed,
+};
 use crate::flow::{Cause, authorized, captured, failed, void_key};
 use crate::provider::{Authorization, AuthorizeRequest, Provider, ProviderError};
 use crate::store::{self, Payment};
@@ -64,7 +66,6 @@ fn authorize_request(payment: &Payment, method: &str) -> AuthorizeRequest {
         payment_method: method.to_owned(),
     }
 }
-
 
 impl PaymentEvents {
     /// Asks the provider to authorize, after recording the intent.
@@ -381,4 +382,3 @@ impl StagedHandler for PaymentEvents {
         }
     }
 }
-

@@ -23,19 +23,16 @@
 //! - authorized while a cancellation voids: the void's record retries and voids what is held.
 
 use events::payloads::{
-    Amount, InventoryReserved, OrderCancelled, OrderConfirmed, OrderPlaced, PaymentAuthorized,
-    PaymentCaptured, PaymentFailed, PaymentRefunded,
+    Amount, PaymentAuthorized, PaymentCaptured, PaymentFailed, PaymentRefunded,
 };
 use events::{Envelope, Event};
 use service_kit::ApiError;
-use service_kit::messaging::{HandlerError, Received, StagedHandler, enqueue};
+use service_kit::messaging::enqueue;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::domain::{
-    Amounts, Cancellation, Confirmation, PaymentStatus, on_order_cancelled, on_order_confirmed,
-};
-use crate::provider::{Authorization, AuthorizeRequest, Provider, ProviderError};
+use crate::domain::{Amounts, PaymentStatus};
+use crate::provider::{Provider, ProviderError};
 use crate::store::{self, Payment};
 
 /// The `source` of every event this service emits.

@@ -17,8 +17,8 @@
 
 pub mod callbacks;
 pub mod config;
-pub mod domain;
 pub mod consumer;
+pub mod domain;
 pub mod flow;
 pub mod openapi;
 pub mod provider;
