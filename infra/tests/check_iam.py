@@ -30,6 +30,8 @@ How it works (no provider downloads, no cargo build):
    (by locals.function_policies) plus the lambda module's runtime policy.
    Services: infra/modules/iam/services.tf, statements selected by
    `each.key == "<service>"` (or all services when there is no such test).
+   A document's source_policy_documents and override_policy_documents (other
+   policy documents of the same file) grant what their statements grant.
    Deny statements grant nothing.  KMS actions limited by kms:ViaService to
    a service are implied by a call of the workload to that service.
 
@@ -480,8 +482,43 @@ def statements(document: dict) -> list[tuple[dict, str | None]]:
     return found
 
 
-def grants_of(document: dict, where: str) -> list[tuple[Grant, str | None]]:
+INCLUDED_DOCUMENT_RE = re.compile(r"^(?:\$\{)?data\.aws_iam_policy_document\.(\w+)\.json\}?$")
+
+
+def included_documents(document: dict, where: str) -> list[str]:
+    """Names of the documents merged into this one (source_ and override_policy_documents).
+
+    Their statements count as grants of this document; an override replacing a
+    statement of the same sid is counted as an addition (more grants, never
+    fewer: a grant it hides is reported unused, a call it serves is not missed).
+    """
+    names = []
+    for argument in ("source_policy_documents", "override_policy_documents"):
+        for reference in as_list(document.get(argument)):
+            match = INCLUDED_DOCUMENT_RE.match(str(reference).strip())
+            if not match:
+                # e.g. data.aws_iam_policy_document.x[each.key].json or a jsonencode(...):
+                # which statements it adds depends on values this check does not evaluate.
+                raise SystemExit(
+                    f"iam check: cannot follow {argument} entry {reference} in {where}: "
+                    "reference a data.aws_iam_policy_document.<name>.json of the same file or extend the check"
+                )
+            names.append(match.group(1))
+    return names
+
+
+def grants_of(
+    document: dict, where: str, documents: dict[str, dict] | None = None, _seen: tuple[str, ...] = ()
+) -> list[tuple[Grant, str | None]]:
+    """Grants of a policy document, with those of the documents merged into it
+    (looked up in `documents`, the policy documents of the same file)."""
     result = []
+    for name in included_documents(document, where):
+        if documents is None or name not in documents:
+            raise SystemExit(f"iam check: {where} merges data.aws_iam_policy_document.{name}, not found in that file")
+        if name in _seen:
+            raise SystemExit(f"iam check: {where}: data.aws_iam_policy_document.{name} includes itself")
+        result.extend(grants_of(documents[name], f"{where} ({name}, merged in)", documents, _seen + (name,)))
     for statement, for_each in statements(document):
         if unquote(statement.get("effect", "Allow")) == "Deny":
             continue
@@ -517,18 +554,21 @@ def function_grants(root: Path) -> tuple[dict[str, list[Grant]], list[Grant]]:
             match = re.search(r"aws_iam_policy_document\.(\w+)\.json", str(reference))
             if match:
                 mapping[unquote(function)] = match.group(1)
-    runtime = [g for g, _ in grants_of(policy_documents(runtime_tf)["runtime"], "infra/modules/lambda/main.tf")]
+    runtime_documents = policy_documents(runtime_tf)
+    runtime = [g for g, _ in grants_of(runtime_documents["runtime"], "infra/modules/lambda/main.tf", runtime_documents)]
     grants = {}
     for function, document in mapping.items():
-        grants[function] = [g for g, _ in grants_of(documents[document], "infra/modules/iam/functions.tf")] + runtime
+        grants[function] = [
+            g for g, _ in grants_of(documents[document], "infra/modules/iam/functions.tf", documents)
+        ] + runtime
     return grants, runtime
 
 
 def service_grants(root: Path) -> dict[str, list[Grant]]:
     path = root / "infra" / "modules" / "iam" / "services.tf"
-    document = policy_documents(path)["service"]
+    documents = policy_documents(path)
     grants: dict[str, list[Grant]] = {s: [] for s in SERVICE_NAMES}
-    for grant, for_each in grants_of(document, "infra/modules/iam/services.tf"):
+    for grant, for_each in grants_of(documents["service"], "infra/modules/iam/services.tf", documents):
         selected = re.findall(r'each\.key\s*==\s*\\?"([a-z-]+)\\?"', for_each or "")
         for service in selected or SERVICE_NAMES:
             grants.setdefault(service, []).append(grant)
@@ -652,9 +692,28 @@ def self_test(root: Path) -> int:
         )
         policy.write_text(text, encoding="utf-8")
 
+    def plant_shared_grant(copy: Path) -> None:
+        # A grant in the document every function's policy merges in
+        # (source_policy_documents), which none of them uses.
+        policy = copy / "infra" / "modules" / "iam" / "functions.tf"
+        text = policy.read_text(encoding="utf-8")
+        marker = 'data "aws_iam_policy_document" "dynamodb_table_key" {\n'
+        assert marker in text, "dynamodb_table_key policy document not found"
+        text = text.replace(
+            marker,
+            marker + '  statement {\n    sid       = "Planted"\n    actions   = ["sqs:PurgeQueue"]\n'
+            '    resources = ["*"]\n  }\n\n',
+        )
+        policy.write_text(text, encoding="utf-8")
+
     attempt("the unchanged copy passes", None, None)
     attempt("a call without a grant fails", plant_call, "webhook-dispatcher: calls sqs:PurgeQueue")
     attempt("a grant without a call fails", plant_grant, "webhook-dispatcher: is granted dynamodb:Scan")
+    attempt(
+        "a grant merged in by source_policy_documents without a call fails",
+        plant_shared_grant,
+        "notifier: is granted sqs:PurgeQueue (statement Planted",
+    )
     passed = sum(results)
     print(f"iam check self-test: {passed} passed, {len(results) - passed} failed")
     return 0 if all(results) else 1

@@ -20,33 +20,11 @@ locals {
   rds_master_secret_arn_pattern = "arn:${local.rds_instance_arn_parts[1]}:secretsmanager:${local.rds_instance_arn_parts[3]}:${local.rds_instance_arn_parts[4]}:secret:rds!db-*"
 }
 
-data "aws_iam_policy_document" "bootstrap_assume" {
-  statement {
-    actions = ["sts:AssumeRoleWithWebIdentity"]
-
-    principals {
-      type        = "Federated"
-      identifiers = [var.oidc_provider_arn]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "${var.oidc_issuer}:sub"
-      values   = ["system:serviceaccount:${var.kubernetes_namespace}:bootstrap"]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "${var.oidc_issuer}:aud"
-      values   = ["sts.amazonaws.com"]
-    }
-  }
-}
-
+# Trusted only by the bootstrap service account (service_assume in services.tf).
 resource "aws_iam_role" "bootstrap" {
   name                 = "${var.name}-bootstrap"
   description          = "IRSA role of the bootstrap Job (service account bootstrap in ${var.kubernetes_namespace})"
-  assume_role_policy   = data.aws_iam_policy_document.bootstrap_assume.json
+  assume_role_policy   = data.aws_iam_policy_document.service_assume["bootstrap"].json
   max_session_duration = 3600
 
   tags = merge(var.tags, { Service = "bootstrap" })

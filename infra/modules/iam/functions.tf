@@ -1,24 +1,12 @@
 # Business permissions of the Lambda functions. The runtime permissions
 # (own log group, X-Ray, own source queue, VPC ENIs) are in the lambda module.
 
-# notifier: idempotency records, email through SES, SMS through SNS, and the
-# account token key that opens the tokens of account emails (users owns it).
-data "aws_iam_policy_document" "notifier" {
-  #checkov:skip=CKV_AWS_111:sns:Publish to phone numbers (SMS) has no resource ARN, so "*" is the only expressible resource; publishing to topics and endpoints is denied in the same policy
+# The DynamoDB tables' key, through DynamoDB only: every function below reads
+# and writes an encrypted table, and merges this statement in
+# (source_policy_documents).
+data "aws_iam_policy_document" "dynamodb_table_key" {
   statement {
-    # function_kit::idempotency::Claims: a conditional put claims a message,
-    # an update marks it sent, a delete gives the claim back on failure.
-    sid = "IdempotencyRecords"
-    actions = [
-      "dynamodb:PutItem",
-      "dynamodb:UpdateItem",
-      "dynamodb:DeleteItem",
-    ]
-    resources = [var.notifier_idempotency_table_arn]
-  }
-
-  statement {
-    sid = "IdempotencyTableKey"
+    sid = "DynamoDbTableKey"
     actions = [
       "kms:Decrypt",
       "kms:Encrypt",
@@ -32,6 +20,25 @@ data "aws_iam_policy_document" "notifier" {
       variable = "kms:ViaService"
       values   = [local.via.dynamodb]
     }
+  }
+}
+
+# notifier: idempotency records, email through SES, SMS through SNS, and the
+# account token key that opens the tokens of account emails (users owns it).
+data "aws_iam_policy_document" "notifier" {
+  #checkov:skip=CKV_AWS_111:sns:Publish to phone numbers (SMS) has no resource ARN, so "*" is the only expressible resource; publishing to topics and endpoints is denied in the same policy
+  source_policy_documents = [data.aws_iam_policy_document.dynamodb_table_key.json]
+
+  statement {
+    # function_kit::idempotency::Claims: a conditional put claims a message,
+    # an update marks it sent, a delete gives the claim back on failure.
+    sid = "IdempotencyRecords"
+    actions = [
+      "dynamodb:PutItem",
+      "dynamodb:UpdateItem",
+      "dynamodb:DeleteItem",
+    ]
+    resources = [var.notifier_idempotency_table_arn]
   }
 
   statement {
@@ -87,6 +94,8 @@ data "aws_iam_policy_document" "notifier" {
 # on its own source queue. Each action traces to webhooks::store::Store or
 # functions/webhook-dispatcher/src/lib.rs (infra/tests/check_iam.py checks it).
 data "aws_iam_policy_document" "webhook_dispatcher" {
+  source_policy_documents = [data.aws_iam_policy_document.dynamodb_table_key.json]
+
   # Store::endpoints_for (Query on the event-type index) and Store::get
   # (GetItem, after a status change).
   statement {
@@ -132,23 +141,6 @@ data "aws_iam_policy_document" "webhook_dispatcher" {
   }
 
   statement {
-    sid = "WebhookTablesKey"
-    actions = [
-      "kms:Decrypt",
-      "kms:Encrypt",
-      "kms:GenerateDataKey",
-      "kms:DescribeKey",
-    ]
-    resources = [var.dynamodb_kms_key_arn]
-
-    condition {
-      test     = "StringEquals"
-      variable = "kms:ViaService"
-      values   = [local.via.dynamodb]
-    }
-  }
-
-  statement {
     sid       = "ReadEndpointSecrets"
     actions   = ["secretsmanager:GetSecretValue"]
     resources = [var.webhook_endpoint_secret_arn_pattern]
@@ -170,6 +162,8 @@ data "aws_iam_policy_document" "webhook_dispatcher" {
 # psp-webhook: the provider signing secret, the callback ids it has accepted
 # (replay rejection) and the callbacks queue it feeds.
 data "aws_iam_policy_document" "psp_webhook" {
+  source_policy_documents = [data.aws_iam_policy_document.dynamodb_table_key.json]
+
   statement {
     sid       = "ReadSigningSecret"
     actions   = ["secretsmanager:GetSecretValue"]
@@ -199,23 +193,6 @@ data "aws_iam_policy_document" "psp_webhook" {
   }
 
   statement {
-    sid = "SeenCallbacksTableKey"
-    actions = [
-      "kms:Decrypt",
-      "kms:Encrypt",
-      "kms:GenerateDataKey",
-      "kms:DescribeKey",
-    ]
-    resources = [var.dynamodb_kms_key_arn]
-
-    condition {
-      test     = "StringEquals"
-      variable = "kms:ViaService"
-      values   = [local.via.dynamodb]
-    }
-  }
-
-  statement {
     sid       = "EnqueueCallbacks"
     actions   = ["sqs:SendMessage"]
     resources = [var.psp_callbacks_queue_arn]
@@ -240,6 +217,8 @@ data "aws_iam_policy_document" "psp_webhook" {
 # reads the delivery log, and creates, rotates and deletes the partner
 # endpoint secrets under <name>/webhooks/, the prefix the dispatcher reads.
 data "aws_iam_policy_document" "webhook_admin" {
+  source_policy_documents = [data.aws_iam_policy_document.dynamodb_table_key.json]
+
   statement {
     sid = "ManageSubscriptions"
     actions = [
@@ -258,23 +237,6 @@ data "aws_iam_policy_document" "webhook_admin" {
     sid       = "ReadDeliveries"
     actions   = ["dynamodb:Query"]
     resources = [var.webhook_deliveries_table_arn]
-  }
-
-  statement {
-    sid = "WebhookTablesKey"
-    actions = [
-      "kms:Decrypt",
-      "kms:Encrypt",
-      "kms:GenerateDataKey",
-      "kms:DescribeKey",
-    ]
-    resources = [var.dynamodb_kms_key_arn]
-
-    condition {
-      test     = "StringEquals"
-      variable = "kms:ViaService"
-      values   = [local.via.dynamodb]
-    }
   }
 
   statement {

@@ -26,10 +26,16 @@ locals {
       contains(var.redis_clients, s) ? [var.redis_kms_key_arn] : [],
     ))
   }
+
+  # Service accounts with an IRSA role, all in var.kubernetes_namespace: one
+  # per service, plus the bootstrap Job's (bootstrap.tf).
+  irsa_service_accounts = concat(local.services, ["bootstrap"])
 }
 
+# Trust policy of each IRSA role: only the service account of the same name in
+# var.kubernetes_namespace, through the cluster's OIDC provider.
 data "aws_iam_policy_document" "service_assume" {
-  for_each = toset(local.services)
+  for_each = toset(local.irsa_service_accounts)
 
   statement {
     actions = ["sts:AssumeRoleWithWebIdentity"]

@@ -13,6 +13,18 @@ locals {
   partition  = data.aws_partition.current.partition
   region     = data.aws_region.current.region
 
+  # Using the key for data (no management, no grants): what CloudWatch Logs
+  # and the grant principals below may do with it.
+  key_use_actions = [
+    "kms:Encrypt",
+    "kms:Decrypt",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+    "kms:GenerateDataKey",
+    "kms:GenerateDataKeyWithoutPlaintext",
+    "kms:DescribeKey",
+  ]
+
   # The account root must be able to manage the key, otherwise IAM policies in
   # this account cannot grant access to it and the key becomes unmanageable.
   # "kms:*" on "*" is the AWS default key policy statement: inside a key policy
@@ -32,16 +44,8 @@ locals {
     Sid       = "AllowCloudWatchLogs"
     Effect    = "Allow"
     Principal = { Service = "logs.${local.region}.amazonaws.com" }
-    Action = [
-      "kms:Encrypt",
-      "kms:Decrypt",
-      "kms:ReEncryptFrom",
-      "kms:ReEncryptTo",
-      "kms:GenerateDataKey",
-      "kms:GenerateDataKeyWithoutPlaintext",
-      "kms:DescribeKey",
-    ]
-    Resource = "*"
+    Action    = local.key_use_actions
+    Resource  = "*"
     Condition = {
       ArnLike = {
         "kms:EncryptionContext:aws:logs:arn" = [
@@ -76,16 +80,8 @@ locals {
       Sid       = "AllowKeyUseByServiceRoles"
       Effect    = "Allow"
       Principal = { AWS = var.grant_principal_arns }
-      Action = [
-        "kms:Encrypt",
-        "kms:Decrypt",
-        "kms:ReEncryptFrom",
-        "kms:ReEncryptTo",
-        "kms:GenerateDataKey",
-        "kms:GenerateDataKeyWithoutPlaintext",
-        "kms:DescribeKey",
-      ]
-      Resource = "*"
+      Action    = local.key_use_actions
+      Resource  = "*"
     },
     {
       Sid       = "AllowGrantsForAWSResources"
