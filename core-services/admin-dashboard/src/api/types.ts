@@ -35,22 +35,6 @@ export interface PasswordChange {
 
 export type AttributeValue = string | number | boolean;
 
-export interface Product {
-  id: string;
-  sku: string;
-  name: string;
-  description: string;
-  brand: string | null;
-  category: string | null;
-  price: Money;
-  attributes: Record<string, AttributeValue>;
-  image_urls: string[];
-  active: boolean;
-  version: number;
-  created_at: string;
-  updated_at: string;
-}
-
 /** What `POST /admin/products` and `PUT /admin/products/{id}` take. */
 export interface ProductInput {
   sku: string;
@@ -62,6 +46,14 @@ export interface ProductInput {
   attributes: Record<string, AttributeValue>;
   image_urls: string[];
   active: boolean;
+}
+
+/** A product as the API returns it: the input plus what the catalog assigns. */
+export interface Product extends ProductInput {
+  id: string;
+  version: number;
+  created_at: string;
+  updated_at: string;
 }
 
 export interface CategoryNode {

@@ -21,6 +21,16 @@ function shorten(label: string, max: number): string {
   return label.length > max ? `${label.slice(0, max - 1)}…` : label;
 }
 
+/** A chart with nothing to draw: its title and a short note instead of an empty image. */
+function EmptyChart({ title, text }: { title: string; text: string }) {
+  return (
+    <figure className="chart">
+      <figcaption>{title}</figcaption>
+      <p className="muted">{text}</p>
+    </figure>
+  );
+}
+
 interface ChartProps {
   title: string;
   data: readonly Datum[];
@@ -32,12 +42,7 @@ interface ChartProps {
 export function BarChart({ title, data, format = (n) => n.toLocaleString(), emptyText = 'Nothing to show yet.' }: ChartProps) {
   const id = useId();
   if (data.length === 0) {
-    return (
-      <figure className="chart">
-        <figcaption>{title}</figcaption>
-        <p className="muted">{emptyText}</p>
-      </figure>
-    );
+    return <EmptyChart title={title} text={emptyText} />;
   }
   const row = 28;
   const labelWidth = 175;
@@ -83,12 +88,7 @@ export function DonutChart({ title, data, format = (n) => n.toLocaleString(), em
   const id = useId();
   const total = data.reduce((sum, d) => sum + Math.max(0, d.value), 0);
   if (total === 0) {
-    return (
-      <figure className="chart">
-        <figcaption>{title}</figcaption>
-        <p className="muted">{emptyText}</p>
-      </figure>
-    );
+    return <EmptyChart title={title} text={emptyText} />;
   }
   const radius = 40;
   const circumference = 2 * Math.PI * radius;

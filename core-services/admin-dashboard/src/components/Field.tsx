@@ -34,25 +34,36 @@ function Messages({ id, errors, hint }: { id: string; errors?: string[] | undefi
   );
 }
 
-export function TextField({ id, label, errors, hint, className, ...input }: Common & InputHTMLAttributes<HTMLInputElement>) {
+/** The id and ARIA state every control carries: invalid when it has errors, described by its hint and errors. */
+function controlProps(id: string, errors?: string[], hint?: ReactNode) {
+  return { id, 'aria-invalid': Boolean(errors?.length) || undefined, 'aria-describedby': describedBy(id, errors, hint) };
+}
+
+/** The wrapper of a labelled control: label above, the control, then its hint and errors. */
+function FieldShell({ id, label, errors, hint, className, children }: Common & { className?: string | undefined; children: ReactNode }) {
   const invalid = Boolean(errors?.length);
   return (
     <div className={`field${invalid ? ' invalid' : ''}${className ? ` ${className}` : ''}`}>
       <label htmlFor={id}>{label}</label>
-      <input id={id} aria-invalid={invalid || undefined} aria-describedby={describedBy(id, errors, hint)} {...input} />
+      {children}
       <Messages id={id} errors={errors} hint={hint} />
     </div>
   );
 }
 
-export function TextArea({ id, label, errors, hint, className, ...input }: Common & TextareaHTMLAttributes<HTMLTextAreaElement>) {
-  const invalid = Boolean(errors?.length);
+export function TextField({ id, label, errors, hint, className, ...input }: Common & InputHTMLAttributes<HTMLInputElement>) {
   return (
-    <div className={`field${invalid ? ' invalid' : ''}${className ? ` ${className}` : ''}`}>
-      <label htmlFor={id}>{label}</label>
-      <textarea id={id} aria-invalid={invalid || undefined} aria-describedby={describedBy(id, errors, hint)} {...input} />
-      <Messages id={id} errors={errors} hint={hint} />
-    </div>
+    <FieldShell id={id} label={label} errors={errors} hint={hint} className={className}>
+      <input {...controlProps(id, errors, hint)} {...input} />
+    </FieldShell>
+  );
+}
+
+export function TextArea({ id, label, errors, hint, className, ...input }: Common & TextareaHTMLAttributes<HTMLTextAreaElement>) {
+  return (
+    <FieldShell id={id} label={label} errors={errors} hint={hint} className={className}>
+      <textarea {...controlProps(id, errors, hint)} {...input} />
+    </FieldShell>
   );
 }
 
@@ -65,15 +76,12 @@ export function SelectField({
   children,
   ...select
 }: Common & SelectHTMLAttributes<HTMLSelectElement> & { children: ReactNode }) {
-  const invalid = Boolean(errors?.length);
   return (
-    <div className={`field${invalid ? ' invalid' : ''}${className ? ` ${className}` : ''}`}>
-      <label htmlFor={id}>{label}</label>
-      <select id={id} aria-invalid={invalid || undefined} aria-describedby={describedBy(id, errors, hint)} {...select}>
+    <FieldShell id={id} label={label} errors={errors} hint={hint} className={className}>
+      <select {...controlProps(id, errors, hint)} {...select}>
         {children}
       </select>
-      <Messages id={id} errors={errors} hint={hint} />
-    </div>
+    </FieldShell>
   );
 }
 
@@ -81,7 +89,7 @@ export function CheckboxField({ id, label, errors, hint, className, ...input }: 
   const invalid = Boolean(errors?.length);
   return (
     <div className={`field field-check${invalid ? ' invalid' : ''}${className ? ` ${className}` : ''}`}>
-      <input type="checkbox" id={id} aria-invalid={invalid || undefined} aria-describedby={describedBy(id, errors, hint)} {...input} />
+      <input type="checkbox" {...controlProps(id, errors, hint)} {...input} />
       <label htmlFor={id}>{label}</label>
       <Messages id={id} errors={errors} hint={hint} />
     </div>

@@ -110,6 +110,20 @@ export function Modal({ title, onClose, children, initialFocus, busy = false, wi
   );
 }
 
+/** The footer of a form in a modal: "Cancel" and the form's submit button, both disabled while busy. */
+export function ModalActions({ busy, onCancel, label, busyLabel }: { busy: boolean; onCancel: () => void; label: string; busyLabel: string }) {
+  return (
+    <div className="modal-actions">
+      <button type="button" onClick={onCancel} disabled={busy}>
+        Cancel
+      </button>
+      <button type="submit" className="primary" disabled={busy} aria-busy={busy}>
+        {busy ? busyLabel : label}
+      </button>
+    </div>
+  );
+}
+
 interface ConfirmProps {
   title: string;
   children: ReactNode;

@@ -2,7 +2,7 @@
 
 import { useEffect, useRef, type ReactNode } from 'react';
 
-import { unmatchedErrors, type ApiError } from '../api/problem';
+import { unmatchedErrors, type ApiError, type FieldError } from '../api/problem';
 
 export function Loading({ label = 'Loading…' }: { label?: string }) {
   return (
@@ -21,6 +21,20 @@ export function Empty({ children }: { children: ReactNode }) {
   );
 }
 
+/** A problem's field errors as a list (nothing when there are none). */
+function ProblemErrors({ errors }: { errors: readonly FieldError[] }) {
+  if (!errors.length) return null;
+  return (
+    <ul>
+      {errors.map((e, i) => (
+        <li key={`${e.field}-${i}`}>
+          {e.field ? <code>{e.field}</code> : null} {e.message}
+        </li>
+      ))}
+    </ul>
+  );
+}
+
 /** Title, detail, field errors and request id of a failed call, with a retry. */
 export function ErrorState({ error, onRetry, title }: { error: ApiError; onRetry?: () => void; title?: string }) {
   const p = error.problem;
@@ -31,15 +45,7 @@ export function ErrorState({ error, onRetry, title }: { error: ApiError; onRetry
         {p.status ? <span className="muted"> (HTTP {p.status})</span> : null}
       </p>
       {p.detail ? <p>{p.detail}</p> : null}
-      {p.errors.length ? (
-        <ul>
-          {p.errors.map((e, i) => (
-            <li key={`${e.field}-${i}`}>
-              {e.field ? <code>{e.field}</code> : null} {e.message}
-            </li>
-          ))}
-        </ul>
-      ) : null}
+      <ProblemErrors errors={p.errors} />
       {p.request_id ? <p className="muted small">Request id: {p.request_id}</p> : null}
       {onRetry ? (
         <button type="button" onClick={onRetry}>
@@ -70,15 +76,7 @@ export function FormErrorSummary({ error, fields }: { error: ApiError | null; fi
         {p.detail && p.errors.length === 0 ? `: ${p.detail}` : null}
       </p>
       {onForm > 0 ? <p>{onForm === 1 ? 'One field needs' : `${onForm} fields need`} attention; see the messages below each field.</p> : null}
-      {rest.length ? (
-        <ul>
-          {rest.map((e, i) => (
-            <li key={`${e.field}-${i}`}>
-              {e.field ? <code>{e.field}</code> : null} {e.message}
-            </li>
-          ))}
-        </ul>
-      ) : null}
+      <ProblemErrors errors={rest} />
       {p.request_id ? <p className="muted small">Request id: {p.request_id}</p> : null}
     </div>
   );

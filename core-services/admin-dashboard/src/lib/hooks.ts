@@ -1,10 +1,11 @@
 /** Data loading with loading, error and empty states that every screen shares. */
 
-import { useCallback, useEffect, useRef, useState } from 'react';
+import { useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
 
-import { toApiError, type ApiError } from '../api/problem';
+import { toApiError, validationError, type ApiError } from '../api/problem';
 import type { Page } from '../api/types';
 import { currentCursor, firstPage, hasPrevious, nextPage, pageNumber, previousPage, type PagerState } from './paging';
+import type { Validated } from './validation';
 
 export type AsyncState<T> =
   | { status: 'loading'; data?: T; error?: undefined }
@@ -107,4 +108,35 @@ export function useInterval(tick: () => void, ms: number, active: boolean): void
     const handle = window.setInterval(() => ref.current(), ms);
     return () => window.clearInterval(handle);
   }, [ms, active]);
+}
+
+/**
+ * The submit of a form that goes away once it succeeds (a dialog that closes, the sign-in page):
+ * the form's own checks first (their errors shown as a 422 problem, nothing sent), then `send`
+ * with the checked value. A failure is shown and the form enabled again; on success it stays
+ * busy, since `send` closes or leaves it.
+ */
+export function useSubmit<T>(
+  validate: () => Validated<T>,
+  send: (value: T) => Promise<void>,
+): { error: ApiError | null; busy: boolean; onSubmit: (event: FormEvent) => void } {
+  const [error, setError] = useState<ApiError | null>(null);
+  const [busy, setBusy] = useState(false);
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    const checked = validate();
+    if (!checked.ok) {
+      setError(validationError(checked.errors));
+      return;
+    }
+    setBusy(true);
+    setError(null);
+    try {
+      await send(checked.value);
+    } catch (e) {
+      setError(toApiError(e));
+      setBusy(false);
+    }
+  };
+  return { error, busy, onSubmit: (event) => void submit(event) };
 }

@@ -48,4 +48,20 @@ export function slicePage<T>(items: readonly T[], page: number, size: number): {
   return { rows: items.slice(start, start + size), page: clamped, pages };
 }
 
+/** Pager props for an in-memory list shown with `slicePage` (0-based `page`, as it returned it). */
+export function localPager(
+  page: number,
+  pages: number,
+  setPage: (page: number) => void,
+): { page: number; pages: number; hasPrevious: boolean; hasNext: boolean; onPrevious: () => void; onNext: () => void } {
+  return {
+    page: page + 1,
+    pages,
+    hasPrevious: page > 0,
+    hasNext: page < pages - 1,
+    onPrevious: () => setPage(page - 1),
+    onNext: () => setPage(page + 1),
+  };
+}
+
 export const PAGE_SIZES = [20, 50, 100] as const;

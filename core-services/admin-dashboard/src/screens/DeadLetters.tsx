@@ -8,7 +8,7 @@ import { ConfirmDialog } from '../components/Modal';
 import { ErrorState, Loading } from '../components/Status';
 import { useApi, useNotify } from '../context';
 import { useAsync } from '../lib/hooks';
-import { slicePage } from '../lib/paging';
+import { localPager, slicePage } from '../lib/paging';
 
 const PAGE = 50;
 
@@ -104,14 +104,7 @@ function Messages({ selected, onChanged }: { selected: Selected; onChanged: () =
             ),
           },
         ]}
-        pager={{
-          page: current + 1,
-          pages,
-          hasPrevious: current > 0,
-          hasNext: current < pages - 1,
-          onPrevious: () => setPage(current - 1),
-          onNext: () => setPage(current + 1),
-        }}
+        pager={localPager(current, pages, setPage)}
       />
       {inspecting ? (
         <section className="inspect" aria-labelledby="dlq-inspect">

@@ -2,15 +2,14 @@
 
 import { useState, type FormEvent } from 'react';
 
-import { toApiError, validationError, type ApiError } from '../api/problem';
 import type { StockLevel } from '../api/types';
 import { CursorTable } from '../components/DataTable';
 import { CheckboxField, TextField } from '../components/Field';
-import { Modal } from '../components/Modal';
+import { Modal, ModalActions } from '../components/Modal';
 import { ErrorState, FormErrorSummary, Loading } from '../components/Status';
 import { useApi, useNotify } from '../context';
 import { formatDateTime } from '../lib/dates';
-import { useAsync, useCursorList } from '../lib/hooks';
+import { useAsync, useCursorList, useSubmit } from '../lib/hooks';
 import { Link, useLocation } from '../lib/router';
 import { skuProblem, validateStockForm, type StockForm } from '../lib/validation';
 
@@ -20,28 +19,15 @@ export function StockDialog({ sku, level, onClose, onSaved }: { sku: string; lev
   const api = useApi();
   const notify = useNotify();
   const [form, setForm] = useState<StockForm>({ mode: 'adjust', quantity: '', reason: '', lowThreshold: '' });
-  const [error, setError] = useState<ApiError | null>(null);
-  const [busy, setBusy] = useState(false);
-
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
-    const checked = validateStockForm(form);
-    if (!checked.ok) {
-      setError(validationError(checked.errors));
-      return;
-    }
-    setBusy(true);
-    setError(null);
-    try {
-      const saved = await api.changeStock(sku, checked.value);
+  const { error, busy, onSubmit } = useSubmit(
+    () => validateStockForm(form),
+    async (value) => {
+      const saved = await api.changeStock(sku, value);
       notify(`${saved.sku}: ${saved.on_hand} on hand, ${saved.on_hand - saved.reserved} available.`);
       onSaved(saved);
       onClose();
-    } catch (e) {
-      setError(toApiError(e));
-      setBusy(false);
-    }
-  };
+    },
+  );
   const quantityErrors = [...(error?.errorsFor('on_hand') ?? []), ...(error?.errorsFor('adjust') ?? [])];
 
   return (
@@ -53,7 +39,7 @@ export function StockDialog({ sku, level, onClose, onSaved }: { sku: string; lev
       ) : (
         <p className="muted">This SKU has never been stocked.</p>
       )}
-      <form onSubmit={(e) => void submit(e)} noValidate>
+      <form onSubmit={onSubmit} noValidate>
         <FormErrorSummary error={error} fields={STOCK_FIELDS} />
         <fieldset>
           <legend>Change</legend>
@@ -92,14 +78,7 @@ export function StockDialog({ sku, level, onClose, onSaved }: { sku: string; lev
           onChange={(e) => setForm((f) => ({ ...f, lowThreshold: e.target.value }))}
           errors={error?.errorsFor('low_threshold')}
         />
-        <div className="modal-actions">
-          <button type="button" onClick={onClose} disabled={busy}>
-            Cancel
-          </button>
-          <button type="submit" className="primary" disabled={busy} aria-busy={busy}>
-            {busy ? 'Saving…' : 'Save stock'}
-          </button>
-        </div>
+        <ModalActions busy={busy} onCancel={onClose} label="Save stock" busyLabel="Saving…" />
       </form>
     </Modal>
   );

@@ -1,18 +1,18 @@
 /** One order: its saga timeline step by step, its payment, and the actions an admin can take. */
 
-import { useState, type FormEvent } from 'react';
+import { useState } from 'react';
 
 import { SIGNED_OUT_EVERYWHERE_MESSAGE } from '../api/client';
-import { toApiError, validationError, type ApiError } from '../api/problem';
+import { toApiError } from '../api/problem';
 import { IN_FLIGHT, type Order, type TimelineStep } from '../api/types';
 import { StatusBadge } from '../components/Badge';
 import { DataTable } from '../components/DataTable';
 import { TextField } from '../components/Field';
-import { ConfirmDialog, Modal } from '../components/Modal';
+import { ConfirmDialog, Modal, ModalActions } from '../components/Modal';
 import { ErrorState, FormErrorSummary, Loading } from '../components/Status';
 import { useApi, useClient, useNotify } from '../context';
 import { formatDateTime } from '../lib/dates';
-import { useAsync, useInterval } from '../lib/hooks';
+import { useAsync, useInterval, useSubmit } from '../lib/hooks';
 import { reasonLabel, stepLabel } from '../lib/labels';
 import { formatAmount, formatMoney } from '../lib/money';
 import { Link } from '../lib/router';
@@ -88,30 +88,18 @@ function ShipDialog({ order, onClose, onDone }: { order: Order; onClose: () => v
   const notify = useNotify();
   const [carrier, setCarrier] = useState('');
   const [tracking, setTracking] = useState('');
-  const [error, setError] = useState<ApiError | null>(null);
-  const [busy, setBusy] = useState(false);
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
-    const checked = validateShipment(carrier, tracking);
-    if (!checked.ok) {
-      setError(validationError(checked.errors));
-      return;
-    }
-    setBusy(true);
-    setError(null);
-    try {
-      const shipped = await api.shipOrder(order.id, checked.value);
+  const { error, busy, onSubmit } = useSubmit(
+    () => validateShipment(carrier, tracking),
+    async (value) => {
+      const shipped = await api.shipOrder(order.id, value);
       notify('Order marked shipped.');
       onDone(shipped);
       onClose();
-    } catch (e) {
-      setError(toApiError(e));
-      setBusy(false);
-    }
-  };
+    },
+  );
   return (
     <Modal title="Mark order shipped" onClose={onClose} busy={busy}>
-      <form onSubmit={(e) => void submit(e)} noValidate>
+      <form onSubmit={onSubmit} noValidate>
         <FormErrorSummary error={error} fields={['carrier', 'tracking_number']} />
         <p>The customer is told the order is on its way.</p>
         <TextField id="ship-carrier" label="Carrier (optional)" value={carrier} onChange={(e) => setCarrier(e.target.value)} errors={error?.errorsFor('carrier')} />
@@ -122,14 +110,7 @@ function ShipDialog({ order, onClose, onDone }: { order: Order; onClose: () => v
           onChange={(e) => setTracking(e.target.value)}
           errors={error?.errorsFor('tracking_number')}
         />
-        <div className="modal-actions">
-          <button type="button" onClick={onClose} disabled={busy}>
-            Cancel
-          </button>
-          <button type="submit" className="primary" disabled={busy} aria-busy={busy}>
-            {busy ? 'Saving…' : 'Mark shipped'}
-          </button>
-        </div>
+        <ModalActions busy={busy} onCancel={onClose} label="Mark shipped" busyLabel="Saving…" />
       </form>
     </Modal>
   );

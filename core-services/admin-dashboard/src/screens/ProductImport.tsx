@@ -9,7 +9,7 @@ import { SelectField, TextArea } from '../components/Field';
 import { ErrorState } from '../components/Status';
 import { useApi, useNotify } from '../context';
 import { chunk, errorsText, mergeImportReports, readProductCsv, reportCsv, type ImportSummary, type ParsedImport, type RowOutcome } from '../lib/csv';
-import { slicePage } from '../lib/paging';
+import { localPager, slicePage } from '../lib/paging';
 import { Link } from '../lib/router';
 
 /** Rows per import request (the catalog accepts up to 1,000 by default). */
@@ -50,14 +50,7 @@ function RowReport({ rows, caption }: { rows: readonly RowOutcome[]; caption: st
           { key: 'outcome', header: 'Outcome', render: (r) => <span className={`badge badge-${r.outcome === 'imported' ? 'ok' : 'bad'}`}>{r.outcome}</span> },
           { key: 'errors', header: 'Problems', render: (r) => (r.errors.length ? errorsText(r.errors) : '—') },
         ]}
-        pager={{
-          page: current + 1,
-          pages,
-          hasPrevious: current > 0,
-          hasNext: current < pages - 1,
-          onPrevious: () => setPage(current - 1),
-          onNext: () => setPage(current + 1),
-        }}
+        pager={localPager(current, pages, setPage)}
       />
     </>
   );

@@ -1,37 +1,29 @@
 /** Sign in with an admin account; shopper accounts are refused. */
 
-import { useState, type FormEvent } from 'react';
+import { useState } from 'react';
 
-import { toApiError, validationError, type ApiError } from '../api/problem';
+import type { FieldError } from '../api/problem';
 import { TextField } from '../components/Field';
 import { FormErrorSummary } from '../components/Status';
 import { useClient } from '../context';
+import { useSubmit } from '../lib/hooks';
+import type { Validated } from '../lib/validation';
 
 export function SignIn({ reason }: { reason?: string | undefined }) {
   const client = useClient();
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<ApiError | null>(null);
-
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
-    const errors = [];
-    if (!email.trim()) errors.push({ field: 'email', message: 'enter your email address' });
-    if (!password) errors.push({ field: 'password', message: 'enter your password' });
-    if (errors.length) {
-      setError(validationError(errors));
-      return;
-    }
-    setBusy(true);
-    setError(null);
-    try {
-      await client.login(email.trim(), password);
-    } catch (e) {
-      setError(toApiError(e));
-      setBusy(false);
-    }
-  };
+  const { error, busy, onSubmit } = useSubmit(
+    (): Validated<{ email: string; password: string }> => {
+      const errors: FieldError[] = [];
+      if (!email.trim()) errors.push({ field: 'email', message: 'enter your email address' });
+      if (!password) errors.push({ field: 'password', message: 'enter your password' });
+      return errors.length ? { ok: false, errors } : { ok: true, value: { email: email.trim(), password } };
+    },
+    async (value) => {
+      await client.login(value.email, value.password);
+    },
+  );
 
   return (
     <div className="signin-page">
@@ -43,7 +35,7 @@ export function SignIn({ reason }: { reason?: string | undefined }) {
             {reason}
           </p>
         ) : null}
-        <form onSubmit={(e) => void submit(e)} noValidate>
+        <form onSubmit={onSubmit} noValidate>
           <FormErrorSummary error={error} fields={['email', 'password']} />
           <TextField
             id="signin-email"

@@ -1,17 +1,16 @@
 /** Partner webhook subscriptions: list and create; the signing secret is shown once. */
 
-import { useState, type FormEvent } from 'react';
+import { useState } from 'react';
 
-import { toApiError, validationError, type ApiError } from '../api/problem';
 import { EVENT_TYPES, type SubscriptionWithSecret } from '../api/types';
 import { StatusBadge } from '../components/Badge';
 import { CursorTable } from '../components/DataTable';
 import { TextField } from '../components/Field';
-import { Modal } from '../components/Modal';
+import { Modal, ModalActions } from '../components/Modal';
 import { FormErrorSummary } from '../components/Status';
 import { useApi, useNotify } from '../context';
 import { formatDateTime } from '../lib/dates';
-import { useCursorList } from '../lib/hooks';
+import { useCursorList, useSubmit } from '../lib/hooks';
 import { Link, navigate } from '../lib/router';
 import { validateWebhookForm, type WebhookForm } from '../lib/validation';
 
@@ -56,30 +55,16 @@ const FIELDS = ['url', 'event_types', 'description'];
 function CreateWebhook({ onCreated, onClose }: { onCreated: (c: SubscriptionWithSecret) => void; onClose: () => void }) {
   const api = useApi();
   const [form, setForm] = useState<WebhookForm>({ url: '', eventTypes: [], description: '' });
-  const [error, setError] = useState<ApiError | null>(null);
-  const [busy, setBusy] = useState(false);
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
-    const checked = validateWebhookForm(form);
-    if (!checked.ok) {
-      setError(validationError(checked.errors));
-      return;
-    }
-    setBusy(true);
-    setError(null);
-    try {
-      onCreated(await api.createWebhook(checked.value));
-    } catch (e) {
-      setError(toApiError(e));
-      setBusy(false);
-    }
-  };
+  const { error, busy, onSubmit } = useSubmit(
+    () => validateWebhookForm(form),
+    async (value) => onCreated(await api.createWebhook(value)),
+  );
   const toggle = (type: string, on: boolean) =>
     setForm((f) => ({ ...f, eventTypes: on ? [...f.eventTypes, type] : f.eventTypes.filter((t) => t !== type) }));
   const typeErrors = error?.errorsFor('event_types') ?? [];
   return (
     <Modal title="New webhook subscription" onClose={onClose} busy={busy} wide>
-      <form onSubmit={(e) => void submit(e)} noValidate>
+      <form onSubmit={onSubmit} noValidate>
         <FormErrorSummary error={error} fields={FIELDS} />
         <TextField
           id="wh-url"
@@ -117,14 +102,7 @@ function CreateWebhook({ onCreated, onClose }: { onCreated: (c: SubscriptionWith
             </p>
           ) : null}
         </fieldset>
-        <div className="modal-actions">
-          <button type="button" onClick={onClose} disabled={busy}>
-            Cancel
-          </button>
-          <button type="submit" className="primary" disabled={busy} aria-busy={busy}>
-            {busy ? 'Creating…' : 'Create subscription'}
-          </button>
-        </div>
+        <ModalActions busy={busy} onCancel={onClose} label="Create subscription" busyLabel="Creating…" />
       </form>
     </Modal>
   );
