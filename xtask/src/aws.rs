@@ -2,14 +2,13 @@
 //! 127.0.0.1:5000, emulating SNS, SQS, SES, DynamoDB and Secrets Manager.
 
 use std::fs::{self, File};
-use std::os::unix::process::CommandExt as _;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
 use crate::install::venv;
-use crate::util::{root, step};
+use crate::util::{root, spawn_logged, step};
 
 /// moto's port.
 pub const MOTO_PORT: u16 = 5000;
@@ -26,25 +25,26 @@ fn answering() -> bool {
     .is_ok()
 }
 
+/// Starts the pinned moto (installed into its virtualenv when missing) on 127.0.0.1:`port`,
+/// detached in its own process group and logging to `log`; does not wait for it to answer.
+pub fn spawn_moto(port: u16, log: File) -> anyhow::Result<Child> {
+    let bin = venv("moto", &[MOTO])?;
+    let mut command = Command::new(bin.join("moto_server"));
+    command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+    spawn_logged(&mut command, log).context("starting moto_server")
+}
+
 /// Starts moto unless something already answers on its port.
 pub fn ensure_moto() -> anyhow::Result<()> {
     if answering() {
         return Ok(());
     }
-    let bin = venv("moto", &[MOTO])?;
     step(&format!("starting moto on {MOTO_URL}"));
     let logs = root().join(".local").join("logs");
     fs::create_dir_all(&logs)?;
     let log = File::create(logs.join("moto.log"))?;
-    Command::new(bin.join("moto_server"))
-        .args(["-H", "127.0.0.1", "-p", &MOTO_PORT.to_string()])
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        // Its own process group: it outlives this command, like the other local servers.
-        .process_group(0)
-        .spawn()
-        .context("starting moto_server")?;
+    // Detached: it outlives this command, like the other local servers.
+    spawn_moto(MOTO_PORT, log)?;
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(60) {
         if answering() {

@@ -16,8 +16,8 @@
 //!
 //! No `cargo lambda` process sits between: the figures are the function's own. Each function
 //! is started [`STARTS`] times, interleaved with the others, and the median is published.
-//! `--before REV` builds the functions of another commit the same way (in a clone) and
-//! measures them in the same run.
+//! `--before REV` builds the functions of another commit the same way (in a clone, once: the
+//! zips are kept in `.local/bench/functions-<REV>/`) and measures them in the same run.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -135,6 +135,34 @@ fn build_current() -> anyhow::Result<Vec<Package>> {
 /// Builds the functions of commit `rev` in a clone of this repository, and keeps their zips
 /// under `.local/bench/functions-<rev>/`.
 fn build_before(rev: &str) -> anyhow::Result<Vec<Package>> {
+    let keep = root()
+        .join(".local")
+        .join("bench")
+        .join(format!("functions-{rev}"));
+    let kept: Vec<Package> = std::fs::read_dir(&keep)
+        .map(|dir| {
+            dir.filter_map(Result::ok)
+                .map(|entry| {
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    Package {
+                        label: format!("{name}@{rev}"),
+                        zip: entry.path().join("bootstrap.zip"),
+                        name,
+                    }
+                })
+                .filter(|p| p.zip.exists())
+                .collect()
+        })
+        .unwrap_or_default();
+    if !kept.is_empty() {
+        step(&format!(
+            "using the zips of {rev} kept in {}",
+            keep.display()
+        ));
+        let mut kept = kept;
+        kept.sort_by(|a, b| a.name.cmp(&b.name));
+        return Ok(kept);
+    }
     let clone = std::env::temp_dir().join(format!("retail-bench-{rev}"));
     if clone.exists() {
         std::fs::remove_dir_all(&clone)?;

