@@ -3,16 +3,20 @@
 //! The contract between services and functions: every event travels as a CloudEvents 1.0
 //! structured-mode JSON document ([`Envelope`]) whose `type` is `<aggregate>.<verb>` and whose
 //! `data` is one of the typed payloads in [`payloads`]. Each payload type has a version; adding
-//! an optional field is compatible, removing or renaming one needs a new version. JSON Schemas
-//! of every payload are generated into `events/schemas/` (`cargo xtask schemas`), and a test
-//! fails when the committed files drift from the types.
+//! an optional field is compatible, removing or renaming one needs a new version. Amounts are
+//! [`Money`], checked as they are read: a payload with a negative amount or an unknown currency
+//! does not parse. JSON Schemas of every payload are generated into `events/schemas/` (`cargo
+//! xtask schemas`), and a test fails when the committed files drift from the types.
 //!
 //! On RabbitMQ the routing key is the event type and the CloudEvents attributes also travel as
 //! `cloudEvents:`-prefixed headers ([`Envelope::amqp_headers`]), so consumers can route and
 //! deduplicate without parsing bodies.
 
+pub mod money;
 pub mod payloads;
 pub mod sealed;
+
+pub use money::{Currency, MAX_AMOUNT, Money, MoneyError};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};

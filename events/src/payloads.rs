@@ -1,10 +1,11 @@
-//! One struct per event type and version. Amounts are integer minor units with an ISO 4217
-//! code; ids are UUIDs as strings; times are RFC 3339.
+//! One struct per event type and version. Amounts are [`Money`]: integer minor units with an
+//! ISO 4217 code; ids are UUIDs as strings; times are RFC 3339.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::Event;
+use crate::money::Money;
 
 macro_rules! event {
     ($type:ident, $name:literal, $version:literal) => {
@@ -15,15 +16,6 @@ macro_rules! event {
     };
 }
 
-/// An amount of money.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct Amount {
-    /// Integer minor units (cents).
-    pub amount: i64,
-    /// ISO 4217 code.
-    pub currency: String,
-}
-
 /// One order line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct OrderLine {
@@ -32,7 +24,7 @@ pub struct OrderLine {
     /// Units ordered.
     pub quantity: u32,
     /// Price per unit when the order was placed.
-    pub unit_price: Amount,
+    pub unit_price: Money,
 }
 
 /// How and whether to reach the customer about this order, captured at checkout.
@@ -63,7 +55,7 @@ pub struct OrderPlaced {
     /// Lines.
     pub lines: Vec<OrderLine>,
     /// Order total.
-    pub total: Amount,
+    pub total: Money,
     /// Contact snapshot for notifications.
     pub contact: Contact,
     /// The Stripe PaymentMethod id of the shopper's payment method (for example `pm_card_visa`).
@@ -81,7 +73,7 @@ pub struct OrderConfirmed {
     /// Customer.
     pub customer_id: String,
     /// Order total.
-    pub total: Amount,
+    pub total: Money,
     /// Contact snapshot.
     pub contact: Contact,
 }
@@ -130,7 +122,7 @@ pub struct InventoryReserved {
     /// When the reservation lapses without an outcome (RFC 3339).
     pub expires_at: String,
     /// Amount to authorize.
-    pub total: Amount,
+    pub total: Money,
 }
 event!(InventoryReserved, "inventory.reserved", 1);
 
@@ -187,7 +179,7 @@ pub struct PaymentAuthorized {
     /// Payment id.
     pub payment_id: String,
     /// Amount authorized.
-    pub amount: Amount,
+    pub amount: Money,
 }
 event!(PaymentAuthorized, "payment.authorized", 1);
 
@@ -211,7 +203,7 @@ pub struct PaymentCaptured {
     /// Payment id.
     pub payment_id: String,
     /// Amount captured.
-    pub amount: Amount,
+    pub amount: Money,
 }
 event!(PaymentCaptured, "payment.captured", 1);
 
@@ -225,7 +217,7 @@ pub struct PaymentRefunded {
     /// Refund id.
     pub refund_id: String,
     /// Amount refunded.
-    pub amount: Amount,
+    pub amount: Money,
     /// Contact snapshot, when the order service provided one.
     #[serde(default)]
     pub contact: Option<Contact>,
@@ -242,7 +234,7 @@ pub struct ProductChanged {
     /// Name.
     pub name: String,
     /// Price.
-    pub price: Amount,
+    pub price: Money,
     /// Visible to shoppers.
     pub active: bool,
     /// Version after the change.

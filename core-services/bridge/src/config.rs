@@ -1,7 +1,7 @@
 //! Bridge settings.
 
 use serde::Deserialize;
-use service_kit::config::{HttpSettings, TelemetrySettings};
+use service_kit::config::{AmqpSettings, HttpSettings, TelemetrySettings};
 
 /// The service name.
 pub const SERVICE: &str = "bridge";
@@ -15,21 +15,12 @@ pub struct Settings {
     pub http: HttpSettings,
     /// Logs and traces.
     pub telemetry: TelemetrySettings,
-    /// Broker side.
+    /// Broker side: the URL, the exchange and the bridge's queue (bound to every routing key);
+    /// the retry and prefetch fields of the section are not used (SNS failures are retried
+    /// with backoff, see `sns.max_backoff_ms`, and deliveries are taken a batch at a time).
     pub amqp: AmqpSettings,
     /// SNS side.
     pub sns: SnsSettings,
-}
-
-/// RabbitMQ settings.
-#[derive(Debug, Clone, Deserialize)]
-pub struct AmqpSettings {
-    /// Broker URL.
-    pub url: String,
-    /// Event exchange.
-    pub exchange: String,
-    /// The bridge's queue (bound to every routing key).
-    pub queue: String,
 }
 
 /// SNS settings. The endpoint comes from the standard `AWS_ENDPOINT_URL(_SNS)` variables
@@ -48,10 +39,7 @@ impl Settings {
     /// Defaults, overridden by `APP__...` environment variables.
     pub fn load() -> Result<Self, config::ConfigError> {
         service_kit::config::load(SERVICE, DEFAULT_PORT, |builder| {
-            builder
-                .set_default("amqp.url", "amqp://guest:guest@127.0.0.1:5672/%2f")?
-                .set_default("amqp.exchange", service_kit::messaging::EXCHANGE)?
-                .set_default("amqp.queue", "bridge")?
+            service_kit::config::amqp_defaults(builder, "bridge")?
                 .set_default(
                     "sns.topic_arn",
                     "arn:aws:sns:us-east-1:123456789012:retail-events",

@@ -18,8 +18,9 @@ use events::Attributes;
 use futures::{FutureExt as _, StreamExt as _};
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
-use lapin::types::{AMQPValue, FieldTable, LongString};
-use service_kit::messaging::{self, AGGREGATE_HEADER, ERROR_HEADER, MessagingError, Topology};
+use lapin::types::FieldTable;
+use secrecy::{ExposeSecret as _, SecretString};
+use service_kit::messaging::{self, AGGREGATE_HEADER, MessagingError, Topology};
 use tokio::sync::watch;
 
 use crate::attributes;
@@ -35,8 +36,8 @@ pub struct Forwarder {
     pub sns: aws_sdk_sns::Client,
     /// Topic ARN.
     pub topic_arn: String,
-    /// Broker URL.
-    pub amqp_url: String,
+    /// Broker URL (holds a password).
+    pub amqp_url: SecretString,
     /// Queue and binding (`#`).
     pub topology: Topology,
     /// Most entries per batch (1 to 10).
@@ -119,7 +120,7 @@ impl Forwarder {
     }
 
     async fn forward(&self, shutdown: &mut watch::Receiver<bool>) -> Result<(), MessagingError> {
-        let (_connection, channel) = messaging::connect(&self.amqp_url).await?;
+        let (_connection, channel) = messaging::connect(self.amqp_url.expose_secret()).await?;
         self.topology.declare(&channel).await?;
         let prefetch = u16::try_from(self.batch_size * 4).unwrap_or(40);
         channel
@@ -249,26 +250,7 @@ impl Forwarder {
         reason: &str,
     ) -> Result<(), MessagingError> {
         tracing::warn!(reason, "bridge: parking a message SNS cannot take");
-        let mut headers = delivery.properties.headers().clone().unwrap_or_default();
-        headers.insert(
-            ERROR_HEADER.into(),
-            AMQPValue::LongString(LongString::from(reason)),
-        );
-        let id = delivery
-            .properties
-            .message_id()
-            .as_ref()
-            .map(|m| m.as_str().to_owned())
-            .unwrap_or_default();
-        messaging::publish_confirmed(
-            channel,
-            "",
-            &self.topology.dlq(),
-            &delivery.data,
-            headers,
-            &id,
-        )
-        .await?;
+        messaging::park(channel, delivery, &self.topology.dlq(), reason, &[]).await?;
         delivery.ack(BasicAckOptions::default()).await?;
         self.metrics.dead_lettered.inc();
         Ok(())

@@ -13,6 +13,7 @@ pub mod metrics;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use secrecy::ExposeSecret as _;
 use service_kit::health::Readiness;
 use service_kit::http::{Server, ServiceApp};
 use service_kit::messaging::Topology;
@@ -74,7 +75,8 @@ impl Application {
             connected,
         };
         // Declare the queue before reporting ready, so no event published from now on is lost.
-        let (connection, channel) = service_kit::messaging::connect(&settings.amqp.url).await?;
+        let (connection, channel) =
+            service_kit::messaging::connect(settings.amqp.url.expose_secret()).await?;
         forwarder.topology.declare(&channel).await?;
         drop((channel, connection));
         supervisor.spawn("forwarder", forwarder.run(supervisor.stop_signal()));
@@ -104,10 +106,7 @@ impl Application {
                 }
             });
         let server = ServiceApp::new(metrics, settings.http.clone())
-            .routes(axum::Router::new().merge(service_kit::dead_letters::routes(
-                &settings.amqp.url,
-                vec![settings.amqp.queue.clone()],
-            )))
+            .routes(service_kit::dead_letters::of(&settings.amqp))
             .openapi(&service_kit::dead_letters::document("bridge"))
             .readiness(readiness.supervised(&supervisor))
             .bind()

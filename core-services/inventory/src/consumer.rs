@@ -12,6 +12,7 @@ use events::{Envelope, Event};
 use service_kit::messaging::{Handler, HandlerError, Received, enqueue};
 use sqlx::{PgConnection, PgPool};
 
+use crate::domain::Input;
 use crate::store::{self, Reservation, Shipment};
 
 /// The `source` of every event this service emits.
@@ -134,14 +135,15 @@ impl Handler for OrderEvents {
             }
             OrderCancelled::TYPE => {
                 let order = parse::<OrderCancelled>(event)?.data;
-                if let Some(id) = store::release(tx, &order.order_id, "order_cancelled")
-                    .await
-                    .map_err(retry)?
+                if let Some((id, reason)) =
+                    store::release(tx, &order.order_id, Input::OrderCancelled)
+                        .await
+                        .map_err(retry)?
                 {
                     let released = InventoryReleased {
                         order_id: order.order_id.clone(),
                         reservation_id: id.to_string(),
-                        reason: "order_cancelled".into(),
+                        reason: reason.to_string(),
                     };
                     emit(tx, event, &order.order_id, released).await?;
                 }
@@ -159,11 +161,11 @@ pub async fn sweep_expired(pool: &PgPool) -> Result<usize, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let orders = store::expired(&mut tx, 100).await?;
     for order_id in &orders {
-        if let Some(id) = store::release(&mut tx, order_id, "expired").await? {
+        if let Some((id, reason)) = store::release(&mut tx, order_id, Input::Expired).await? {
             let released = InventoryReleased {
                 order_id: order_id.clone(),
                 reservation_id: id.to_string(),
-                reason: "expired".into(),
+                reason: reason.to_string(),
             };
             let envelope = Envelope::new(SOURCE, order_id, None, released);
             enqueue(&mut tx, &envelope, order_id)

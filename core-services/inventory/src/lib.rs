@@ -6,10 +6,14 @@
 //! and are released (reason `expired`). Available stock never goes below zero, whatever the
 //! concurrency. Events leave through the outbox; incoming events are handled idempotently.
 //!
+//! A reservation's states and transitions and the stock arithmetic live in [`domain`], with no
+//! I/O; `store` carries its decisions out.
+//!
 //! Data flow: `consumer` (RabbitMQ) and `routes` (HTTP) -> `store` (PostgreSQL).
 
 pub mod config;
 pub mod consumer;
+pub mod domain;
 pub mod openapi;
 pub mod routes;
 pub mod store;
@@ -67,28 +71,21 @@ impl Application {
             &mut supervisor,
         )
         .await?;
-        let sweeper = {
-            let pool = pool.clone();
-            let interval = Duration::from_millis(settings.reservations.sweep_interval_ms);
-            service_kit::shutdown::every(
-                "expiry sweep",
-                interval,
-                supervisor.stop_signal(),
-                move || {
-                    let pool = pool.clone();
-                    async move { consumer::sweep_expired(&pool).await }
-                },
-            )
-        };
-        supervisor.spawn("expiry sweep", sweeper);
+        let sweep_pool = pool.clone();
+        supervisor.every(
+            "expiry sweep",
+            Duration::from_millis(settings.reservations.sweep_interval_ms),
+            move || {
+                let pool = sweep_pool.clone();
+                async move { consumer::sweep_expired(&pool).await }
+            },
+        );
 
         let server = ServiceApp::new(metrics, settings.http.clone())
-            .routes(routes::router(AppState { pool: pool.clone() }).merge(
-                service_kit::dead_letters::routes(
-                    &settings.amqp.url,
-                    vec![settings.amqp.queue.clone()],
-                ),
-            ))
+            .routes(
+                routes::router(AppState { pool: pool.clone() })
+                    .merge(service_kit::dead_letters::of(&settings.amqp)),
+            )
             .readiness(Readiness::postgres(pool).supervised(&supervisor))
             .openapi(
                 &openapi::ApiDoc::openapi()

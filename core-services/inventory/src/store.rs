@@ -11,6 +11,10 @@ use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::domain::{
+    Action, Current, Input, ReleaseReason, ReservationStatus, Stock, can_hold, decide, per_sku,
+};
+
 /// Stock of one SKU.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct StockLevel {
@@ -25,17 +29,27 @@ pub struct StockLevel {
 }
 
 impl StockLevel {
+    /// Its units, for the stock arithmetic.
+    pub fn stock(&self) -> Stock {
+        Stock {
+            on_hand: self.on_hand,
+            reserved: self.reserved,
+            low_threshold: self.low_threshold,
+        }
+    }
+
     /// Units that can still be sold.
     pub fn available(&self) -> i32 {
-        self.on_hand - self.reserved
+        self.stock().available()
+    }
+
+    /// Whether it is at or below its low-stock threshold.
+    pub fn is_low(&self) -> bool {
+        self.stock().is_low()
     }
 
     fn low_alert(&self) -> Option<StockLow> {
-        (self.available() <= self.low_threshold).then(|| StockLow {
-            sku: self.sku.clone(),
-            available: u32::try_from(self.available()).unwrap_or(0),
-            threshold: u32::try_from(self.low_threshold).unwrap_or(0),
-        })
+        self.stock().low_alert(&self.sku)
     }
 }
 
@@ -70,6 +84,21 @@ async fn lock(
     Ok(rows.into_iter().map(|r| (r.sku.clone(), r)).collect())
 }
 
+/// The reservation of `order_id`, if it has one: its id and where it is, locked for this
+/// transaction.
+async fn locked_reservation(
+    tx: &mut PgConnection,
+    order_id: &str,
+) -> Result<Option<(Uuid, Current)>, sqlx::Error> {
+    let row: Option<(Uuid, ReservationStatus, Option<String>)> = sqlx::query_as(
+        "select id, status, reason from reservations where order_id = $1 for update",
+    )
+    .bind(order_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    Ok(row.map(|(id, status, reason)| (id, Current::from_row(status, reason.as_deref()))))
+}
+
 /// Holds every line of `order_id`, or none.
 pub async fn reserve(
     tx: &mut PgConnection,
@@ -77,42 +106,37 @@ pub async fn reserve(
     lines: &[(String, u32)],
     hold: Duration,
 ) -> Result<Reservation, sqlx::Error> {
-    let existing: Option<Uuid> =
-        sqlx::query_scalar("select id from reservations where order_id = $1")
+    let existing: Option<(ReservationStatus, Option<String>)> =
+        sqlx::query_as("select status, reason from reservations where order_id = $1")
             .bind(order_id)
             .fetch_optional(&mut *tx)
             .await?;
-    if existing.is_some() {
-        return Ok(Reservation::AlreadyDecided);
+    let current = existing.map(|(status, reason)| Current::from_row(status, reason.as_deref()));
+    match decide(current, Input::OrderPlaced) {
+        Action::Hold => {}
+        Action::Commit | Action::CommitAfterExpiry | Action::Release(_) | Action::Nothing => {
+            return Ok(Reservation::AlreadyDecided);
+        }
     }
-    let mut wanted: BTreeMap<String, u32> = BTreeMap::new();
-    for (sku, quantity) in lines {
-        *wanted.entry(sku.clone()).or_default() += quantity;
-    }
+    let wanted = per_sku(lines);
     let skus: Vec<String> = wanted.keys().cloned().collect();
     let stock = lock(tx, &skus).await?;
-    let shortages: Vec<Shortage> = wanted
-        .iter()
-        .filter_map(|(sku, requested)| {
-            let available = stock.get(sku).map_or(0, StockLevel::available).max(0);
-            let available = u32::try_from(available).unwrap_or(0);
-            (available < *requested).then(|| Shortage {
-                sku: sku.clone(),
-                requested: *requested,
-                available,
-            })
-        })
-        .collect();
-    if !shortages.is_empty() {
+    if let Err(shortages) = can_hold(
+        wanted
+            .iter()
+            .map(|(sku, requested)| (sku.as_str(), *requested)),
+        |sku| stock.get(sku).map(StockLevel::stock),
+    ) {
         return Ok(Reservation::Rejected(shortages));
     }
     let id = Uuid::now_v7();
     let expires_at = OffsetDateTime::now_utc() + hold;
     sqlx::query(
-        "insert into reservations (id, order_id, status, expires_at) values ($1, $2, 'held', $3)",
+        "insert into reservations (id, order_id, status, expires_at) values ($1, $2, $3, $4)",
     )
     .bind(id)
     .bind(order_id)
+    .bind(ReservationStatus::Held)
     .bind(expires_at)
     .execute(&mut *tx)
     .await?;
@@ -144,21 +168,21 @@ pub async fn reserve(
     })
 }
 
-/// Finishes a held reservation: `commit` ships the units, otherwise they return to stock.
-/// Returns the reservation id when one was held, and low-stock alerts.
+/// Finishes the held reservation `id` of `order_id` as `action` says: [`Action::Commit`] ships
+/// the units, [`Action::Release`] returns them to stock (any other action changes nothing).
+/// Returns low-stock alerts.
 async fn finish(
     tx: &mut PgConnection,
+    id: Uuid,
     order_id: &str,
-    commit: bool,
-    reason: &str,
-) -> Result<Option<(Uuid, Vec<StockLow>)>, sqlx::Error> {
-    let held: Option<Uuid> = sqlx::query_scalar(
-        "select id from reservations where order_id = $1 and status = 'held' for update",
-    )
-    .bind(order_id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some(id) = held else { return Ok(None) };
+    action: Action,
+) -> Result<Vec<StockLow>, sqlx::Error> {
+    let release = match action {
+        Action::Commit => None,
+        Action::Release(reason) => Some(reason),
+        Action::Hold | Action::CommitAfterExpiry | Action::Nothing => return Ok(Vec::new()),
+    };
+    let commit = release.is_none();
     let lines: Vec<(String, i32)> = sqlx::query_as(
         "select sku, quantity from reservation_lines where reservation_id = $1 order by sku",
     )
@@ -191,16 +215,19 @@ async fn finish(
             low.extend(level.low_alert());
         }
     }
-    let status = if commit { "committed" } else { "released" };
-    sqlx::query(
+    let update = sqlx::query(
         "update reservations set status = $2, reason = $3, updated_at = now() where id = $1",
     )
-    .bind(id)
-    .bind(status)
-    .bind(reason)
+    .bind(id);
+    match release {
+        Some(reason) => update.bind(ReservationStatus::Released).bind(reason),
+        None => update
+            .bind(ReservationStatus::Committed)
+            .bind(action.commit_reason()),
+    }
     .execute(&mut *tx)
     .await?;
-    Ok(Some((id, low)))
+    Ok(low)
 }
 
 /// What confirming an order did to stock.
@@ -220,18 +247,16 @@ pub enum Shipment {
 /// confirmation arrived (orders and inventory decide on separate clocks), the units are taken
 /// again if they are still available.
 pub async fn commit(tx: &mut PgConnection, order_id: &str) -> Result<Shipment, sqlx::Error> {
-    if let Some((_, low)) = finish(tx, order_id, true, "order_confirmed").await? {
-        return Ok(Shipment::Shipped(low));
-    }
-    let expired: Option<Uuid> = sqlx::query_scalar(
-        "select id from reservations where order_id = $1 and status = 'released' and reason = 'expired' for update",
-    )
-    .bind(order_id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some(id) = expired else {
+    let found = locked_reservation(tx, order_id).await?;
+    let action = decide(found.map(|(_, current)| current), Input::OrderConfirmed);
+    let Some((id, _)) = found else {
         return Ok(Shipment::Nothing);
     };
+    match action {
+        Action::Commit => return Ok(Shipment::Shipped(finish(tx, id, order_id, action).await?)),
+        Action::CommitAfterExpiry => {}
+        Action::Hold | Action::Release(_) | Action::Nothing => return Ok(Shipment::Nothing),
+    }
     let lines: Vec<(String, i32)> = sqlx::query_as(
         "select sku, quantity from reservation_lines where reservation_id = $1 order by sku",
     )
@@ -240,18 +265,12 @@ pub async fn commit(tx: &mut PgConnection, order_id: &str) -> Result<Shipment, s
     .await?;
     let skus: Vec<String> = lines.iter().map(|(s, _)| s.clone()).collect();
     let stock = lock(tx, &skus).await?;
-    let shortages: Vec<Shortage> = lines
-        .iter()
-        .filter_map(|(sku, quantity)| {
-            let available = stock.get(sku).map_or(0, StockLevel::available).max(0);
-            (available < *quantity).then(|| Shortage {
-                sku: sku.clone(),
-                requested: u32::try_from(*quantity).unwrap_or(0),
-                available: u32::try_from(available).unwrap_or(0),
-            })
-        })
-        .collect();
-    if !shortages.is_empty() {
+    if let Err(shortages) = can_hold(
+        lines
+            .iter()
+            .map(|(sku, quantity)| (sku.as_str(), u32::try_from(*quantity).unwrap_or(0))),
+        |sku| stock.get(sku).map(StockLevel::stock),
+    ) {
         return Ok(Shipment::Short(shortages));
     }
     let mut low = Vec::new();
@@ -275,30 +294,42 @@ pub async fn commit(tx: &mut PgConnection, order_id: &str) -> Result<Shipment, s
         low.extend(level.low_alert());
     }
     sqlx::query(
-        "update reservations set status = 'committed', reason = 'confirmed_after_expiry', updated_at = now() where id = $1",
+        "update reservations set status = $2, reason = $3, updated_at = now() where id = $1",
     )
     .bind(id)
+    .bind(ReservationStatus::Committed)
+    .bind(action.commit_reason())
     .execute(&mut *tx)
     .await?;
     Ok(Shipment::ShippedAfterExpiry(low))
 }
 
-/// Returns the held units of an order to stock.
+/// Applies a cancellation or an expiry (`input`) to the reservation of `order_id`: held units
+/// return to stock. Returns the reservation id and why it was released, or `None` when nothing
+/// was held (or `input` releases nothing).
 pub async fn release(
     tx: &mut PgConnection,
     order_id: &str,
-    reason: &str,
-) -> Result<Option<Uuid>, sqlx::Error> {
-    Ok(finish(tx, order_id, false, reason).await?.map(|(id, _)| id))
+    input: Input,
+) -> Result<Option<(Uuid, ReleaseReason)>, sqlx::Error> {
+    let found = locked_reservation(tx, order_id).await?;
+    match (found, decide(found.map(|(_, current)| current), input)) {
+        (Some((id, _)), action @ Action::Release(reason)) => {
+            finish(tx, id, order_id, action).await?;
+            Ok(Some((id, reason)))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// Held reservations past their expiry (oldest first), locked for this transaction.
 pub async fn expired(tx: &mut PgConnection, limit: i64) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar(
-        "select order_id from reservations where status = 'held' and expires_at < now() \
+        "select order_id from reservations where status = $2 and expires_at < now() \
          order by expires_at limit $1 for update skip locked",
     )
     .bind(limit)
+    .bind(ReservationStatus::Held)
     .fetch_all(&mut *tx)
     .await
 }
@@ -447,13 +478,14 @@ pub async fn held(
     Ok(sqlx::query_as::<_, HeldLine>(
         "select r.order_id, l.sku, l.quantity, r.expires_at \
          from reservations r join reservation_lines l on l.reservation_id = r.id \
-         where r.status = 'held' \
+         where r.status = $4 \
            and ($1::text is null or (r.order_id, l.sku) > ($1, $2)) \
          order by r.order_id, l.sku limit $3",
     )
     .bind(after.map(|a| a.0.as_str()))
     .bind(after.map_or("", |a| a.1.as_str()))
     .bind(limit)
+    .bind(ReservationStatus::Held)
     .fetch_all(pool)
     .await?)
 }

@@ -2,11 +2,15 @@
 //! write-through copy that serves reads. Each cart has a version that grows with every change,
 //! and the cached copy is replaced only by a newer version (an atomic script), so a slow writer
 //! or a reader refilling the cache can never put an older cart back.
+//!
+//! Prices are [`Money`]; line totals and the subtotal are overflow-checked, and a change that
+//! would take them past [`service_kit::money::MAX_AMOUNT`] is refused (422) before it is stored.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use service_kit::ApiError;
+use service_kit::money::{Money, MoneyError};
 use service_kit::redis::RedisClient;
 use sqlx::{PgConnection, PgPool};
 use utoipa::ToSchema;
@@ -14,15 +18,6 @@ use uuid::Uuid;
 
 /// Most units of one SKU in a cart.
 pub const MAX_QUANTITY: i32 = 100;
-
-/// A price in minor units.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct Price {
-    /// Integer minor units.
-    pub amount: i64,
-    /// ISO 4217 code.
-    pub currency: String,
-}
 
 /// One cart line with the price seen when it was added.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -36,9 +31,9 @@ pub struct CartLine {
     /// Units.
     pub quantity: i32,
     /// Unit price when added (re-checked at checkout).
-    pub unit_price: Price,
+    pub unit_price: Money,
     /// `quantity * unit_price`.
-    pub line_total: Price,
+    pub line_total: Money,
 }
 
 /// A shopper's cart.
@@ -47,7 +42,7 @@ pub struct Cart {
     /// Lines, by SKU.
     pub lines: Vec<CartLine>,
     /// Sum of the lines (absent when the cart is empty).
-    pub subtotal: Option<Price>,
+    pub subtotal: Option<Money>,
     /// Grows with every change.
     pub version: i64,
 }
@@ -137,15 +132,13 @@ impl CartStore {
         let mut tx = self.pool.begin().await?;
         let version = bump(&mut tx, customer).await?;
         let current = load_lines(&mut tx, customer).await?;
-        if let Some(other) = current
-            .iter()
-            .find(|l| l.currency != line.unit_price.currency)
-        {
+        let currency = line.unit_price.currency();
+        if let Some(other) = current.iter().find(|l| l.currency != currency.as_str()) {
             return Err(ApiError::invalid_field(
                 "sku",
                 format!(
-                    "this cart holds prices in {}; {} is priced in {} (check out or empty the cart first)",
-                    other.currency, line.sku, line.unit_price.currency
+                    "this cart holds prices in {}; {} is priced in {currency} (check out or empty the cart first)",
+                    other.currency, line.sku
                 ),
             ));
         }
@@ -168,11 +161,11 @@ impl CartStore {
         .bind(line.product_id)
         .bind(&line.name)
         .bind(line.quantity)
-        .bind(line.unit_price.amount)
-        .bind(&line.unit_price.currency)
+        .bind(line.unit_price.amount())
+        .bind(currency.as_str())
         .execute(&mut *tx)
         .await?;
-        let cart = assemble(load_lines(&mut tx, customer).await?, version);
+        let cart = assemble(load_lines(&mut tx, customer).await?, version)?;
         tx.commit().await?;
         self.cache(customer, &cart).await;
         Ok(cart)
@@ -198,7 +191,7 @@ impl CartStore {
         if updated == 0 {
             return Ok(None);
         }
-        let cart = assemble(load_lines(&mut tx, customer).await?, version);
+        let cart = assemble(load_lines(&mut tx, customer).await?, version)?;
         tx.commit().await?;
         self.cache(customer, &cart).await;
         Ok(Some(cart))
@@ -215,7 +208,7 @@ impl CartStore {
         .bind(sku)
         .execute(&mut *tx)
         .await?;
-        let cart = assemble(load_lines(&mut tx, customer).await?, version);
+        let cart = assemble(load_lines(&mut tx, customer).await?, version)?;
         tx.commit().await?;
         self.cache(customer, &cart).await;
         Ok(cart)
@@ -245,7 +238,7 @@ async fn load_lines(conn: &mut PgConnection, customer: &str) -> Result<Vec<LineR
 }
 
 /// The cart as PostgreSQL has it (version and lines in one query).
-pub async fn load(conn: &mut PgConnection, customer: &str) -> Result<Cart, sqlx::Error> {
+pub async fn load(conn: &mut PgConnection, customer: &str) -> Result<Cart, ApiError> {
     type Row = (
         i64,
         Option<String>,
@@ -279,34 +272,52 @@ pub async fn load(conn: &mut PgConnection, customer: &str) -> Result<Cart, sqlx:
             },
         )
         .collect();
-    Ok(assemble(lines, version))
+    assemble(lines, version)
 }
 
-fn assemble(rows: Vec<LineRow>, version: i64) -> Cart {
-    let lines: Vec<CartLine> = rows
-        .into_iter()
-        .map(|r| CartLine {
-            line_total: Price {
-                amount: r.unit_amount.saturating_mul(i64::from(r.quantity)),
-                currency: r.currency.clone(),
-            },
-            sku: r.sku,
-            product_id: r.product_id,
-            name: r.name,
-            quantity: r.quantity,
-            unit_price: Price {
-                amount: r.unit_amount,
-                currency: r.currency,
-            },
+/// Why a cart's total cannot be: beyond the largest amount, or (never stored) in two currencies.
+fn total_refused(field: &str, err: &MoneyError) -> ApiError {
+    ApiError::invalid_field(field, format!("the cart total {err}"))
+}
+
+/// `quantity` units at `unit_price`, refused (422) past the largest amount.
+pub fn line_total(unit_price: Money, quantity: i32) -> Result<Money, ApiError> {
+    u32::try_from(quantity)
+        .map_err(|_| MoneyError::Negative)
+        .and_then(|quantity| unit_price.checked_mul(quantity))
+        .map_err(|err| total_refused("quantity", &err))
+}
+
+/// The sum of the lines (`None` for no line), refused (422) past the largest amount.
+pub fn subtotal(lines: &[CartLine]) -> Result<Option<Money>, ApiError> {
+    lines
+        .iter()
+        .try_fold(None, |sum: Option<Money>, line| match sum {
+            None => Ok(Some(line.line_total)),
+            Some(sum) => sum.checked_add(line.line_total).map(Some),
         })
-        .collect();
-    let subtotal = lines.first().map(|first| Price {
-        amount: lines.iter().map(|l| l.line_total.amount).sum(),
-        currency: first.unit_price.currency.clone(),
-    });
-    Cart {
+        .map_err(|err| total_refused("cart", &err))
+}
+
+/// The cart from its stored lines, with line totals and subtotal.
+fn assemble(rows: Vec<LineRow>, version: i64) -> Result<Cart, ApiError> {
+    let lines = rows
+        .into_iter()
+        .map(|r| {
+            let unit_price = service_kit::db::money(r.unit_amount, &r.currency)?;
+            Ok(CartLine {
+                line_total: line_total(unit_price, r.quantity)?,
+                sku: r.sku,
+                product_id: r.product_id,
+                name: r.name,
+                quantity: r.quantity,
+                unit_price,
+            })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    Ok(Cart {
+        subtotal: subtotal(&lines)?,
         lines,
-        subtotal,
         version,
-    }
+    })
 }

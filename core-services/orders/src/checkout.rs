@@ -14,17 +14,18 @@
 
 use aws_lc_rs::digest;
 use events::Envelope;
-use events::payloads::{Amount, Contact, OrderLine, OrderPlaced};
+use events::payloads::{Contact, OrderLine, OrderPlaced};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use service_kit::identity::Identity;
 use service_kit::messaging::enqueue;
+use service_kit::money::Money;
 use service_kit::{ApiError, FieldError};
 use sqlx::{PgConnection, PgPool};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::cart::{self, Cart, CartStore, Price};
+use crate::cart::{self, Cart, CartStore};
 use crate::domain::OrderStatus;
 use crate::saga::SOURCE;
 use crate::upstream::Upstream;
@@ -102,7 +103,7 @@ pub struct CheckoutAccepted {
     /// Always `PENDING`: follow `Location` for the outcome.
     pub status: String,
     /// Amount to be charged.
-    pub total: Price,
+    pub total: Money,
 }
 
 /// How a checkout went.
@@ -245,18 +246,16 @@ async fn recheck(
     for (line, product) in cart.lines.iter().zip(products) {
         match product {
             Some(p) if p.active => {
-                if p.price.amount != line.unit_price.amount
-                    || p.price.currency != line.unit_price.currency
-                {
+                if p.price != line.unit_price {
                     problems.push(format!(
                         "{}: price changed from {} to {} {} (the cart now shows the new price)",
-                        line.sku, line.unit_price.amount, p.price.amount, p.price.currency
+                        line.sku,
+                        line.unit_price.amount(),
+                        p.price.amount(),
+                        p.price.currency()
                     ));
                     let mut updated = line.clone();
-                    updated.unit_price = Price {
-                        amount: p.price.amount,
-                        currency: p.price.currency,
-                    };
+                    updated.unit_price = p.price;
                     updated.name = p.name;
                     carts.set_line(&identity.subject, &updated).await?;
                 }
@@ -310,21 +309,14 @@ pub async fn checkout(
     );
     checked?;
     let contact: Contact = contact?;
-    let total = cart
-        .subtotal
-        .clone()
+    // The lines summed again, overflow-checked: the order's total is what is charged.
+    let total = cart::subtotal(&cart.lines)?
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a cart with lines has no subtotal")))?;
-    if total.amount > service_kit::money::MAX_AMOUNT {
-        return Err(ApiError::invalid_field(
-            "cart",
-            "the order total is too large",
-        ));
-    }
     let id = Uuid::now_v7();
     let accepted = CheckoutAccepted {
         order_id: id,
         status: OrderStatus::Pending.as_str().into(),
-        total: total.clone(),
+        total,
     };
     let answer = serde_json::to_value(&accepted).map_err(|e| ApiError::Internal(e.into()))?;
 
@@ -350,14 +342,11 @@ pub async fn checkout(
         .map(|line| OrderLine {
             sku: line.sku.clone(),
             quantity: u32::try_from(line.quantity).unwrap_or(0),
-            unit_price: Amount {
-                amount: line.unit_price.amount,
-                currency: line.unit_price.currency.clone(),
-            },
+            unit_price: line.unit_price,
         })
         .collect();
     let timeline =
-        json!({"lines": cart.lines.len(), "total": total.amount, "currency": total.currency});
+        json!({"lines": cart.lines.len(), "total": total.amount(), "currency": total.currency()});
     sqlx::query(
         "with placed as ( \
            insert into orders (id, customer_id, status, total_amount, currency, contact) \
@@ -372,8 +361,8 @@ pub async fn checkout(
     )
     .bind(id)
     .bind(customer)
-    .bind(total.amount)
-    .bind(&total.currency)
+    .bind(total.amount())
+    .bind(total.currency().as_str())
     .bind(sqlx::types::Json(&contact))
     .bind(cart.lines.iter().map(|l| l.sku.clone()).collect::<Vec<_>>())
     .bind(cart.lines.iter().map(|l| l.product_id).collect::<Vec<_>>())
@@ -387,7 +376,7 @@ pub async fn checkout(
     .bind(
         cart.lines
             .iter()
-            .map(|l| l.unit_price.amount)
+            .map(|l| l.unit_price.amount())
             .collect::<Vec<_>>(),
     )
     .bind(sqlx::types::Json(&timeline))
@@ -397,10 +386,7 @@ pub async fn checkout(
         order_id: id.to_string(),
         customer_id: customer.to_owned(),
         lines,
-        total: Amount {
-            amount: total.amount,
-            currency: total.currency.clone(),
-        },
+        total,
         contact,
         payment_method: Some(input.payment_method_id().to_owned()),
     };

@@ -86,23 +86,20 @@ impl Application {
             &mut supervisor,
         )
         .await?;
-        let sweeper = {
+        {
             let pool = pool.clone();
             let saga_metrics = saga_metrics.clone();
             let timeout = Duration::from_secs(settings.saga.timeout_seconds);
-            let interval = Duration::from_millis(settings.saga.sweep_interval_ms);
-            service_kit::shutdown::every(
+            supervisor.every(
                 "order sweep",
-                interval,
-                supervisor.stop_signal(),
+                Duration::from_millis(settings.saga.sweep_interval_ms),
                 move || {
                     let pool = pool.clone();
                     let saga_metrics = saga_metrics.clone();
                     async move { saga::sweep(&pool, &saga_metrics, timeout).await }
                 },
-            )
-        };
-        supervisor.spawn("order sweep", sweeper);
+            );
+        }
 
         let state = AppState {
             pool: pool.clone(),
@@ -116,12 +113,7 @@ impl Application {
             saga_metrics,
         };
         let server = ServiceApp::new(metrics, settings.http.clone())
-            .routes(
-                routes::router(state).merge(service_kit::dead_letters::routes(
-                    &settings.amqp.url,
-                    vec![settings.amqp.queue.clone()],
-                )),
-            )
+            .routes(routes::router(state).merge(service_kit::dead_letters::of(&settings.amqp)))
             .readiness(Readiness::postgres_and_redis(pool, redis).supervised(&supervisor))
             .openapi(
                 &openapi::ApiDoc::openapi()

@@ -29,7 +29,7 @@ use crate::{cart, checkout, routes, store};
     components(schemas(
         cart::Cart,
         cart::CartLine,
-        cart::Price,
+        service_kit::money::Money,
         checkout::CheckoutInput,
         checkout::CheckoutAccepted,
         routes::cart::LineInput,

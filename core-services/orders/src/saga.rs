@@ -9,16 +9,15 @@
 
 use std::time::Duration;
 
-use events::payloads::{
-    Amount, Contact, OrderCancelled, OrderConfirmed, OrderShipped, PaymentAuthorized,
-};
+use events::payloads::{Contact, OrderCancelled, OrderConfirmed, OrderShipped, PaymentAuthorized};
 use events::{Envelope, Event};
 use serde_json::{Value, json};
-
-use crate::domain::{CancelReason, Decision, Input, OrderStatus, decide};
 use service_kit::messaging::enqueue;
+use service_kit::money::Money;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
+
+use crate::domain::{CancelReason, Decision, Input, OrderStatus, decide};
 
 /// The `source` of every event this service emits.
 pub const SOURCE: &str = "/orders";
@@ -57,7 +56,7 @@ pub struct Cause<'a> {
 }
 
 /// The order fields transitions need.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct OrderHead {
     /// Order id.
     pub id: Uuid,
@@ -65,12 +64,23 @@ pub struct OrderHead {
     pub customer_id: String,
     /// State.
     pub status: OrderStatus,
-    /// Total.
-    pub total_amount: i64,
-    /// Currency.
-    pub currency: String,
+    /// Total (columns `total_amount` and `currency`).
+    pub total: Money,
     /// Contact snapshot.
     pub contact: sqlx::types::Json<Contact>,
+}
+
+impl<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> for OrderHead {
+    fn from_row(row: &'r sqlx::postgres::PgRow) -> Result<Self, sqlx::Error> {
+        use sqlx::Row;
+        Ok(Self {
+            id: row.try_get("id")?,
+            customer_id: row.try_get("customer_id")?,
+            status: row.try_get("status")?,
+            total: service_kit::db::money(row.try_get("total_amount")?, row.try_get("currency")?)?,
+            contact: row.try_get("contact")?,
+        })
+    }
 }
 
 /// Locks an order for a transition.
@@ -197,7 +207,7 @@ pub(crate) async fn confirm(
     )
     .bind(order.id)
     .bind(&payment.payment_id)
-    .bind(sqlx::types::Json(json!({"payment_id": payment.payment_id, "amount": payment.amount.amount, "currency": payment.amount.currency})))
+    .bind(sqlx::types::Json(json!({"payment_id": payment.payment_id, "amount": payment.amount.amount(), "currency": payment.amount.currency()})))
     .bind(cause.event_id)
     .bind(OrderStatus::Paid)
     .bind(OrderStatus::Confirmed)
@@ -206,10 +216,7 @@ pub(crate) async fn confirm(
     let confirmed = OrderConfirmed {
         order_id: order.id.to_string(),
         customer_id: order.customer_id.clone(),
-        total: Amount {
-            amount: order.total_amount,
-            currency: order.currency.clone(),
-        },
+        total: order.total,
         contact: order.contact.0.clone(),
     };
     emit(tx, order, cause, confirmed).await?;

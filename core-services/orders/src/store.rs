@@ -3,12 +3,13 @@
 use serde::Serialize;
 use serde_json::Value;
 use service_kit::ApiError;
+use service_kit::money::Money;
 use sqlx::PgPool;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::cart::Price;
+use crate::domain::OrderStatus;
 
 /// One line of an order.
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
@@ -50,8 +51,8 @@ pub struct OrderSummary {
     pub id: Uuid,
     /// Customer (user id).
     pub customer_id: String,
-    /// `PENDING`, `RESERVED`, `PAID`, `CONFIRMED`, `SHIPPED` or `CANCELLED`.
-    pub status: String,
+    /// Where the order is.
+    pub status: OrderStatus,
     /// Why it was cancelled.
     pub cancel_reason: Option<String>,
     /// Total in minor units.
@@ -75,7 +76,7 @@ pub struct Order {
     #[serde(flatten)]
     pub summary: OrderSummary,
     /// Total.
-    pub total: Price,
+    pub total: Money,
     /// Lines.
     pub lines: Vec<OrderLineView>,
     /// Contact snapshot taken at checkout (used for notifications).
@@ -157,10 +158,7 @@ pub async fn order(pool: &PgPool, id: Uuid) -> Result<Option<Order>, ApiError> {
     .fetch_all(pool)
     .await?;
     Ok(Some(Order {
-        total: Price {
-            amount: summary.total_amount,
-            currency: summary.currency.clone(),
-        },
+        total: service_kit::db::money(summary.total_amount, &summary.currency)?,
         summary,
         lines,
         contact: extra.contact,

@@ -9,6 +9,7 @@ use http::HeaderMap;
 use serde::Deserialize;
 use service_kit::ApiError;
 use service_kit::identity::{Identity, ROLES_HEADER, SUBJECT_HEADER};
+use service_kit::money::Money;
 use uuid::Uuid;
 
 use crate::config::Upstreams;
@@ -22,19 +23,10 @@ pub struct CatalogProduct {
     pub sku: String,
     /// Display name.
     pub name: String,
-    /// Current price.
-    pub price: CatalogPrice,
+    /// Current price (a product whose price is no valid amount does not parse).
+    pub price: Money,
     /// Whether it can be sold.
     pub active: bool,
-}
-
-/// A catalog price.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct CatalogPrice {
-    /// Minor units.
-    pub amount: i64,
-    /// ISO 4217.
-    pub currency: String,
 }
 
 #[derive(Debug, Deserialize)]

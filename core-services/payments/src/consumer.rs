@@ -62,7 +62,6 @@ fn authorize_request(payment: &Payment, method: &str) -> AuthorizeRequest {
         reference: payment.id.to_string(),
         order_id: payment.order_id.clone(),
         amount: payment.amount,
-        currency: payment.currency.clone(),
         payment_method: method.to_owned(),
     }
 }
@@ -357,8 +356,7 @@ impl StagedHandler for PaymentEvents {
                     tx,
                     &order.order_id,
                     &order.customer_id,
-                    order.total.amount,
-                    &order.total.currency,
+                    order.total,
                     order.payment_method.as_deref(),
                     &order.contact,
                 )

@@ -22,12 +22,11 @@
 //!   attempt asks the provider again (same key, so the same authorization) and voids the hold;
 //! - authorized while a cancellation voids: the void's record retries and voids what is held.
 
-use events::payloads::{
-    Amount, PaymentAuthorized, PaymentCaptured, PaymentFailed, PaymentRefunded,
-};
+use events::payloads::{PaymentAuthorized, PaymentCaptured, PaymentFailed, PaymentRefunded};
 use events::{Envelope, Event};
 use service_kit::ApiError;
 use service_kit::messaging::enqueue;
+use service_kit::money::Money;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -45,13 +44,6 @@ pub struct Cause<'a> {
     pub correlation_id: &'a str,
     /// Causing event, if any.
     pub event_id: Option<&'a str>,
-}
-
-fn amount(payment: &Payment) -> Amount {
-    Amount {
-        amount: payment.amount,
-        currency: payment.currency.clone(),
-    }
 }
 
 pub(crate) async fn emit<T: Event + serde::Serialize>(
@@ -87,7 +79,7 @@ pub(crate) async fn authorized(
     let data = PaymentAuthorized {
         order_id: payment.order_id.clone(),
         payment_id: payment.id.to_string(),
-        amount: amount(&payment),
+        amount: payment.amount,
     };
     emit(tx, &payment, cause, data).await
 }
@@ -113,7 +105,7 @@ pub(crate) async fn failed(
 pub(crate) async fn captured(
     tx: &mut PgConnection,
     payment: &Payment,
-    amount: i64,
+    amount: Money,
     cause: Cause<'_>,
 ) -> Result<(), sqlx::Error> {
     store::set_status(tx, payment.id, PaymentStatus::Captured, None, None).await?;
@@ -121,10 +113,7 @@ pub(crate) async fn captured(
     let data = PaymentCaptured {
         order_id: payment.order_id.clone(),
         payment_id: payment.id.to_string(),
-        amount: Amount {
-            amount,
-            currency: payment.currency.clone(),
-        },
+        amount,
     };
     emit(tx, payment, cause, data).await
 }
@@ -135,21 +124,20 @@ pub(crate) fn void_key(payment: &Payment) -> String {
 }
 
 /// A refund that was made.
-#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone)]
 pub struct Refund {
     /// Refund id.
     pub id: Uuid,
     /// Order id.
     pub order_id: String,
-    /// Minor units.
-    pub amount: i64,
-    /// ISO 4217.
-    pub currency: String,
+    /// Given back, in the payment's currency.
+    pub amount: Money,
     /// Why.
     pub reason: String,
 }
 
-/// Refunds `amount` (default: everything not yet refunded) of a captured payment.
+/// Refunds `requested` minor units in the payment's currency (default: everything not yet
+/// refunded) of a captured payment.
 /// `key` makes retries safe: the same key answers the refund it made the first time, and
 /// completes one whose provider call had no answer. The refund is recorded as `requested`
 /// before the provider is asked and settled after, with no transaction open in between.
@@ -166,6 +154,9 @@ pub async fn refund(
     let payment = store::lock_by_order(&mut tx, order_id)
         .await?
         .ok_or_else(|| ApiError::NotFound("no payment for this order".into()))?;
+    let currency = payment.amount.currency();
+    // Amounts the refunds table and the ledger's sums hold, in the payment's currency.
+    let stored = |amount: i64| service_kit::db::money(amount, currency.as_str());
     let existing = match key {
         Some(key) => {
             sqlx::query_as::<_, (Uuid, i64, String, String, Option<String>)>(
@@ -184,8 +175,7 @@ pub async fn refund(
             let refund = Refund {
                 id,
                 order_id: order_id.to_owned(),
-                amount,
-                currency: payment.currency.clone(),
+                amount: stored(amount)?,
                 reason,
             };
             match status.as_str() {
@@ -207,7 +197,13 @@ pub async fn refund(
                     payment.status
                 )));
             }
-            let balance = store::balance(&store::entries(&mut tx, payment.id).await?);
+            let balance =
+                store::balance(&store::entries(&mut tx, payment.id).await?).map_err(|e| {
+                    ApiError::Internal(anyhow::anyhow!(
+                        "the ledger of payment {} does not add up: {e}",
+                        payment.id
+                    ))
+                })?;
             let in_flight: i64 = sqlx::query_scalar(
                 "select coalesce(sum(amount), 0)::bigint from refunds \
                  where payment_id = $1 and status = 'requested'",
@@ -218,20 +214,22 @@ pub async fn refund(
             // Refunds in progress count as refunded: together they never exceed the capture.
             let amounts = Amounts {
                 authorized: payment.amount,
-                captured: balance.captured,
-                refunded: balance.refunded.saturating_add(in_flight),
+                captured: stored(balance.captured)?,
+                refunded: stored(balance.refunded.saturating_add(in_flight))?,
             };
             let refundable = amounts.refundable();
-            let amount = requested.unwrap_or(refundable);
-            if amounts.refund(amount).is_err() {
+            let amount = requested.map_or(Ok(refundable), |r| Money::new(r, currency));
+            let Some(amount) = amount.ok().filter(|a| amounts.refund(*a).is_ok()) else {
                 return Err(ApiError::invalid_field(
                     "amount",
                     format!(
-                        "must be 1 to {refundable} (captured {}, refunded {}, in progress {in_flight})",
-                        balance.captured, balance.refunded
+                        "must be 1 to {} (captured {}, refunded {}, in progress {in_flight})",
+                        refundable.amount(),
+                        balance.captured,
+                        balance.refunded
                     ),
                 ));
-            }
+            };
             let id = Uuid::now_v7();
             sqlx::query(
                 "insert into refunds (id, payment_id, amount, reason, idempotency_key, requested_by, status) \
@@ -239,7 +237,7 @@ pub async fn refund(
             )
             .bind(id)
             .bind(payment.id)
-            .bind(amount)
+            .bind(amount.amount())
             .bind(reason)
             .bind(key)
             .bind(actor)
@@ -249,7 +247,6 @@ pub async fn refund(
                 id,
                 order_id: order_id.to_owned(),
                 amount,
-                currency: payment.currency.clone(),
                 reason: reason.to_owned(),
             }
         }
@@ -309,10 +306,7 @@ pub async fn refund(
         order_id: payment.order_id.clone(),
         payment_id: payment.id.to_string(),
         refund_id: refund.id.to_string(),
-        amount: Amount {
-            amount: refund.amount,
-            currency: payment.currency.clone(),
-        },
+        amount: refund.amount,
         contact: payment.contact.as_ref().map(|c| c.0.clone()),
     };
     let correlation = payment.order_id.clone();

@@ -148,12 +148,7 @@ impl Application {
             webhook_secrets,
         };
         let server = ServiceApp::new(metrics, settings.http.clone())
-            .routes(
-                routes::router(state).merge(service_kit::dead_letters::routes(
-                    &settings.amqp.url,
-                    vec![settings.amqp.queue.clone()],
-                )),
-            )
+            .routes(routes::router(state).merge(service_kit::dead_letters::of(&settings.amqp)))
             .readiness(Readiness::postgres(pool).supervised(&supervisor))
             .openapi(
                 &openapi::ApiDoc::openapi()

@@ -2,7 +2,7 @@
 
 use utoipa::OpenApi;
 
-use crate::{flow, reconcile, routes, store};
+use crate::{reconcile, routes, store};
 
 /// The payments API.
 #[derive(Debug, OpenApi)]
@@ -24,11 +24,11 @@ use crate::{flow, reconcile, routes, store};
         store::MoneyMoved,
         routes::payments::PaymentPage,
         routes::refunds::RefundInput,
-        flow::Refund,
+        routes::refunds::RefundView,
         reconcile::Report,
         reconcile::Difference,
-        store::Payment,
-        store::LedgerEntry,
+        routes::payments::PaymentView,
+        routes::payments::LedgerEntryView,
         store::Balance,
         service_kit::Problem,
         service_kit::FieldError

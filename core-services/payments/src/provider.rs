@@ -9,6 +9,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use serde::Serialize;
+use service_kit::money::Money;
 
 /// A boxed, sendable future (the trait is used as `dyn`).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -20,10 +21,8 @@ pub struct AuthorizeRequest {
     pub reference: String,
     /// The order paid for.
     pub order_id: String,
-    /// Minor units.
-    pub amount: i64,
-    /// ISO 4217.
-    pub currency: String,
+    /// Amount to hold.
+    pub amount: Money,
     /// The provider's payment-method token.
     pub payment_method: String,
 }
@@ -64,7 +63,8 @@ pub enum ProviderError {
     Rejected(String),
 }
 
-/// A payment as the provider sees it (for reconciliation).
+/// A payment as the provider sees it (for reconciliation). Amounts stay as the provider reports
+/// them, unchecked: reconciliation reports what disagrees rather than refusing it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ProviderPayment {
     /// The provider's id (`pi_...`).
@@ -94,11 +94,11 @@ pub trait PaymentProvider: Send + Sync + std::fmt::Debug {
         &'a self,
         request: &'a AuthorizeRequest,
     ) -> BoxFuture<'a, Result<Authorization, ProviderError>>;
-    /// Takes `amount` of an approved authorization.
+    /// Takes `amount` (in the authorization's currency) of an approved authorization.
     fn capture<'a>(
         &'a self,
         reference: &'a str,
-        amount: i64,
+        amount: Money,
         key: &'a str,
     ) -> BoxFuture<'a, Result<(), ProviderError>>;
     /// Releases an authorization.
@@ -107,11 +107,12 @@ pub trait PaymentProvider: Send + Sync + std::fmt::Debug {
         reference: &'a str,
         key: &'a str,
     ) -> BoxFuture<'a, Result<(), ProviderError>>;
-    /// Returns `amount` of a capture; answers the provider's refund id.
+    /// Returns `amount` (in the capture's currency) of a capture; answers the provider's refund
+    /// id.
     fn refund<'a>(
         &'a self,
         reference: &'a str,
-        amount: i64,
+        amount: Money,
         key: &'a str,
     ) -> BoxFuture<'a, Result<String, ProviderError>>;
     /// One payment by the provider's id; `None` when the provider has no such payment.

@@ -110,12 +110,13 @@ fn compare(
         ));
         return;
     }
-    if intent.amount != payment.amount || intent.currency != payment.currency {
+    let ours = payment.amount;
+    if intent.amount != ours.amount() || intent.currency != ours.currency().as_str() {
         out.push(difference(
             "amount",
             Some(payment),
             Some(intent),
-            format!("{} {}", payment.amount, payment.currency),
+            format!("{} {}", ours.amount(), ours.currency()),
             format!("{} {}", intent.amount, intent.currency),
         ));
     }
@@ -138,7 +139,7 @@ fn compare(
         ));
     }
     let held = if status == PaymentStatus::Authorized {
-        payment.amount
+        ours.amount()
     } else {
         0
     };

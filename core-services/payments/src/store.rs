@@ -1,15 +1,19 @@
-//! Payments and their ledger in PostgreSQL.
+//! Payments and their ledger in PostgreSQL. Amounts are stored as two columns (`bigint` minor
+//! units, `text` ISO 4217 code) and read back as [`Money`] through [`service_kit::db::money`]:
+//! a row holding no valid amount is an error, never a panic.
 
 use crate::domain::PaymentStatus;
 use events::payloads::Contact;
 use serde::Serialize;
-use sqlx::{PgConnection, PgPool};
+use service_kit::money::{Money, MoneyError};
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, PgPool, Row};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// A payment row.
-#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct Payment {
     /// Payment id.
     pub id: Uuid,
@@ -17,54 +21,73 @@ pub struct Payment {
     pub order_id: String,
     /// Customer (user id).
     pub customer_id: String,
-    /// Amount to charge, minor units.
-    pub amount: i64,
-    /// ISO 4217.
-    pub currency: String,
+    /// Amount to charge (columns `amount` and `currency`).
+    pub amount: Money,
     /// Where the payment is.
     pub status: PaymentStatus,
     /// Why it failed.
     pub failure_reason: Option<String>,
     /// The provider's authorization id.
     pub psp_reference: Option<String>,
-    /// Created (RFC 3339).
-    #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
+    /// Created.
     pub created_at: OffsetDateTime,
-    /// Last change (RFC 3339).
-    #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
+    /// Last change.
     pub updated_at: OffsetDateTime,
-    /// Payment-method token (not shown).
-    #[serde(skip)]
+    /// Payment-method token.
     pub payment_method: Option<String>,
-    /// Contact snapshot from the order (not shown).
-    #[serde(skip)]
+    /// Contact snapshot from the order.
     pub contact: Option<sqlx::types::Json<Contact>>,
-    /// When the provider was first asked to authorize (not shown).
-    #[serde(skip)]
+    /// When the provider was first asked to authorize.
     pub authorize_requested_at: Option<OffsetDateTime>,
 }
 
+impl<'r> sqlx::FromRow<'r, PgRow> for Payment {
+    fn from_row(row: &'r PgRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            id: row.try_get("id")?,
+            order_id: row.try_get("order_id")?,
+            customer_id: row.try_get("customer_id")?,
+            amount: service_kit::db::money(row.try_get("amount")?, row.try_get("currency")?)?,
+            status: row.try_get("status")?,
+            failure_reason: row.try_get("failure_reason")?,
+            psp_reference: row.try_get("psp_reference")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+            payment_method: row.try_get("payment_method")?,
+            contact: row.try_get("contact")?,
+            authorize_requested_at: row.try_get("authorize_requested_at")?,
+        })
+    }
+}
+
 /// One ledger entry.
-#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct LedgerEntry {
     /// Entry id.
     pub id: i64,
     /// `authorization`, `capture`, `void` or `refund`.
     pub kind: String,
-    /// Positive minor units.
-    pub amount: i64,
-    /// ISO 4217.
-    pub currency: String,
+    /// Positive (columns `amount` and `currency`).
+    pub amount: Money,
     /// Provider reference.
     pub psp_reference: Option<String>,
     /// The refund, for refund entries.
     pub refund_id: Option<Uuid>,
-    /// When (RFC 3339).
-    #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
+    /// When.
     pub created_at: OffsetDateTime,
+}
+
+impl<'r> sqlx::FromRow<'r, PgRow> for LedgerEntry {
+    fn from_row(row: &'r PgRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            id: row.try_get("id")?,
+            kind: row.try_get("kind")?,
+            amount: service_kit::db::money(row.try_get("amount")?, row.try_get("currency")?)?,
+            psp_reference: row.try_get("psp_reference")?,
+            refund_id: row.try_get("refund_id")?,
+            created_at: row.try_get("created_at")?,
+        })
+    }
 }
 
 /// The ledger summed by kind.
@@ -254,8 +277,7 @@ pub async fn create(
     tx: &mut PgConnection,
     order_id: &str,
     customer_id: &str,
-    amount: i64,
-    currency: &str,
+    amount: Money,
     payment_method: Option<&str>,
     contact: &Contact,
 ) -> Result<(), sqlx::Error> {
@@ -266,8 +288,8 @@ pub async fn create(
     .bind(Uuid::now_v7())
     .bind(order_id)
     .bind(customer_id)
-    .bind(amount)
-    .bind(currency)
+    .bind(amount.amount())
+    .bind(amount.currency().as_str())
     .bind(payment_method)
     .bind(sqlx::types::Json(contact))
     .execute(&mut *tx)
@@ -321,12 +343,13 @@ pub async fn released_after_cancel(
     Ok(())
 }
 
-/// Appends a ledger entry.
+/// Appends a ledger entry of `amount` (in the payment's currency: the callers derive it from
+/// the payment).
 pub async fn post(
     tx: &mut PgConnection,
     payment: &Payment,
     kind: &str,
-    amount: i64,
+    amount: Money,
     refund_id: Option<Uuid>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
@@ -335,8 +358,8 @@ pub async fn post(
     )
     .bind(payment.id)
     .bind(kind)
-    .bind(amount)
-    .bind(&payment.currency)
+    .bind(amount.amount())
+    .bind(amount.currency().as_str())
     .bind(&payment.psp_reference)
     .bind(refund_id)
     .execute(&mut *tx)
@@ -370,44 +393,49 @@ pub async fn balances(
     .bind(ids)
     .fetch_all(pool)
     .await?;
-    let mut sums: std::collections::HashMap<Uuid, Vec<LedgerEntry>> =
-        std::collections::HashMap::new();
+    let mut sums: std::collections::HashMap<Uuid, [i64; 4]> = std::collections::HashMap::new();
     for (id, kind, amount) in rows {
-        sums.entry(id).or_default().push(LedgerEntry {
-            id: 0,
-            kind,
-            amount,
-            currency: String::new(),
-            psp_reference: None,
-            refund_id: None,
-            created_at: OffsetDateTime::UNIX_EPOCH,
-        });
+        if let Some(slot) = KINDS.iter().position(|k| *k == kind) {
+            sums.entry(id).or_default()[slot] = amount;
+        }
     }
     Ok(ids
         .iter()
-        .map(|id| (*id, balance(sums.get(id).map_or(&[][..], Vec::as_slice))))
+        .map(|id| (*id, Balance::of(sums.get(id).copied().unwrap_or_default())))
         .collect())
 }
 
-/// Sums entries by kind and checks they reconcile.
-pub fn balance(entries: &[LedgerEntry]) -> Balance {
-    let sum = |kind: &str| {
-        entries
-            .iter()
-            .filter(|e| e.kind == kind)
-            .map(|e| e.amount)
-            .sum::<i64>()
-    };
-    let authorized = sum("authorization");
-    let captured = sum("capture");
-    let voided = sum("void");
-    let refunded = sum("refund");
-    Balance {
-        authorized,
-        captured,
-        voided,
-        refunded,
-        net: captured - refunded,
-        reconciles: captured + voided <= authorized && refunded <= captured,
+/// The kinds of ledger entry, in the order [`Balance::of`] takes their sums.
+const KINDS: [&str; 4] = ["authorization", "capture", "void", "refund"];
+
+impl Balance {
+    /// The balance of the sums of each kind of [`KINDS`] (authorized, captured, voided,
+    /// refunded), in minor units. Sums from PostgreSQL are not bounded like [`Money`], so the
+    /// arithmetic saturates rather than overflow: such a ledger does not reconcile.
+    fn of([authorized, captured, voided, refunded]: [i64; 4]) -> Self {
+        Self {
+            authorized,
+            captured,
+            voided,
+            refunded,
+            net: captured.saturating_sub(refunded),
+            reconciles: captured
+                .checked_add(voided)
+                .is_some_and(|settled| settled <= authorized)
+                && refunded <= captured,
+        }
     }
+}
+
+/// Sums entries by kind and checks they reconcile. The sums are overflow-checked [`Money`]: a
+/// ledger whose sum of one kind leaves its range, or mixes currencies, is refused.
+pub fn balance(entries: &[LedgerEntry]) -> Result<Balance, MoneyError> {
+    let mut sums = [0; 4];
+    for (slot, kind) in KINDS.iter().enumerate() {
+        let mut amounts = entries.iter().filter(|e| e.kind == *kind).map(|e| e.amount);
+        if let Some(first) = amounts.next() {
+            sums[slot] = amounts.try_fold(first, Money::checked_add)?.amount();
+        }
+    }
+    Ok(Balance::of(sums))
 }

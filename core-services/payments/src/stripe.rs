@@ -8,6 +8,8 @@
 //! - **capture**: `POST /v1/payment_intents/{id}/capture`; **void**: `.../cancel`; **refund**:
 //!   `POST /v1/refunds`. A capture or void the intent already had (a replay after our record was
 //!   lost) counts as done.
+//! - Amounts leave as Stripe takes them: integer minor units and a lower-case currency code
+//!   ([`stripe_amount`], [`stripe_currency`]).
 //! - Requests are form-encoded (`metadata[order_id]=...`), with Bearer auth, a pinned
 //!   `Stripe-Version` and an `Idempotency-Key` derived from our ids. 409, 424, 429, 5xx and
 //!   timeouts are retried a few times with the same key (unless Stripe says `Stripe-Should-Retry:
@@ -20,6 +22,7 @@ use std::time::Duration;
 use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use service_kit::money::Money;
 
 use crate::provider::{
     Authorization, AuthorizeRequest, BoxFuture, PaymentProvider, ProviderError, ProviderPayment,
@@ -212,6 +215,16 @@ fn retryable(status: u16, headers: &reqwest::header::HeaderMap) -> bool {
     matches!(status, 409 | 424 | 429) || (status >= 500 && !replayed)
 }
 
+/// An amount as Stripe's `amount` fields take it: integer minor units of the currency.
+pub fn stripe_amount(money: Money) -> String {
+    money.amount().to_string()
+}
+
+/// A currency as Stripe's `currency` field takes it: the ISO 4217 code in lower case.
+pub fn stripe_currency(money: Money) -> String {
+    money.currency().as_str().to_ascii_lowercase()
+}
+
 /// Form-encodes `fields` the way Stripe reads them (`a[b]=c`, brackets percent-encoded).
 pub fn form(fields: &[(&str, String)]) -> String {
     let mut serializer = form_urlencoded::Serializer::new(String::new());
@@ -397,8 +410,8 @@ impl PaymentProvider for StripeProvider {
     ) -> BoxFuture<'a, Result<Authorization, ProviderError>> {
         Box::pin(async move {
             let fields = [
-                ("amount", request.amount.to_string()),
-                ("currency", request.currency.to_lowercase()),
+                ("amount", stripe_amount(request.amount)),
+                ("currency", stripe_currency(request.amount)),
                 ("payment_method", request.payment_method.clone()),
                 // Cards only: with automatic payment methods (the default when no type is given)
                 // confirming would require a `return_url`.
@@ -448,11 +461,11 @@ impl PaymentProvider for StripeProvider {
     fn capture<'a>(
         &'a self,
         reference: &'a str,
-        amount: i64,
+        amount: Money,
         key: &'a str,
     ) -> BoxFuture<'a, Result<(), ProviderError>> {
         Box::pin(async move {
-            let fields = [("amount_to_capture", amount.to_string())];
+            let fields = [("amount_to_capture", stripe_amount(amount))];
             self.move_intent(reference, "capture", key, &fields, "succeeded")
                 .await
         })
@@ -473,7 +486,7 @@ impl PaymentProvider for StripeProvider {
     fn refund<'a>(
         &'a self,
         reference: &'a str,
-        amount: i64,
+        amount: Money,
         key: &'a str,
     ) -> BoxFuture<'a, Result<String, ProviderError>> {
         Box::pin(async move {
@@ -484,7 +497,7 @@ impl PaymentProvider for StripeProvider {
                     Some(key),
                     &[
                         ("payment_intent", reference.to_owned()),
-                        ("amount", amount.to_string()),
+                        ("amount", stripe_amount(amount)),
                     ],
                 )
                 .await?;

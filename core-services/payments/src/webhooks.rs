@@ -17,10 +17,11 @@
 //! `metadata[payment_id]` the adapter sent, else by the PaymentIntent id. An event about a
 //! payment this service did not make is acknowledged and ignored.
 
-use events::payloads::{Amount, PaymentFailed, PaymentRefunded};
+use events::payloads::{PaymentFailed, PaymentRefunded};
 use psp_signature::Secrets;
 use serde::Deserialize;
 use service_kit::ApiError;
+use service_kit::money::Money;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -214,9 +215,14 @@ pub async fn apply(pool: &PgPool, provider: &Provider, event: &Event) -> Result<
             let received = snapshot.as_ref().map_or(0, |i| i.amount_received);
             // Never more than the authorization: an event saying otherwise is refused (and
             // shows in the reconciliation) rather than recorded.
+            let refused = |e: &dyn std::fmt::Display| {
+                ApiError::Conflict(format!("the provider's capture refused: {e}"))
+            };
+            let received =
+                Money::new(received, payment.amount.currency()).map_err(|e| refused(&e))?;
             Amounts::authorized(payment.amount)
                 .capture(received)
-                .map_err(|e| ApiError::Conflict(format!("the provider's capture refused: {e}")))?;
+                .map_err(|e| refused(&e))?;
             flow::captured(&mut tx, &payment, received, cause).await?;
         }
         ProviderDecision::Void => {
@@ -279,13 +285,14 @@ async fn lock(tx: &mut PgConnection, id: Uuid) -> Result<Option<Payment>, sqlx::
 
 /// `charge.refunded` carries the charge's cumulative `amount_refunded`. What it says beyond the
 /// refunds we made or are making was refunded elsewhere (Stripe's Dashboard): record it as a
-/// refund, so the ledger and the shopper's notification follow the money.
+/// refund, so the ledger and the shopper's notification follow the money. An amount out of
+/// range is refused, as a capture's is.
 async fn refunded_at_provider(
     tx: &mut PgConnection,
     payment: &Payment,
     amount_refunded: i64,
     cause: Cause<'_>,
-) -> Result<(), sqlx::Error> {
+) -> Result<(), ApiError> {
     let ours: i64 = sqlx::query_scalar(
         "select coalesce(sum(amount), 0)::bigint from refunds \
          where payment_id = $1 and status in ('requested', 'succeeded')",
@@ -293,10 +300,12 @@ async fn refunded_at_provider(
     .bind(payment.id)
     .fetch_one(&mut *tx)
     .await?;
-    let extra = amount_refunded - ours;
+    let extra = amount_refunded.saturating_sub(ours);
     if extra <= 0 {
         return Ok(());
     }
+    let extra = Money::new(extra, payment.amount.currency())
+        .map_err(|e| ApiError::Conflict(format!("the provider's refund refused: {e}")))?;
     let id = Uuid::now_v7();
     sqlx::query(
         "insert into refunds (id, payment_id, amount, reason, requested_by, status) \
@@ -304,20 +313,18 @@ async fn refunded_at_provider(
     )
     .bind(id)
     .bind(payment.id)
-    .bind(extra)
+    .bind(extra.amount())
     .execute(&mut *tx)
     .await?;
     store::post(tx, payment, "refund", extra, Some(id)).await?;
-    tracing::warn!(payment = %payment.id, amount = extra, "recorded a refund made at the provider");
+    tracing::warn!(payment = %payment.id, amount = %extra, "recorded a refund made at the provider");
     let data = PaymentRefunded {
         order_id: payment.order_id.clone(),
         payment_id: payment.id.to_string(),
         refund_id: id.to_string(),
-        amount: Amount {
-            amount: extra,
-            currency: payment.currency.clone(),
-        },
+        amount: extra,
         contact: payment.contact.as_ref().map(|c| c.0.clone()),
     };
-    flow::emit(tx, payment, cause, data).await
+    flow::emit(tx, payment, cause, data).await?;
+    Ok(())
 }

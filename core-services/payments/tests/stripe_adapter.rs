@@ -11,6 +11,7 @@ use payments::signature::Secrets;
 use payments::simulator::{SimulatorConfig, router};
 use payments::stripe::{StripeConfig, StripeProvider};
 use serde_json::{Value, json};
+use service_kit::money::Money;
 use uuid::Uuid;
 
 struct Sim {
@@ -95,12 +96,15 @@ impl Sim {
     }
 }
 
+fn eur(amount: i64) -> Money {
+    Money::parse(amount, "EUR").unwrap()
+}
+
 fn request(method: &str, amount: i64) -> AuthorizeRequest {
     AuthorizeRequest {
         reference: Uuid::now_v7().to_string(),
         order_id: Uuid::now_v7().to_string(),
-        amount,
-        currency: "EUR".into(),
+        amount: eur(amount),
         payment_method: method.into(),
     }
 }
@@ -128,11 +132,14 @@ async fn approve_then_capture_takes_the_money_once() {
     assert_eq!(held["metadata"]["payment_id"], req.reference.as_str());
     assert_eq!(held["metadata"]["order_id"], req.order_id.as_str());
 
-    adapter.capture(&pi, 2500, "k:capture").await.unwrap();
+    adapter.capture(&pi, eur(2500), "k:capture").await.unwrap();
     // The same capture again (our record of it was lost): the key replays it.
-    adapter.capture(&pi, 2500, "k:capture").await.unwrap();
+    adapter.capture(&pi, eur(2500), "k:capture").await.unwrap();
     // Even with another key, a capture the intent already had counts as done.
-    adapter.capture(&pi, 2500, "k:capture-2").await.unwrap();
+    adapter
+        .capture(&pi, eur(2500), "k:capture-2")
+        .await
+        .unwrap();
     let taken = sim.intent(&pi).await;
     assert_eq!(taken["status"], "succeeded");
     assert_eq!(taken["amount_received"], 2500);
@@ -291,12 +298,15 @@ async fn rate_limits_and_server_errors_are_retried() {
     // Three 429s in a row exhaust the attempts: unavailable, for the saga to retry later.
     sim.fault("capture", "rate_limit", 0, 3).await;
     let pi = approved(&adapter, &request("pm_card_visa", 500)).await;
-    let busy = adapter.capture(&pi, 500, "busy:capture").await;
+    let busy = adapter.capture(&pi, eur(500), "busy:capture").await;
     assert!(
         matches!(busy, Err(ProviderError::Unavailable(_))),
         "{busy:?}"
     );
-    adapter.capture(&pi, 500, "busy:capture").await.unwrap();
+    adapter
+        .capture(&pi, eur(500), "busy:capture")
+        .await
+        .unwrap();
 
     // A 500 after the work is stored under the key and replayed: retrying with the same key is
     // pointless, so the adapter stops and says so.
@@ -328,7 +338,10 @@ async fn a_void_releases_the_hold_and_a_repeated_void_is_done() {
     adapter.void(&pi, "v:void-again").await.unwrap();
     // A captured intent cannot be voided: refused, not retried.
     let taken = approved(&adapter, &request("pm_card_visa", 800)).await;
-    adapter.capture(&taken, 800, "t:capture").await.unwrap();
+    adapter
+        .capture(&taken, eur(800), "t:capture")
+        .await
+        .unwrap();
     let refused = adapter.void(&taken, "t:void").await;
     assert!(
         matches!(&refused, Err(ProviderError::Rejected(m)) if m.contains("payment_intent_unexpected_state")),
@@ -342,24 +355,24 @@ async fn partial_and_full_refunds() {
     let adapter = sim.adapter(SECOND);
     let pi = approved(&adapter, &request("pm_card_visa", 3000)).await;
     // Nothing captured yet: refused (cancel instead).
-    let early = adapter.refund(&pi, 100, "r0").await;
+    let early = adapter.refund(&pi, eur(100), "r0").await;
     assert!(
         matches!(early, Err(ProviderError::Rejected(_))),
         "{early:?}"
     );
-    adapter.capture(&pi, 3000, "c").await.unwrap();
+    adapter.capture(&pi, eur(3000), "c").await.unwrap();
 
-    let first = adapter.refund(&pi, 1000, "r1").await.unwrap();
+    let first = adapter.refund(&pi, eur(1000), "r1").await.unwrap();
     assert!(first.starts_with("re_"), "{first}");
     // The same key replays the same refund.
-    assert_eq!(adapter.refund(&pi, 1000, "r1").await.unwrap(), first);
-    let second = adapter.refund(&pi, 2000, "r2").await.unwrap();
+    assert_eq!(adapter.refund(&pi, eur(1000), "r1").await.unwrap(), first);
+    let second = adapter.refund(&pi, eur(2000), "r2").await.unwrap();
     assert_ne!(first, second);
     let intent = sim.intent(&format!("{pi}?expand[]=latest_charge")).await;
     assert_eq!(intent["latest_charge"]["amount_refunded"], 3000, "{intent}");
     assert_eq!(intent["latest_charge"]["refunded"], true);
     // Nothing is left.
-    let over = adapter.refund(&pi, 1, "r3").await;
+    let over = adapter.refund(&pi, eur(1), "r3").await;
     assert!(
         matches!(&over, Err(ProviderError::Rejected(m)) if m.contains("charge_already_refunded")),
         "{over:?}"
@@ -430,7 +443,7 @@ async fn the_same_key_with_other_parameters_is_an_idempotency_error() {
     let adapter = sim.adapter(SECOND);
     let mut req = request("pm_card_visa", 1000);
     approved(&adapter, &req).await;
-    req.amount = 1001;
+    req.amount = eur(1001);
     let changed = adapter.authorize(&req).await;
     assert!(
         matches!(&changed, Err(ProviderError::Rejected(m)) if m.contains("idempotency_error")),

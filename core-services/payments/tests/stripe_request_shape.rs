@@ -17,6 +17,7 @@ use axum::response::IntoResponse;
 use payments::provider::{AuthorizeRequest, PaymentProvider};
 use payments::stripe::{StripeConfig, StripeProvider};
 use serde_json::json;
+use service_kit::money::Money;
 use tokio::sync::Mutex;
 
 #[derive(Debug, Clone)]
@@ -122,19 +123,22 @@ async fn every_call_sends_stripes_documented_fields() {
         .authorize(&AuthorizeRequest {
             reference: "p-1".into(),
             order_id: "o-1".into(),
-            amount: 1999,
-            currency: "EUR".into(),
+            amount: Money::parse(1999, "EUR").unwrap(),
             payment_method: "pm_card_visa".into(),
         })
         .await
         .unwrap();
     adapter
-        .capture("pi_123", 1999, "p-1:capture")
+        .capture("pi_123", Money::parse(1999, "EUR").unwrap(), "p-1:capture")
         .await
         .unwrap();
     adapter.void("pi_123", "p-1:void").await.unwrap();
     adapter
-        .refund("pi_123", 500, "p-1:refund:r-1")
+        .refund(
+            "pi_123",
+            Money::parse(500, "EUR").unwrap(),
+            "p-1:refund:r-1",
+        )
         .await
         .unwrap();
     adapter

@@ -110,8 +110,8 @@ fn default_log_buffer_lines() -> usize {
 /// RabbitMQ settings of a service that publishes and consumes events (section `amqp`).
 #[derive(Debug, Clone, Deserialize)]
 pub struct AmqpSettings {
-    /// Broker URL; may hold a password.
-    pub url: String,
+    /// Broker URL; holds a password.
+    pub url: SecretString,
     /// Event exchange.
     pub exchange: String,
     /// This service's queue.

@@ -1,4 +1,5 @@
-//! PostgreSQL: the pool every service uses and its migrations at start-up.
+//! PostgreSQL: the pool every service uses, its migrations at start-up, and [`money`], which
+//! reads an amount back from the two columns that store it.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -10,6 +11,7 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use crate::config::DatabaseSettings;
+use crate::money::Money;
 
 /// Opens a lazily-connecting pool with the configured limits, a server-side statement timeout
 /// and the service's own session settings (`session`) on every connection.
@@ -46,4 +48,35 @@ pub async fn ping(pool: &PgPool) -> Result<(), String> {
         .await
         .map(|_| ())
         .map_err(|e| e.to_string())
+}
+
+/// Money from the two columns that store it (`bigint` minor units, `text` ISO 4217 code). A
+/// row holding no valid amount is reported as a decoding error (a logged 500, or a retried
+/// delivery), never a panic.
+pub fn money(amount: i64, currency: &str) -> Result<Money, sqlx::Error> {
+    Money::parse(amount, currency).map_err(|err| {
+        sqlx::Error::Decode(
+            format!("stored amount {amount} {currency:?} is not money: {err}").into(),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_amounts_are_read_back_or_refused() {
+        assert_eq!(
+            money(1999, "EUR").ok(),
+            Money::parse(1999, "EUR").ok(),
+            "a valid pair"
+        );
+        for (amount, currency) in [(-1, "EUR"), (1, "eur"), (1, ""), (i64::MAX, "EUR")] {
+            assert!(
+                matches!(money(amount, currency), Err(sqlx::Error::Decode(_))),
+                "{amount} {currency:?}"
+            );
+        }
+    }
 }

@@ -19,6 +19,7 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
+use secrecy::{ExposeSecret as _, SecretString};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -88,8 +89,13 @@ pub struct Replayed {
 
 #[derive(Debug, Clone)]
 struct DeadLetters {
-    amqp_url: String,
+    amqp_url: SecretString,
     queues: Vec<String>,
+}
+
+/// The routes for the dead letters of the queue `settings` consume from.
+pub fn of(settings: &crate::config::AmqpSettings) -> Router {
+    routes(settings.url.expose_secret(), vec![settings.queue.clone()])
 }
 
 /// The routes for the dead letters of `queues` (the service's own consumer queues).
@@ -100,7 +106,7 @@ pub fn routes(amqp_url: &str, queues: Vec<String>) -> Router {
         .route("/admin/dead-letters/{queue}/{id}/replay", post(replay))
         .route("/admin/dead-letters/{queue}/{id}", delete(discard))
         .with_state(DeadLetters {
-            amqp_url: amqp_url.to_owned(),
+            amqp_url: SecretString::from(amqp_url),
             queues,
         })
 }
@@ -120,7 +126,7 @@ impl DeadLetters {
     }
 
     async fn channel(&self) -> Result<(lapin::Connection, lapin::Channel), ApiError> {
-        messaging::connect(&self.amqp_url)
+        messaging::connect(self.amqp_url.expose_secret())
             .await
             .map_err(unavailable)
     }

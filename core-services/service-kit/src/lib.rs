@@ -14,7 +14,8 @@
 //! control characters in text input are refused by one rule ([`text`]).
 //! Callers are identified by the headers the gateway sets ([`identity`]).
 //!
-//! Domain types every service shares live here too: [`money::Money`] and [`sku::Sku`].
+//! Domain types every service shares live here too: [`Money`] (from the event contract, which
+//! carries it) and [`sku::Sku`].
 //!
 //! The clients sit behind features (`postgres`, `redis`, `amqp`), so a crate that needs only the
 //! HTTP side (the webhook-admin function) links none of them.
@@ -47,7 +48,6 @@ pub mod jwt;
 #[cfg(feature = "amqp")]
 pub mod messaging;
 pub mod metrics;
-pub mod money;
 pub mod names;
 pub mod openapi;
 #[cfg(feature = "redis")]
@@ -64,6 +64,10 @@ pub mod text;
 pub mod window;
 
 pub use error::{ApiError, FieldError, Problem};
+/// Money: integer minor units and an ISO 4217 currency. It is defined in the event contract
+/// (`events::money`), which carries it in payloads; services use it from here.
+pub use events::money;
+pub use events::money::Money;
 
 /// For [`path_id!`]: the UUID type, reachable from the macro in any crate.
 #[doc(hidden)]

@@ -107,6 +107,19 @@ impl Supervisor {
         }));
     }
 
+    /// Starts `job` every `interval` until the stop signal (see [`crate::shutdown::every`]): a
+    /// failed run is logged and the next one comes at its time.
+    pub fn every<F, Fut, T, E>(&mut self, name: &'static str, interval: Duration, job: F)
+    where
+        F: Fn() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+        E: std::fmt::Display + 'static,
+        T: 'static,
+    {
+        let stop = self.stop_signal();
+        self.spawn(name, crate::shutdown::every(name, interval, stop, job));
+    }
+
     /// Serves until `shutdown` completes or a task dies (plus the grace period), then stops
     /// the tasks and waits for them. A task's death is the error.
     pub async fn serve(

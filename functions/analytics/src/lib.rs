@@ -63,7 +63,7 @@ pub fn documents(namespace: &str, body: &[u8]) -> Result<Vec<Value>, RecordError
                 "OrdersPlaced",
                 1.0,
                 "Count",
-                &[("Currency", &e.total.currency)],
+                &[("Currency", e.total.currency().as_str())],
                 ms,
             )]
         }
@@ -74,7 +74,7 @@ pub fn documents(namespace: &str, body: &[u8]) -> Result<Vec<Value>, RecordError
                 "OrdersConfirmed",
                 1.0,
                 "Count",
-                &[("Currency", &e.total.currency)],
+                &[("Currency", e.total.currency().as_str())],
                 ms,
             )]
         }
@@ -92,26 +92,26 @@ pub fn documents(namespace: &str, body: &[u8]) -> Result<Vec<Value>, RecordError
         PaymentCaptured::TYPE => {
             let e = Envelope::<PaymentCaptured>::parse(body).map_err(bad)?.data;
             #[allow(clippy::cast_precision_loss)]
-            let value = e.amount.amount as f64;
+            let value = e.amount.amount() as f64;
             vec![emf(
                 namespace,
                 "Revenue",
                 value,
                 "None",
-                &[("Currency", &e.amount.currency)],
+                &[("Currency", e.amount.currency().as_str())],
                 ms,
             )]
         }
         PaymentRefunded::TYPE => {
             let e = Envelope::<PaymentRefunded>::parse(body).map_err(bad)?.data;
             #[allow(clippy::cast_precision_loss)]
-            let value = e.amount.amount as f64;
+            let value = e.amount.amount() as f64;
             vec![emf(
                 namespace,
                 "Refunds",
                 value,
                 "None",
-                &[("Currency", &e.amount.currency)],
+                &[("Currency", e.amount.currency().as_str())],
                 ms,
             )]
         }
@@ -135,7 +135,8 @@ pub async fn handle(namespace: &str, event: SqsEvent) -> SqsBatchResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use events::payloads::{Amount, Contact};
+    use events::Money;
+    use events::payloads::Contact;
 
     #[test]
     fn events_become_emf_documents_with_bounded_dimensions() {
@@ -178,10 +179,7 @@ mod tests {
             PaymentCaptured {
                 order_id: "o-1".into(),
                 payment_id: "p".into(),
-                amount: Amount {
-                    amount: 5900,
-                    currency: "EUR".into(),
-                },
+                amount: Money::parse(5900, "EUR").unwrap(),
             },
         );
         let docs = documents("Retail/Business", &captured.to_json().unwrap()).unwrap();

@@ -3,7 +3,8 @@
 //! HTML-escaped. Account emails carry a link (confirm the address, set a new password, or
 //! start a reset when a change was not the owner's).
 
-use events::payloads::{Amount, Contact};
+use events::Money;
+use events::payloads::Contact;
 
 /// One rendered notification.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,7 +23,7 @@ pub struct Rendered {
 #[derive(Debug, Clone)]
 pub enum Notice {
     /// `order.confirmed`.
-    Confirmed { order_id: String, total: Amount },
+    Confirmed { order_id: String, total: Money },
     /// `order.cancelled`.
     Cancelled { order_id: String, reason: String },
     /// `order.shipped`.
@@ -32,7 +33,7 @@ pub enum Notice {
         tracking: Option<String>,
     },
     /// `payment.refunded`.
-    Refunded { order_id: String, amount: Amount },
+    Refunded { order_id: String, amount: Money },
     /// `user.registered`: confirm the address.
     VerifyEmail { link: String, until: String },
     /// `user.registration_attempted`: someone tried to register the owner's address.
@@ -49,26 +50,6 @@ fn escape(text: &str) -> String {
         .replace('>', "&gt;")
         .replace('"', "&quot;")
         .replace('\'', "&#39;")
-}
-
-/// `12.34 EUR` from minor units (two decimals; currencies with other exponents keep the code).
-pub fn money(amount: &Amount) -> String {
-    let exponent = match amount.currency.as_str() {
-        "JPY" | "KRW" | "CLP" | "ISK" => 0,
-        "BHD" | "KWD" | "OMR" | "JOD" | "TND" => 3,
-        _ => 2,
-    };
-    if exponent == 0 {
-        return format!("{} {}", amount.amount, amount.currency);
-    }
-    let scale = 10_i64.pow(exponent);
-    format!(
-        "{}.{:0width$} {}",
-        amount.amount / scale,
-        (amount.amount % scale).abs(),
-        amount.currency,
-        width = exponent as usize
-    )
 }
 
 fn german(locale: &str) -> bool {
@@ -96,16 +77,12 @@ pub fn render(notice: &Notice, contact: &Contact) -> Rendered {
     let (subject, line) = match (notice, de) {
         (Notice::Confirmed { order_id, total }, false) => (
             format!("Your order {order_id} is confirmed"),
-            format!(
-                "we received your payment of {} and are preparing your order {order_id}.",
-                money(total)
-            ),
+            format!("we received your payment of {total} and are preparing your order {order_id}."),
         ),
         (Notice::Confirmed { order_id, total }, true) => (
             format!("Ihre Bestellung {order_id} ist bestätigt"),
             format!(
-                "wir haben Ihre Zahlung über {} erhalten und bereiten Ihre Bestellung {order_id} vor.",
-                money(total)
+                "wir haben Ihre Zahlung über {total} erhalten und bereiten Ihre Bestellung {order_id} vor."
             ),
         ),
         (Notice::Cancelled { order_id, reason }, false) => (
@@ -162,14 +139,11 @@ pub fn render(notice: &Notice, contact: &Contact) -> Rendered {
         ),
         (Notice::Refunded { order_id, amount }, false) => (
             format!("Refund for order {order_id}"),
-            format!("we refunded {} for your order {order_id}.", money(amount)),
+            format!("we refunded {amount} for your order {order_id}."),
         ),
         (Notice::Refunded { order_id, amount }, true) => (
             format!("Erstattung zu Bestellung {order_id}"),
-            format!(
-                "wir haben {} zu Ihrer Bestellung {order_id} erstattet.",
-                money(amount)
-            ),
+            format!("wir haben {amount} zu Ihrer Bestellung {order_id} erstattet."),
         ),
         (Notice::VerifyEmail { link: to, until }, _) => {
             link = Some(to.clone());
@@ -312,10 +286,7 @@ mod tests {
     fn messages_follow_the_locale_and_escape_html() {
         let notice = Notice::Confirmed {
             order_id: "o-1".into(),
-            total: Amount {
-                amount: 123_456,
-                currency: "EUR".into(),
-            },
+            total: Money::parse(123_456, "EUR").unwrap(),
         };
         let en = render(&notice, &contact("en", "Ann <b>"));
         assert_eq!(en.subject, "Your order o-1 is confirmed");
@@ -325,19 +296,5 @@ mod tests {
         assert!(de.subject.starts_with("Ihre Bestellung"));
         let fallback = render(&notice, &contact("fr", "Zoé"));
         assert!(fallback.subject.starts_with("Your order"));
-        assert_eq!(
-            money(&Amount {
-                amount: 500,
-                currency: "JPY".into()
-            }),
-            "500 JPY"
-        );
-        assert_eq!(
-            money(&Amount {
-                amount: 5,
-                currency: "EUR".into()
-            }),
-            "0.05 EUR"
-        );
     }
 }

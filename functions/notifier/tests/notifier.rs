@@ -6,8 +6,9 @@
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use events::Envelope;
 use events::Event as _;
+use events::Money;
 use events::payloads::{AccountHolder, UserPasswordResetRequested, UserRegistrationAttempted};
-use events::payloads::{Amount, Contact, OrderConfirmed, PaymentRefunded};
+use events::payloads::{Contact, OrderConfirmed, PaymentRefunded};
 use events::sealed::SealKey;
 use function_kit::topology::{Topology, ensure};
 use notifier::{AccountLinks, Notifier};
@@ -193,10 +194,7 @@ async fn a_confirmation_is_emailed_and_texted_once_however_often_it_arrives() {
         OrderConfirmed {
             order_id: "o-1".into(),
             customer_id: "c-1".into(),
-            total: Amount {
-                amount: 5900,
-                currency: "EUR".into(),
-            },
+            total: Money::parse(5900, "EUR").unwrap(),
             contact: contact.clone(),
         },
     );
@@ -237,10 +235,7 @@ async fn a_confirmation_is_emailed_and_texted_once_however_often_it_arrives() {
                 order_id: "o-1".into(),
                 payment_id: "p-1".into(),
                 refund_id: uuid::Uuid::new_v4().to_string(),
-                amount: Amount {
-                    amount: 1500,
-                    currency: "EUR".into(),
-                },
+                amount: Money::parse(1500, "EUR").unwrap(),
                 contact,
             },
         );

@@ -195,7 +195,7 @@ impl Platform {
         s.redis.url = redis_url().into();
         s.redis.key_prefix = format!("{}users:", redis.prefix);
         s.auth.session_key_prefix = format!("{}session:", redis.prefix);
-        s.amqp.url.clone_from(&options.amqp_url);
+        s.amqp.url = options.amqp_url.clone().into();
         s.amqp.exchange.clone_from(&exchange);
         s.account.token_key = Some(
             options
@@ -231,7 +231,7 @@ impl Platform {
         s.http.port = 0;
         s.database.url = inventory_db.url.clone().into();
         s.database.max_connections = 6;
-        s.amqp.url.clone_from(&options.amqp_url);
+        s.amqp.url = options.amqp_url.clone().into();
         s.amqp.exchange.clone_from(&exchange);
         s.amqp.queue = format!("test.inventory.{id}");
         s.amqp.retry_delays_ms.clone_from(&options.retry_delays_ms);
@@ -255,7 +255,7 @@ impl Platform {
         s.http.port = payments_port;
         s.database.url = payments_db.url.clone().into();
         s.database.max_connections = 6;
-        s.amqp.url.clone_from(&options.amqp_url);
+        s.amqp.url = options.amqp_url.clone().into();
         s.amqp.exchange.clone_from(&exchange);
         s.amqp.queue = format!("test.payments.{id}");
         s.amqp.retry_delays_ms.clone_from(&options.retry_delays_ms);
@@ -341,7 +341,8 @@ impl Platform {
         s.amqp.url = options
             .orders_amqp_url
             .clone()
-            .unwrap_or_else(|| options.amqp_url.clone());
+            .unwrap_or_else(|| options.amqp_url.clone())
+            .into();
         s.amqp.exchange.clone_from(&exchange);
         s.amqp.queue = format!("test.orders.{id}");
         s.amqp.retry_delays_ms.clone_from(&options.retry_delays_ms);

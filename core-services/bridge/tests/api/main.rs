@@ -9,7 +9,8 @@ use std::time::Duration;
 use aws_sdk_sqs::types::QueueAttributeName;
 use bridge::Application;
 use bridge::config::Settings;
-use events::payloads::{Amount, OrderConfirmed, StockLow};
+use events::Money;
+use events::payloads::{OrderConfirmed, StockLow};
 use events::{Envelope, Event};
 use lapin::types::{AMQPValue, FieldTable};
 use serde_json::{Value, json};
@@ -69,7 +70,7 @@ impl Fixture {
         let topic = format!("test-events-{id}");
         let mut settings = Settings::load().unwrap();
         settings.http.port = 0;
-        settings.amqp.url = amqp_url();
+        settings.amqp.url = amqp_url().into();
         settings.amqp.exchange.clone_from(&exchange);
         settings.amqp.queue.clone_from(&queue);
         settings.sns.topic_arn = topic_arn(&topic);
@@ -240,10 +241,7 @@ fn confirmed(order: &str) -> OrderConfirmed {
     OrderConfirmed {
         order_id: order.into(),
         customer_id: "c-1".into(),
-        total: Amount {
-            amount: 100,
-            currency: "EUR".into(),
-        },
+        total: Money::parse(100, "EUR").unwrap(),
         contact: events::payloads::Contact {
             email: "a@example.com".into(),
             phone: None,

@@ -175,7 +175,7 @@ pub async fn spawn_platform(options: Options) -> Platform {
     users_settings.auth.session_key_prefix = session_prefix.clone();
     users_settings.jwt.signing_keys = Some(serde_json::to_string(&options.keys).unwrap().into());
     // Account events go to an exchange of this test's own.
-    users_settings.amqp.url = service_kit::testing::amqp_url();
+    users_settings.amqp.url = service_kit::testing::amqp_url().into();
     users_settings.amqp.exchange = format!("test.gw-users.{}", uuid::Uuid::new_v4().simple());
     let users_app = users::Application::build(users_settings.clone())
         .await

@@ -232,7 +232,7 @@ pub async fn list_stock(
         .take(usize::try_from(limit).unwrap_or(usize::MAX))
         .map(|level| StockRow {
             available: level.available(),
-            low: level.available() <= level.low_threshold,
+            low: level.is_low(),
             sku: level.sku,
             on_hand: level.on_hand,
             reserved: level.reserved,

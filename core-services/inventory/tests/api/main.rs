@@ -6,7 +6,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use events::payloads::{Amount, Contact, OrderCancelled, OrderConfirmed, OrderLine, OrderPlaced};
+use events::Money;
+use events::payloads::{Contact, OrderCancelled, OrderConfirmed, OrderLine, OrderPlaced};
 use events::{Attributes, Envelope, Event};
 use inventory::Application;
 use inventory::config::Settings;
@@ -66,7 +67,7 @@ async fn spawn(hold_seconds: u64) -> TestApp {
     let mut settings = Settings::load().unwrap();
     settings.http.port = 0;
     settings.database.url = db.url.clone().into();
-    settings.amqp.url = amqp_url();
+    settings.amqp.url = amqp_url().into();
     settings.amqp.exchange = exchange.clone();
     settings.amqp.queue = queue.clone();
     settings.amqp.retry_delays_ms = vec![100, 200];
@@ -112,11 +113,8 @@ fn contact() -> Contact {
     }
 }
 
-fn eur(amount: i64) -> Amount {
-    Amount {
-        amount,
-        currency: "EUR".into(),
-    }
+fn eur(amount: i64) -> Money {
+    Money::parse(amount, "EUR").unwrap()
 }
 
 impl TestApp {

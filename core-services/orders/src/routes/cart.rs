@@ -11,7 +11,7 @@ use service_kit::sku::Sku;
 use utoipa::ToSchema;
 
 use crate::AppState;
-use crate::cart::{Cart, CartLine, MAX_QUANTITY, Price};
+use crate::cart::{self, Cart, CartLine, MAX_QUANTITY};
 
 /// The cart's routes.
 pub fn router() -> Router<AppState> {
@@ -78,20 +78,13 @@ pub async fn set_line(
         .await?
         .filter(|p| p.active)
         .ok_or_else(|| ApiError::invalid_field("sku", "no product with this SKU is for sale"))?;
-    let unit_price = Price {
-        amount: product.price.amount,
-        currency: product.price.currency,
-    };
     let line = CartLine {
         sku: product.sku,
         product_id: product.id,
         name: product.name,
         quantity: input.quantity,
-        line_total: Price {
-            amount: unit_price.amount.saturating_mul(i64::from(input.quantity)),
-            currency: unit_price.currency.clone(),
-        },
-        unit_price,
+        line_total: cart::line_total(product.price, input.quantity)?,
+        unit_price: product.price,
     };
     state
         .carts

@@ -11,6 +11,7 @@
 //! captured than authorized, never more refunded than captured.
 
 use serde::{Deserialize, Serialize};
+use service_kit::money::{Currency, Money};
 
 /// Where a payment is (column `payments.status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -226,53 +227,77 @@ pub const fn on_order_confirmed(status: PaymentStatus) -> Confirmation {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum MoneyError {
     /// A capture above the authorized amount.
-    #[error("a capture of {wanted} is more than the {authorized} authorized")]
+    #[error("a capture of {} is more than the {} authorized", .wanted.amount(), .authorized.amount())]
     OverCapture {
         /// Asked.
-        wanted: i64,
+        wanted: Money,
         /// Authorized.
-        authorized: i64,
+        authorized: Money,
     },
     /// A refund above what is left of the capture.
-    #[error("a refund of {wanted} is more than the {left} left to refund")]
+    #[error("a refund of {} is more than the {} left to refund", .wanted.amount(), .left.amount())]
     OverRefund {
         /// Asked.
-        wanted: i64,
+        wanted: Money,
         /// Captured and not refunded yet.
-        left: i64,
+        left: Money,
     },
     /// Not a positive amount, or a sum that overflows.
-    #[error("not a valid amount: {0}")]
-    Invalid(i64),
+    #[error("not a valid amount: {}", .0.amount())]
+    Invalid(Money),
+    /// An amount in another currency than the payment's.
+    #[error("{wanted} is not in the payment's currency ({currency})")]
+    OtherCurrency {
+        /// Asked.
+        wanted: Money,
+        /// The payment's.
+        currency: Currency,
+    },
 }
 
-/// The money of one payment, in minor units: what was authorized, captured and refunded.
+/// The money of one payment, all in its currency: what was authorized, captured and refunded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Amounts {
     /// Held by the authorization.
-    pub authorized: i64,
-    /// Taken (0 until captured).
-    pub captured: i64,
+    pub authorized: Money,
+    /// Taken (zero until captured).
+    pub captured: Money,
     /// Given back, all refunds together.
-    pub refunded: i64,
+    pub refunded: Money,
 }
 
 impl Amounts {
     /// A payment authorized for `authorized`.
-    pub const fn authorized(authorized: i64) -> Self {
+    pub const fn authorized(authorized: Money) -> Self {
         Self {
             authorized,
-            captured: 0,
-            refunded: 0,
+            captured: Money::zero(authorized.currency()),
+            refunded: Money::zero(authorized.currency()),
         }
     }
 
-    /// After capturing `amount` (at most the authorized amount, once).
-    pub fn capture(self, amount: i64) -> Result<Self, MoneyError> {
-        if amount <= 0 || self.captured != 0 {
+    /// `amount` if it is in the payment's currency and not zero.
+    fn positive(self, amount: Money) -> Result<Money, MoneyError> {
+        let currency = self.authorized.currency();
+        if amount.currency() != currency {
+            return Err(MoneyError::OtherCurrency {
+                wanted: amount,
+                currency,
+            });
+        }
+        if amount.is_zero() {
             return Err(MoneyError::Invalid(amount));
         }
-        if amount > self.authorized {
+        Ok(amount)
+    }
+
+    /// After capturing `amount` (at most the authorized amount, once).
+    pub fn capture(self, amount: Money) -> Result<Self, MoneyError> {
+        let amount = self.positive(amount)?;
+        if !self.captured.is_zero() {
+            return Err(MoneyError::Invalid(amount));
+        }
+        if amount.amount() > self.authorized.amount() {
             return Err(MoneyError::OverCapture {
                 wanted: amount,
                 authorized: self.authorized,
@@ -284,26 +309,27 @@ impl Amounts {
         })
     }
 
-    /// What is left to refund.
-    pub const fn refundable(self) -> i64 {
-        self.captured - self.refunded
+    /// What is left to refund (zero when the refunds reach the capture).
+    pub fn refundable(self) -> Money {
+        self.captured
+            .checked_sub(self.refunded)
+            .unwrap_or(Money::zero(self.captured.currency()))
     }
 
     /// After refunding `amount` (at most what is left).
-    pub fn refund(self, amount: i64) -> Result<Self, MoneyError> {
-        if amount <= 0 {
-            return Err(MoneyError::Invalid(amount));
-        }
-        if amount > self.refundable() {
+    pub fn refund(self, amount: Money) -> Result<Self, MoneyError> {
+        let amount = self.positive(amount)?;
+        let left = self.refundable();
+        if amount.amount() > left.amount() {
             return Err(MoneyError::OverRefund {
                 wanted: amount,
-                left: self.refundable(),
+                left,
             });
         }
         let refunded = self
             .refunded
             .checked_add(amount)
-            .ok_or(MoneyError::Invalid(amount))?;
+            .map_err(|_| MoneyError::Invalid(amount))?;
         Ok(Self { refunded, ..self })
     }
 }
@@ -362,28 +388,37 @@ mod tests {
         );
     }
 
+    fn eur(amount: i64) -> Money {
+        Money::parse(amount, "EUR").expect("an amount in range")
+    }
+
     #[test]
     fn money_is_bounded() {
-        let held = Amounts::authorized(1_000);
+        let held = Amounts::authorized(eur(1_000));
         assert_eq!(
-            held.capture(1_001),
+            held.capture(eur(1_001)),
             Err(MoneyError::OverCapture {
-                wanted: 1_001,
-                authorized: 1_000
+                wanted: eur(1_001),
+                authorized: eur(1_000)
             })
         );
-        let taken = held.capture(800).expect("a partial capture");
-        assert_eq!(taken.capture(100), Err(MoneyError::Invalid(100)));
-        let part = taken.refund(300).expect("a partial refund");
-        assert_eq!(part.refundable(), 500);
+        let taken = held.capture(eur(800)).expect("a partial capture");
+        assert_eq!(taken.capture(eur(100)), Err(MoneyError::Invalid(eur(100))));
+        let part = taken.refund(eur(300)).expect("a partial refund");
+        assert_eq!(part.refundable(), eur(500));
         assert_eq!(
-            part.refund(501),
+            part.refund(eur(501)),
             Err(MoneyError::OverRefund {
-                wanted: 501,
-                left: 500
+                wanted: eur(501),
+                left: eur(500)
             })
         );
-        assert_eq!(part.refund(0), Err(MoneyError::Invalid(0)));
+        assert_eq!(part.refund(eur(0)), Err(MoneyError::Invalid(eur(0))));
+        let usd = Money::parse(100, "USD").expect("an amount in range");
+        assert!(matches!(
+            part.refund(usd),
+            Err(MoneyError::OtherCurrency { .. })
+        ));
     }
 
     /// Everything that can happen to a payment: provider events (any order, duplicated) and
@@ -427,7 +462,7 @@ mod tests {
             happenings in prop::collection::vec((any_happening(), any::<bool>()), 0..32),
         ) {
             let mut status = PaymentStatus::Authorizing;
-            let mut money = Amounts::authorized(authorized);
+            let mut money = Amounts::authorized(eur(authorized));
             let mut finals = 0;
             let steps = happenings
                 .into_iter()
@@ -437,7 +472,7 @@ mod tests {
                     Happening::Provider(event, amount) => {
                         let decision = on_provider_event(status, event);
                         match decision {
-                            ProviderDecision::Capture => match money.capture(amount) {
+                            ProviderDecision::Capture => match money.capture(eur(amount)) {
                                 Ok(after) => {
                                     money = after;
                                     decision.next(status)
@@ -446,7 +481,7 @@ mod tests {
                                 Err(_) => status,
                             },
                             ProviderDecision::RecordRefund => {
-                                if let Ok(after) = money.refund(amount) {
+                                if let Ok(after) = money.refund(eur(amount)) {
                                     money = after;
                                 }
                                 status
@@ -462,7 +497,7 @@ mod tests {
                         Cancellation::Nothing => status,
                     },
                     Happening::OrderConfirmed(amount) => match on_order_confirmed(status) {
-                        Confirmation::Capture => match money.capture(amount) {
+                        Confirmation::Capture => match money.capture(eur(amount)) {
                             Ok(after) => {
                                 money = after;
                                 PaymentStatus::Captured
@@ -473,7 +508,7 @@ mod tests {
                     },
                     Happening::Refund(amount) => {
                         if status == PaymentStatus::Captured
-                            && let Ok(after) = money.refund(amount)
+                            && let Ok(after) = money.refund(eur(amount))
                         {
                             money = after;
                         }
@@ -487,9 +522,9 @@ mod tests {
                 if next.is_final() && !status.is_final() {
                     finals += 1;
                 }
-                prop_assert!(money.captured <= money.authorized);
-                prop_assert!(money.refunded <= money.captured);
-                prop_assert!(money.captured == 0 || next == PaymentStatus::Captured);
+                prop_assert!(money.captured.amount() <= money.authorized.amount());
+                prop_assert!(money.refunded.amount() <= money.captured.amount());
+                prop_assert!(money.captured.is_zero() || next == PaymentStatus::Captured);
                 status = next;
             }
             prop_assert!(finals <= 1);

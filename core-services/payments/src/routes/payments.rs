@@ -1,19 +1,20 @@
 //! The payments of the back office: one order's payment with its ledger, the list, and the
 //! money moved in a window.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use service_kit::ApiError;
-use service_kit::extract::ApiQuery;
+use service_kit::extract::{ApiPath, ApiQuery};
 use service_kit::identity::Admin;
 use service_kit::window::Window;
+use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::domain::PaymentStatus;
+use crate::domain::{OrderId, PaymentStatus};
 use crate::store::{self, Balance, LedgerEntry, Payment};
 
 /// The payment routes.
@@ -24,14 +25,98 @@ pub fn router() -> Router<AppState> {
         .route("/admin/payments/{order_id}", get(payment_detail))
 }
 
+/// A payment as the back office reads it: [`Payment`] with its amount as two fields, and
+/// without the payment method, the contact or the authorization's bookkeeping.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Payment, description = "A payment row.")]
+pub struct PaymentView {
+    /// Payment id.
+    pub id: Uuid,
+    /// Order id.
+    pub order_id: String,
+    /// Customer (user id).
+    pub customer_id: String,
+    /// Amount to charge, minor units.
+    pub amount: i64,
+    /// ISO 4217.
+    pub currency: String,
+    /// Where the payment is.
+    pub status: PaymentStatus,
+    /// Why it failed.
+    pub failure_reason: Option<String>,
+    /// The provider's authorization id.
+    pub psp_reference: Option<String>,
+    /// Created (RFC 3339).
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+    /// Last change (RFC 3339).
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: OffsetDateTime,
+}
+
+impl From<Payment> for PaymentView {
+    fn from(payment: Payment) -> Self {
+        Self {
+            id: payment.id,
+            order_id: payment.order_id,
+            customer_id: payment.customer_id,
+            amount: payment.amount.amount(),
+            currency: payment.amount.currency().to_string(),
+            status: payment.status,
+            failure_reason: payment.failure_reason,
+            psp_reference: payment.psp_reference,
+            created_at: payment.created_at,
+            updated_at: payment.updated_at,
+        }
+    }
+}
+
+/// A [`LedgerEntry`] as the back office reads it, its amount as two fields.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = LedgerEntry, description = "One ledger entry.")]
+pub struct LedgerEntryView {
+    /// Entry id.
+    pub id: i64,
+    /// `authorization`, `capture`, `void` or `refund`.
+    pub kind: String,
+    /// Positive minor units.
+    pub amount: i64,
+    /// ISO 4217.
+    pub currency: String,
+    /// Provider reference.
+    pub psp_reference: Option<String>,
+    /// The refund, for refund entries.
+    pub refund_id: Option<Uuid>,
+    /// When (RFC 3339).
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+}
+
+impl From<LedgerEntry> for LedgerEntryView {
+    fn from(entry: LedgerEntry) -> Self {
+        Self {
+            id: entry.id,
+            kind: entry.kind,
+            amount: entry.amount.amount(),
+            currency: entry.amount.currency().to_string(),
+            psp_reference: entry.psp_reference,
+            refund_id: entry.refund_id,
+            created_at: entry.created_at,
+        }
+    }
+}
+
 /// A payment with its ledger.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PaymentDetail {
     /// The payment.
     #[serde(flatten)]
-    pub payment: Payment,
+    pub payment: PaymentView,
     /// Every money movement, oldest first.
-    pub ledger: Vec<LedgerEntry>,
+    pub ledger: Vec<LedgerEntryView>,
     /// The ledger summed.
     pub balance: Balance,
 }
@@ -43,17 +128,22 @@ pub struct PaymentDetail {
 pub async fn payment_detail(
     _admin: Admin,
     State(state): State<AppState>,
-    Path(order_id): Path<String>,
+    ApiPath(order_id): ApiPath<OrderId>,
 ) -> Result<Json<PaymentDetail>, ApiError> {
-    let payment = store::by_order(&state.pool, &order_id)
+    let payment = store::by_order(&state.pool, &order_id.key())
         .await?
         .ok_or_else(|| ApiError::NotFound("no payment for this order".into()))?;
     let mut conn = state.pool.acquire().await?;
     let ledger = store::entries(&mut conn, payment.id).await?;
-    let balance = store::balance(&ledger);
+    let balance = store::balance(&ledger).map_err(|e| {
+        ApiError::Internal(anyhow::anyhow!(
+            "the ledger of payment {} does not add up: {e}",
+            payment.id
+        ))
+    })?;
     Ok(Json(PaymentDetail {
-        payment,
-        ledger,
+        payment: payment.into(),
+        ledger: ledger.into_iter().map(LedgerEntryView::from).collect(),
         balance,
     }))
 }
@@ -77,7 +167,7 @@ pub struct ListQuery {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PaymentPage {
     /// Newest first.
-    pub items: Vec<Payment>,
+    pub items: Vec<PaymentView>,
     /// For the next page; absent on the last.
     pub next_cursor: Option<String>,
 }
@@ -120,7 +210,10 @@ pub async fn list_payments(
     } else {
         None
     };
-    Ok(Json(PaymentPage { items, next_cursor }))
+    Ok(Json(PaymentPage {
+        items: items.into_iter().map(PaymentView::from).collect(),
+        next_cursor,
+    }))
 }
 
 /// Money taken and given back in a window.

@@ -1,17 +1,19 @@
 //! Refunds asked by the back office.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use serde::Deserialize;
-use service_kit::extract::ApiJson;
+use serde::{Deserialize, Serialize};
+use service_kit::extract::{ApiJson, ApiPath};
 use service_kit::identity::Admin;
 use service_kit::{ApiError, FieldError};
 use utoipa::ToSchema;
+use uuid::Uuid;
 
 use crate::AppState;
+use crate::domain::OrderId;
 use crate::flow::{self, Refund};
 
 /// The refund route.
@@ -36,18 +38,46 @@ pub struct RefundInput {
     pub reason: String,
 }
 
+/// A [`Refund`] as the back office reads it, its amount as two fields.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Refund, description = "A refund that was made.")]
+pub struct RefundView {
+    /// Refund id.
+    pub id: Uuid,
+    /// Order id.
+    pub order_id: String,
+    /// Minor units.
+    pub amount: i64,
+    /// ISO 4217.
+    pub currency: String,
+    /// Why.
+    pub reason: String,
+}
+
+impl From<Refund> for RefundView {
+    fn from(refund: Refund) -> Self {
+        Self {
+            id: refund.id,
+            order_id: refund.order_id,
+            amount: refund.amount.amount(),
+            currency: refund.amount.currency().to_string(),
+            reason: refund.reason,
+        }
+    }
+}
+
 /// Refunds a captured payment, fully or partly (`payment.refunded`). An `Idempotency-Key`
 /// header makes retries safe.
 #[utoipa::path(post, path = "/admin/payments/{order_id}/refunds", tag = "admin", request_body = RefundInput,
     params(("order_id" = String, Path, description = "Order id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
-    responses((status = 201, description = "Refunded", body = Refund),
-              (status = 200, description = "Already refunded with this key", body = Refund),
+    responses((status = 201, description = "Refunded", body = RefundView),
+              (status = 200, description = "Already refunded with this key", body = RefundView),
               (status = 409, description = "Not captured", body = service_kit::Problem, content_type = "application/problem+json"),
               (status = 422, description = "Amount out of range", body = service_kit::Problem, content_type = "application/problem+json")))]
 pub async fn create_refund(
     Admin(admin): Admin,
     State(state): State<AppState>,
-    Path(order_id): Path<String>,
+    ApiPath(order_id): ApiPath<OrderId>,
     headers: HeaderMap,
     ApiJson(input): ApiJson<RefundInput>,
 ) -> Result<Response, ApiError> {
@@ -75,7 +105,7 @@ pub async fn create_refund(
     let (created, refund) = flow::refund(
         &state.pool,
         &state.provider,
-        &order_id,
+        &order_id.key(),
         input.amount,
         reason,
         key,
@@ -87,5 +117,5 @@ pub async fn create_refund(
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(refund)).into_response())
+    Ok((status, Json(RefundView::from(refund))).into_response())
 }

@@ -25,15 +25,15 @@ use futures::StreamExt as _;
 use lapin::Channel;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions, QueueDeclareOptions};
-use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::types::{FieldTable, ShortString};
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::topology::Topology;
 use super::{
-    AGGREGATE_HEADER, ATTEMPT_HEADER, ERROR_HEADER, MessagingError, MessagingMetrics, connect,
-    header_text, publish_confirmed, timed,
+    AGGREGATE_HEADER, ATTEMPT_HEADER, MessagingError, MessagingMetrics, connect, header_text, park,
+    timed,
 };
 
 /// A handler's verdict on a message it could not process.
@@ -377,51 +377,22 @@ impl<H: StagedHandler> Worker<H> {
                 .with_label_values(&[consumer.topology.queue.as_str(), label])
                 .inc();
         }
-        let id = delivery
-            .properties
-            .message_id()
-            .as_ref()
-            .map(|m| m.as_str().to_owned())
-            .unwrap_or_default();
         let parked = matches!(outcome, Outcome::DeadLetter(_));
         match outcome {
             Outcome::Done | Outcome::Duplicate => {}
             Outcome::Retry(retry) => {
-                let mut table = headers.cloned().unwrap_or_default();
-                table.insert(
-                    ATTEMPT_HEADER.into(),
-                    AMQPValue::LongString(retry.attempt.to_string().into()),
-                );
-                table.insert(
-                    ERROR_HEADER.into(),
-                    AMQPValue::LongString(LongString::from(retry.reason)),
-                );
-                publish_confirmed(
+                park(
                     channel,
-                    "",
+                    &delivery,
                     &consumer.topology.retry_queue(retry.delay),
-                    &delivery.data,
-                    table,
-                    &id,
+                    &retry.reason,
+                    &[(ATTEMPT_HEADER, retry.attempt.to_string())],
                 )
                 .await?;
             }
             Outcome::DeadLetter(reason) => {
                 tracing::warn!(consumer = %consumer.name, reason = %reason, "dead-lettering a message");
-                let mut table = headers.cloned().unwrap_or_default();
-                table.insert(
-                    ERROR_HEADER.into(),
-                    AMQPValue::LongString(LongString::from(reason)),
-                );
-                publish_confirmed(
-                    channel,
-                    "",
-                    &consumer.topology.dlq(),
-                    &delivery.data,
-                    table,
-                    &id,
-                )
-                .await?;
+                park(channel, &delivery, &consumer.topology.dlq(), &reason, &[]).await?;
             }
         }
         // Only after the effect is committed, or the message is safely parked elsewhere.
@@ -550,6 +521,8 @@ struct Retry {
 
 #[cfg(test)]
 mod tests {
+    use lapin::types::AMQPValue;
+
     use super::*;
 
     fn with(value: AMQPValue) -> FieldTable {

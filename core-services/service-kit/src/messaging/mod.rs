@@ -28,6 +28,7 @@ use std::time::Duration;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, PublisherConfirm};
+use secrecy::ExposeSecret as _;
 
 pub use consumer::{
     Consumer, Handler, HandlerError, Received, StagedHandler, attempt_of, database_unreachable,
@@ -113,6 +114,31 @@ pub async fn publish_confirmed(
     confirmed(confirm, routing_key).await
 }
 
+/// Puts `delivery` on `queue` (a retry queue or the dead-letter queue) through the default
+/// exchange, with its headers and message id, `extra` headers, and `reason` in
+/// [`ERROR_HEADER`]; returns once the broker confirmed it. The caller acknowledges the
+/// delivery afterwards.
+pub async fn park(
+    channel: &Channel,
+    delivery: &lapin::message::Delivery,
+    queue: &str,
+    reason: &str,
+    extra: &[(&str, String)],
+) -> Result<(), MessagingError> {
+    let mut headers = delivery.properties.headers().clone().unwrap_or_default();
+    for (name, value) in extra {
+        headers.insert((*name).into(), AMQPValue::LongString(value.as_str().into()));
+    }
+    headers.insert(ERROR_HEADER.into(), AMQPValue::LongString(reason.into()));
+    let id = delivery
+        .properties
+        .message_id()
+        .as_ref()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_default();
+    publish_confirmed(channel, "", queue, &delivery.data, headers, &id).await
+}
+
 /// Sends a persistent, `mandatory` message without waiting for its confirm, so a publisher
 /// can keep a window of messages in flight; [`confirmed`] then waits for each.
 pub async fn publish(
@@ -177,7 +203,7 @@ pub async fn start<H: StagedHandler>(
         bindings: bindings.iter().map(|k| (*k).to_owned()).collect(),
         retry_delays: settings.retry_delays(),
     };
-    let (connection, channel) = connect(&settings.url).await?;
+    let (connection, channel) = connect(settings.url.expose_secret()).await?;
     topology.declare(&channel).await?;
     drop((channel, connection));
     // More deliveries at once than the pool has connections would only queue for them.
@@ -188,14 +214,18 @@ pub async fn start<H: StagedHandler>(
         prefetch: settings.prefetch.min(connections).max(1),
         metrics: Some(metrics.clone()),
     };
-    let relay = Relay::new(pool.clone(), &settings.url, &settings.exchange)
-        .with_metrics(metrics.clone())
-        .with_poll(Duration::from_millis(settings.relay_poll_ms));
+    let relay = Relay::new(
+        pool.clone(),
+        settings.url.expose_secret(),
+        &settings.exchange,
+    )
+    .with_metrics(metrics.clone())
+    .with_poll(Duration::from_millis(settings.relay_poll_ms));
     supervisor.spawn(
         "event consumer",
         consumer.run(
             pool.clone(),
-            settings.url.clone(),
+            settings.url.expose_secret().to_owned(),
             handler,
             supervisor.stop_signal(),
         ),
@@ -212,9 +242,13 @@ pub fn start_relay(
     metrics: &MessagingMetrics,
     supervisor: &mut crate::tasks::Supervisor,
 ) {
-    let relay = Relay::new(pool.clone(), &settings.url, &settings.exchange)
-        .with_metrics(metrics.clone())
-        .with_poll(Duration::from_millis(settings.relay_poll_ms));
+    let relay = Relay::new(
+        pool.clone(),
+        settings.url.expose_secret(),
+        &settings.exchange,
+    )
+    .with_metrics(metrics.clone())
+    .with_poll(Duration::from_millis(settings.relay_poll_ms));
     supervisor.spawn("outbox relay", relay.run(supervisor.stop_signal()));
 }
 

@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use events::Envelope;
 use lapin::Channel;
+use secrecy::{ExposeSecret as _, SecretString};
 use serde::Serialize;
 use sqlx::postgres::{PgListener, PgPoolOptions};
 use sqlx::{PgConnection, PgPool, Postgres};
@@ -152,7 +153,7 @@ type OutboxRow = (
 #[derive(Debug, Clone)]
 pub struct Relay {
     pool: PgPool,
-    uri: String,
+    uri: SecretString,
     exchange: String,
     window: i64,
     poll: Duration,
@@ -165,7 +166,7 @@ impl Relay {
     pub fn new(pool: PgPool, uri: &str, exchange: &str) -> Self {
         Self {
             pool,
-            uri: uri.to_owned(),
+            uri: SecretString::from(uri),
             exchange: exchange.to_owned(),
             window: 256,
             poll: Duration::from_secs(1),
@@ -478,7 +479,7 @@ impl Relay {
                 return Ok(());
             }
         }
-        let (_connection, channel) = connect(&self.uri).await?;
+        let (_connection, channel) = connect(self.uri.expose_secret()).await?;
         declare_exchange(&channel, &self.exchange).await?;
         *backoff = Duration::from_millis(200);
         let mut observe = tokio::time::interval(OBSERVE_EVERY);

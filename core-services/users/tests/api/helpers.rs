@@ -34,7 +34,7 @@ pub async fn spawn_app() -> TestApp {
     settings.redis.key_prefix = redis.prefix.clone();
     settings.auth.session_key_prefix = format!("{}session:", redis.prefix);
     // Events go to an exchange of this test's own (the tests read them from the outbox).
-    settings.amqp.url = service_kit::testing::amqp_url();
+    settings.amqp.url = service_kit::testing::amqp_url().into();
     settings.amqp.exchange = format!("test.users.{}", uuid::Uuid::new_v4().simple());
     let key = events::sealed::SealKey::generate().unwrap();
     settings.account.token_key = Some(key.clone().into());

@@ -393,6 +393,35 @@ async fn an_admin_refunds_part_then_the_rest_and_the_ledger_balances() {
     assert_eq!(payment["balance"]["refunded"], 4000);
     assert_eq!(payment["balance"]["net"], 0);
     assert_eq!(payment["balance"]["reconciles"], true);
+
+    // An order id that is not a UUID is an order that does not exist, as an unknown one is:
+    // 404 problems, before the body is read.
+    for (path, detail) in [
+        ("not-a-uuid", "no such order"),
+        (
+            "00000000-0000-4000-8000-000000000000",
+            "no payment for this order",
+        ),
+    ] {
+        let detail_url = format!("{}/admin/payments/{path}", platform.payments);
+        let refund_url = format!("{detail_url}/refunds");
+        for request in [
+            platform.as_admin(Method::GET, detail_url),
+            platform
+                .as_admin(Method::POST, refund_url)
+                .json(&json!({"reason": "x"})),
+        ] {
+            let answer = request.send().await.unwrap();
+            assert_eq!(answer.status(), StatusCode::NOT_FOUND, "{path}");
+            assert_eq!(
+                answer.headers()["content-type"],
+                "application/problem+json",
+                "{path}"
+            );
+            let problem: Value = answer.json().await.unwrap();
+            assert_eq!(problem["detail"], detail, "{path}: {problem}");
+        }
+    }
     // The order's timeline shows both refunds.
     let deadline = tokio::time::Instant::now() + SETTLE;
     loop {

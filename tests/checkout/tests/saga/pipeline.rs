@@ -20,6 +20,7 @@ use payments::provider::{
 };
 use serde_json::Value;
 use service_kit::messaging;
+use service_kit::money::Money;
 
 use crate::SETTLE;
 
@@ -225,7 +226,7 @@ impl PaymentProvider for CrashAfterFirstAuthorization {
     fn capture<'a>(
         &'a self,
         reference: &'a str,
-        amount: i64,
+        amount: Money,
         key: &'a str,
     ) -> BoxFuture<'a, Result<(), ProviderError>> {
         self.inner.capture(reference, amount, key)
@@ -242,7 +243,7 @@ impl PaymentProvider for CrashAfterFirstAuthorization {
     fn refund<'a>(
         &'a self,
         reference: &'a str,
-        amount: i64,
+        amount: Money,
         key: &'a str,
     ) -> BoxFuture<'a, Result<String, ProviderError>> {
         self.inner.refund(reference, amount, key)
@@ -368,7 +369,7 @@ impl PaymentProvider for CancelledWhileAuthorizing {
     fn capture<'a>(
         &'a self,
         reference: &'a str,
-        amount: i64,
+        amount: Money,
         key: &'a str,
     ) -> BoxFuture<'a, Result<(), ProviderError>> {
         self.inner.capture(reference, amount, key)
@@ -385,7 +386,7 @@ impl PaymentProvider for CancelledWhileAuthorizing {
     fn refund<'a>(
         &'a self,
         reference: &'a str,
-        amount: i64,
+        amount: Money,
         key: &'a str,
     ) -> BoxFuture<'a, Result<String, ProviderError>> {
         self.inner.refund(reference, amount, key)

@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
 use checkout_tests::{Options, Platform, RabbitNode, queue_depth};
-use events::payloads::{Amount, InventoryReserved};
+use events::Money;
+use events::payloads::InventoryReserved;
 use events::{Envelope, Event};
 use lapin::types::FieldTable;
 use serde_json::Value;
@@ -377,10 +378,7 @@ async fn a_poison_message_is_parked_while_others_flow_and_replay_redelivers_it()
             order_id: stranger.clone(),
             reservation_id: uuid::Uuid::now_v7().to_string(),
             expires_at: "2030-01-01T00:00:00Z".into(),
-            total: Amount {
-                amount: 1200,
-                currency: "EUR".into(),
-            },
+            total: Money::parse(1200, "EUR").unwrap(),
         },
     );
     messaging::publish_confirmed(

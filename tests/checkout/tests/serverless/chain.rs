@@ -9,7 +9,8 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 use checkout_tests::{Options, Platform, PspFunction};
 use events::Envelope;
-use events::payloads::{Amount, Contact, OrderConfirmed};
+use events::Money;
+use events::payloads::{Contact, OrderConfirmed};
 use function_kit::local::EventSourceMapping;
 use function_kit::topology::{Created, Topology, ensure};
 use serde_json::{Value, json};
@@ -48,10 +49,7 @@ pub fn confirmed_event(order: &str) -> String {
         OrderConfirmed {
             order_id: order.to_owned(),
             customer_id: "c-1".into(),
-            total: Amount {
-                amount: 1200,
-                currency: "EUR".into(),
-            },
+            total: Money::parse(1200, "EUR").unwrap(),
             contact: Contact {
                 email: format!("{order}@example.com"),
                 phone: None,
@@ -335,7 +333,7 @@ impl Chain {
         // The bridge, on the platform's exchange, publishing to the test's topic.
         let mut s = bridge::config::Settings::load().unwrap();
         s.http.port = 0;
-        s.amqp.url = platform.amqp_url.clone();
+        s.amqp.url = platform.amqp_url.clone().into();
         s.amqp.exchange.clone_from(&platform.exchange);
         s.amqp.queue = format!("test.bridge.{id}");
         s.sns.topic_arn.clone_from(&created.topic_arn);

@@ -2,8 +2,12 @@
 //!
 //! A [`Money`] can only be built with a known currency and an amount between zero and
 //! [`MAX_AMOUNT`] (the largest integer a JavaScript client can hold exactly), so arithmetic that
-//! would leave that range fails instead of wrapping.
+//! would leave that range fails instead of wrapping. It travels as `{"amount": 1999, "currency":
+//! "EUR"}` in events and HTTP bodies alike; reading one checks it like [`Money::new`], so an
+//! amount out of range or an unknown currency never gets past parsing. It lives in the event
+//! contract so that payloads carry it; services reach it as `service_kit::money`.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -247,10 +251,84 @@ impl From<Currency> for String {
 }
 
 /// A non-negative amount of money in minor units of one currency.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "RawMoney")]
 pub struct Money {
     amount: i64,
     currency: Currency,
+}
+
+// The JSON as it arrives, checked by `Money::try_from`. Its JSON Schema is the one events have
+// always published for an amount (`Amount` in `events/schemas/`), so the doc comments below are
+// part of the contract.
+/// An amount of money.
+#[derive(Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "Amount")]
+struct RawMoney {
+    /// Integer minor units (cents).
+    amount: i64,
+    /// ISO 4217 code.
+    currency: String,
+}
+
+impl TryFrom<RawMoney> for Money {
+    type Error = MoneyError;
+    fn try_from(raw: RawMoney) -> Result<Self, Self::Error> {
+        Self::parse(raw.amount, &raw.currency)
+    }
+}
+
+impl schemars::JsonSchema for Money {
+    fn schema_name() -> Cow<'static, str> {
+        RawMoney::schema_name()
+    }
+
+    fn schema_id() -> Cow<'static, str> {
+        RawMoney::schema_id()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        RawMoney::json_schema(generator)
+    }
+}
+
+/// [`Money`] in OpenAPI documents (the `utoipa` feature), under the name and shape carts and
+/// orders have always published for a price.
+#[cfg(feature = "utoipa")]
+mod openapi {
+    use std::borrow::Cow;
+
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::Schema;
+    use utoipa::{PartialSchema, ToSchema};
+
+    use super::Money;
+
+    /// A price in minor units.
+    #[derive(ToSchema)]
+    #[allow(dead_code)] // Only its schema is used.
+    struct Price {
+        /// Integer minor units.
+        amount: i64,
+        /// ISO 4217 code.
+        currency: String,
+    }
+
+    impl PartialSchema for Money {
+        fn schema() -> RefOr<Schema> {
+            Price::schema()
+        }
+    }
+
+    impl ToSchema for Money {
+        fn name() -> Cow<'static, str> {
+            Price::name()
+        }
+
+        fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+            Price::schemas(schemas);
+        }
+    }
 }
 
 impl Money {
@@ -265,13 +343,32 @@ impl Money {
         Ok(Self { amount, currency })
     }
 
+    /// `amount` minor units of the currency named `code` (`EUR`), as stored in a pair of
+    /// columns or sent by a client.
+    pub fn parse(amount: i64, code: &str) -> Result<Self, MoneyError> {
+        Self::new(amount, Currency::parse(code)?)
+    }
+
+    /// Nothing, in `currency`.
+    pub const fn zero(currency: Currency) -> Self {
+        Self {
+            amount: 0,
+            currency,
+        }
+    }
+
+    /// Whether the amount is zero.
+    pub const fn is_zero(&self) -> bool {
+        self.amount == 0
+    }
+
     /// The amount in minor units.
-    pub fn amount(&self) -> i64 {
+    pub const fn amount(&self) -> i64 {
         self.amount
     }
 
     /// The currency.
-    pub fn currency(&self) -> Currency {
+    pub const fn currency(&self) -> Currency {
         self.currency
     }
 
@@ -285,6 +382,14 @@ impl Money {
             .checked_add(other.amount)
             .ok_or(MoneyError::TooLarge)?;
         Self::new(sum, self.currency)
+    }
+
+    /// The difference, in the same currency and never below zero.
+    pub fn checked_sub(self, other: Self) -> Result<Self, MoneyError> {
+        if self.currency != other.currency {
+            return Err(MoneyError::CurrencyMismatch(self.currency, other.currency));
+        }
+        Self::new(self.amount - other.amount, self.currency)
     }
 
     /// The amount times a quantity, within range.
@@ -341,6 +446,34 @@ mod tests {
         assert_eq!(Money::new(1999, eur).unwrap().to_string(), "19.99 EUR");
         assert_eq!(Money::new(5, eur).unwrap().to_string(), "0.05 EUR");
         assert_eq!(Money::new(1_005, kwd).unwrap().to_string(), "1.005 KWD");
+        let jpy = Currency::parse("JPY").unwrap();
+        assert_eq!(Money::new(500, jpy).unwrap().to_string(), "500 JPY");
+    }
+
+    #[test]
+    fn json_out_of_range_or_in_an_unknown_currency_is_refused() {
+        for refused in [
+            r#"{"amount": -1, "currency": "EUR"}"#,
+            r#"{"amount": 9007199254740992, "currency": "EUR"}"#,
+            r#"{"amount": 100, "currency": "eur"}"#,
+            r#"{"amount": 100, "currency": "XYZ"}"#,
+            r#"{"amount": 100}"#,
+            r#"{"amount": 1.5, "currency": "EUR"}"#,
+        ] {
+            assert!(serde_json::from_str::<Money>(refused).is_err(), "{refused}");
+        }
+        let read: Money = serde_json::from_str(r#"{"amount": 1999, "currency": "EUR"}"#).unwrap();
+        assert_eq!(read, Money::parse(1999, "EUR").unwrap());
+    }
+
+    #[test]
+    fn the_json_schema_is_the_published_amount() {
+        let schema = schemars::schema_for!(Money);
+        assert_eq!(schema.get("title"), Some(&serde_json::json!("Amount")));
+        assert_eq!(
+            schema.get("required"),
+            Some(&serde_json::json!(["amount", "currency"]))
+        );
     }
 
     proptest! {
@@ -381,6 +514,24 @@ mod tests {
                 total = total.checked_add(unit).unwrap();
             }
             prop_assert_eq!(unit.checked_mul(q).unwrap(), total);
+        }
+
+        #[test]
+        fn subtraction_is_exact_or_fails(a in 0..=MAX_AMOUNT, b in 0..=MAX_AMOUNT, c in currency()) {
+            let difference = Money::new(a, c).unwrap().checked_sub(Money::new(b, c).unwrap());
+            if a >= b {
+                prop_assert_eq!(difference.unwrap().amount(), a - b);
+            } else {
+                prop_assert_eq!(difference.unwrap_err(), MoneyError::Negative);
+            }
+        }
+
+        #[test]
+        fn money_round_trips_through_json(a in 0..=MAX_AMOUNT, c in currency()) {
+            let money = Money::new(a, c).unwrap();
+            let json = serde_json::to_value(money).unwrap();
+            prop_assert_eq!(&json, &serde_json::json!({"amount": a, "currency": c.as_str()}));
+            prop_assert_eq!(serde_json::from_value::<Money>(json).unwrap(), money);
         }
 
         #[test]
