@@ -251,7 +251,11 @@ impl PaymentEvents {
                 store::set_status(tx, payment.id, PaymentStatus::Voided, None, None).await?;
                 store::post(tx, &payment, "void", payment.amount, None).await?;
             }
-            (Cancellation::VoidPending, ProviderStep::Void(Ok(()))) => {
+            // Voided while pending; or not authorized yet, so nothing is held (an
+            // authorization in flight is released by its own step, which finds the payment
+            // cancelled).
+            (Cancellation::VoidPending, ProviderStep::Void(Ok(())))
+            | (Cancellation::CancelUnasked, _) => {
                 store::set_status(
                     tx,
                     payment.id,
@@ -269,18 +273,6 @@ impl PaymentEvents {
                     "the payment was authorized while the cancellation was prepared; voiding on the next attempt"
                         .into(),
                 ));
-            }
-            // Not authorized yet: nothing is held. An authorization in flight is released by
-            // its own step, which finds the payment cancelled.
-            (Cancellation::CancelUnasked, _) => {
-                store::set_status(
-                    tx,
-                    payment.id,
-                    PaymentStatus::Cancelled,
-                    Some("order cancelled"),
-                    None,
-                )
-                .await?;
             }
             // failed, voided, cancelled: nothing held. captured cannot happen: orders never
             // cancels a confirmed order.

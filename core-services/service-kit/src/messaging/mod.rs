@@ -214,13 +214,6 @@ pub async fn start<H: StagedHandler>(
         prefetch: settings.prefetch.min(connections).max(1),
         metrics: Some(metrics.clone()),
     };
-    let relay = Relay::new(
-        pool.clone(),
-        settings.url.expose_secret(),
-        &settings.exchange,
-    )
-    .with_metrics(metrics.clone())
-    .with_poll(Duration::from_millis(settings.relay_poll_ms));
     supervisor.spawn(
         "event consumer",
         consumer.run(
@@ -230,7 +223,7 @@ pub async fn start<H: StagedHandler>(
             supervisor.stop_signal(),
         ),
     );
-    supervisor.spawn("outbox relay", relay.run(supervisor.stop_signal()));
+    start_relay(settings, pool, metrics, supervisor);
     Ok(())
 }
 
