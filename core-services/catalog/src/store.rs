@@ -155,16 +155,7 @@ impl Store {
         id: Uuid,
         visibility: Visibility,
     ) -> Result<Option<Product>, ApiError> {
-        let sql = format!(
-            "select {PRODUCT_COLUMNS} from products p left join categories c on c.id = p.category_id \
-             where p.id = $1 and {}",
-            visibility.condition()
-        );
-        let row: Option<ProductRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map(Product::from))
+        self.product_where("p.id", id, visibility).await
     }
 
     /// A live product by SKU.
@@ -174,13 +165,26 @@ impl Store {
         sku: &str,
         visibility: Visibility,
     ) -> Result<Option<Product>, ApiError> {
+        self.product_where("p.sku", sku, visibility).await
+    }
+
+    /// The product whose `column` (a fixed column name, never input) equals `value`.
+    async fn product_where<'v, T>(
+        &self,
+        column: &'static str,
+        value: T,
+        visibility: Visibility,
+    ) -> Result<Option<Product>, ApiError>
+    where
+        T: sqlx::Encode<'v, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send + 'v,
+    {
         let sql = format!(
             "select {PRODUCT_COLUMNS} from products p left join categories c on c.id = p.category_id \
-             where p.sku = $1 and {}",
+             where {column} = $1 and {}",
             visibility.condition()
         );
         let row: Option<ProductRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(sku)
+            .bind(value)
             .fetch_optional(&self.pool)
             .await?;
         Ok(row.map(Product::from))

@@ -41,6 +41,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use moka::policy::Expiry;
 use moka::sync::Cache;
 use prometheus::{IntCounter, IntCounterVec};
+use service_kit::http::if_none_match;
 
 /// Tells clients and operators how the gateway answered (`hit`, `miss`, `bypass`).
 pub const CACHE_HEADER: &str = "x-gateway-cache";
@@ -496,21 +497,6 @@ fn storable(response: &Response, max_entry_bytes: usize) -> Option<Policy> {
         vary,
         shareable: public || shared_max_age.is_some(),
     })
-}
-
-/// Weak comparison (RFC 9110 13.1.2): `W/"x"` matches `"x"`; `*` matches anything.
-fn if_none_match(request: &HeaderMap, etag: &str) -> bool {
-    let strip = |t: &str| t.trim().trim_start_matches("W/").to_owned();
-    let ours = strip(etag);
-    request
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|value| {
-            value
-                .split(',')
-                .any(|candidate| candidate.trim() == "*" || strip(candidate) == ours)
-        })
 }
 
 #[cfg(test)]

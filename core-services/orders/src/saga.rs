@@ -9,10 +9,10 @@
 
 use std::time::Duration;
 
+use events::Event;
 use events::payloads::{Contact, OrderCancelled, OrderConfirmed, OrderShipped, PaymentAuthorized};
-use events::{Envelope, Event};
 use serde_json::{Value, json};
-use service_kit::messaging::enqueue;
+use service_kit::messaging::enqueue_caused;
 use service_kit::money::Money;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -47,13 +47,7 @@ impl SagaMetrics {
 }
 
 /// What caused a transition, for the timeline and the emitted events' causation.
-#[derive(Debug, Clone, Copy)]
-pub struct Cause<'a> {
-    /// Correlation id of the flow (the order id for flows started here).
-    pub correlation_id: &'a str,
-    /// The event that caused this, if any.
-    pub event_id: Option<&'a str>,
-}
+pub use service_kit::messaging::Cause;
 
 /// The order fields transitions need.
 #[derive(Debug, Clone)]
@@ -134,20 +128,13 @@ async fn set_status(
     Ok(())
 }
 
-fn to_sqlx(err: impl std::fmt::Display) -> sqlx::Error {
-    sqlx::Error::Protocol(err.to_string())
-}
-
 async fn emit<T: Event + serde::Serialize>(
     tx: &mut PgConnection,
     order: &OrderHead,
     cause: Cause<'_>,
     data: T,
 ) -> Result<(), sqlx::Error> {
-    let envelope = Envelope::new(SOURCE, cause.correlation_id, cause.event_id, data);
-    enqueue(tx, &envelope, &order.id.to_string())
-        .await
-        .map_err(to_sqlx)
+    enqueue_caused(tx, SOURCE, cause, &order.id.to_string(), data).await
 }
 
 /// Cancels an in-flight order with `reason` (emitting `order.cancelled`), as a

@@ -22,10 +22,10 @@
 //!   attempt asks the provider again (same key, so the same authorization) and voids the hold;
 //! - authorized while a cancellation voids: the void's record retries and voids what is held.
 
+use events::Event;
 use events::payloads::{PaymentAuthorized, PaymentCaptured, PaymentFailed, PaymentRefunded};
-use events::{Envelope, Event};
 use service_kit::ApiError;
-use service_kit::messaging::enqueue;
+use service_kit::messaging::enqueue_caused;
 use service_kit::money::Money;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -38,13 +38,7 @@ use crate::store::{self, Payment};
 pub const SOURCE: &str = "/payments";
 
 /// What caused a step (for correlation and causation of emitted events).
-#[derive(Debug, Clone, Copy)]
-pub struct Cause<'a> {
-    /// Flow correlation id.
-    pub correlation_id: &'a str,
-    /// Causing event, if any.
-    pub event_id: Option<&'a str>,
-}
+pub use service_kit::messaging::Cause;
 
 pub(crate) async fn emit<T: Event + serde::Serialize>(
     tx: &mut PgConnection,
@@ -52,10 +46,7 @@ pub(crate) async fn emit<T: Event + serde::Serialize>(
     cause: Cause<'_>,
     data: T,
 ) -> Result<(), sqlx::Error> {
-    let envelope = Envelope::new(SOURCE, cause.correlation_id, cause.event_id, data);
-    enqueue(tx, &envelope, &payment.order_id)
-        .await
-        .map_err(|e| sqlx::Error::Protocol(e.to_string()))
+    enqueue_caused(tx, SOURCE, cause, &payment.order_id, data).await
 }
 
 /// Records an approved authorization.

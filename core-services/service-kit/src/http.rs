@@ -412,10 +412,45 @@ where
     }
 }
 
+/// Whether `request`'s `If-None-Match` matches `etag`, by weak comparison (RFC 9110
+/// 13.1.2): `W/"x"` matches `"x"`; `*` matches anything; several headers and comma-separated
+/// lists are each looked at.
+pub fn if_none_match(request: &http::HeaderMap, etag: &str) -> bool {
+    fn strip(tag: &str) -> &str {
+        tag.trim().trim_start_matches("W/")
+    }
+    let ours = strip(etag);
+    request
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|value| {
+            value
+                .split(',')
+                .any(|candidate| candidate.trim() == "*" || strip(candidate) == ours)
+        })
+}
+
 #[cfg(test)]
 mod tests {
-    use super::client_address;
+    use super::{client_address, if_none_match};
     use std::net::IpAddr;
+
+    #[test]
+    fn if_none_match_uses_weak_comparison_and_lists() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            http::header::IF_NONE_MATCH,
+            http::HeaderValue::from_static("\"1\", W/\"7\""),
+        );
+        assert!(if_none_match(&headers, "\"7\""));
+        assert!(!if_none_match(&headers, "\"8\""));
+        headers.insert(
+            http::header::IF_NONE_MATCH,
+            http::HeaderValue::from_static("*"),
+        );
+        assert!(if_none_match(&headers, "\"8\""));
+    }
 
     fn headers(values: &[&str]) -> http::HeaderMap {
         let mut map = http::HeaderMap::new();

@@ -9,6 +9,8 @@ use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 
+use service_kit::http::if_none_match;
+
 use crate::AppState;
 use crate::cache::{Entry, Lookup};
 
@@ -49,39 +51,4 @@ pub fn respond_cached(entry: Entry, request: &HeaderMap, lookup: Lookup) -> Resp
     );
     headers.insert(CACHE_STATUS_HEADER, HeaderValue::from_static(status_label));
     response
-}
-
-/// Weak comparison (RFC 9110 13.1.2): `W/"x"` matches `"x"`; `*` matches anything.
-fn if_none_match(request: &HeaderMap, etag: &str) -> bool {
-    fn strip(tag: &str) -> &str {
-        tag.trim().trim_start_matches("W/")
-    }
-    let ours = strip(etag);
-    request
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|value| {
-            value
-                .split(',')
-                .any(|candidate| candidate.trim() == "*" || strip(candidate) == ours)
-        })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn if_none_match_uses_weak_comparison_and_lists() {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::IF_NONE_MATCH,
-            HeaderValue::from_static("\"1\", W/\"7\""),
-        );
-        assert!(if_none_match(&headers, "\"7\""));
-        assert!(!if_none_match(&headers, "\"8\""));
-        headers.insert(header::IF_NONE_MATCH, HeaderValue::from_static("*"));
-        assert!(if_none_match(&headers, "\"8\""));
-    }
 }

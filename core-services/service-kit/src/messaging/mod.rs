@@ -35,7 +35,7 @@ pub use consumer::{
 };
 pub use dead_letters::{DeadLetter, discard_dead_letters, list_dead_letters, replay_dead_letters};
 pub use metrics::MessagingMetrics;
-pub use outbox::{NOTIFY_CHANNEL, Relay, SCHEMA, enqueue, ensure_schema};
+pub use outbox::{Cause, NOTIFY_CHANNEL, Relay, SCHEMA, enqueue, enqueue_caused, ensure_schema};
 pub use topology::{Topology, declare_exchange};
 
 /// The platform's event exchange.

@@ -94,6 +94,42 @@ pub async fn ensure_schema(pool: &PgPool) -> Result<(), sqlx::Error> {
     sqlx::raw_sql(SCHEMA).execute(pool).await.map(|_| ())
 }
 
+/// What caused an event a service emits: the flow it belongs to (its correlation id) and the
+/// event that led to it, if any (its causation id).
+#[derive(Debug, Clone, Copy)]
+pub struct Cause<'a> {
+    /// Correlation id of the flow (the aggregate's id for flows started here).
+    pub correlation_id: &'a str,
+    /// The event that caused this one, if any.
+    pub event_id: Option<&'a str>,
+}
+
+impl<'a> Cause<'a> {
+    /// The cause of what handling `received` emits.
+    pub fn of(received: &'a super::Received) -> Self {
+        Self {
+            correlation_id: &received.attributes.correlationid,
+            event_id: Some(&received.attributes.id),
+        }
+    }
+}
+
+/// Wraps `data` in an envelope from `source` with `cause`'s correlation and causation, and
+/// [`enqueue`]s it for `aggregate_id`. An outbox failure is a [`sqlx::Error`], so it fails
+/// the transaction's other statements' caller the same way.
+pub async fn enqueue_caused<T: events::Event + Serialize>(
+    tx: &mut PgConnection,
+    source: &str,
+    cause: Cause<'_>,
+    aggregate_id: &str,
+    data: T,
+) -> Result<(), sqlx::Error> {
+    let envelope = Envelope::new(source, cause.correlation_id, cause.event_id, data);
+    enqueue(tx, &envelope, aggregate_id)
+        .await
+        .map_err(|e| sqlx::Error::Protocol(e.to_string()))
+}
+
 /// Writes an event to the outbox inside the caller's transaction. An event without a
 /// `traceparent` gets the current span's, so the trace continues through the broker. The
 /// insert signals the relay in the same transaction (the outbox's statement trigger runs
