@@ -10,7 +10,8 @@
 //! - **init**: from spawning the process to its first poll for an event, i.e. ready for its
 //!   first event (telemetry, AWS configuration, secrets read at start);
 //! - **first event**: from handing over the first event to its response (what work the
-//!   function defers to its first event);
+//!   function defers to its first event); **cold start**: from spawning the process to that
+//!   response (`BENCHMARKS.md`'s "process start -> first event handled");
 //! - **warm event**: the median of the next five events;
 //! - the CPU the process spent until ready, and its peak resident memory.
 //!
@@ -63,6 +64,7 @@ pub struct Package {
 #[derive(Debug, Clone, Copy)]
 struct Start {
     init_ms: f64,
+    cold_ms: f64,
     first_ms: f64,
     warm_ms: f64,
     init_cpu_ms: f64,
@@ -466,6 +468,12 @@ async fn start_once(
     }
     Ok(Start {
         init_ms: ready.duration_since(spawned).as_secs_f64() * 1000.0,
+        cold_ms: answered
+            .get(&0)
+            .context("the first event was never answered")?
+            .duration_since(spawned)
+            .as_secs_f64()
+            * 1000.0,
         first_ms: took(0)?,
         warm_ms: median_of(&warm).value,
         init_cpu_ms: init_cpu.unwrap_or(f64::NAN),
@@ -605,18 +613,19 @@ pub async fn run(pinning: &Pinning, before: Option<&str>) -> anyhow::Result<Vec<
         "functions as cargo lambda build --release builds them, each started {STARTS} times under a local Runtime API (medians; init = process start to first poll for an event)"
     );
     println!(
-        "  {:<30} {:>9} {:>9} {:>8} {:>9} {:>8} {:>8} {:>7}",
-        "", "zip KiB", "bin KiB", "init ms", "init CPU", "1st ms", "warm ms", "RSS MB"
+        "  {:<30} {:>9} {:>9} {:>8} {:>9} {:>8} {:>8} {:>8} {:>7}",
+        "", "zip KiB", "bin KiB", "init ms", "init CPU", "1st ms", "cold ms", "warm ms", "RSS MB"
     );
     for m in &measured {
         println!(
-            "  {:<30} {:>9.0} {:>9.0} {:>8.1} {:>9.1} {:>8.1} {:>8.2} {:>7.1}",
+            "  {:<30} {:>9.0} {:>9.0} {:>8.1} {:>9.1} {:>8.1} {:>8.1} {:>8.2} {:>7.1}",
             m.package.label,
             m.zip_bytes as f64 / 1024.0,
             m.binary_bytes as f64 / 1024.0,
             m.median(|s| s.init_ms),
             m.median(|s| s.init_cpu_ms),
             m.median(|s| s.first_ms),
+            m.median(|s| s.cold_ms),
             m.median(|s| s.warm_ms),
             m.median(|s| s.peak_rss_mb),
         );
@@ -627,15 +636,20 @@ pub async fn run(pinning: &Pinning, before: Option<&str>) -> anyhow::Result<Vec<
         .find(|m| m.package.name == BASELINE)
         .context("the baseline was not measured")?;
     let base_init = baseline.figure("init_ms", "ms", |s| s.init_ms);
+    let base_cold = baseline.figure("cold_start_ms", "ms", |s| s.cold_ms);
     let base_zip = Figure::single(
         &format!("{}_zip_bytes", figure_name(BASELINE)),
         baseline.zip_bytes as f64,
         "bytes",
     );
-    let mut figures = vec![base_init.clone(), base_zip.clone()];
+    let mut figures = vec![base_init.clone(), base_cold.clone(), base_zip.clone()];
     for m in measured.iter().filter(|m| m.package.name != BASELINE) {
         let label = figure_name(&m.package.label);
         figures.push(m.figure("init_ms", "ms", |s| s.init_ms).against(&base_init));
+        figures.push(
+            m.figure("cold_start_ms", "ms", |s| s.cold_ms)
+                .against(&base_cold),
+        );
         figures.push(m.figure("init_cpu_ms", "ms", |s| s.init_cpu_ms));
         figures.push(m.figure("first_event_ms", "ms", |s| s.first_ms));
         figures.push(m.figure("warm_event_ms", "ms", |s| s.warm_ms));
