@@ -1110,10 +1110,15 @@ async fn shopper_token(client: &reqwest::Client, users_url: &str) -> anyhow::Res
 
 /// Resident memory of a process, in MB.
 fn rss_mb(pid: u32) -> Option<f64> {
+    status_mb(pid, "VmRSS")
+}
+
+/// A memory field of `/proc/<pid>/status` (`VmRSS`, `VmHWM`, ...), in MB.
+pub fn status_mb(pid: u32, field: &str) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let kb: f64 = status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?
         .split_whitespace()
         .next()?
         .parse()

@@ -36,7 +36,7 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use crate::bench::{Figure, Pinning, median_of};
+use crate::bench::{Figure, Pinning, median_of, status_mb};
 use crate::functions::{cargo_lambda, prepare_at, put_secret};
 use crate::util::{root, run as run_program, step, target_dir};
 
@@ -335,19 +335,6 @@ fn cpu_ms(pid: u32) -> Option<f64> {
     Some(total as f64 / 1e6)
 }
 
-/// Peak resident memory of `pid`, MB (`VmHWM`).
-fn peak_rss_mb(pid: u32) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()?;
-    Some(kb / 1024.0)
-}
-
 struct Stopped(Child);
 
 impl Drop for Stopped {
@@ -450,7 +437,7 @@ async fn start_once(
             ),
         }
     }
-    let peak = peak_rss_mb(pid);
+    let peak = status_mb(pid, "VmHWM");
     drop(child);
     server.abort();
 
